@@ -46,37 +46,52 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
 
 
 def test_cli_up_reuse_status_down(tmp_path: Path) -> None:
-    """`up --json` ends with a JSON line psql/temporal accept; a second `up` reuses; `down` stops."""
+    """`up --json` ends in a JSON line psql and temporal accept; `up` again reuses; `down` stops."""
     data_dir = str(tmp_path / "d")
     first = run_cli("up", "--data-dir", data_dir, "--json")
     assert first.returncode == 0, first.stderr
     info = json.loads(first.stdout.strip().splitlines()[-1])
     try:
-        assert info["postgres"]["started_now"] and info["temporal"]["started_now"]
+        assert info["postgres"]["started_now"]
+        assert info["temporal"]["started_now"]
         with psycopg.connect(info["database_url"]) as conn:
             row = conn.execute("SELECT extname FROM pg_extension ORDER BY 1").fetchall()
         assert {"pg_trgm", "unaccent", "vector"} <= {r[0] for r in row}
         namespaces = subprocess.run(
-            [str(temporal.cli_path()), "operator", "namespace", "list",
-             "--address", info["temporal_address"]],
-            capture_output=True, text=True, timeout=30, check=False,
+            [
+                str(temporal.cli_path()),
+                "operator",
+                "namespace",
+                "list",
+                "--address",
+                info["temporal_address"],
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
         )
-        assert namespaces.returncode == 0 and "default" in namespaces.stdout
+        assert namespaces.returncode == 0
+        assert "default" in namespaces.stdout
 
         again = json.loads(run_cli("up", "--data-dir", data_dir, "--json").stdout.splitlines()[-1])
-        assert not again["postgres"]["started_now"] and not again["temporal"]["started_now"]
+        assert not again["postgres"]["started_now"]
+        assert not again["temporal"]["started_now"]
         assert again["postgres"]["pid"] == info["postgres"]["pid"]
         assert again["temporal"]["pid"] == info["temporal"]["pid"]
         assert again["database_url"] == info["database_url"]
 
         status = json.loads(run_cli("status", "--data-dir", data_dir, "--json").stdout)
-        assert status["postgres"]["running"] and status["temporal"]["running"]
+        assert status["postgres"]["running"]
+        assert status["temporal"]["running"]
     finally:
         down = run_cli("down", "--data-dir", data_dir)
     assert down.returncode == 0, down.stderr
-    assert gone(info["postgres"]["pid"]) and gone(info["temporal"]["pid"])
+    assert gone(info["postgres"]["pid"])
+    assert gone(info["temporal"]["pid"])
     status = json.loads(run_cli("status", "--data-dir", data_dir, "--json").stdout)
-    assert not status["postgres"]["running"] and not status["temporal"]["running"]
+    assert not status["postgres"]["running"]
+    assert not status["temporal"]["running"]
 
 
 def test_row_written_before_down_is_there_after_up(stack: Stack) -> None:
@@ -113,22 +128,32 @@ async def test_workflow_started_before_temporal_restart_completes_after(stack: S
     assert address is not None
     queue = f"q-{uuid.uuid4()}"
     client = await Client.connect(address)
-    async with Worker(client, task_queue=queue, workflows=[WaitForRelease],
-                      workflow_runner=UnsandboxedWorkflowRunner()):
+    async with Worker(
+        client,
+        task_queue=queue,
+        workflows=[WaitForRelease],
+        workflow_runner=UnsandboxedWorkflowRunner(),
+    ):
         handle = await client.start_workflow(
             WaitForRelease.run, "survivor", id=f"wf-{uuid.uuid4()}", task_queue=queue
         )
         # Let the first workflow task run so the execution is really in flight.
         desc = await handle.describe()
-        assert desc.status is not None and desc.status.name == "RUNNING"
+        assert desc.status is not None
+        assert desc.status.name == "RUNNING"
 
     assert stack.down(postgres=False) == ["temporal"]
     restarted = stack.up(postgres=False)
-    assert restarted.temporal.started_now and restarted.temporal_address == address
+    assert restarted.temporal.started_now
+    assert restarted.temporal_address == address
 
     client = await Client.connect(address)
-    async with Worker(client, task_queue=queue, workflows=[WaitForRelease],
-                      workflow_runner=UnsandboxedWorkflowRunner()):
+    async with Worker(
+        client,
+        task_queue=queue,
+        workflows=[WaitForRelease],
+        workflow_runner=UnsandboxedWorkflowRunner(),
+    ):
         again = client.get_workflow_handle(handle.id)
         await again.signal(WaitForRelease.release, "after-restart")
         assert await again.result() == "survivor:after-restart"
@@ -137,7 +162,8 @@ async def test_workflow_started_before_temporal_restart_completes_after(stack: S
 def test_stale_state_from_a_crash_is_recovered_without_touching_others(stack: Stack) -> None:
     """A dead server's pid file and a reused pid in the state file: start afresh, kill nothing."""
     first = stack.up()
-    assert first.postgres.pid and first.temporal.pid
+    assert first.postgres.pid
+    assert first.temporal.pid
     # Simulate a crash: the servers die without devstack knowing.
     for pid in (first.temporal.pid, first.postgres.pid):
         proc = psutil.Process(pid)
@@ -149,8 +175,9 @@ def test_stale_state_from_a_crash_is_recovered_without_touching_others(stack: St
     bystander = subprocess.Popen(["sleep", "60"])
     try:
         state = json.loads(stack.state_path.read_text())
-        state["temporal"].update(pid=bystander.pid,
-                                 create_time=psutil.Process(bystander.pid).create_time() + 5)
+        state["temporal"].update(
+            pid=bystander.pid, create_time=psutil.Process(bystander.pid).create_time() + 5
+        )
         stack.state_path.write_text(json.dumps(state))
         pidfile = stack.postgres.pgdata / "postmaster.pid"
         lines = pidfile.read_text().splitlines()
@@ -160,7 +187,8 @@ def test_stale_state_from_a_crash_is_recovered_without_touching_others(stack: St
         assert not stack.status().postgres.running
         assert not stack.status().temporal.running
         info = stack.up()
-        assert info.postgres.started_now and info.temporal.started_now
+        assert info.postgres.started_now
+        assert info.temporal.started_now
         assert any("belongs to another process" in note for note in info.notes)
         with psycopg.connect(info.database_url or "") as conn:
             assert conn.execute("SELECT 1").fetchone() == (1,)
@@ -196,8 +224,14 @@ def test_works_as_a_normal_user(tmp_path: Path) -> None:
 
     def as_user(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [*DEVSTACK, *args, "--data-dir", str(data_dir)], user=user, env=env, cwd=data_dir,
-            capture_output=True, text=True, timeout=120, check=False,
+            [*DEVSTACK, *args, "--data-dir", str(data_dir)],
+            user=user,
+            env=env,
+            cwd=data_dir,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
         )
 
     up = as_user("up", "--json")

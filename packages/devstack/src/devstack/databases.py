@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -40,10 +41,9 @@ def create(server_url: str, name: str, *, template: str | None = None) -> str:
 def ensure(server_url: str, name: str) -> str:
     """Create database ``name`` unless it exists; returns its URL."""
     if not exists(server_url, name):
-        try:
+        # Another caller may create it between our check and our CREATE.
+        with contextlib.suppress(psycopg.errors.DuplicateDatabase):
             create(server_url, name)
-        except psycopg.errors.DuplicateDatabase:
-            pass  # created meanwhile by a concurrent caller
     return with_database(server_url, name)
 
 

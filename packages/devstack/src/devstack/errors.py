@@ -4,7 +4,7 @@ Tree::
 
     DevstackError                  root: every failure devstack reports
     ├── ServiceStartError          a server did not come up (carries its log tail)
-    └── SettingsError              configuration is incomplete or contradictory (one line, names the key)
+    └── SettingsError              a setting is missing or invalid (one line, names the key)
 """
 
 from __future__ import annotations

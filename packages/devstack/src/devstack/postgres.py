@@ -22,6 +22,7 @@ from types import ModuleType
 
 import psutil
 import psycopg
+from psycopg import sql
 
 from devstack import processes
 from devstack.errors import DevstackError, ServiceStartError
@@ -192,7 +193,9 @@ class EmbeddedPostgres:
         status = self.status()
         if not status.running or status.url is None:
             raise ServiceStartError(
-                "postgres", "pg_ctl returned but no server runs", log_tail=processes.log_tail(self.log_path)
+                "postgres",
+                "pg_ctl returned but no server runs",
+                log_tail=processes.log_tail(self.log_path),
             )
         if fresh:
             self._install_extensions(status.url)
@@ -203,7 +206,9 @@ class EmbeddedPostgres:
         for database in ("template1", "postgres"):
             with psycopg.connect(url.rsplit("/", 1)[0] + f"/{database}", autocommit=True) as conn:
                 for ext in EXTENSIONS:
-                    conn.execute(f"CREATE EXTENSION IF NOT EXISTS {ext}")  # type: ignore[arg-type]  # names are our constants
+                    conn.execute(
+                        sql.SQL("CREATE EXTENSION IF NOT EXISTS {}").format(sql.Identifier(ext))
+                    )
 
     def stop(self) -> bool:
         """Fast shutdown of our server; returns False when none of ours was running."""

@@ -28,6 +28,7 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from devstack import databases, processes, temporal
+from devstack.errors import DevstackError
 from devstack.stack import Stack
 
 _BLANK = "devstack_blank"
@@ -76,10 +77,11 @@ def postgres_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[st
         yield configured
         return
     stack = Stack(tmp_path_factory.mktemp("devstack"))
-    info = stack.up(temporal=False)
-    assert info.database_url is not None
+    url = stack.up(temporal=False).database_url
+    if url is None:
+        raise DevstackError("the embedded PostgreSQL did not start")
     try:
-        yield info.database_url
+        yield url
     finally:
         stack.down()
 
@@ -101,10 +103,14 @@ def database_url(database_templates: DatabaseTemplates) -> Iterator[str]:
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
-async def temporal_env(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[WorkflowEnvironment]:
+async def temporal_env(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[WorkflowEnvironment]:
     """A real Temporal dev server for the session (nothing downloaded)."""
     if address := os.environ.get("TEMPORAL_ADDRESS"):
-        client = await Client.connect(address, namespace=os.environ.get("TEMPORAL_NAMESPACE", "default"))
+        client = await Client.connect(
+            address, namespace=os.environ.get("TEMPORAL_NAMESPACE", "default")
+        )
         yield WorkflowEnvironment.from_client(client)
         return
     db_file: Path = tmp_path_factory.mktemp("temporal") / "temporal.db"

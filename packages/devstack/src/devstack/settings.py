@@ -25,7 +25,7 @@ from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from devstack import databases
-from devstack.errors import SettingsError
+from devstack.errors import DevstackError, SettingsError
 from devstack.stack import ensure
 
 
@@ -58,7 +58,8 @@ class StackSettings(BaseSettings):
         AppEnv.DEVELOPMENT, description="development | test | production (production: no defaults)"
     )
     database_url: SecretStr | None = Field(
-        None, description="PostgreSQL URL; when set it replaces DB_HOST/DB_PORT/DB_USERNAME/DB_PASSWORD"
+        None,
+        description="PostgreSQL URL; when set it replaces DB_HOST/DB_PORT/DB_USERNAME/DB_PASSWORD",
     )
     db_host: str | None = Field(
         None, description="PostgreSQL host; unset in development: the embedded server is used"
@@ -68,7 +69,8 @@ class StackSettings(BaseSettings):
     db_password: SecretStr = Field(SecretStr(""), description="PostgreSQL password")
     db_name: str | None = Field(None, description="Database name [default: <app>_<APP_ENV>]")
     temporal_address: str | None = Field(
-        None, description="Temporal frontend host:port; unset in development: the embedded dev server"
+        None,
+        description="Temporal frontend host:port; unset in development: the embedded dev server",
     )
     temporal_namespace: str = Field("default", description="Temporal namespace")
     devstack_data_dir: Path | None = Field(
@@ -165,7 +167,8 @@ def endpoints(
         return
     with ensure(settings.devstack_data_dir, postgres=need_pg, temporal=need_temporal) as info:
         if need_pg:
-            assert info.database_url is not None
+            if info.database_url is None:  # up() raises first; this keeps the types honest
+                raise DevstackError("the embedded PostgreSQL did not start")
             database_url = databases.ensure(info.database_url, settings.database_name())
         yield Endpoints(
             database_url or "",

@@ -125,7 +125,9 @@ class Stack:
         entry = state.get("temporal")
         if not entry or "pid" not in entry:
             return None
-        return processes.ProcessRecord(pid=int(entry["pid"]), create_time=float(entry["create_time"]))
+        return processes.ProcessRecord(
+            pid=int(entry["pid"]), create_time=float(entry["create_time"])
+        )
 
     def _temporal_state(self, state: dict[str, Any], *, started_now: bool = False) -> ServiceState:
         proc = self.temporal.find(self._temporal_record(state))

@@ -13,6 +13,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
+
 from devstack import processes
 from devstack.errors import DevstackError, ServiceStartError
 
@@ -57,7 +59,7 @@ class TemporalDevServer:
         self.db_path = db_path.resolve()
         self.log_path = log_path.resolve()
 
-    def find(self, record: processes.ProcessRecord | None) -> processes.psutil.Process | None:
+    def find(self, record: processes.ProcessRecord | None) -> psutil.Process | None:
         return processes.find_process(record, str(self.db_path))
 
     def start(self, port: int, ui_port: int) -> processes.ProcessRecord:
@@ -109,8 +111,16 @@ class TemporalDevServer:
             if not processes.port_open(port):
                 return False
             check = subprocess.run(
-                [str(cli_path()), "operator", "namespace", "describe", "--namespace", NAMESPACE,
-                 "--address", address],
+                [
+                    str(cli_path()),
+                    "operator",
+                    "namespace",
+                    "describe",
+                    "--namespace",
+                    NAMESPACE,
+                    "--address",
+                    address,
+                ],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,

@@ -1,0 +1,3 @@
+from smcore.cli import main
+
+main()

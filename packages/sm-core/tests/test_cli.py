@@ -1,0 +1,110 @@
+"""`sm-core` start-up: the settings rule; `demo` on configured or embedded servers."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from devstack import Stack
+from smcore.settings import Settings
+
+SM_CORE = [sys.executable, "-m", "smcore"]
+
+
+def sm_core(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*SM_CORE, *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.fixture
+def base_env(tmp_path: Path) -> dict[str, str]:
+    """The environment minus every key SM Core reads."""
+    keys = {Settings.key(f) for f in Settings.model_fields}
+    env = {k: v for k, v in os.environ.items() if k not in keys}
+    env["DEVSTACK_DATA_DIR"] = str(tmp_path / "stack")
+    return env
+
+
+def test_production_without_keys_stops_with_one_line(
+    base_env: dict[str, str], tmp_path: Path
+) -> None:
+    result = sm_core("config", env={**base_env, "APP_ENV": "production"}, cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    for key in (
+        "DB_HOST",
+        "TEMPORAL_ADDRESS",
+        "ROCKET_API_KEY",
+        "RAPID_API_KEY",
+        "RAPID_SCRAPER_API_HOST",
+        "YOUTUBE_API_KEY",
+    ):
+        assert key in lines[0]
+
+
+def test_production_with_every_key_starts_and_masks_secrets(
+    base_env: dict[str, str], tmp_path: Path
+) -> None:
+    env = {
+        **base_env,
+        "APP_ENV": "production",
+        "DB_HOST": "db.internal",
+        "DB_PORT": "5432",
+        "DB_USERNAME": "sm",
+        "DB_PASSWORD": "pw-secret",
+        "TEMPORAL_ADDRESS": "temporal.internal:7233",
+        "ROCKET_API_KEY": "rk-secret",
+        "ROCKET_API_HOST": "rocket.example",
+        "RAPID_API_KEY": "rp-secret",
+        "RAPID_SCRAPER_API_HOST": "scraper.example",
+        "YOUTUBE_API_KEY": "yt-secret",
+    }
+    result = sm_core("config", env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "DB_HOST=db.internal" in result.stdout
+    assert "secret" not in result.stdout
+
+
+def test_demo_on_configured_servers_starts_nothing_embedded(
+    base_env: dict[str, str],
+    tmp_path: Path,
+    postgres_server_url: str,
+    temporal_env: WorkflowEnvironment,
+) -> None:
+    address = temporal_env.client.service_client.config.target_host
+    env = {**base_env, "DATABASE_URL": postgres_server_url, "TEMPORAL_ADDRESS": address}
+    # Repeated: the exit code must hold although temporalio may crash at interpreter exit.
+    for _ in range(3):
+        result = sm_core("demo", env=env, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        assert f"Temporal at {address}" in result.stdout
+        assert "embedded" not in result.stdout
+    assert not Path(base_env["DEVSTACK_DATA_DIR"]).exists()
+
+
+def test_demo_without_configuration_uses_the_embedded_stack_and_stops_it(
+    base_env: dict[str, str], tmp_path: Path
+) -> None:
+    result = sm_core("demo", env=base_env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "PostgreSQL 18" in result.stdout
+    assert "sm_core_development" in result.stdout
+    assert "(embedded dev server)" in result.stdout
+    assert "not built yet" in result.stdout, "the demo says what is missing"
+    status = Stack(Path(base_env["DEVSTACK_DATA_DIR"])).status()
+    assert not status.postgres.running
+    assert not status.temporal.running

@@ -1,0 +1,33 @@
+"""``trendflow``: command line of the trendflow package."""
+
+from __future__ import annotations
+
+from importlib.metadata import version
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(
+    help="TrendFlow DataProcessor: per-video features (not built yet).", add_completion=False
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"trendflow {version('trendflow')}")
+        raise typer.Exit
+
+
+@app.callback(invoke_without_command=True)
+def _root(
+    ctx: typer.Context,
+    show_version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    if ctx.invoked_subcommand is None and not show_version:
+        print(ctx.get_help())
+
+
+def main() -> None:
+    app()
