@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import uuid
@@ -249,3 +250,17 @@ def test_works_as_a_normal_user(tmp_path: Path) -> None:
         down = as_user("down")
     assert down.returncode == 0, down.stderr
     assert gone(info["postgres"]["pid"])
+
+
+def test_a_port_taken_since_the_last_run_is_replaced(stack: Stack) -> None:
+    first = stack.up(temporal=False)
+    stack.down()
+    old_port = int((first.database_url or "").rsplit(":", 1)[1].split("/")[0])
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", old_port))
+        squatter.listen()
+        info = stack.up(temporal=False)
+        assert info.database_url is not None
+        assert f":{old_port}/" not in info.database_url
+        with psycopg.connect(info.database_url) as conn:
+            assert conn.execute("SELECT 1").fetchone() == (1,)

@@ -20,7 +20,7 @@ from typing import Any
 import psutil
 
 from devstack import processes
-from devstack.errors import DevstackError
+from devstack.errors import DevstackError, ServiceStartError
 from devstack.postgres import EmbeddedPostgres
 from devstack.temporal import TemporalDevServer
 
@@ -169,9 +169,7 @@ class Stack:
             state = self._read_state()
             pg = self._postgres_state()
             if postgres and not pg.running:
-                preferred = state.get("postgres", {}).get("port")
-                port = processes.free_port(preferred)
-                self.postgres.start(port)
+                port = self._start_postgres(state.get("postgres", {}).get("port"))
                 state["postgres"] = {"port": port}
                 self._write_state(state)
                 pg = self._postgres_state(started_now=True)
@@ -182,12 +180,7 @@ class Stack:
             tp = self._temporal_state(state)
             if temporal and not tp.running:
                 notes.extend(self._check_temporal_leftovers(state))
-                entry = state.get("temporal", {})
-                port = processes.free_port(entry.get("port"))
-                ui_port = processes.free_port(entry.get("ui_port"))
-                if ui_port == port:
-                    ui_port = processes.free_port()
-                record = self.temporal.start(port, ui_port)
+                port, ui_port, record = self._start_temporal(state.get("temporal", {}))
                 state["temporal"] = {
                     "pid": record.pid,
                     "create_time": record.create_time,
@@ -200,6 +193,31 @@ class Stack:
             elif tp.running:
                 notes.append("reused the running Temporal dev server")
         return StackInfo(self.data_dir, pg, tp, notes)
+
+    def _start_postgres(self, preferred: int | None) -> int:
+        # A free port can be taken between our check and the server's bind: then try another.
+        port = processes.free_port(preferred)
+        try:
+            self.postgres.start(port)
+        except ServiceStartError:
+            if processes.port_is_free(port):
+                raise
+            port = processes.free_port()
+            self.postgres.start(port)
+        return port
+
+    def _start_temporal(self, previous: dict[str, Any]) -> tuple[int, int, processes.ProcessRecord]:
+        port = processes.free_port(previous.get("port"))
+        ui_port = processes.free_port(previous.get("ui_port"))
+        if ui_port == port:
+            ui_port = processes.free_port()
+        try:
+            return port, ui_port, self.temporal.start(port, ui_port)
+        except ServiceStartError:
+            if processes.port_is_free(port) and processes.port_is_free(ui_port):
+                raise
+        port, ui_port = processes.free_port(), processes.free_port()
+        return port, ui_port, self.temporal.start(port, ui_port)
 
     def _check_temporal_leftovers(self, state: dict[str, Any]) -> list[str]:
         notes = []

@@ -11,7 +11,6 @@ import psycopg
 import typer
 from rich.console import Console
 from rich.panel import Panel
-from temporalio.client import Client
 
 from devstack import DevstackError
 from devstack.errors import SettingsError
@@ -83,6 +82,9 @@ def demo(ctx: typer.Context) -> None:
 
 
 async def _check_temporal(address: str, namespace: str) -> None:
+    # Imported here: temporalio takes ~0.7 s to import, and most commands never need it.
+    from temporalio.client import Client  # noqa: PLC0415
+
     client = await Client.connect(address, namespace=namespace)
     if not await client.service_client.check_health():
         raise RuntimeError(f"Temporal at {address} is not serving")
