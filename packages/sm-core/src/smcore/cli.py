@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import psycopg
 import typer
@@ -88,6 +89,125 @@ async def _check_temporal(address: str, namespace: str) -> None:
     client = await Client.connect(address, namespace=namespace)
     if not await client.service_client.check_health():
         raise RuntimeError(f"Temporal at {address} is not serving")
+
+
+providers_app = typer.Typer(
+    help="Call the third-party API providers by hand.", no_args_is_help=True
+)
+app.add_typer(providers_app, name="providers")
+db_app = typer.Typer(help="The database: migrations.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+@db_app.command("upgrade")
+def db_upgrade(ctx: typer.Context) -> None:
+    """Apply the migrations (on the embedded server when no database is configured)."""
+    from smcore.store import db  # noqa: PLC0415
+
+    settings: Settings = ctx.obj
+    try:
+        with endpoints(settings, temporal=False) as ep:
+            db.upgrade(ep.database_url)
+    except (DevstackError, psycopg.Error) as exc:
+        err.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(1) from None
+    out.print(f"migrated {_redact(ep.database_url)}")
+
+
+@providers_app.command("call")
+def providers_call(
+    ctx: typer.Context,
+    platform: Annotated[str, typer.Argument(help="instagram or youtube")],
+    method: Annotated[str, typer.Argument(help="e.g. user_info, followers, uploads, videos")],
+    username: Annotated[
+        str | None, typer.Option(help="Instagram username / YouTube handle")
+    ] = None,
+    user_id: Annotated[str | None, typer.Option(help="Instagram user id")] = None,
+    post_id: Annotated[str | None, typer.Option(help="Instagram media id")] = None,
+    channel_id: Annotated[str | None, typer.Option(help="YouTube channel id")] = None,
+    playlist_id: Annotated[str | None, typer.Option(help="YouTube playlist id")] = None,
+    video_id: Annotated[
+        list[str] | None, typer.Option(help="YouTube video id (repeatable for videos)")
+    ] = None,
+    all_pages: Annotated[bool, typer.Option("--all", help="Follow pagination to the end.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    raw: Annotated[bool, typer.Option("--raw", help="Include each item's raw payload.")] = False,
+) -> None:
+    """Call one provider method; exit 1 when it failed (the JSON still says why)."""
+    from smcore.providers import calls  # noqa: PLC0415
+
+    settings: Settings = ctx.obj
+    if platform not in calls.METHODS:
+        err.print(f"[red]error:[/] unknown platform {platform!r}: instagram or youtube")
+        raise typer.Exit(2)
+    target = calls.Target(
+        username=username,
+        user_id=user_id,
+        post_id=post_id,
+        channel_id=channel_id,
+        playlist_id=playlist_id,
+        video_ids=tuple(video_id or ()),
+    )
+    try:
+        page, pages = asyncio.run(_call(settings, platform, method, target, all_pages))
+    except calls.UsageError as exc:
+        err.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+    except (DevstackError, psycopg.Error) as exc:
+        err.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(1) from None
+    exclude: dict[str, Any] = {"request": True, "response": True}
+    if not raw:
+        exclude["items"] = {"__all__": {"raw"}}
+    payload = page.model_dump(mode="json", exclude=exclude)
+    payload["pages"] = pages
+    if as_json:
+        print(json.dumps(payload, ensure_ascii=False))
+    else:
+        _print_page(payload)
+    if not page.success:
+        raise typer.Exit(1)
+
+
+async def _call(
+    settings: Settings, platform: Any, method: str, target: Any, all_pages: bool
+) -> tuple[Any, int]:
+    from smcore.logs import configure  # noqa: PLC0415
+    from smcore.providers import Providers, calls, rate_limits  # noqa: PLC0415
+    from smcore.providers.ratelimit import PostgresRateLimiter  # noqa: PLC0415
+    from smcore.store import db  # noqa: PLC0415
+
+    configure(settings.log_level)
+    limits = rate_limits(settings)
+    if not limits:
+        async with Providers.from_settings(settings) as providers:
+            return await calls.call(providers, platform, method, target, all_pages=all_pages)
+    # Shared limits live in PostgreSQL: a database is needed (embedded when none is set).
+    with endpoints(settings, temporal=False) as ep:
+        db.upgrade(ep.database_url)
+        engine = db.async_engine(ep.database_url, pool_size=2)
+        try:
+            limiter = PostgresRateLimiter(engine, limits)
+            async with Providers.from_settings(settings, limiter=limiter) as providers:
+                return await calls.call(providers, platform, method, target, all_pages=all_pages)
+        finally:
+            await engine.dispose()
+
+
+def _print_page(payload: dict[str, Any]) -> None:
+    state = "[green]ok[/]" if payload["success"] else "[red]failed[/]"
+    out.print(
+        f"{state} · provider {payload['api_provider']} · {len(payload['items'])} items · "
+        f"{payload['pages']} page(s) · has_more={payload['has_more']}"
+    )
+    if payload["error"]:
+        error = payload["error"]
+        out.print(f"[red]{error['kind']}[/]: {error['message']}")
+    for item in payload["items"][:20]:
+        label = item.get("username") or item.get("title") or item.get("text") or item.get("code")
+        out.print(f"  {item['ext_id']}  {label or ''}")
+    if len(payload["items"]) > 20:
+        out.print(f"  … {len(payload['items']) - 20} more (use --json)")
 
 
 def _redact(url: str) -> str:

@@ -21,6 +21,17 @@ class Settings(StackSettings):
     production_optional: ClassVar[frozenset[str]] = StackSettings.production_optional | {
         # Google's host is the only real one; the setting exists to point at socialsim.
         "youtube_api_host",
+        # Tuning knobs with safe defaults, not secrets or addresses.
+        "instagram_provider_priority",
+        "rocket_available_methods",
+        "scraper_available_methods",
+        "rocket_rate_limit_rps",
+        "scraper_rate_limit_rps",
+        "youtube_rate_limit_rps",
+        "provider_connect_timeout_s",
+        "provider_read_timeout_s",
+        "provider_max_attempts",
+        "log_level",
     }
 
     rocket_api_key: SecretStr = Field(
@@ -35,3 +46,28 @@ class Settings(StackSettings):
     youtube_api_host: str = Field(
         "https://www.googleapis.com", description="YouTube Data API v3 host"
     )
+
+    instagram_provider_priority: str = Field(
+        "rocket,scraper", description="Instagram providers in the order they are tried"
+    )
+    rocket_available_methods: str = Field(
+        "", description="Methods `rocket` may serve, comma-separated [default: all]"
+    )
+    scraper_available_methods: str = Field(
+        "", description="Methods `scraper` may serve, comma-separated [default: all]"
+    )
+    rocket_rate_limit_rps: float | None = Field(
+        None, gt=0, description="Requests/s to RocketAPI across all workers [default: no limit]"
+    )
+    scraper_rate_limit_rps: float | None = Field(
+        None, gt=0, description="Requests/s to the RapidAPI scraper across all workers"
+    )
+    youtube_rate_limit_rps: float | None = Field(
+        None, gt=0, description="Requests/s to the YouTube Data API across all workers"
+    )
+    provider_connect_timeout_s: float = Field(5.0, gt=0, description="Connect timeout, seconds")
+    provider_read_timeout_s: float = Field(20.0, gt=0, description="Read timeout, seconds")
+    provider_max_attempts: int = Field(
+        8, ge=1, description="Attempts per call on 5xx, timeouts and dropped connections"
+    )
+    log_level: str = Field("INFO", description="Log level (DEBUG, INFO, WARNING, ERROR)")

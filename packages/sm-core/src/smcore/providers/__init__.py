@@ -1,0 +1,172 @@
+"""Third-party API clients: our Insteon.
+
+Instagram through two API providers (``rocket``: RocketAPI; ``scraper``: a RapidAPI
+scraper) with failover by priority, YouTube through the Data API v3. Each method returns a
+:class:`~smcore.providers.models.Page`: ``success``, ``items``, ``end_cursor``, ``has_more``,
+``api_provider``, ``error``. Build one :class:`Providers` per process, at the entrypoint::
+
+    async with Providers.from_settings(settings, limiter=limiter) as providers:
+        page = await providers.instagram.followers(user_id="123")
+        async for page in paginate(providers.instagram.followers, user_id="123"):
+            ...
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from types import TracebackType
+from typing import Any, Self
+
+import httpx
+
+from smcore.providers.errors import ErrorKind, ProviderConfigError, ProviderError
+from smcore.providers.instagram import METHODS as INSTAGRAM_METHODS
+from smcore.providers.instagram import Instagram
+from smcore.providers.models import Page
+from smcore.providers.ratelimit import Limit
+from smcore.providers.rocket import RocketApi
+from smcore.providers.scraper import ScraperApi
+from smcore.providers.transport import RateLimiter, RetryPolicy, Transport
+from smcore.providers.youtube import YouTube, YouTubeApi
+from smcore.settings import Settings
+
+__all__ = [
+    "ErrorKind",
+    "Page",
+    "ProviderConfigError",
+    "ProviderError",
+    "Providers",
+    "base_url",
+    "paginate",
+    "rate_limits",
+]
+
+
+def base_url(host: str) -> str:
+    """A configured host as a base URL: it may carry a scheme and port; https when it has none."""
+    host = host.strip().rstrip("/")
+    return host if "://" in host else f"https://{host}"
+
+
+def _methods(value: str, known: tuple[str, ...], key: str) -> frozenset[str]:
+    if not value.strip():
+        return frozenset(known)
+    methods = frozenset(m.strip() for m in value.split(",") if m.strip())
+    unknown = methods - set(known)
+    if unknown:
+        raise ProviderConfigError(f"{key}: unknown methods {sorted(unknown)}; known: {list(known)}")
+    return methods
+
+
+def rate_limits(settings: Settings) -> dict[str, Limit]:
+    """The configured shared limits, per provider (burst: one second's worth)."""
+    limits = {}
+    for name, rps in (
+        ("rocket", settings.rocket_rate_limit_rps),
+        ("scraper", settings.scraper_rate_limit_rps),
+        ("youtube", settings.youtube_rate_limit_rps),
+    ):
+        if rps is not None:
+            limits[name] = Limit(rps=rps, burst=max(1, int(rps)))
+    return limits
+
+
+class Providers:
+    """Every provider, on one pooled HTTP client."""
+
+    def __init__(self, client: httpx.AsyncClient, instagram: Instagram, youtube: YouTube) -> None:
+        self.client = client
+        self.instagram = instagram
+        self.youtube = youtube
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        limiter: RateLimiter | None = None,
+        client: httpx.AsyncClient | None = None,
+        policy: RetryPolicy | None = None,
+    ) -> Self:
+        """Configured providers only: one without a host is left out (and said so on use)."""
+        client = client or httpx.AsyncClient(
+            timeout=httpx.Timeout(
+                settings.provider_read_timeout_s, connect=settings.provider_connect_timeout_s
+            ),
+            limits=httpx.Limits(max_connections=100, max_keepalive_connections=50),
+            headers={"User-Agent": "sm-core"},
+        )
+        policy = policy or RetryPolicy(max_attempts=settings.provider_max_attempts)
+
+        def transport(name: str) -> Transport:
+            return Transport(name, client, policy=policy, limiter=limiter)
+
+        apis: dict[str, Any] = {}
+        if settings.rocket_api_host:
+            apis["rocket"] = RocketApi(
+                transport("rocket"),
+                base_url=base_url(settings.rocket_api_host),
+                api_key=settings.rocket_api_key.get_secret_value(),
+            )
+        if settings.rapid_scraper_api_host:
+            apis["scraper"] = ScraperApi(
+                transport("scraper"),
+                base_url=base_url(settings.rapid_scraper_api_host),
+                api_key=settings.rapid_api_key.get_secret_value(),
+            )
+        priority = [p.strip() for p in settings.instagram_provider_priority.split(",") if p.strip()]
+        unknown = set(priority) - {"rocket", "scraper"}
+        if unknown:
+            raise ProviderConfigError(
+                f"INSTAGRAM_PROVIDER_PRIORITY: unknown providers {sorted(unknown)}"
+            )
+        available = {
+            "rocket": _methods(
+                settings.rocket_available_methods, INSTAGRAM_METHODS, "ROCKET_AVAILABLE_METHODS"
+            ),
+            "scraper": _methods(
+                settings.scraper_available_methods, INSTAGRAM_METHODS, "SCRAPER_AVAILABLE_METHODS"
+            ),
+        }
+        ig = Instagram([apis[p] for p in priority if p in apis], available)
+        yt_apis = []
+        if settings.youtube_api_host:
+            yt_apis.append(
+                YouTubeApi(
+                    transport("youtube"),
+                    base_url=base_url(settings.youtube_api_host),
+                    api_key=settings.youtube_api_key.get_secret_value(),
+                )
+            )
+        return cls(client, ig, YouTube(yt_apis))
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+
+async def paginate(
+    call: Callable[..., Awaitable[Page[Any]]], **kwargs: Any
+) -> AsyncIterator[Page[Any]]:
+    """Follow a listing page by page, each cursor back to the provider that issued it.
+
+    Stops after the last page or after a failed one (yielded, with ``error`` set).
+    """
+    cursor: str | None = None
+    provider: str | None = None
+    while True:
+        page = await call(**kwargs, end_cursor=cursor, last_provider_name=provider)
+        yield page
+        if not page.success or not page.has_more or page.end_cursor is None:
+            return
+        cursor, provider = page.end_cursor, page.api_provider

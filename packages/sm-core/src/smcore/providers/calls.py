@@ -1,0 +1,153 @@
+"""A provider method called by name, pages merged: what ``sm-core providers call`` runs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from smcore.providers import Providers, paginate
+from smcore.providers.instagram import METHODS as INSTAGRAM_METHODS
+from smcore.providers.models import Page
+from smcore.providers.youtube import MAX_IDS
+from smcore.providers.youtube import METHODS as YOUTUBE_METHODS
+
+Platform = Literal["instagram", "youtube"]
+METHODS: dict[str, tuple[str, ...]] = {"instagram": INSTAGRAM_METHODS, "youtube": YOUTUBE_METHODS}
+_PAGED = {
+    "followers",
+    "followings",
+    "user_posts",
+    "post_comments",
+    "user_reels",
+    "uploads",
+    "comment_threads",
+}
+
+
+@dataclass(frozen=True)
+class Target:
+    """Who or what a call is about; which fields a method needs is checked in :func:`call`."""
+
+    username: str | None = None
+    user_id: str | None = None
+    post_id: str | None = None
+    channel_id: str | None = None
+    playlist_id: str | None = None
+    video_ids: tuple[str, ...] = ()
+
+
+class UsageError(ValueError):
+    """The method was called without what it needs (the message says what)."""
+
+
+def _need(value: str | None, option: str, method: str) -> str:
+    if not value:
+        raise UsageError(f"{method} needs {option}")
+    return value
+
+
+async def _user_id(providers: Providers, target: Target, method: str) -> str | Page[Any]:
+    """The user id, looked up by username when only that was given."""
+    if target.user_id:
+        return target.user_id
+    info = await providers.instagram.user_info(
+        username=_need(target.username, "--user-id or --username", method)
+    )
+    if not info.success or info.item is None:
+        return info
+    return info.item.ext_id
+
+
+def merge(pages: list[Page[Any]]) -> Page[Any]:
+    """All pages as one: every item; the last page's cursor (where a resume would start)."""
+    last = pages[-1]
+    cursor = last.end_cursor
+    if not last.success and len(pages) > 1:
+        # Resume from the last page that worked.
+        cursor, provider = pages[-2].end_cursor, pages[-2].api_provider
+    else:
+        provider = last.api_provider
+    return Page[Any](
+        success=last.success,
+        items=[item for page in pages for item in page.items],
+        end_cursor=cursor,
+        has_more=last.has_more if last.success else cursor is not None,
+        api_provider=provider,
+        error=last.error,
+        failures=[f for page in pages for f in page.failures],
+    )
+
+
+Listing = tuple[Any, dict[str, Any]]  # a paginated facade method and its arguments
+
+
+async def _instagram(providers: Providers, method: str, target: Target) -> Page[Any] | Listing:
+    ig = providers.instagram
+    if method == "user_info":
+        if target.user_id:
+            return await ig.user_info(user_id=target.user_id)
+        return await ig.user_info(
+            username=_need(target.username, "--username or --user-id", method)
+        )
+    if method == "post_comments":
+        return ig.post_comments, {"post_id": _need(target.post_id, "--post-id", method)}
+    user_id = await _user_id(providers, target, method)
+    if isinstance(user_id, Page):
+        return user_id
+    return getattr(ig, method), {"user_id": user_id}
+
+
+async def _youtube(
+    providers: Providers, method: str, target: Target
+) -> Page[Any] | list[Page[Any]] | Listing:
+    yt = providers.youtube
+    ids = list(target.video_ids)
+    if method == "channel":
+        if target.channel_id:
+            return await yt.channel(channel_id=target.channel_id)
+        handle = _need(target.username, "--channel-id or --username (a handle)", method)
+        return await yt.channel(handle=handle)
+    if method == "videos":
+        if not ids:
+            raise UsageError("videos needs --video-id (repeatable)")
+        return [await yt.videos(ids=ids[i : i + MAX_IDS]) for i in range(0, len(ids), MAX_IDS)]
+    if method == "comment_threads":
+        return yt.comment_threads, {
+            "video_id": _need(ids[0] if ids else None, "--video-id", method)
+        }
+    playlist = target.playlist_id
+    if not playlist:
+        channel_id = _need(target.channel_id, "--playlist-id or --channel-id", method)
+        channel = await yt.channel(channel_id=channel_id)
+        if not channel.success or channel.item is None or not channel.item.uploads_playlist_id:
+            return channel
+        playlist = channel.item.uploads_playlist_id
+    return yt.uploads, {"playlist_id": playlist}
+
+
+async def call(
+    providers: Providers, platform: Platform, method: str, target: Target, *, all_pages: bool
+) -> tuple[Page[Any], int]:
+    """Run ``platform.method`` for ``target``; return the (merged) page and the number of pages.
+
+    Raises:
+        UsageError: unknown method, or the target lacks what the method needs.
+    """
+    if method not in METHODS[platform]:
+        known = ", ".join(METHODS[platform])
+        raise UsageError(f"{platform} has no method {method!r}; it has: {known}")
+    plan = await (
+        _instagram(providers, method, target)
+        if platform == "instagram"
+        else _youtube(providers, method, target)
+    )
+    if isinstance(plan, Page):
+        return plan, 1
+    if isinstance(plan, list):
+        return merge(plan), len(plan)
+    fn, kwargs = plan
+    if method not in _PAGED or not all_pages:
+        page: Page[Any] = await fn(**kwargs)
+        return page, 1
+    pages = [page async for page in paginate(fn, **kwargs)]
+    return merge(pages), len(pages)

@@ -1,0 +1,360 @@
+"""Instagram: payload parsers shared by its API providers, and the failover facade.
+
+RocketAPI and the RapidAPI scraper both hand back Instagram's own payloads (web profile,
+private-API users, media, comments); only the envelopes, paths and cursor names differ, which
+their adapters (``rocket``, ``scraper``) own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal, Protocol
+
+from smcore.providers.failover import call_with_failover
+from smcore.providers.models import (
+    Account,
+    Comment,
+    Highlight,
+    Media,
+    Page,
+    Post,
+    Profile,
+)
+from smcore.providers.payload import (
+    PageParts,
+    bad,
+    build,
+    count,
+    ext_id,
+    items_of,
+    obj,
+    unix_time,
+)
+
+InstagramMethod = Literal[
+    "user_info",
+    "followers",
+    "followings",
+    "user_posts",
+    "post_comments",
+    "user_reels",
+    "user_highlights",
+]
+METHODS: tuple[InstagramMethod, ...] = (
+    "user_info",
+    "followers",
+    "followings",
+    "user_posts",
+    "post_comments",
+    "user_reels",
+    "user_highlights",
+)
+
+
+# --------------------------------------------------------------------------- Instagram shapes
+def parse_web_user(raw: dict[str, Any]) -> Profile:
+    """The web-profile shape (``edge_followed_by.count`` …)."""
+    return build(
+        Profile,
+        "user",
+        ext_id=ext_id(raw.get("id"), "user"),
+        username=raw.get("username"),
+        full_name=raw.get("full_name") or "",
+        biography=raw.get("biography") or "",
+        avatar_url=raw.get("profile_pic_url_hd") or raw.get("profile_pic_url"),
+        external_url=raw.get("external_url") or None,
+        is_private=bool(raw.get("is_private")),
+        is_verified=bool(raw.get("is_verified")),
+        followers_count=count(raw.get("edge_followed_by")),
+        follows_count=count(raw.get("edge_follow")),
+        posts_count=count(raw.get("edge_owner_to_timeline_media")),
+        raw=raw,
+    )
+
+
+def parse_api_user(raw: dict[str, Any]) -> Profile:
+    """The private-API user shape (``follower_count`` …)."""
+    return build(
+        Profile,
+        "user",
+        ext_id=ext_id(raw.get("pk_id") or raw.get("pk") or raw.get("id"), "user"),
+        username=raw.get("username"),
+        full_name=raw.get("full_name") or "",
+        biography=raw.get("biography") or "",
+        avatar_url=raw.get("profile_pic_url"),
+        external_url=raw.get("external_url") or None,
+        is_private=bool(raw.get("is_private")),
+        is_verified=bool(raw.get("is_verified")),
+        followers_count=count(raw.get("follower_count")),
+        follows_count=count(raw.get("following_count")),
+        posts_count=count(raw.get("media_count")),
+        raw=raw,
+    )
+
+
+def parse_short_user(raw: dict[str, Any]) -> Account:
+    return build(
+        Account,
+        "user",
+        # pk_id is the exact string where present; pk may have passed through a float.
+        ext_id=ext_id(raw.get("pk_id") or raw.get("pk") or raw.get("id"), "user"),
+        username=raw.get("username"),
+        full_name=raw.get("full_name") or "",
+        avatar_url=raw.get("profile_pic_url"),
+        is_private=bool(raw.get("is_private")),
+        is_verified=bool(raw.get("is_verified")),
+        raw=raw,
+    )
+
+
+def _media_pk(raw: dict[str, Any], what: str) -> str:
+    # "id" is "<media_pk>_<owner_pk>", exact; "pk" alone may be a float-rounded copy.
+    media_id = raw.get("id")
+    if isinstance(media_id, str) and "_" in media_id:
+        return media_id.split("_", 1)[0]
+    return ext_id(raw.get("pk") if raw.get("pk") is not None else media_id, what)
+
+
+def _best_image(raw: dict[str, Any]) -> dict[str, Any]:
+    candidates = (raw.get("image_versions2") or {}).get("candidates") or []
+    return candidates[0] if candidates and isinstance(candidates[0], dict) else {}
+
+
+def _media(raw: dict[str, Any]) -> Media:
+    image = _best_image(raw)
+    videos = raw.get("video_versions") or []
+    is_video = raw.get("media_type") == 2 or bool(videos)
+    return build(
+        Media,
+        "media",
+        ext_id=_media_pk(raw, "media"),
+        media_type="video" if is_video else "photo",
+        url=image.get("url"),
+        width=image.get("width"),
+        height=image.get("height"),
+        video_url=videos[0].get("url") if videos and isinstance(videos[0], dict) else None,
+        raw=raw,
+    )
+
+
+_KINDS: dict[Any, Literal["photo", "video", "carousel"]] = {1: "photo", 2: "video", 8: "carousel"}
+
+
+def parse_media(raw: dict[str, Any]) -> Post:
+    kind = _KINDS.get(raw.get("media_type"))
+    if kind is None:
+        raise bad(f"media: unknown media_type {raw.get('media_type')!r}")
+    children = raw.get("carousel_media") if kind == "carousel" else [raw]
+    if not isinstance(children, list) or not children:
+        raise bad("media: a carousel without carousel_media")
+    caption = raw.get("caption")
+    owner = raw.get("user") or raw.get("owner") or {}
+    return build(
+        Post,
+        "media",
+        ext_id=_media_pk(raw, "media"),
+        code=raw.get("code"),
+        taken_at=unix_time(raw.get("taken_at"), "media.taken_at"),
+        kind=kind,
+        product_type=raw.get("product_type"),
+        caption=caption.get("text") if isinstance(caption, dict) else None,
+        like_count=count(raw.get("like_count")),
+        comment_count=count(raw.get("comment_count")),
+        play_count=count(raw.get("play_count")),
+        owner_ext_id=ext_id(owner["pk"], "media.user")
+        if isinstance(owner, dict) and owner.get("pk") is not None
+        else None,
+        media=[_media(obj(c, "carousel_media[]")) for c in children],
+        raw=raw,
+    )
+
+
+def parse_comment(raw: dict[str, Any], post_ext_id: str) -> Comment:
+    user = raw.get("user")
+    if not isinstance(user, dict):
+        user = {}
+    return build(
+        Comment,
+        "comment",
+        ext_id=ext_id(raw.get("pk_id") or raw.get("pk") or raw.get("id"), "comment"),
+        post_ext_id=post_ext_id,
+        text=raw.get("text") if raw.get("text") is not None else "",
+        created_at=unix_time(raw.get("created_at"), "comment.created_at"),
+        like_count=count(raw.get("comment_like_count")),
+        reply_count=count(raw.get("child_comment_count")),
+        author_ext_id=ext_id(user.get("pk_id") or user.get("pk"), "comment.user") if user else None,
+        author_username=user.get("username"),
+        author_name=user.get("full_name"),
+        author_avatar_url=user.get("profile_pic_url"),
+        raw=raw,
+    )
+
+
+def parse_highlight(raw: dict[str, Any]) -> Highlight:
+    cover = (raw.get("cover_media") or {}).get("cropped_image_version") or {}
+    created = raw.get("created_at")
+    return build(
+        Highlight,
+        "highlight",
+        ext_id=ext_id(raw.get("id"), "highlight").removeprefix("highlight:"),
+        title=raw.get("title") or "",
+        media_count=count(raw.get("media_count")),
+        created_at=unix_time(created, "highlight.created_at") if created is not None else None,
+        cover_url=cover.get("url") if isinstance(cover, dict) else None,
+        raw=raw,
+    )
+
+
+# --------------------------------------------------------------------------- pages
+# Each returns (items, next cursor, has more). Both Instagram APIs deliver these bodies.
+def _cursor(value: Any) -> str | None:
+    return None if value in (None, "") else str(value)
+
+
+def users_page(body: dict[str, Any], _: Mapping[str, Any]) -> PageParts:
+    """Followers / followings: ``users[]`` and ``next_max_id``."""
+    items = [parse_short_user(u) for u in items_of(body, "users", "users")]
+    cursor = _cursor(body.get("next_max_id"))
+    return items, cursor, cursor is not None
+
+
+def feed_page(body: dict[str, Any], _: Mapping[str, Any]) -> PageParts:
+    """A user's posts: ``items[]``, ``next_max_id``, ``more_available``."""
+    items = [parse_media(m) for m in items_of(body, "items", "feed")]
+    cursor = _cursor(body.get("next_max_id"))
+    return items, cursor, cursor is not None and bool(body.get("more_available", True))
+
+
+def clips_page(body: dict[str, Any], _: Mapping[str, Any]) -> PageParts:
+    """Reels: ``items[].media`` and ``paging_info.max_id``."""
+    items = [
+        parse_media(obj(i.get("media"), "clips.items[].media"))
+        for i in items_of(body, "items", "clips")
+    ]
+    paging = body.get("paging_info") or {}
+    cursor = _cursor(paging.get("max_id"))
+    return items, cursor, cursor is not None and bool(paging.get("more_available", True))
+
+
+def comments_page(body: dict[str, Any], params: Mapping[str, Any]) -> PageParts:
+    """A post's comments: ``comments[]`` and ``next_min_id``."""
+    post = str(params["post_id"])
+    items = [parse_comment(c, post) for c in items_of(body, "comments", "comments")]
+    cursor = _cursor(body.get("next_min_id"))
+    return items, cursor, cursor is not None
+
+
+def highlights_page(body: dict[str, Any], _: Mapping[str, Any]) -> PageParts:
+    return [parse_highlight(h) for h in items_of(body, "tray", "highlights")], None, False
+
+
+# --------------------------------------------------------------------------- the facade
+class InstagramApi(Protocol):
+    """One Instagram API provider (``rocket``, ``scraper``)."""
+
+    name: str
+
+    async def fetch(
+        self, method: InstagramMethod, params: Mapping[str, Any], cursor: str | None
+    ) -> Page[Any]:
+        """One request; raises ProviderError on failure."""
+
+
+class Instagram:
+    """The Insteon facade for Instagram: the seed's methods, failover by priority per method."""
+
+    def __init__(
+        self, apis: Sequence[InstagramApi], available: Mapping[str, frozenset[str]]
+    ) -> None:
+        """
+        Args:
+            apis: providers in priority order.
+            available: per provider name, the methods it may be used for.
+        """
+        self.apis = list(apis)
+        self.available = dict(available)
+
+    def providers_for(self, method: InstagramMethod) -> list[InstagramApi]:
+        return [a for a in self.apis if method in self.available.get(a.name, frozenset(METHODS))]
+
+    async def _call(
+        self,
+        method: InstagramMethod,
+        params: dict[str, Any],
+        end_cursor: str | None = None,
+        last_provider_name: str | None = None,
+    ) -> Page[Any]:
+        return await call_with_failover(
+            self.providers_for(method),
+            lambda api: api.fetch(method, params, end_cursor),
+            cursor=end_cursor,
+            last_provider_name=last_provider_name,
+            method=method,
+        )
+
+    async def user_info(
+        self, *, username: str | None = None, user_id: str | None = None
+    ) -> Page[Profile]:
+        """One account by ``username`` or ``user_id`` (exactly one of them)."""
+        if (username is None) == (user_id is None):
+            raise ValueError("user_info takes a username or a user_id")
+        params = {"username": username} if username is not None else {"user_id": str(user_id)}
+        return await self._call("user_info", params)
+
+    async def followers(
+        self,
+        *,
+        user_id: str,
+        count: int = 50,
+        end_cursor: str | None = None,
+        last_provider_name: str | None = None,
+    ) -> Page[Account]:
+        return await self._call(
+            "followers", {"user_id": str(user_id), "count": count}, end_cursor, last_provider_name
+        )
+
+    async def followings(
+        self,
+        *,
+        user_id: str,
+        count: int = 50,
+        end_cursor: str | None = None,
+        last_provider_name: str | None = None,
+    ) -> Page[Account]:
+        return await self._call(
+            "followings", {"user_id": str(user_id), "count": count}, end_cursor, last_provider_name
+        )
+
+    async def user_posts(
+        self,
+        *,
+        user_id: str,
+        count: int = 12,
+        end_cursor: str | None = None,
+        last_provider_name: str | None = None,
+    ) -> Page[Post]:
+        return await self._call(
+            "user_posts", {"user_id": str(user_id), "count": count}, end_cursor, last_provider_name
+        )
+
+    async def post_comments(
+        self, *, post_id: str, end_cursor: str | None = None, last_provider_name: str | None = None
+    ) -> Page[Comment]:
+        return await self._call(
+            "post_comments", {"post_id": str(post_id)}, end_cursor, last_provider_name
+        )
+
+    async def user_reels(
+        self,
+        *,
+        user_id: str,
+        count: int = 12,
+        end_cursor: str | None = None,
+        last_provider_name: str | None = None,
+    ) -> Page[Post]:
+        return await self._call(
+            "user_reels", {"user_id": str(user_id), "count": count}, end_cursor, last_provider_name
+        )
+
+    async def user_highlights(self, *, user_id: str) -> Page[Highlight]:
+        return await self._call("user_highlights", {"user_id": str(user_id)})

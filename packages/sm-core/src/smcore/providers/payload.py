@@ -1,0 +1,76 @@
+"""Reading provider payloads: ids as strings, counts as ints, shapes checked.
+
+A payload that is well-formed JSON but not what the API promises raises a BAD_PAYLOAD
+:class:`ProviderError` naming the field, never a KeyError deep in a sync.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from pydantic import ValidationError
+
+from smcore.providers.errors import ErrorKind, ProviderError
+from smcore.providers.models import Record
+
+# Each page parser returns (items, next cursor, has more).
+PageParts = tuple[list[Any], str | None, bool]
+
+
+def bad(message: str) -> ProviderError:
+    return ProviderError(ErrorKind.BAD_PAYLOAD, message)
+
+
+def ext_id(value: Any, what: str) -> str:
+    """An id as a string. Floats are refused: a float has already lost the id's last digits."""
+    if isinstance(value, bool) or value is None:
+        raise bad(f"{what}: missing id")
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    raise bad(f"{what}: id {value!r} is not a string or an integer")
+
+
+def obj(value: Any, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise bad(f"{what}: expected an object, got {type(value).__name__}")
+    return value
+
+
+def items_of(payload: dict[str, Any], key: str, what: str) -> list[dict[str, Any]]:
+    value = payload.get(key)
+    if not isinstance(value, list):
+        raise bad(f"{what}: '{key}' is missing or not a list")
+    return [obj(v, f"{what}.{key}[]") for v in value]
+
+
+def count(value: Any) -> int | None:
+    if isinstance(value, dict):
+        value = value.get("count")
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise bad(f"count {value!r} is not a number") from None
+
+
+def unix_time(value: Any, what: str) -> datetime:
+    try:
+        return datetime.fromtimestamp(int(value), tz=UTC)
+    except (TypeError, ValueError, OverflowError):
+        raise bad(f"{what}: {value!r} is not a unix time") from None
+
+
+R = TypeVar("R", bound=Record)
+
+
+def build(model: type[R], what: str, **fields: Any) -> R:
+    try:
+        return model.model_validate(fields)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise bad(f"{what}: {where}: {first['msg']}") from None

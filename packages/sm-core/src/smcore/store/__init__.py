@@ -1,0 +1,1 @@
+"""SM Core's store: SQLAlchemy models, Alembic migrations, engines."""
