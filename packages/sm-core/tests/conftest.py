@@ -1,0 +1,35 @@
+"""SM Core's test fixtures: a migrated database per test, the shared fixtures folder."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from devstack.pytest_plugin import DatabaseTemplates
+from smcore.store import db
+
+FIXTURES = Path(__file__).resolve().parents[3].parent / "shared" / "fixtures"
+
+
+@pytest.fixture(scope="session")
+def smcore_template(database_templates: DatabaseTemplates) -> str:
+    """A database with every migration applied, built once per session."""
+    return database_templates.template("smcore", setup=db.upgrade)
+
+
+@pytest.fixture
+def database_url(database_templates: DatabaseTemplates, smcore_template: str) -> Iterator[str]:
+    """A fresh, migrated database for this test."""
+    with database_templates.clone(smcore_template) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def youtube_fixtures() -> Path:
+    """Genuine recorded YouTube Data API v3 responses (``../shared/fixtures``), used as they are."""
+    path = FIXTURES / "youtube-data-api-v3"
+    if not path.is_dir():
+        raise FileNotFoundError(f"{path}: the shared fixtures must sit beside the repository")
+    return path
