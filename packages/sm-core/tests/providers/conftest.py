@@ -13,6 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 REPLAY_KEY = "replay-key"
+KEY_INVALID = "API key not valid. Please pass a valid API key."
 
 
 @dataclass
@@ -77,10 +78,10 @@ def youtube_replay(youtube_fixtures: Path) -> Iterator[Replay]:
                         {
                             "error": {
                                 "code": 400,
-                                "message": "API key not valid. Please pass a valid API key.",
+                                "message": KEY_INVALID,
                                 "errors": [
                                     {
-                                        "message": "API key not valid. Please pass a valid API key.",
+                                        "message": KEY_INVALID,
                                         "domain": "usageLimits",
                                         "reason": "keyInvalid",
                                     }
@@ -103,7 +104,7 @@ def youtube_replay(youtube_fixtures: Path) -> Iterator[Replay]:
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
+        def log_message(self, format: str, *args: object) -> None:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
