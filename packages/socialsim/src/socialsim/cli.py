@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import json
+import logging
+import sys
 from importlib.metadata import version
 from typing import Annotated
 
 import typer
 
+from socialsim import server
+from socialsim.faults import FaultConfig
+from socialsim.sim import SimConfig
+from socialsim.world import WorldConfig
+
 app = typer.Typer(
-    help="Local simulator of the third-party APIs SM Core calls (not built yet).",
+    help="Local simulator of the third-party APIs SM Core calls (Instagram providers, YouTube).",
     add_completion=False,
 )
 
@@ -28,6 +36,78 @@ def _root(
 ) -> None:
     if ctx.invoked_subcommand is None and not show_version:
         print(ctx.get_help())
+
+
+@app.command()
+def serve(
+    port: Annotated[int, typer.Option(help="Port to listen on; 0 picks a free one.")] = 0,
+    seed: Annotated[int, typer.Option(help="Seed of the simulated world.")] = 0,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    profiles: Annotated[int, typer.Option(min=1, help="Instagram profiles user_NNNN.")] = 200,
+    channels: Annotated[int, typer.Option(min=0, help="YouTube channels.")] = 20,
+    giant_followers: Annotated[
+        int, typer.Option(min=0, help="Followers of an extra 'giant' profile (0: no giant).")
+    ] = 0,
+    giant_posts: Annotated[int, typer.Option(min=0, help="Posts of the 'giant' profile.")] = 0,
+    latency_ms: Annotated[
+        float, typer.Option(min=0, help="Mean added latency per API response (lognormal).")
+    ] = 0.0,
+    rate_limit: Annotated[
+        float | None, typer.Option(min=0.001, help="Requests per second per API (token bucket).")
+    ] = None,
+    fault_rate: Annotated[
+        float, typer.Option(min=0, max=1, help="Share of API requests with a transport fault.")
+    ] = 0.0,
+    truncate_rate: Annotated[
+        float, typer.Option(min=0, max=1, help="Share of follower pages that end early.")
+    ] = 0.0,
+    expire_cursors: Annotated[
+        bool, typer.Option("--expire-cursors", help="Reject cursors older than --cursor-ttl-s.")
+    ] = False,
+    cursor_ttl_s: Annotated[
+        float, typer.Option(min=0, help="Cursor lifetime in wall-clock seconds.")
+    ] = 20.0,
+    quota: Annotated[
+        int | None, typer.Option(min=0, help="YouTube quota units per Pacific day.")
+    ] = None,
+    api_key: Annotated[str, typer.Option(help="The key every API accepts.")] = "sim-key",
+    timeout_fault_s: Annotated[
+        float, typer.Option(min=0, help="How long a 'timeout' fault holds the response.")
+    ] = 30.0,
+) -> None:
+    """Serve RocketAPI, the RapidAPI scraper and YouTube Data API v3 on one port.
+
+    Prints one JSON line ({"url", "pid", "seed"}) on stdout once connections are accepted;
+    logs go to stderr.
+    """
+    logging.basicConfig(
+        stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(name)s %(message)s"
+    )
+    config = SimConfig(
+        world=WorldConfig(
+            seed=seed,
+            profiles=profiles,
+            channels=channels,
+            giant_followers=giant_followers,
+            giant_posts=giant_posts,
+        ),
+        faults=FaultConfig(
+            latency_ms=latency_ms,
+            rate_limit=rate_limit,
+            fault_rate=fault_rate,
+            truncate_rate=truncate_rate,
+            quota=quota,
+            timeout_fault_s=timeout_fault_s,
+        ),
+        api_key=api_key,
+        expire_cursors=expire_cursors,
+        cursor_ttl_s=cursor_ttl_s,
+    )
+
+    def announce(url: str, pid: int) -> None:
+        print(json.dumps({"url": url, "pid": pid, "seed": seed}), flush=True)
+
+    server.serve(config, host=host, port=port, on_ready=announce)
 
 
 def main() -> None:

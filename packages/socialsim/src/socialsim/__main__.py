@@ -1,0 +1,5 @@
+"""``python -m socialsim``: the socialsim command line."""
+
+from socialsim.cli import main
+
+main()

@@ -1,0 +1,394 @@
+"""Instagram's payloads and lookups, shared by the RocketAPI and scraper simulations.
+
+Both providers relay Instagram's own shapes (``docs/wire-formats.md``); they differ in
+envelopes, error bodies and cursor parameter names, which stay in their modules.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from socialsim.cursors import CursorError
+from socialsim.sim import ApiName, Sim
+from socialsim.world.instagram import Comment, Highlight, Instagram, Post, Profile
+
+ErrorKind = Literal["not_found", "media_not_found", "private", "bad_cursor"]
+Stream = Literal["followers", "following", "media", "clips", "comments"]
+
+
+class InstagramError(Exception):
+    """What Instagram refuses: an unknown user or media, a private account, a bad cursor.
+
+    Attributes:
+        kind: which refusal.
+        expired: for ``bad_cursor``, whether the cursor had expired (counted as a fault).
+    """
+
+    def __init__(self, kind: ErrorKind, *, expired: bool = False) -> None:
+        super().__init__(kind)
+        self.kind: ErrorKind = kind
+        self.expired = expired
+
+
+# ---------------------------------------------------------------------- lookups
+
+
+def profile_by_username(sim: Sim, username: object) -> Profile:
+    """The profile named ``username``.
+
+    Raises:
+        InstagramError: ``not_found``.
+    """
+    profile = sim.world.instagram.find_username(str(username)) if username else None
+    if profile is None:
+        raise InstagramError("not_found")
+    return profile
+
+
+def profile_by_id(sim: Sim, user_id: object) -> Profile:
+    """The profile whose pk is ``user_id`` (a string or an integer).
+
+    Raises:
+        InstagramError: ``not_found``.
+    """
+    profile = sim.world.instagram.find_pk(str(user_id)) if user_id is not None else None
+    if profile is None:
+        raise InstagramError("not_found")
+    return profile
+
+
+def public_profile_by_id(sim: Sim, user_id: object) -> Profile:
+    """Like :func:`profile_by_id`, for lists only a public profile shows.
+
+    Raises:
+        InstagramError: ``not_found`` or ``private``.
+    """
+    profile = profile_by_id(sim, user_id)
+    if profile.is_private:
+        raise InstagramError("private")
+    return profile
+
+
+def media_by_id(sim: Sim, media_id: object) -> tuple[Profile, Post]:
+    """The owner and post of a media pk (or ``"<media_pk>_<owner_pk>"``).
+
+    Raises:
+        InstagramError: ``media_not_found`` or ``private``.
+    """
+    text = str(media_id).split("_", 1)[0]
+    found = sim.world.instagram.find_media(int(text)) if text.isdigit() else None
+    if found is None:
+        raise InstagramError("media_not_found")
+    if found[0].is_private:
+        raise InstagramError("private")
+    return found
+
+
+def read_cursor(sim: Sim, api: ApiName, stream: Stream, owner: str, cursor: object) -> int | None:
+    """The position of a cursor sent back by the client (None when there is none).
+
+    Raises:
+        InstagramError: ``bad_cursor``.
+    """
+    if cursor is None or cursor == "":
+        return None
+    try:
+        return sim.cursors.read(str(cursor), api, stream, owner)
+    except CursorError as exc:
+        raise InstagramError("bad_cursor", expired=exc.expired) from exc
+
+
+def issue_cursor(
+    sim: Sim, api: ApiName, stream: Stream, owner: str, position: int | None
+) -> str | None:
+    """A cursor for the next page, or None on the last page."""
+    return None if position is None else sim.cursors.issue(api, stream, owner, position)
+
+
+# ---------------------------------------------------------------------- pages
+
+
+@dataclass(frozen=True, slots=True)
+class UserPage:
+    """A page of a follow list.
+
+    Attributes:
+        users: ``SHORT_USER`` payloads.
+        cursor: the next cursor (None on the last page or when truncated).
+        truncated: the list was made to end early although more exist.
+    """
+
+    users: list[dict[str, Any]]
+    cursor: str | None
+    truncated: bool
+
+
+def follow_page(
+    sim: Sim,
+    api: ApiName,
+    user_id: object,
+    *,
+    stream: Literal["followers", "following"],
+    count: int,
+    cursor: object,
+) -> UserPage:
+    """A page of a public profile's followers or followings, newest first.
+
+    Raises:
+        InstagramError: unknown or private profile, bad cursor.
+    """
+    profile = public_profile_by_id(sim, user_id)
+    ig = sim.world.instagram
+    state = ig.state(profile)
+    follow_list = state.followers if stream == "followers" else state.following
+    before = read_cursor(sim, api, stream, profile.pk, cursor)
+    members, position = follow_list.page(before, count)
+    truncated = position is not None and sim.faults.truncate()
+    if truncated:
+        position = None
+    return UserPage(
+        users=[short_user(sim, member) for member in members],
+        cursor=issue_cursor(sim, api, stream, profile.pk, position),
+        truncated=truncated,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class MediaPage:
+    """A page of posts or reels: ``MEDIA`` payloads and the next cursor."""
+
+    items: list[dict[str, Any]]
+    cursor: str | None
+
+
+def media_page(
+    sim: Sim,
+    api: ApiName,
+    user_id: object,
+    *,
+    stream: Literal["media", "clips"],
+    count: int,
+    cursor: object,
+) -> MediaPage:
+    """A page of a public profile's posts (or reels only), newest first.
+
+    Raises:
+        InstagramError: unknown or private profile, bad cursor.
+    """
+    profile = public_profile_by_id(sim, user_id)
+    ig = sim.world.instagram
+    state = ig.state(profile)
+    before = read_cursor(sim, api, stream, profile.pk, cursor)
+    if stream == "media":
+        posts, position = ig.posts_page(state, before, count)
+    else:
+        posts, position = ig.clips_page(state, before, count)
+    return MediaPage(
+        items=[media(ig, profile, post) for post in posts],
+        cursor=issue_cursor(sim, api, stream, profile.pk, position),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class CommentPage:
+    """A page of a post's comments."""
+
+    comments: list[dict[str, Any]]
+    comment_count: int
+    cursor: str | None
+
+
+def comment_page(sim: Sim, api: ApiName, media_id: object, cursor: object) -> CommentPage:
+    """A page of 20 comments of a post, newest first.
+
+    Raises:
+        InstagramError: unknown media, private owner, bad cursor.
+    """
+    _, post = media_by_id(sim, media_id)
+    ig = sim.world.instagram
+    owner = str(post.pk)
+    before = read_cursor(sim, api, "comments", owner, cursor)
+    comments, position = ig.comments_page(post, before, COMMENTS_PER_PAGE)
+    return CommentPage(
+        comments=[comment(sim, c) for c in comments],
+        comment_count=ig.comment_count(post),
+        cursor=issue_cursor(sim, api, "comments", owner, position),
+    )
+
+
+COMMENTS_PER_PAGE = 20
+MEDIA_PER_PAGE = 12
+
+
+def highlights(sim: Sim, user_id: object) -> list[dict[str, Any]]:
+    """A public profile's highlight tray.
+
+    Raises:
+        InstagramError: unknown or private profile.
+    """
+    profile = public_profile_by_id(sim, user_id)
+    return [highlight(h) for h in sim.world.instagram.highlights(profile)]
+
+
+def page_size(value: object, default: int, limit: int) -> int:
+    """A requested page size, clamped to ``[1, limit]`` (``default`` when absent or bad)."""
+    try:
+        size = int(str(value)) if value is not None else default
+    except ValueError:
+        size = default
+    return max(1, min(limit, size))
+
+
+# ---------------------------------------------------------------------- shapes
+
+
+def short_user(sim: Sim, index: int) -> dict[str, Any]:
+    """``SHORT_USER``: ``pk``, ``username``, ``full_name``, ``is_private``, ``is_verified``,
+    ``profile_pic_url`` (cached: never modify the returned dict)."""
+    cache = sim.short_users
+    cached = cache.get(index)
+    if cached is None:
+        account = sim.world.instagram.account(index)
+        cached = {
+            "pk": account.pk,
+            "pk_id": account.pk,
+            "username": account.username,
+            "full_name": account.full_name,
+            "is_private": account.is_private,
+            "is_verified": account.is_verified,
+            "profile_pic_url": account.profile_pic_url,
+        }
+        if len(cache) > 500_000:
+            cache.clear()
+        cache[index] = cached
+    return cached
+
+
+def web_user(ig: Instagram, profile: Profile) -> dict[str, Any]:
+    """``WEB_USER``, the web profile shape (``user/get_info``, scraper ``/profile``)."""
+    state = ig.state(profile)
+    return {
+        "id": profile.pk,
+        "username": profile.username,
+        "full_name": profile.full_name,
+        "biography": profile.biography,
+        "profile_pic_url": ig.account(profile.index).profile_pic_url,
+        "profile_pic_url_hd": ig.account(profile.index).profile_pic_url,
+        "external_url": profile.external_url,
+        "is_private": profile.is_private,
+        "is_verified": profile.is_verified,
+        "is_business_account": False,
+        "edge_followed_by": {"count": state.followers.alive_count},
+        "edge_follow": {"count": state.following.alive_count},
+        "edge_owner_to_timeline_media": {"count": len(state.posts)},
+        "highlight_reel_count": profile.highlights,
+    }
+
+
+def api_user(ig: Instagram, profile: Profile) -> dict[str, Any]:
+    """``API_USER``, the private-API user shape (``user/get_info_by_id``)."""
+    state = ig.state(profile)
+    return {
+        "pk": profile.pk,
+        "pk_id": profile.pk,
+        "username": profile.username,
+        "full_name": profile.full_name,
+        "biography": profile.biography,
+        "profile_pic_url": ig.account(profile.index).profile_pic_url,
+        "external_url": profile.external_url,
+        "is_private": profile.is_private,
+        "is_verified": profile.is_verified,
+        "follower_count": state.followers.alive_count,
+        "following_count": state.following.alive_count,
+        "media_count": len(state.posts),
+    }
+
+
+def _image(url: str, width: int, height: int) -> dict[str, Any]:
+    return {"url": url, "width": width, "height": height}
+
+
+def _versions(pk: int, video: bool) -> dict[str, Any]:
+    base = f"https://scontent.cdninstagram.com/v/t51.2885-15/{pk}"
+    out: dict[str, Any] = {
+        "image_versions2": {
+            "candidates": [_image(f"{base}_n.jpg", 1080, 1350), _image(f"{base}_s.jpg", 640, 800)]
+        }
+    }
+    if video:
+        out["video_versions"] = [
+            {"type": 101, **_image(f"{base}_v.mp4", 720, 1280)},
+            {"type": 102, **_image(f"{base}_l.mp4", 480, 854)},
+        ]
+    return out
+
+
+def media(ig: Instagram, profile: Profile, post: Post) -> dict[str, Any]:
+    """``MEDIA``: one post, with carousel children for ``media_type`` 8."""
+    pk = str(post.pk)
+    video = post.media_type == 2
+    caption: dict[str, Any] | None = None
+    if post.has_caption:
+        caption_pk, text = ig.caption(post)
+        caption = {"pk": caption_pk, "text": text, "created_at": post.taken_at}
+    item: dict[str, Any] = {
+        "pk": pk,
+        "id": f"{pk}_{profile.pk}",
+        "code": post.code,
+        "taken_at": post.taken_at,
+        "media_type": post.media_type,
+        "product_type": post.product_type,
+        "caption": caption,
+        "like_count": ig.like_count(post),
+        "comment_count": ig.comment_count(post),
+        "user": {"pk": profile.pk, "username": profile.username},
+        **_versions(post.pk, video),
+    }
+    if video:
+        item["play_count"] = ig.play_count(post)
+    if post.media_type == 8:
+        children = []
+        for j in range(post.children):
+            # Children's pks sit j ms after the post's: unique, since posts of one owner
+            # are whole seconds apart.
+            child_pk = post.pk + ((j + 1) << 23)
+            child_video = j % 3 == 2
+            children.append(
+                {
+                    "pk": str(child_pk),
+                    "id": f"{child_pk}_{profile.pk}",
+                    "media_type": 2 if child_video else 1,
+                    **_versions(child_pk, child_video),
+                }
+            )
+        item["carousel_media_count"] = post.children
+        item["carousel_media"] = children
+    return item
+
+
+def comment(sim: Sim, c: Comment) -> dict[str, Any]:
+    """``COMMENT``: one top-level comment with its author as ``SHORT_USER``."""
+    return {
+        "pk": c.pk,
+        "text": c.text,
+        "created_at": c.created_at,
+        "comment_like_count": c.like_count,
+        "child_comment_count": c.child_comment_count,
+        "user": short_user(sim, c.author),
+    }
+
+
+def highlight(h: Highlight) -> dict[str, Any]:
+    """``HIGHLIGHT``: one highlight of the tray."""
+    return {
+        "id": f"highlight:{h.pk}",
+        "title": h.title,
+        "media_count": h.media_count,
+        "created_at": h.created_at,
+        "cover_media": {
+            "cropped_image_version": {
+                "url": f"https://scontent.cdninstagram.com/v/t51.2885-15/{h.pk}_cover.jpg"
+            }
+        },
+    }

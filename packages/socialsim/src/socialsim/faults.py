@@ -1,0 +1,156 @@
+"""Injected trouble: latency, rate limits, the YouTube quota and transport faults.
+
+Random choices come from generators seeded from the world's seed, one per concern, so the
+sequence of faults depends only on the sequence of requests: a rate-limited request still
+draws its fault first, and truncation draws never shift transport faults.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from socialsim.world.clock import pacific_day
+
+TransportFault = Literal["5xx", "timeout", "drop", "malformed"]
+TRANSPORT_FAULTS: tuple[TransportFault, ...] = ("5xx", "timeout", "drop", "malformed")
+FaultKind = Literal[
+    "5xx", "timeout", "drop", "malformed", "truncated", "expired_cursor", "rate_limited", "quota"
+]
+FAULT_KINDS: tuple[FaultKind, ...] = (
+    "5xx",
+    "timeout",
+    "drop",
+    "malformed",
+    "truncated",
+    "expired_cursor",
+    "rate_limited",
+    "quota",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class FaultConfig:
+    """Fault settings (see the ``serve`` command's options).
+
+    Attributes:
+        latency_ms: mean added latency per API response (0: none).
+        rate_limit: requests per second per API (None: unlimited).
+        fault_rate: share of API requests that get a transport fault.
+        truncate_rate: share of follower/following pages that end early.
+        quota: YouTube units per Pacific day (None: unlimited).
+        timeout_fault_s: how long a "timeout" fault holds the response.
+    """
+
+    latency_ms: float = 0.0
+    rate_limit: float | None = None
+    fault_rate: float = 0.0
+    truncate_rate: float = 0.0
+    quota: int | None = None
+    timeout_fault_s: float = 30.0
+
+
+class TokenBucket:
+    """A token bucket: ``rate`` tokens a second, at most ``rate`` (at least 1) stored.
+
+    Args:
+        rate: refill per second.
+        wall_clock: time source (monotonic seconds).
+    """
+
+    def __init__(self, rate: float, wall_clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate = rate
+        self.capacity = max(1.0, rate)
+        self.tokens = self.capacity
+        self._wall_clock = wall_clock
+        self._last = wall_clock()
+
+    def take(self) -> float | None:
+        """Take a token.
+
+        Returns:
+            None when granted, else the seconds until a token will be available.
+        """
+        now = self._wall_clock()
+        self.tokens = min(self.capacity, self.tokens + (now - self._last) * self.rate)
+        self._last = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return None
+        return (1.0 - self.tokens) / self.rate
+
+
+def retry_after(wait_s: float) -> int:
+    """The ``Retry-After`` value for a wait: whole seconds, rounded down (so 0 happens)."""
+    return math.floor(wait_s)
+
+
+class Quota:
+    """YouTube's daily quota: ``units`` per calendar day in America/Los_Angeles.
+
+    Args:
+        units: units per day.
+    """
+
+    def __init__(self, units: int) -> None:
+        self.units = units
+        self.used = 0
+        self.day: dt.date | None = None
+
+    def charge(self, sim_now: int, cost: int = 1) -> bool:
+        """Spend ``cost`` units at simulated time ``sim_now``; False when the day's are gone."""
+        day = pacific_day(sim_now)
+        if day != self.day:
+            self.day, self.used = day, 0
+        if self.used + cost > self.units:
+            return False
+        self.used += cost
+        return True
+
+
+class FaultPlan:
+    """The random side of faults: which request fails, how, and how late answers come.
+
+    Args:
+        seed: the world's seed.
+        config: fault settings.
+    """
+
+    def __init__(self, seed: int, config: FaultConfig) -> None:
+        self.config = config
+        # A simulation wants reproducible draws, not secrets: random.Random is the point.
+        self._faults = random.Random(f"{seed}/faults")  # noqa: S311
+        self._truncation = random.Random(f"{seed}/truncation")  # noqa: S311
+        self._latency = random.Random(f"{seed}/latency")  # noqa: S311
+        sigma = 0.5
+        self._latency_mu = math.log(max(config.latency_ms, 1e-9) / 1000) - sigma * sigma / 2
+        self._latency_sigma = sigma
+
+    def transport_fault(self) -> TransportFault | None:
+        """Whether this API request gets a transport fault, and which."""
+        if self.config.fault_rate <= 0:
+            return None
+        draw = self._faults.random()
+        kind = self._faults.choice(TRANSPORT_FAULTS)
+        return kind if draw < self.config.fault_rate else None
+
+    def truncate(self) -> bool:
+        """Whether this follower/following page ends early."""
+        if self.config.truncate_rate <= 0:
+            return False
+        return self._truncation.random() < self.config.truncate_rate
+
+    def latency_s(self) -> float:
+        """Delay for this response (lognormal with the configured mean; 0 when off)."""
+        if self.config.latency_ms <= 0:
+            return 0.0
+        return self._latency.lognormvariate(self._latency_mu, self._latency_sigma)
+
+    def server_error(self) -> int:
+        """Which 5xx status a "5xx" fault answers."""
+        return self._faults.choice((500, 502, 503))

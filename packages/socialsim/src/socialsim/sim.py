@@ -1,0 +1,56 @@
+"""Everything a request can touch: the world, cursors, faults, rate limits, quota, stats."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from socialsim.cursors import Cursors
+from socialsim.faults import FaultConfig, FaultPlan, Quota, TokenBucket
+from socialsim.stats import Stats
+from socialsim.world import World, WorldConfig
+
+ApiName = Literal["rocket", "scraper", "youtube"]
+API_NAMES: tuple[ApiName, ...] = ("rocket", "scraper", "youtube")
+
+
+@dataclass(frozen=True, slots=True)
+class SimConfig:
+    """A simulator's settings (the ``serve`` command's options).
+
+    Attributes:
+        world: what the world is made of.
+        faults: injected latency, rate limits, quota and faults.
+        api_key: the one key every API accepts.
+        expire_cursors: reject cursors older than ``cursor_ttl_s``.
+        cursor_ttl_s: cursor lifetime in wall-clock seconds, when they expire.
+    """
+
+    world: WorldConfig = field(default_factory=WorldConfig)
+    faults: FaultConfig = field(default_factory=FaultConfig)
+    api_key: str = "sim-key"
+    expire_cursors: bool = False
+    cursor_ttl_s: float = 20.0
+
+
+class Sim:
+    """The simulator's state, shared by every endpoint.
+
+    Args:
+        config: the simulator's settings.
+    """
+
+    def __init__(self, config: SimConfig) -> None:
+        self.config = config
+        seed = config.world.seed
+        self.world = World(config.world)
+        self.cursors = Cursors(seed, config.cursor_ttl_s if config.expire_cursors else None)
+        self.faults = FaultPlan(seed, config.faults)
+        self.stats = Stats()
+        rate = config.faults.rate_limit
+        self.buckets: dict[ApiName, TokenBucket] = (
+            {name: TokenBucket(rate) for name in API_NAMES} if rate else {}
+        )
+        self.quota = Quota(config.faults.quota) if config.faults.quota is not None else None
+        self.short_users: dict[int, dict[str, Any]] = {}
+        """Rendered ``SHORT_USER`` payloads by account index (accounts never change)."""

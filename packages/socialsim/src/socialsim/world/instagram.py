@@ -1,0 +1,533 @@
+"""Instagram: profiles, a shared pool of accounts, follow lists, posts, comments, highlights.
+
+Profiles are pool accounts ``0 … N-1`` (``user_0001`` is account 0), the giant profile, when
+configured, is account ``N``; every other account of the pool exists only as a function of
+its index (pk, username, name), so following lists store small integers and nothing else.
+
+A profile's follow lists and posts are generated on first use and then brought up to the
+clock by replaying its steps; both use generators derived from (seed, profile, step), so the
+result does not depend on the order in which clients touch the profiles.
+
+Follow lists and posts only grow at their end (an unfollow marks an entry dead), so a
+position in them is stable: cursors carry a position, and a page is "the items before
+position X", newest first.
+"""
+
+from __future__ import annotations
+
+import bisect
+import random
+from dataclasses import dataclass, field
+
+from socialsim.world import randomness as rnd
+from socialsim.world import words
+from socialsim.world.clock import SIM_START, Clock, Step
+
+IG_EPOCH_MS = 1314220021721
+"""Instagram's id epoch (ms); media pks are ``(ms since epoch) << 23 | shard << 10 | seq``."""
+
+FIRST_POST_AT = 1464739200
+"""2016-06-01: early enough for history, late enough that every media pk has 19 digits."""
+
+MAX_FOLLOWERS = 20_000
+MAX_COMMENTS = 3_000
+SHARD_BITS = 13
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """Any Instagram account, as follow lists and comments show it."""
+
+    index: int
+    pk: str
+    username: str
+    full_name: str
+    is_private: bool
+    is_verified: bool
+    profile_pic_url: str
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """A monitored profile: an account with a full public page."""
+
+    index: int
+    username: str
+    pk: str
+    full_name: str
+    biography: str
+    external_url: str | None
+    is_private: bool
+    is_verified: bool
+    followers_target: int
+    following_target: int
+    posts_target: int
+    posts_per_day: float
+    has_reels: bool
+    highlights: int
+    joined_at: int
+    is_giant: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Post:
+    """One post; its like and comment counts grow towards their final values over time."""
+
+    pk: int
+    code: str
+    index: int
+    taken_at: int
+    media_type: int
+    product_type: str
+    children: int
+    has_caption: bool
+    likes_final: int
+    comments_final: int
+    tau: float
+
+
+@dataclass(frozen=True, slots=True)
+class Comment:
+    """One top-level comment of a post."""
+
+    pk: str
+    text: str
+    created_at: int
+    like_count: int
+    child_comment_count: int
+    author: int
+
+
+@dataclass(frozen=True, slots=True)
+class Highlight:
+    """One story highlight of a profile."""
+
+    pk: str
+    title: str
+    media_count: int
+    created_at: int
+
+
+class FollowList:
+    """The accounts following a profile (or followed by it), in follow order.
+
+    Entries are only appended; an unfollow marks its entry dead, and an account that left
+    never comes back, so each account appears at most once and positions never move.
+    """
+
+    __slots__ = ("_positions", "alive", "alive_count", "members")
+
+    def __init__(self, members: list[int]) -> None:
+        self.members = members
+        self.alive = bytearray(b"\x01") * len(members)
+        self.alive_count = len(members)
+        self._positions: dict[int, int] | None = None
+
+    def _index(self) -> dict[int, int]:
+        if self._positions is None:
+            self._positions = {member: i for i, member in enumerate(self.members)}
+        return self._positions
+
+    def page(self, before: int | None, count: int) -> tuple[list[int], int | None]:
+        """Up to ``count`` live members older than position ``before``, newest first.
+
+        Args:
+            before: a position returned by an earlier page, or None for the newest.
+            count: page size.
+
+        Returns:
+            The members and the position to continue from (None on the last page).
+        """
+        members, alive = self.members, self.alive
+        i = len(members) if before is None else min(before, len(members))
+        out: list[int] = []
+        last = i
+        i -= 1
+        while i >= 0 and len(out) < count:
+            if alive[i]:
+                out.append(members[i])
+                last = i
+            i -= 1
+        while i >= 0 and not alive[i]:
+            i -= 1
+        return out, (last if i >= 0 else None)
+
+    def live(self) -> list[int]:
+        """Every live member, newest first."""
+        members, alive = self.members, self.alive
+        return [members[i] for i in range(len(members) - 1, -1, -1) if alive[i]]
+
+    def follow(self, generator: random.Random, count: int, pool: int, exclude: int) -> None:
+        """Append ``count`` accounts of the pool that never were on the list."""
+        positions = self._index()
+        for _ in range(count):
+            for _attempt in range(50):
+                member = generator.randrange(pool)
+                if member != exclude and member not in positions:
+                    positions[member] = len(self.members)
+                    self.members.append(member)
+                    self.alive.append(1)
+                    self.alive_count += 1
+                    break
+
+    def unfollow(self, generator: random.Random, count: int) -> None:
+        """Mark ``count`` random live entries dead."""
+        for _ in range(count):
+            if self.alive_count == 0:
+                return
+            for _attempt in range(50):
+                position = generator.randrange(len(self.members))
+                if self.alive[position]:
+                    self.alive[position] = 0
+                    self.alive_count -= 1
+                    break
+
+
+@dataclass(slots=True)
+class ProfileState:
+    """The generated, changing part of a profile."""
+
+    followers: FollowList
+    following: FollowList
+    posts: list[Post]
+    clips: list[int] = field(default_factory=list)
+    steps_applied: int = 0
+
+
+class Instagram:
+    """The Instagram side of a world.
+
+    Args:
+        seed: the world's seed.
+        profiles: number of ``user_NNNN`` profiles.
+        giant_followers: followers of the ``giant`` profile (0 for no giant).
+        giant_posts: posts of the ``giant`` profile.
+        clock: the world's clock, shared with YouTube.
+    """
+
+    def __init__(
+        self, *, seed: int, profiles: int, giant_followers: int, giant_posts: int, clock: Clock
+    ) -> None:
+        self.seed = seed
+        self.clock = clock
+        self.pool_size = 50_000 + 50 * profiles
+        # Odd multipliers make ``index -> (index * a + c) mod 2**32`` a permutation.
+        self._pk_old = ((rnd.mix(seed, rnd.PK_LOW, 1) | 1) & 0xFFFFFFFF, rnd.mix(seed, 2) >> 32)
+        self._pk_new = ((rnd.mix(seed, rnd.PK_LOW, 3) | 1) & 0xFFFFFFFF, rnd.mix(seed, 4) >> 32)
+        width = max(4, len(str(profiles)))
+        self.profiles: list[Profile] = [self._make_profile(i, width) for i in range(profiles)]
+        self.missing: list[str] = [
+            f"missing_{i + 1:0{width}d}" for i in range(max(1, profiles // 20))
+        ]
+        if giant_followers > 0 or giant_posts > 0:
+            self.profiles.append(self._make_giant(profiles, giant_followers, giant_posts))
+        self._by_username = {p.username: p for p in self.profiles}
+        self._by_pk = {p.pk: p for p in self.profiles}
+        self._states: dict[int, ProfileState] = {}
+        self._media: dict[int, tuple[int, int]] = {}
+        self._accounts: dict[int, Account] = {}
+
+    # ------------------------------------------------------------------ accounts
+
+    def _pk(self, index: int, h: int) -> int:
+        """A unique pk for account ``index`` (``h`` is the account's hash)."""
+        if h % 100 < 30:
+            # An early account: a 9-10 digit pk (below 2**53).
+            return 100_000_000 + ((index * self._pk_old[0] + self._pk_old[1]) & 0xFFFFFFFF)
+        # A recent account: 17-19 digits. The permuted index picks a block of 2e9 and the
+        # hash a number inside it, so two accounts never share a pk.
+        block = (index * self._pk_new[0] + self._pk_new[1]) & 0xFFFFFFFF
+        return 10**16 + block * 2_000_000_000 + (h >> 7) % 2_000_000_000
+
+    def account(self, index: int) -> Account:
+        """Any account of the pool (profiles included), computed on demand and cached."""
+        cached = self._accounts.get(index)
+        if cached is not None:
+            return cached
+        if index < len(self.profiles):
+            p = self.profiles[index]
+            account = Account(
+                index, p.pk, p.username, p.full_name, p.is_private, p.is_verified, _pic(p.pk)
+            )
+        else:
+            h = rnd.mix(self.seed, rnd.NAME, index)
+            g = rnd.mix(h)
+            first = words.pick(words.FIRST_NAMES, g)
+            last = words.pick(words.LAST_NAMES, g >> 8)
+            style = (g >> 16) % 3
+            if style == 0:
+                username = f"{first.lower()}.{last.lower()}_{index}"
+            elif style == 1:
+                username = f"{first.lower()}_{words.pick(words.TOPICS, g >> 24)}{index}"
+            else:
+                username = f"{last.lower()}{first[0].lower()}_{index}"
+            pk = str(self._pk(index, h))
+            account = Account(
+                index=index,
+                pk=pk,
+                username=username,
+                full_name=f"{first} {last}",
+                is_private=(g >> 32) % 100 < 15,
+                is_verified=(g >> 40) % 1000 < 5,
+                profile_pic_url=_pic(pk),
+            )
+        if len(self._accounts) > 500_000:
+            self._accounts.clear()
+        self._accounts[index] = account
+        return account
+
+    # ------------------------------------------------------------------ profiles
+
+    def _make_profile(self, index: int, width: int) -> Profile:
+        r = rnd.rng(self.seed, "ig-profile-meta", index)
+        first = words.pick(words.FIRST_NAMES, r.getrandbits(32))
+        last = words.pick(words.LAST_NAMES, r.getrandbits(32))
+        topics = r.sample(words.TOPICS, 3)
+        username = f"user_{index + 1:0{width}d}"
+        return Profile(
+            index=index,
+            username=username,
+            pk=str(self._pk(index, rnd.mix(self.seed, rnd.NAME, index))),
+            full_name=f"{first} {last}",
+            biography=" · ".join(topics) + f" | {first} from {last.lower()}ville",
+            external_url=f"https://example.com/{username}" if r.random() < 0.3 else None,
+            is_private=r.random() < 0.05,
+            is_verified=r.random() < 0.03,
+            followers_target=rnd.heavy_tailed(r, 300, 1.5, MAX_FOLLOWERS),
+            following_target=rnd.heavy_tailed(r, 200, 0.9, 7_500),
+            posts_target=rnd.heavy_tailed(r, 30, 1.1, 1_500),
+            posts_per_day=r.uniform(0.05, 1.5),
+            has_reels=r.random() < 0.4,
+            highlights=r.randint(1, 12) if r.random() < 0.3 else 0,
+            joined_at=r.randint(FIRST_POST_AT, SIM_START - 200 * 86400),
+        )
+
+    def _make_giant(self, index: int, followers: int, posts: int) -> Profile:
+        return Profile(
+            index=index,
+            username="giant",
+            pk=str(self._pk(index, rnd.mix(self.seed, rnd.NAME, index))),
+            full_name="Giant Account",
+            biography="A very large account for load tests",
+            external_url="https://example.com/giant",
+            is_private=False,
+            is_verified=True,
+            followers_target=followers,
+            following_target=50,
+            posts_target=posts,
+            posts_per_day=3.0,
+            has_reels=True,
+            highlights=5,
+            joined_at=FIRST_POST_AT,
+            is_giant=True,
+        )
+
+    def find_username(self, username: str) -> Profile | None:
+        """The profile with this username (None for missing and unknown names)."""
+        return self._by_username.get(username.lstrip("@").lower())
+
+    def find_pk(self, pk: str) -> Profile | None:
+        """The profile with this pk (None for anything else)."""
+        return self._by_pk.get(pk.strip())
+
+    def _pool_for(self, profile: Profile) -> int:
+        return max(self.pool_size, 2 * profile.followers_target + 1)
+
+    def state(self, profile: Profile) -> ProfileState:
+        """The profile's lists and posts, generated on first use, caught up with the clock."""
+        state = self._states.get(profile.index)
+        if state is None:
+            state = self._generate(profile)
+            self._states[profile.index] = state
+        steps = self.clock.steps
+        while state.steps_applied < len(steps):
+            self._apply(profile, state, steps[state.steps_applied])
+            state.steps_applied += 1
+        return state
+
+    def _generate(self, profile: Profile) -> ProfileState:
+        r = rnd.rng(self.seed, "ig-profile", profile.index)
+        pool = self._pool_for(profile)
+        state = ProfileState(
+            followers=FollowList(_sample(r, pool, profile.followers_target, profile.index)),
+            following=FollowList(
+                _sample(r, self.pool_size, profile.following_target, profile.index)
+            ),
+            posts=[],
+        )
+        last = SIM_START - 3600
+        span = last - profile.joined_at
+        count = min(profile.posts_target, span)
+        for offset in sorted(r.sample(range(span), count)):
+            self._add_post(r, profile, state, profile.joined_at + offset)
+        return state
+
+    def _apply(self, profile: Profile, state: ProfileState, step: Step) -> None:
+        r = rnd.rng(self.seed, "ig-step", profile.index, step.number)
+        days = step.days
+        followers, following = state.followers, state.following
+        followers.unfollow(r, rnd.poisson(r, followers.alive_count * 0.003 * days))
+        followers.follow(
+            r,
+            rnd.poisson(r, followers.alive_count * 0.01 * days + 0.5 * days),
+            self._pool_for(profile),
+            profile.index,
+        )
+        following.unfollow(r, rnd.poisson(r, following.alive_count * 0.002 * days))
+        following.follow(
+            r,
+            rnd.poisson(r, following.alive_count * 0.004 * days + 0.2 * days),
+            self.pool_size,
+            profile.index,
+        )
+        new_posts = min(rnd.poisson(r, profile.posts_per_day * days), step.end - step.start)
+        for moment in sorted(r.sample(range(step.start + 1, step.end + 1), new_posts)):
+            self._add_post(r, profile, state, moment)
+
+    def _add_post(
+        self, r: random.Random, profile: Profile, state: ProfileState, taken_at: int
+    ) -> None:
+        index = len(state.posts)
+        kind = r.random()
+        children = 0
+        if profile.has_reels and kind < 0.3:
+            media_type, product_type = 2, "clips"
+        elif kind < 0.4:
+            media_type, product_type = 2, "feed"
+        elif kind < 0.7:
+            media_type, product_type, children = 8, "carousel_container", r.randint(2, 10)
+        else:
+            media_type, product_type = 1, "feed"
+        likes = rnd.heavy_tailed(r, max(3.0, profile.followers_target * 0.04), 1.0, 2_000_000)
+        comments = rnd.heavy_tailed(r, max(1.0, likes * 0.03), 1.0, MAX_COMMENTS)
+        pk = (
+            ((taken_at * 1000 - IG_EPOCH_MS) << 23)
+            | ((profile.index % (1 << SHARD_BITS)) << 10)
+            | (index % 1024)
+        )
+        post = Post(
+            pk=pk,
+            code=rnd.shortcode(pk),
+            index=index,
+            taken_at=taken_at,
+            media_type=media_type,
+            product_type=product_type,
+            children=children,
+            has_caption=r.random() > 0.15,
+            likes_final=likes,
+            comments_final=comments,
+            tau=r.uniform(0.5, 5.0) * 86400,
+        )
+        state.posts.append(post)
+        if product_type == "clips":
+            state.clips.append(index)
+        self._media[pk] = (profile.index, index)
+
+    # ------------------------------------------------------------------ pages
+
+    @staticmethod
+    def posts_page(
+        state: ProfileState, before: int | None, count: int
+    ) -> tuple[list[Post], int | None]:
+        """Up to ``count`` posts older than position ``before``, newest first."""
+        end = len(state.posts) if before is None else min(before, len(state.posts))
+        start = max(0, end - count)
+        return state.posts[start:end][::-1], (start if start > 0 else None)
+
+    @staticmethod
+    def clips_page(
+        state: ProfileState, before: int | None, count: int
+    ) -> tuple[list[Post], int | None]:
+        """Up to ``count`` reels older than post position ``before``, newest first."""
+        clips = state.clips
+        end = len(clips) if before is None else bisect.bisect_left(clips, before)
+        start = max(0, end - count)
+        page = [state.posts[i] for i in reversed(clips[start:end])]
+        return page, (clips[start] if start > 0 else None)
+
+    def comments_page(
+        self, post: Post, before: int | None, count: int
+    ) -> tuple[list[Comment], int | None]:
+        """Up to ``count`` comments older than comment number ``before``, newest first."""
+        visible = self.comment_count(post)
+        end = visible if before is None else min(before, visible)
+        start = max(0, end - count)
+        page = [self.comment(post, k) for k in range(end - 1, start - 1, -1)]
+        return page, (start if start > 0 else None)
+
+    # ------------------------------------------------------------------ media
+
+    def find_media(self, pk: int) -> tuple[Profile, Post] | None:
+        """The profile and post of a media pk (generating its owner if needed)."""
+        found = self._media.get(pk)
+        if found is None:
+            shard = (pk >> 10) & ((1 << SHARD_BITS) - 1)
+            for index in range(shard, len(self.profiles), 1 << SHARD_BITS):
+                self.state(self.profiles[index])
+            found = self._media.get(pk)
+            if found is None:
+                return None
+        profile = self.profiles[found[0]]
+        return profile, self.state(profile).posts[found[1]]
+
+    def like_count(self, post: Post) -> int:
+        """Likes of a post now."""
+        return round(post.likes_final * rnd.long_tail(self.clock.now - post.taken_at, post.tau))
+
+    def comment_count(self, post: Post) -> int:
+        """Comments of a post now (exactly those :meth:`comments_page` lists)."""
+        return rnd.arrived(post.comments_final, post.taken_at, post.tau, self.clock.now)
+
+    def play_count(self, post: Post) -> int:
+        """Plays of a video post now."""
+        return 7 * self.like_count(post) + post.pk % 97
+
+    def comment(self, post: Post, k: int) -> Comment:
+        """Comment number ``k`` (in arrival order) of a post."""
+        seed, pk = self.seed, post.pk
+        likes_hash = rnd.mix(seed, rnd.COMMENT_LIKES, pk, k)
+        children_hash = rnd.mix(seed, rnd.COMMENT_CHILDREN, pk, k)
+        text_hash = rnd.mix(seed, rnd.COMMENT_TEXT, pk, k)
+        return Comment(
+            pk=str(10**17 + rnd.mix(seed, rnd.COMMENT_PK, pk, k) % (8 * 10**17)),
+            text=words.sentence(text_hash, 2 + text_hash % 7),
+            created_at=rnd.arrival(k, post.comments_final, post.taken_at, post.tau),
+            like_count=likes_hash % 4 if likes_hash % 100 < 70 else likes_hash % 500,
+            child_comment_count=0 if children_hash % 10 < 8 else 1 + children_hash % 5,
+            author=rnd.mix(seed, rnd.COMMENT_AUTHOR, pk, k) % self.pool_size,
+        )
+
+    def caption(self, post: Post) -> tuple[str, str]:
+        """The caption's pk and text."""
+        h = rnd.mix(self.seed, rnd.CAPTION, post.pk)
+        tags = " ".join(f"#{t}" for t in (words.pick(words.TOPICS, h >> 40),))
+        return str(17_800_000_000_000_000 + h % 10**17), f"{words.sentence(h, 3 + h % 9)} {tags}"
+
+    def highlights(self, profile: Profile) -> list[Highlight]:
+        """The profile's highlights, newest first."""
+        r = rnd.rng(self.seed, "ig-highlights", profile.index)
+        out = []
+        for _ in range(profile.highlights):
+            out.append(
+                Highlight(
+                    pk=str(17_900_000_000_000_000 + r.randrange(10**17)),
+                    title=r.choice(words.TOPICS).capitalize(),
+                    media_count=r.randint(1, 40),
+                    created_at=r.randint(profile.joined_at, SIM_START - 86400),
+                )
+            )
+        return sorted(out, key=lambda h: h.created_at, reverse=True)
+
+
+def _sample(r: random.Random, pool: int, count: int, exclude: int) -> list[int]:
+    count = min(count, pool - 1)
+    picked = r.sample(range(pool), count + 1)
+    if exclude in picked:
+        picked.remove(exclude)
+    else:
+        picked.pop()
+    return picked
+
+
+def _pic(pk: str) -> str:
+    return f"https://scontent.cdninstagram.com/v/t51.2885-19/{pk}_n.jpg"

@@ -1,0 +1,309 @@
+"""YouTube: channels, their uploads, videos whose statistics grow, comment threads.
+
+Channels and their videos are generated when the world is built (they are few); clock steps
+add videos, replayed on the next access. Comment threads exist only as functions of
+(video, number): thread ``k`` arrives at a time that grows with ``k``, so the threads visible
+now are the first ``n`` and a page is "threads before number X", newest first.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from itertools import accumulate
+
+from socialsim.world import randomness as rnd
+from socialsim.world import words
+from socialsim.world.clock import SIM_START, Clock, Step
+
+FIRST_UPLOAD_AT = 1262304000
+"""2010-01-01."""
+
+MAX_THREADS = 2_000
+EMBEDDED_REPLIES = 5
+
+
+@dataclass(frozen=True, slots=True)
+class Channel:
+    """A YouTube channel."""
+
+    index: int
+    channel_id: str
+    handle: str
+    title: str
+    description: str
+    published_at: int
+    country: str
+    subscribers_base: int
+    videos_per_day: float
+
+    @property
+    def uploads_playlist_id(self) -> str:
+        """The uploads playlist: ``UU`` and the channel id's suffix, as YouTube does."""
+        return "UU" + self.channel_id[2:]
+
+
+@dataclass(frozen=True, slots=True)
+class Video:
+    """A video; views, likes and comment threads grow towards final values."""
+
+    video_id: str
+    channel: int
+    index: int
+    published_at: int
+    title: str
+    description: str
+    tags: tuple[str, ...]
+    duration_s: int
+    views_final: int
+    like_ratio: float
+    threads_final: int
+    tau_views: float
+    tau_comments: float
+    comments_disabled: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Thread:
+    """A comment thread: a top-level comment and its replies."""
+
+    thread_id: str
+    author: str
+    author_channel_id: str
+    text: str
+    created_at: int
+    like_count: int
+    reply_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A reply inside a thread."""
+
+    comment_id: str
+    author: str
+    author_channel_id: str
+    text: str
+    created_at: int
+    like_count: int
+
+
+class YouTube:
+    """The YouTube side of a world.
+
+    Args:
+        seed: the world's seed.
+        channels: number of channels (``@channel0001`` …).
+        clock: the world's clock, shared with Instagram.
+    """
+
+    def __init__(self, *, seed: int, channels: int, clock: Clock) -> None:
+        self.seed = seed
+        self.clock = clock
+        self.channels: list[Channel] = [self._make_channel(i) for i in range(channels)]
+        self._by_id = {c.channel_id: c for c in self.channels}
+        self._by_handle = {c.handle.lower(): c for c in self.channels}
+        self._by_playlist = {c.uploads_playlist_id: c for c in self.channels}
+        self._uploads: list[list[Video]] = [[] for _ in self.channels]
+        self._videos: dict[str, Video] = {}
+        self._reply_sums: dict[str, list[int]] = {}
+        self._steps_applied = 0
+        for channel in self.channels:
+            self._generate(channel)
+
+    # ------------------------------------------------------------------ generation
+
+    def _make_channel(self, index: int) -> Channel:
+        r = rnd.rng(self.seed, "yt-channel", index)
+        suffix = rnd.b64_chars(r.getrandbits(126), 21) + r.choice("AQgw")
+        topic = r.choice(words.TOPICS)
+        return Channel(
+            index=index,
+            channel_id="UC" + suffix,
+            handle=f"@channel{index + 1:04d}",
+            title=f"{words.pick(words.FIRST_NAMES, index)}'s {topic} channel",
+            description=f"Videos about {topic}, {r.choice(words.TOPICS)} and more.",
+            published_at=r.randint(FIRST_UPLOAD_AT - 3 * 365 * 86400, FIRST_UPLOAD_AT),
+            country=r.choice(("US", "GB", "DE", "RU", "BR", "IN", "FR")),
+            subscribers_base=rnd.heavy_tailed(r, 20_000, 1.8, 50_000_000),
+            videos_per_day=r.uniform(0.05, 1.0),
+        )
+
+    def _generate(self, channel: Channel) -> None:
+        r = rnd.rng(self.seed, "yt-uploads", channel.index)
+        count = rnd.heavy_tailed(r, 60, 1.0, 600)
+        span = SIM_START - 3600 - FIRST_UPLOAD_AT
+        for offset in sorted(r.sample(range(span), count)):
+            self._add_video(r, channel, FIRST_UPLOAD_AT + offset)
+
+    def _apply(self, step: Step) -> None:
+        for channel in self.channels:
+            r = rnd.rng(self.seed, "yt-step", channel.index, step.number)
+            count = min(rnd.poisson(r, channel.videos_per_day * step.days), step.end - step.start)
+            for moment in sorted(r.sample(range(step.start + 1, step.end + 1), count)):
+                self._add_video(r, channel, moment)
+
+    def _add_video(self, r: random.Random, channel: Channel, published_at: int) -> None:
+        uploads = self._uploads[channel.index]
+        index = len(uploads)
+        salt = 0
+        while True:
+            h = rnd.mix(self.seed, rnd.VIDEO_ID, channel.index, index, salt)
+            video_id = rnd.b64_chars(h, 10) + "AEIMQUYcgkosw048"[(h >> 60) & 15]
+            if video_id not in self._videos:
+                break
+            salt += 1
+        views = rnd.heavy_tailed(r, max(50.0, channel.subscribers_base * 0.2), 1.2, 2_000_000_000)
+        topic = r.choice(words.TOPICS)
+        video = Video(
+            video_id=video_id,
+            channel=channel.index,
+            index=index,
+            published_at=published_at,
+            title=f"{words.sentence(r.getrandbits(64), r.randint(2, 6))} | {topic}",
+            description=f"Episode {index + 1} about {topic}.",
+            tags=(topic, r.choice(words.TOPICS), "vlog"),
+            duration_s=r.randint(15, 3 * 3600),
+            views_final=views,
+            like_ratio=r.uniform(0.01, 0.06),
+            threads_final=rnd.heavy_tailed(r, max(1.0, views * 0.0005), 1.0, MAX_THREADS),
+            tau_views=r.uniform(1.0, 20.0) * 86400,
+            tau_comments=r.uniform(0.5, 5.0) * 86400,
+            comments_disabled=r.random() < 0.05,
+        )
+        uploads.append(video)
+        self._videos[video_id] = video
+
+    def _catch_up(self) -> None:
+        steps = self.clock.steps
+        while self._steps_applied < len(steps):
+            self._apply(steps[self._steps_applied])
+            self._steps_applied += 1
+
+    # ------------------------------------------------------------------ lookups
+
+    def find_channel(self, channel_id: str) -> Channel | None:
+        """The channel with this id."""
+        return self._by_id.get(channel_id)
+
+    def find_handle(self, handle: str) -> Channel | None:
+        """The channel with this handle (with or without ``@``, any case)."""
+        handle = handle.strip().lower()
+        return self._by_handle.get(handle if handle.startswith("@") else "@" + handle)
+
+    def find_playlist(self, playlist_id: str) -> Channel | None:
+        """The channel whose uploads playlist this is."""
+        return self._by_playlist.get(playlist_id)
+
+    def find_video(self, video_id: str) -> Video | None:
+        """The video with this id."""
+        self._catch_up()
+        return self._videos.get(video_id)
+
+    def uploads(self, channel: Channel) -> list[Video]:
+        """The channel's videos, oldest first (do not modify)."""
+        self._catch_up()
+        return self._uploads[channel.index]
+
+    def uploads_page(
+        self, channel: Channel, before: int | None, count: int
+    ) -> tuple[list[Video], int | None]:
+        """Up to ``count`` videos older than upload number ``before``, newest first."""
+        uploads = self.uploads(channel)
+        end = len(uploads) if before is None else min(before, len(uploads))
+        start = max(0, end - count)
+        return uploads[start:end][::-1], (start if start > 0 else None)
+
+    # ------------------------------------------------------------------ statistics
+
+    def views(self, video: Video) -> int:
+        """Views of a video now."""
+        elapsed = self.clock.now - video.published_at
+        return round(video.views_final * rnd.long_tail(elapsed, video.tau_views))
+
+    def likes(self, video: Video) -> int:
+        """Likes of a video now."""
+        return round(self.views(video) * video.like_ratio)
+
+    def thread_count(self, video: Video) -> int:
+        """Comment threads visible now (0 when comments are disabled)."""
+        if video.comments_disabled:
+            return 0
+        return rnd.arrived(
+            video.threads_final, video.published_at, video.tau_comments, self.clock.now
+        )
+
+    def comment_count(self, video: Video) -> int:
+        """Comments now, replies included (YouTube's ``statistics.commentCount``)."""
+        threads = self.thread_count(video)
+        sums = self._reply_sums.get(video.video_id)
+        if sums is None:
+            replies = (self._reply_total(video, k) for k in range(video.threads_final))
+            sums = [0, *accumulate(replies)]
+            self._reply_sums[video.video_id] = sums
+        return threads + sums[threads]
+
+    def subscribers(self, channel: Channel) -> int:
+        """Subscribers now (growing with simulated time)."""
+        days = (self.clock.now - SIM_START) / 86400
+        return channel.subscribers_base + round(channel.subscribers_base * 0.001 * days)
+
+    def channel_views(self, channel: Channel) -> int:
+        """Views of all the channel's videos now."""
+        return sum(self.views(v) for v in self.uploads(channel))
+
+    # ------------------------------------------------------------------ comments
+
+    def _reply_total(self, video: Video, k: int) -> int:
+        h = rnd.mix(self.seed, rnd.THREAD_REPLIES, video.index, video.channel, k)
+        return 0 if h % 10 < 7 else 1 + (h >> 8) % 30
+
+    def _author(self, *coordinates: int) -> tuple[str, str]:
+        h = rnd.mix(self.seed, rnd.THREAD_AUTHOR, *coordinates)
+        name = f"{words.pick(words.FIRST_NAMES, h)} {words.pick(words.LAST_NAMES, h >> 8)}"
+        suffix = rnd.b64_chars(h | (rnd.mix(h, 1) << 64), 21) + "AQgw"[(h >> 62) & 3]
+        return name, "UC" + suffix
+
+    def thread(self, video: Video, k: int) -> Thread:
+        """Comment thread number ``k`` (in arrival order) of a video."""
+        seed = self.seed
+        h = rnd.mix(seed, rnd.THREAD_ID, video.channel, video.index, k)
+        text_hash = rnd.mix(seed, rnd.COMMENT_TEXT, video.channel, video.index, k)
+        like_hash = rnd.mix(seed, rnd.THREAD_LIKES, video.channel, video.index, k)
+        author, author_channel_id = self._author(video.channel, video.index, k)
+        return Thread(
+            thread_id="Ugz" + rnd.b64_chars(h | (rnd.mix(h, 2) << 64), 16) + "4AaABAg",
+            author=author,
+            author_channel_id=author_channel_id,
+            text=words.sentence(text_hash, 2 + text_hash % 9),
+            created_at=rnd.arrival(k, video.threads_final, video.published_at, video.tau_comments),
+            like_count=like_hash % 3 if like_hash % 100 < 75 else like_hash % 2_000,
+            reply_count=self._reply_total(video, k),
+        )
+
+    def replies(self, video: Video, k: int, thread: Thread, limit: int) -> list[Reply]:
+        """The first ``limit`` replies of thread number ``k``, oldest first."""
+        out = []
+        for j in range(min(limit, thread.reply_count)):
+            h = rnd.mix(self.seed, rnd.THREAD_ID, video.channel, video.index, k, j + 1)
+            author, author_channel_id = self._author(video.channel, video.index, h)
+            out.append(
+                Reply(
+                    comment_id=f"{thread.thread_id}.{rnd.b64_chars(h | (rnd.mix(h, 3) << 64), 22)}",
+                    author=author,
+                    author_channel_id=author_channel_id,
+                    text=words.sentence(h >> 3, 1 + h % 6),
+                    created_at=thread.created_at,
+                    like_count=h % 4,
+                )
+            )
+        return out
+
+    def threads_page(
+        self, video: Video, before: int | None, count: int
+    ) -> tuple[list[int], int | None]:
+        """Numbers of up to ``count`` threads older than number ``before``, newest first."""
+        visible = self.thread_count(video)
+        end = visible if before is None else min(before, visible)
+        start = max(0, end - count)
+        return list(range(end - 1, start - 1, -1)), (start if start > 0 else None)
