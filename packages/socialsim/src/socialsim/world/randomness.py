@@ -16,11 +16,8 @@ import random
 MASK64 = (1 << 64) - 1
 
 # Labels for :func:`mix`, so that two attributes of one object never share a hash.
-PK_BUCKET = 1
 PK_LOW = 2
 NAME = 3
-PRIVATE = 4
-VERIFIED = 5
 COMMENT_PK = 6
 COMMENT_AUTHOR = 7
 COMMENT_TEXT = 8
@@ -32,7 +29,6 @@ THREAD_REPLIES = 13
 THREAD_AUTHOR = 14
 THREAD_LIKES = 15
 VIDEO_ID = 16
-HIGHLIGHT = 17
 
 
 def _splitmix(x: int) -> int:
