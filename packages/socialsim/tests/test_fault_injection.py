@@ -41,9 +41,9 @@ def _classify(send: Callable[[], httpx.Response]) -> str:
     return str(response.status_code)
 
 
-@pytest.mark.parametrize("own_sim", [{"fault_rate": 1.0, "timeout_fault_s": 0.6}], indirect=True)
+@pytest.mark.parametrize("own_sim", [{"fault_rate": 1.0, "timeout_fault_s": 1.0}], indirect=True)
 def test_transport_faults_reach_the_client_as_each_kind(own_sim: Apis) -> None:
-    client = httpx.Client(base_url=str(own_sim.client.base_url), timeout=0.3)
+    client = httpx.Client(base_url=str(own_sim.client.base_url), timeout=0.5)
 
     def send() -> httpx.Response:
         body = {"username": "user_0001"}
@@ -66,23 +66,25 @@ def test_transport_faults_reach_the_client_as_each_kind(own_sim: Apis) -> None:
 
 @pytest.mark.parametrize("own_sim", [{"rate_limit": 5}], indirect=True)
 def test_over_the_rate_limit_answers_429_with_retry_after(own_sim: Apis) -> None:
-    answers = [own_sim.rocket("user/get_info", username="user_0001") for _ in range(8)]
-    limited = [a for a in answers if a.status_code == 429]
-    assert limited, [a.status_code for a in answers]
-    assert limited[0].json() == {"detail": "Too many requests"}
-    assert limited[0].headers["Retry-After"] == "0", "sub-second waits round down to 0"
-    scraper = [own_sim.scraper("/profile", username="user_0001") for _ in range(8)]
+    def until_limited(send: Callable[[], httpx.Response]) -> list[httpx.Response]:
+        answers = [send()]
+        while answers[-1].status_code != 429 and len(answers) < 100:
+            answers.append(send())
+        return answers
+
+    rocket = until_limited(lambda: own_sim.rocket("user/get_info", username="user_0001"))
+    assert rocket[-1].status_code == 429 and len(rocket) >= 6, "a burst of 5 passes"
+    assert rocket[-1].json() == {"detail": "Too many requests"}
+    assert rocket[-1].headers["Retry-After"] == "0", "sub-second waits round down to 0"
+    scraper = until_limited(lambda: own_sim.scraper("/profile", username="user_0001"))
     assert scraper[0].status_code == 200, "each API has its own bucket"
-    limited_scraper = next(a for a in scraper if a.status_code == 429)
-    assert limited_scraper.json() == {"message": "Too many requests"}
-    youtube = [own_sim.youtube("channels", part="id", id="UCx") for _ in range(8)]
-    limited_youtube = next(a for a in youtube if a.status_code == 429)
-    assert limited_youtube.json()["error"]["errors"][0]["reason"] == "rateLimitExceeded"
+    assert scraper[-1].json() == {"message": "Too many requests"}
+    youtube = until_limited(lambda: own_sim.youtube("channels", part="id", id="UCx"))
+    assert youtube[-1].json()["error"]["errors"][0]["reason"] == "rateLimitExceeded"
+    assert "Retry-After" in youtube[-1].headers
     time.sleep(0.3)
     assert own_sim.rocket("user/get_info", username="user_0001").status_code == 200
-    assert own_sim.stats()["faults"]["rate_limited"] == len(limited) + sum(
-        a.status_code == 429 for a in scraper + youtube
-    )
+    assert own_sim.stats()["faults"]["rate_limited"] == 3
 
 
 @pytest.mark.parametrize("own_sim", [{"quota": 3}], indirect=True)
@@ -127,7 +129,7 @@ def test_truncated_follower_lists_end_early_without_a_cursor(own_sim: Apis) -> N
     assert own_sim.stats()["faults"]["truncated"] >= 6
 
 
-@pytest.mark.parametrize("own_sim", [{"expire_cursors": True, "cursor_ttl_s": 0.5}], indirect=True)
+@pytest.mark.parametrize("own_sim", [{"expire_cursors": True, "cursor_ttl_s": 1.5}], indirect=True)
 def test_expired_cursors_are_invalid_cursors(own_sim: Apis) -> None:
     truth = own_sim.public_profile(200, 20_000)
     user_id = truth["profile"]["ext_id"]
@@ -138,7 +140,7 @@ def test_expired_cursors_are_invalid_cursors(own_sim: Apis) -> None:
     youtube = own_sim.youtube("playlistItems", **playlist).json()
     fresh = own_sim.rocket("user/get_followers", id=user_id, max_id=rocket["next_max_id"])
     assert fresh.json()["response"]["status_code"] == 200
-    time.sleep(0.6)
+    time.sleep(1.6)
     stale = own_sim.rocket("user/get_followers", id=user_id, max_id=rocket["next_max_id"])
     assert stale.json()["response"]["status_code"] == 400
     assert stale.json()["response"]["body"] == {"message": "Invalid cursor", "status": "fail"}
@@ -161,4 +163,4 @@ def test_latency_delays_api_answers_only(own_sim: Apis) -> None:
     for _ in range(10):
         own_sim.client.get("/_sim/clock")
     assert api_s > 0.4
-    assert time.perf_counter() - started < 0.3
+    assert time.perf_counter() - started < api_s / 2
