@@ -16,15 +16,16 @@ class FakeClock:
         return self.now
 
 
-def test_the_bucket_allows_a_burst_of_its_rate_then_refills() -> None:
+def test_the_bucket_allows_a_quarter_second_burst_then_refills_at_its_rate() -> None:
     clock = FakeClock()
-    bucket = TokenBucket(4, wall_clock=clock)
+    bucket = TokenBucket(16, wall_clock=clock)
     assert [bucket.take() for _ in range(4)] == [None] * 4
     wait = bucket.take()
-    assert wait is not None and 0 < wait <= 0.25
+    assert wait is not None and 0 < wait <= 1 / 16
     assert retry_after(wait) == 0, "sub-second waits announce Retry-After: 0"
-    clock.now += 0.25
+    clock.now += 1 / 16
     assert bucket.take() is None
+    assert bucket.take() is not None
 
 
 def test_slow_buckets_ask_for_whole_seconds() -> None:

@@ -156,10 +156,7 @@ def providers_call(
     except (DevstackError, psycopg.Error) as exc:
         err.print(f"[red]error:[/] {exc}")
         raise typer.Exit(1) from None
-    exclude: dict[str, Any] = {"request": True, "response": True}
-    if not raw:
-        exclude["items"] = {"__all__": {"raw"}}
-    payload = page.model_dump(mode="json", exclude=exclude)
+    payload = page.to_json(raw=raw)
     payload["pages"] = pages
     if as_json:
         print(json.dumps(payload, ensure_ascii=False))

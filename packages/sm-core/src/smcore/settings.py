@@ -66,7 +66,7 @@ class Settings(StackSettings):
         None, gt=0, description="Requests/s to the YouTube Data API across all workers"
     )
     provider_connect_timeout_s: float = Field(5.0, gt=0, description="Connect timeout, seconds")
-    provider_read_timeout_s: float = Field(20.0, gt=0, description="Read timeout, seconds")
+    provider_read_timeout_s: float = Field(10.0, gt=0, description="Read timeout, seconds")
     provider_max_attempts: int = Field(
         8, ge=1, description="Attempts per call on 5xx, timeouts and dropped connections"
     )

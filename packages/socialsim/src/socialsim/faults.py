@@ -56,7 +56,10 @@ class FaultConfig:
 
 
 class TokenBucket:
-    """A token bucket: ``rate`` tokens a second, at most ``rate`` (at least 1) stored.
+    """A token bucket: ``rate`` tokens a second, at most a quarter second's worth stored.
+
+    Providers meter short windows: a client that sits idle (say, after a timeout) may send a
+    small burst, not a whole second's worth at once.
 
     Args:
         rate: refill per second.
@@ -65,7 +68,7 @@ class TokenBucket:
 
     def __init__(self, rate: float, wall_clock: Callable[[], float] = time.monotonic) -> None:
         self.rate = rate
-        self.capacity = max(1.0, rate)
+        self.capacity = max(1.0, rate / 4)
         self.tokens = self.capacity
         self._wall_clock = wall_clock
         self._last = wall_clock()

@@ -67,7 +67,7 @@ def merge(pages: list[Page[Any]]) -> Page[Any]:
         cursor, provider = pages[-2].end_cursor, pages[-2].api_provider
     else:
         provider = last.api_provider
-    return Page[Any](
+    return Page(
         success=last.success,
         items=[item for page in pages for item in page.items],
         end_cursor=cursor,

@@ -28,6 +28,8 @@ from smcore.providers.payload import (
     ext_id,
     items_of,
     obj,
+    opt_text,
+    text,
     unix_time,
 )
 
@@ -58,11 +60,13 @@ def parse_web_user(raw: dict[str, Any]) -> Profile:
         Profile,
         "user",
         ext_id=ext_id(raw.get("id"), "user"),
-        username=raw.get("username"),
-        full_name=raw.get("full_name") or "",
-        biography=raw.get("biography") or "",
-        avatar_url=raw.get("profile_pic_url_hd") or raw.get("profile_pic_url"),
-        external_url=raw.get("external_url") or None,
+        username=text(raw.get("username"), "user.username"),
+        full_name=opt_text(raw.get("full_name"), "user.full_name") or "",
+        biography=opt_text(raw.get("biography"), "user.biography") or "",
+        avatar_url=opt_text(
+            raw.get("profile_pic_url_hd") or raw.get("profile_pic_url"), "user.profile_pic_url"
+        ),
+        external_url=opt_text(raw.get("external_url"), "user.external_url"),
         is_private=bool(raw.get("is_private")),
         is_verified=bool(raw.get("is_verified")),
         followers_count=count(raw.get("edge_followed_by")),
@@ -78,11 +82,11 @@ def parse_api_user(raw: dict[str, Any]) -> Profile:
         Profile,
         "user",
         ext_id=ext_id(raw.get("pk_id") or raw.get("pk") or raw.get("id"), "user"),
-        username=raw.get("username"),
-        full_name=raw.get("full_name") or "",
-        biography=raw.get("biography") or "",
-        avatar_url=raw.get("profile_pic_url"),
-        external_url=raw.get("external_url") or None,
+        username=text(raw.get("username"), "user.username"),
+        full_name=opt_text(raw.get("full_name"), "user.full_name") or "",
+        biography=opt_text(raw.get("biography"), "user.biography") or "",
+        avatar_url=opt_text(raw.get("profile_pic_url"), "user.profile_pic_url"),
+        external_url=opt_text(raw.get("external_url"), "user.external_url"),
         is_private=bool(raw.get("is_private")),
         is_verified=bool(raw.get("is_verified")),
         followers_count=count(raw.get("follower_count")),
@@ -98,9 +102,9 @@ def parse_short_user(raw: dict[str, Any]) -> Account:
         "user",
         # pk_id is the exact string where present; pk may have passed through a float.
         ext_id=ext_id(raw.get("pk_id") or raw.get("pk") or raw.get("id"), "user"),
-        username=raw.get("username"),
-        full_name=raw.get("full_name") or "",
-        avatar_url=raw.get("profile_pic_url"),
+        username=text(raw.get("username"), "user.username"),
+        full_name=opt_text(raw.get("full_name"), "user.full_name") or "",
+        avatar_url=opt_text(raw.get("profile_pic_url"), "user.profile_pic_url"),
         is_private=bool(raw.get("is_private")),
         is_verified=bool(raw.get("is_verified")),
         raw=raw,
@@ -129,10 +133,12 @@ def _media(raw: dict[str, Any]) -> Media:
         "media",
         ext_id=_media_pk(raw, "media"),
         media_type="video" if is_video else "photo",
-        url=image.get("url"),
-        width=image.get("width"),
-        height=image.get("height"),
-        video_url=videos[0].get("url") if videos and isinstance(videos[0], dict) else None,
+        url=opt_text(image.get("url"), "media.url"),
+        width=count(image.get("width")),
+        height=count(image.get("height")),
+        video_url=opt_text(videos[0].get("url"), "media.video_url")
+        if videos and isinstance(videos[0], dict)
+        else None,
         raw=raw,
     )
 
@@ -153,11 +159,13 @@ def parse_media(raw: dict[str, Any]) -> Post:
         Post,
         "media",
         ext_id=_media_pk(raw, "media"),
-        code=raw.get("code"),
+        code=opt_text(raw.get("code"), "media.code"),
         taken_at=unix_time(raw.get("taken_at"), "media.taken_at"),
         kind=kind,
-        product_type=raw.get("product_type"),
-        caption=caption.get("text") if isinstance(caption, dict) else None,
+        product_type=opt_text(raw.get("product_type"), "media.product_type"),
+        caption=opt_text(caption.get("text"), "media.caption")
+        if isinstance(caption, dict)
+        else None,
         like_count=count(raw.get("like_count")),
         comment_count=count(raw.get("comment_count")),
         play_count=count(raw.get("play_count")),
@@ -178,14 +186,14 @@ def parse_comment(raw: dict[str, Any], post_ext_id: str) -> Comment:
         "comment",
         ext_id=ext_id(raw.get("pk_id") or raw.get("pk") or raw.get("id"), "comment"),
         post_ext_id=post_ext_id,
-        text=raw.get("text") if raw.get("text") is not None else "",
+        text=opt_text(raw.get("text"), "comment.text") or "",
         created_at=unix_time(raw.get("created_at"), "comment.created_at"),
         like_count=count(raw.get("comment_like_count")),
         reply_count=count(raw.get("child_comment_count")),
         author_ext_id=ext_id(user.get("pk_id") or user.get("pk"), "comment.user") if user else None,
-        author_username=user.get("username"),
-        author_name=user.get("full_name"),
-        author_avatar_url=user.get("profile_pic_url"),
+        author_username=opt_text(user.get("username"), "comment.user.username"),
+        author_name=opt_text(user.get("full_name"), "comment.user.full_name"),
+        author_avatar_url=opt_text(user.get("profile_pic_url"), "comment.user.profile_pic_url"),
         raw=raw,
     )
 
@@ -197,10 +205,12 @@ def parse_highlight(raw: dict[str, Any]) -> Highlight:
         Highlight,
         "highlight",
         ext_id=ext_id(raw.get("id"), "highlight").removeprefix("highlight:"),
-        title=raw.get("title") or "",
+        title=opt_text(raw.get("title"), "highlight.title") or "",
         media_count=count(raw.get("media_count")),
         created_at=unix_time(created, "highlight.created_at") if created is not None else None,
-        cover_url=cover.get("url") if isinstance(cover, dict) else None,
+        cover_url=opt_text(cover.get("url"), "highlight.cover")
+        if isinstance(cover, dict)
+        else None,
         raw=raw,
     )
 

@@ -9,8 +9,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from pydantic import ValidationError
-
 from smcore.providers.errors import ErrorKind, ProviderError
 from smcore.providers.models import Record
 
@@ -68,9 +66,22 @@ R = TypeVar("R", bound=Record)
 
 
 def build(model: type[R], what: str, **fields: Any) -> R:
+    """The record; its fields were checked by the helpers above as they were read."""
     try:
-        return model.model_validate(fields)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise bad(f"{what}: {where}: {first['msg']}") from None
+        return model(**fields)
+    except TypeError as exc:  # a field the model does not have: our bug, said plainly
+        raise bad(f"{what}: {exc}") from None
+
+
+def text(value: Any, what: str) -> str:
+    """A required string field."""
+    if not isinstance(value, str):
+        raise bad(f"{what}: expected a string, got {type(value).__name__}")
+    return value
+
+
+def opt_text(value: Any, what: str) -> str | None:
+    """An optional string field (empty strings become None)."""
+    if value is None or value == "":
+        return None
+    return text(value, what)

@@ -117,13 +117,13 @@ def parse_channel(raw: dict[str, Any]) -> Channel:
         Channel,
         "channel",
         ext_id=payload.ext_id(raw.get("id"), "channel"),
-        title=snippet.get("title") or "",
-        handle=snippet.get("customUrl"),
-        description=snippet.get("description") or "",
+        title=payload.opt_text(snippet.get("title"), "title") or "",
+        handle=payload.opt_text(snippet.get("customUrl"), "channel.customUrl"),
+        description=payload.opt_text(snippet.get("description"), "description") or "",
         published_at=_time(snippet.get("publishedAt")),
-        country=snippet.get("country"),
+        country=payload.opt_text(snippet.get("country"), "channel.country"),
         thumbnail_url=_thumbnail(snippet),
-        uploads_playlist_id=uploads,
+        uploads_playlist_id=payload.opt_text(uploads, "channel.uploads"),
         subscriber_count=payload.count(stats.get("subscriberCount")),
         view_count=payload.count(stats.get("viewCount")),
         video_count=payload.count(stats.get("videoCount")),
@@ -141,10 +141,12 @@ def parse_upload(raw: dict[str, Any]) -> Upload:
         "playlistItem",
         ext_id=payload.ext_id(video_id, "playlistItem.videoId"),
         playlist_item_id=payload.ext_id(raw.get("id"), "playlistItem"),
-        channel_ext_id=snippet.get("videoOwnerChannelId") or snippet.get("channelId"),
-        title=snippet.get("title") or "",
+        channel_ext_id=payload.opt_text(
+            snippet.get("videoOwnerChannelId") or snippet.get("channelId"), "channelId"
+        ),
+        title=payload.opt_text(snippet.get("title"), "title") or "",
         published_at=_time(details.get("videoPublishedAt") or snippet.get("publishedAt")),
-        position=snippet.get("position"),
+        position=payload.count(snippet.get("position")),
         raw=raw,
     )
 
@@ -156,12 +158,12 @@ def parse_video(raw: dict[str, Any]) -> Video:
         Video,
         "video",
         ext_id=payload.ext_id(raw.get("id"), "video"),
-        channel_ext_id=snippet.get("channelId"),
-        title=snippet.get("title") or "",
-        description=snippet.get("description") or "",
+        channel_ext_id=payload.opt_text(snippet.get("channelId"), "video.channelId"),
+        title=payload.opt_text(snippet.get("title"), "title") or "",
+        description=payload.opt_text(snippet.get("description"), "description") or "",
         published_at=_time(snippet.get("publishedAt")),
-        duration=(raw.get("contentDetails") or {}).get("duration"),
-        tags=snippet.get("tags") or [],
+        duration=payload.opt_text((raw.get("contentDetails") or {}).get("duration"), "duration"),
+        tags=[payload.text(t, "video.tags[]") for t in snippet.get("tags") or []],
         thumbnail_url=_thumbnail(snippet),
         view_count=payload.count(stats.get("viewCount")),
         like_count=payload.count(stats.get("likeCount")),
@@ -186,15 +188,17 @@ def parse_comment_thread(raw: dict[str, Any]) -> Comment:
         post_ext_id=payload.ext_id(
             snippet.get("videoId") or top.get("videoId"), "commentThread.videoId"
         ),
-        text=top.get("textOriginal")
-        if top.get("textOriginal") is not None
-        else top.get("textDisplay") or "",
+        text=payload.opt_text(top.get("textOriginal"), "textOriginal")
+        or payload.opt_text(top.get("textDisplay"), "textDisplay")
+        or "",
         created_at=created,
         like_count=payload.count(top.get("likeCount")),
         reply_count=payload.count(snippet.get("totalReplyCount")),
-        author_ext_id=author.get("value") if isinstance(author, dict) else None,
-        author_name=top.get("authorDisplayName"),
-        author_avatar_url=top.get("authorProfileImageUrl"),
+        author_ext_id=payload.opt_text(author.get("value"), "authorChannelId")
+        if isinstance(author, dict)
+        else None,
+        author_name=payload.opt_text(top.get("authorDisplayName"), "authorDisplayName"),
+        author_avatar_url=payload.opt_text(top.get("authorProfileImageUrl"), "authorProfileImage"),
         raw=raw,
     )
 
