@@ -95,12 +95,10 @@ providers_app = typer.Typer(
     help="Call the third-party API providers by hand.", no_args_is_help=True
 )
 app.add_typer(providers_app, name="providers")
-db_app = typer.Typer(help="The database: migrations.", no_args_is_help=True)
-app.add_typer(db_app, name="db")
 
 
-@db_app.command("upgrade")
-def db_upgrade(ctx: typer.Context) -> None:
+@app.command()
+def migrate(ctx: typer.Context) -> None:
     """Apply the migrations (on the embedded server when no database is configured)."""
     from smcore.store import db  # noqa: PLC0415
 
@@ -135,6 +133,7 @@ def providers_call(
 ) -> None:
     """Call one provider method; exit 1 when it failed (the JSON still says why)."""
     from smcore.providers import calls  # noqa: PLC0415
+    from smcore.providers.errors import ProviderConfigError  # noqa: PLC0415
 
     settings: Settings = ctx.obj
     if platform not in calls.METHODS:
@@ -150,7 +149,7 @@ def providers_call(
     )
     try:
         page, pages = asyncio.run(_call(settings, platform, method, target, all_pages))
-    except calls.UsageError as exc:
+    except (calls.UsageError, ProviderConfigError) as exc:
         err.print(f"[red]error:[/] {exc}")
         raise typer.Exit(2) from None
     except (DevstackError, psycopg.Error) as exc:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol, TypeVar
 
-from smcore.providers.errors import ProviderError
+from smcore.providers.errors import ProviderConfigError, ProviderError
 from smcore.providers.models import Failure, Page
 
 
@@ -53,7 +53,12 @@ async def call_with_failover(
     else:
         candidates = list(apis)
     if not candidates:
-        raise ValueError(f"no provider is configured for {method}")
+        raise ProviderConfigError(
+            f"no provider is configured for {method}: set its host and key "
+            "(ROCKET_API_HOST / RAPID_SCRAPER_API_HOST / YOUTUBE_API_HOST and their keys), "
+            "or point them at socialsim",
+            method=method,
+        )
     failures: list[Failure] = []
     payload: Any = None
     for api in candidates:
