@@ -1,10 +1,34 @@
-"""SQLAlchemy 2 typed models of SM Core's tables."""
+"""SQLAlchemy 2 typed models of SM Core's tables (the seed's sections 5.1 to 5.5 and 000_…).
+
+Every column beyond a table's natural key has a database default, so rows written by any
+writer (COPY, plain SQL, another service) are valid. Row times are ``created_at`` /
+``updated_at``; where the seed gives an item its own time (a comment's ``created_at``) that is
+the provider's time.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import DateTime, MetaData, String, func
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Double,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # Stable constraint names, so Alembic migrations name the same things on every database.
@@ -17,8 +41,48 @@ NAMING = {
 }
 
 
+class Status(StrEnum):
+    """Execution status of a JobCall or ServiceCall (000_…, note 1)."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    PARTIAL = "partial"
+    SKIPPED = "skipped"
+
+
+STATUSES = ", ".join(f"'{s.value}'" for s in Status)
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
+
+
+def _now() -> Any:
+    return mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
+
+
+def _text(default: str = "") -> Any:
+    return mapped_column(Text, server_default=text(f"'{default}'"), nullable=False)
+
+
+def _int() -> Any:
+    return mapped_column(Integer, server_default=text("0"), nullable=False)
+
+
+def _bigint() -> Any:
+    return mapped_column(BigInteger, server_default=text("0"), nullable=False)
+
+
+def _flag(default: bool = False) -> Any:
+    return mapped_column(
+        Boolean, server_default=text("true" if default else "false"), nullable=False
+    )
+
+
+def _json(default: str = "{}") -> Any:
+    return mapped_column(JSONB, server_default=text(f"'{default}'::jsonb"), nullable=False)
 
 
 class ProviderRateLimit(Base):
@@ -31,6 +95,268 @@ class ProviderRateLimit(Base):
     __tablename__ = "provider_rate_limits"
 
     provider: Mapped[str] = mapped_column(String(64), primary_key=True)
-    tat: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now(), nullable=False
+    tat: Mapped[datetime] = _now()
+
+
+class SocialProfile(Base):
+    """A blogger or brand account on a platform (YouTube: a channel)."""
+
+    __tablename__ = "social_profiles"
+    __table_args__ = (UniqueConstraint("platform", "ext_id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    platform: Mapped[str] = mapped_column(Text, nullable=False)
+    ext_id: Mapped[str] = mapped_column(Text, nullable=False)
+    username: Mapped[str] = _text()
+    full_name: Mapped[str] = _text()
+    bio: Mapped[str] = _text()
+    avatar: Mapped[str] = _text()
+    url: Mapped[str] = _text()
+    followers_count: Mapped[int] = _int()
+    follows_count: Mapped[int] = _int()
+    posts_count: Mapped[int] = _int()
+    engagement_rate: Mapped[float] = mapped_column(Double, server_default=text("0"), nullable=False)
+    is_private: Mapped[bool] = _flag()
+    is_verified: Mapped[bool] = _flag()
+    raw_data: Mapped[dict[str, Any]] = _json()
+    last_synced_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = _now()
+    updated_at: Mapped[datetime] = _now()
+
+
+class Follower(Base):
+    """An account that follows a profile or that a profile follows."""
+
+    __tablename__ = "followers"
+    __table_args__ = (UniqueConstraint("platform", "ext_id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    platform: Mapped[str] = mapped_column(Text, nullable=False)
+    ext_id: Mapped[str] = mapped_column(Text, nullable=False)
+    username: Mapped[str] = _text()
+    full_name: Mapped[str] = _text()
+    avatar: Mapped[str] = _text()
+    is_private: Mapped[bool] = _flag()
+    is_verified: Mapped[bool] = _flag()
+    raw_data: Mapped[dict[str, Any]] = _json()
+    created_at: Mapped[datetime] = _now()
+    updated_at: Mapped[datetime] = _now()
+
+
+class Subscription(Base):
+    """Follow history: ``direction`` 'follower' (the account follows the profile) or
+    'following' (the profile follows the account). ``last_seen_job_call_id`` is the sync pass
+    that last saw it; after a complete pass, active rows it did not see are unfollows."""
+
+    __tablename__ = "subscriptions"
+    __table_args__ = (
+        UniqueConstraint("social_profile_id", "follower_id", "direction"),
+        CheckConstraint("direction IN ('follower', 'following')", name="direction"),
+        Index("ix_subscriptions_pass", "social_profile_id", "direction", "last_seen_job_call_id"),
     )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    social_profile_id: Mapped[int] = mapped_column(
+        ForeignKey("social_profiles.id", ondelete="CASCADE"), nullable=False
+    )
+    follower_id: Mapped[int] = mapped_column(
+        ForeignKey("followers.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    direction: Mapped[str] = _text("follower")
+    active: Mapped[bool] = _flag(True)
+    followed_at: Mapped[datetime] = _now()
+    unfollowed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_seen_job_call_id: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = _now()
+    updated_at: Mapped[datetime] = _now()
+
+
+class Post(Base):
+    """A post, reel or video: one caption, many media."""
+
+    __tablename__ = "posts"
+    __table_args__ = (
+        UniqueConstraint("platform", "ext_id"),
+        Index("ix_posts_profile_taken", "social_profile_id", "taken_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    platform: Mapped[str] = mapped_column(Text, nullable=False)
+    ext_id: Mapped[str] = mapped_column(Text, nullable=False)
+    social_profile_id: Mapped[int] = mapped_column(
+        ForeignKey("social_profiles.id", ondelete="CASCADE"), nullable=False
+    )
+    code: Mapped[str] = _text()
+    kind: Mapped[str] = _text("photo")
+    title: Mapped[str] = _text()
+    caption: Mapped[str] = _text()
+    taken_at: Mapped[datetime] = _now()
+    likes_count: Mapped[int] = _bigint()
+    comments_count: Mapped[int] = _bigint()
+    views_count: Mapped[int] = _bigint()
+    raw_data: Mapped[dict[str, Any]] = _json()
+    created_at: Mapped[datetime] = _now()
+    updated_at: Mapped[datetime] = _now()
+
+
+class Media(Base):
+    """One photo or video of a post."""
+
+    __tablename__ = "media"
+    __table_args__ = (UniqueConstraint("post_id", "ext_id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    post_id: Mapped[int] = mapped_column(ForeignKey("posts.id", ondelete="CASCADE"), nullable=False)
+    ext_id: Mapped[str] = mapped_column(Text, nullable=False)
+    position: Mapped[int] = _int()
+    media_type: Mapped[str] = _text("photo")
+    url: Mapped[str] = _text()
+    video_url: Mapped[str] = _text()
+    width: Mapped[int] = _int()
+    height: Mapped[int] = _int()
+    created_at: Mapped[datetime] = _now()
+    updated_at: Mapped[datetime] = _now()
+
+
+class Comment(Base):
+    """A comment on a post (YouTube: a comment thread's top-level comment)."""
+
+    __tablename__ = "comments"
+    __table_args__ = (UniqueConstraint("platform", "ext_id"), Index("ix_comments_post", "post_id"))
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    platform: Mapped[str] = mapped_column(Text, nullable=False)
+    ext_id: Mapped[str] = mapped_column(Text, nullable=False)
+    post_id: Mapped[int] = mapped_column(ForeignKey("posts.id", ondelete="CASCADE"), nullable=False)
+    author_ext_id: Mapped[str] = _text()
+    author_username: Mapped[str] = _text()
+    author_name: Mapped[str] = _text()
+    text: Mapped[str] = _text()
+    likes_count: Mapped[int] = _int()
+    replies_count: Mapped[int] = _int()
+    raw_data: Mapped[dict[str, Any]] = _json()
+    created_at: Mapped[datetime] = _now()  # the provider's time of the comment
+    updated_at: Mapped[datetime] = _now()
+
+
+class Like(Base):
+    """An account that liked a post (no provider method fills it yet)."""
+
+    __tablename__ = "likes"
+    __table_args__ = (UniqueConstraint("post_id", "liker_ext_id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    post_id: Mapped[int] = mapped_column(ForeignKey("posts.id", ondelete="CASCADE"), nullable=False)
+    liker_ext_id: Mapped[str] = mapped_column(Text, nullable=False)
+    liker_username: Mapped[str] = _text()
+    created_at: Mapped[datetime] = _now()
+
+
+class MetricSnapshot(Base):
+    """Metrics of a profile or post at one moment: the time series."""
+
+    __tablename__ = "metric_snapshots"
+    __table_args__ = (
+        CheckConstraint("subject_type IN ('profile', 'post')", name="subject_type"),
+        Index("ix_metric_snapshots_subject", "subject_type", "subject_id", "captured_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    subject_type: Mapped[str] = _text("profile")
+    subject_id: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    captured_at: Mapped[datetime] = _now()
+    followers: Mapped[int | None] = mapped_column(BigInteger)
+    follows: Mapped[int | None] = mapped_column(BigInteger)
+    posts: Mapped[int | None] = mapped_column(BigInteger)
+    views: Mapped[int | None] = mapped_column(BigInteger)
+    likes: Mapped[int | None] = mapped_column(BigInteger)
+    comments: Mapped[int | None] = mapped_column(BigInteger)
+    engagement_rate: Mapped[float | None] = mapped_column(Double)
+    job_call_id: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class JobCall(Base):
+    """One run of a job (000_…): a sync of one profile, a batch, a schedule tick."""
+
+    __tablename__ = "job_calls"
+    __table_args__ = (CheckConstraint(f"status IN ({STATUSES})", name="status"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    subject_id: Mapped[int | None] = mapped_column(
+        ForeignKey("social_profiles.id", ondelete="SET NULL"), index=True
+    )
+    kind: Mapped[str] = _text("sync")
+    status: Mapped[str] = _text(Status.PENDING)
+    platform: Mapped[str] = _text()
+    params: Mapped[dict[str, Any]] = _json()
+    result_summary: Mapped[dict[str, Any]] = _json()
+    error_message: Mapped[str | None] = mapped_column(Text)
+    workflow_id: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = _now()
+    updated_at: Mapped[datetime] = _now()
+
+
+class ServiceCall(Base):
+    """One call inside a job: one provider request (one page) = one row, chained by
+    ``parent_service_call_id``; ``cursor`` is where the next page starts."""
+
+    __tablename__ = "service_calls"
+    __table_args__ = (
+        CheckConstraint(f"status IN ({STATUSES})", name="status"),
+        Index("ix_service_calls_stream", "job_call_id", "stream", "subject_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    job_call_id: Mapped[int] = mapped_column(
+        ForeignKey("job_calls.id", ondelete="CASCADE"), nullable=False
+    )
+    parent_service_call_id: Mapped[int | None] = mapped_column(
+        ForeignKey("service_calls.id", ondelete="SET NULL")
+    )
+    kind: Mapped[str] = _text()
+    status: Mapped[str] = _text(Status.PENDING)
+    stream: Mapped[str] = _text()
+    subject_id: Mapped[int | None] = mapped_column(BigInteger)
+    cursor: Mapped[dict[str, Any]] = _json()
+    result_summary: Mapped[dict[str, Any]] = _json()
+    error_message: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = _now()
+    updated_at: Mapped[datetime] = _now()
+
+
+class RawPayload(Base):
+    """The raw layer: what a provider was asked and answered, exactly."""
+
+    __tablename__ = "raw_payloads"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    service_call_id: Mapped[int | None] = mapped_column(
+        ForeignKey("service_calls.id", ondelete="CASCADE"), index=True
+    )
+    provider: Mapped[str] = _text()
+    method: Mapped[str] = _text()
+    request: Mapped[dict[str, Any]] = _json()
+    response: Mapped[Any] = mapped_column(JSONB)
+    fetched_at: Mapped[datetime] = _now()
+
+
+class SyncSchedule(Base):
+    """A periodic sync, driven by a Temporal Schedule of the same id."""
+
+    __tablename__ = "sync_schedules"
+    __table_args__ = (UniqueConstraint("platform", "target"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    platform: Mapped[str] = mapped_column(Text, nullable=False)
+    target: Mapped[str] = mapped_column(Text, nullable=False)  # username or channel id
+    scope: Mapped[str] = _text("all")
+    interval_seconds: Mapped[int] = mapped_column(
+        Integer, server_default=text("86400"), nullable=False
+    )
+    enabled: Mapped[bool] = _flag(True)
+    created_at: Mapped[datetime] = _now()
+    updated_at: Mapped[datetime] = _now()
