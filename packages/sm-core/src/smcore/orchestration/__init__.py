@@ -1,0 +1,3 @@
+"""Temporal: workflows, activities, the worker. Thin: the work is in ``smcore.sync``."""
+
+TASK_QUEUE = "sm-core"

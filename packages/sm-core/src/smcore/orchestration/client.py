@@ -1,0 +1,72 @@
+"""Starting, resuming and scheduling syncs on Temporal (what the CLI and the API call)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleIntervalSpec,
+    ScheduleSpec,
+    WorkflowHandle,
+)
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+
+from smcore.orchestration import TASK_QUEUE
+from smcore.orchestration.workflows import SyncBatchWorkflow, SyncProfileWorkflow, workflow_id
+from smcore.sync.models import BatchInput, JobResult, Platform, ScheduleInput, Scope, SyncInput
+
+
+async def start_sync(
+    client: Client, request: SyncInput
+) -> WorkflowHandle[SyncProfileWorkflow, JobResult]:
+    """Start (or resume: the same id again) the workflow of a JobCall.
+
+    A run already in progress for this job is used as it is.
+    """
+    return await client.start_workflow(
+        SyncProfileWorkflow.run,
+        request,
+        id=workflow_id(request.job_call_id),
+        task_queue=TASK_QUEUE,
+        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+    )
+
+
+async def start_batch(
+    client: Client, jobs: list[SyncInput], *, concurrency: int, batch_id: str
+) -> WorkflowHandle[SyncBatchWorkflow, list[JobResult]]:
+    return await client.start_workflow(
+        SyncBatchWorkflow.run, BatchInput(jobs, concurrency), id=batch_id, task_queue=TASK_QUEUE
+    )
+
+
+def schedule_id(platform: Platform, target: str) -> str:
+    return f"sync-{platform}-{target}"
+
+
+async def add_schedule(
+    client: Client, *, platform: Platform, target: str, scope: Scope, every: timedelta
+) -> str:
+    """A Temporal Schedule that syncs ``target`` every ``every`` (replaces the seed's cron)."""
+    sid = schedule_id(platform, target)
+    await client.create_schedule(
+        sid,
+        Schedule(
+            action=ScheduleActionStartWorkflow(
+                "ScheduledSync",
+                ScheduleInput(platform, target, scope),
+                id=f"{sid}-run",
+                task_queue=TASK_QUEUE,
+            ),
+            spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=every)]),
+        ),
+    )
+    return sid
+
+
+async def remove_schedule(client: Client, sid: str) -> None:
+    await client.get_schedule_handle(sid).delete()

@@ -1,0 +1,168 @@
+"""Profile syncs end to end: socialsim → providers → Temporal workflows → PostgreSQL, vs truth."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+import pytest_asyncio
+from temporalio.testing import WorkflowEnvironment
+
+from smcore.orchestration import client as orchestration
+from smcore.orchestration.worker import running_worker
+from smcore.settings import Settings
+from smcore.store import db
+from smcore.sync.models import SyncInput
+from smcore.sync.service import create_job
+from socialsim.testing import RunningSim, serve
+
+
+@pytest.fixture(scope="module")
+def sim() -> Iterator[RunningSim]:
+    with serve(seed=0, profiles=40, channels=3, giant_followers=900, giant_posts=30) as running:
+        yield running
+
+
+def truth(sim: RunningSim, path: str) -> Any:
+    return httpx.get(f"{sim.url}/_sim/truth/{path}", timeout=30).json()
+
+
+def settings_for(sim: RunningSim, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "rocket_api_host": sim.url,
+        "rocket_api_key": sim.api_key,
+        "rapid_scraper_api_host": sim.url,
+        "rapid_api_key": sim.api_key,
+        "youtube_api_host": sim.url,
+        "youtube_api_key": sim.api_key,
+    }
+    return Settings(**{**values, **overrides})
+
+
+@pytest_asyncio.fixture
+async def worker(
+    sim: RunningSim, database_url: str, temporal_env: WorkflowEnvironment
+) -> AsyncIterator[Any]:
+    async with running_worker(
+        settings_for(sim), database_url=database_url, client=temporal_env.client
+    ) as w:
+        yield w
+
+
+async def sync(
+    database_url: str, env: WorkflowEnvironment, platform: Any, scope: Any = "all", **target: Any
+) -> tuple[int, Any]:
+    engine = db.async_engine(database_url, pool_size=1)
+    try:
+        job_id = await create_job(engine, platform=platform, scope=scope, **target)
+    finally:
+        await engine.dispose()
+    handle = await orchestration.start_sync(env.client, SyncInput(job_id, platform, scope))
+    return job_id, await handle.result()
+
+
+def stored(database_url: str, query: str, *args: Any) -> list[Any]:
+    with psycopg.connect(database_url) as conn:
+        return conn.execute(query, args).fetchall()  # type: ignore[arg-type]
+
+
+async def test_instagram_profile_sync_stores_the_truth(
+    sim: RunningSim, database_url: str, temporal_env: WorkflowEnvironment, worker: Any
+) -> None:
+    expected = truth(sim, "instagram/giant")
+    job_id, result = await sync(database_url, temporal_env, "instagram", username="giant")
+    assert result.status == "succeeded", result.summary
+    profile_id = stored(
+        database_url,
+        "SELECT id FROM social_profiles WHERE ext_id = %s",
+        expected["profile"]["ext_id"],
+    )[0][0]
+    followers = stored(
+        database_url,
+        "SELECT f.ext_id FROM subscriptions s JOIN followers f ON f.id = s.follower_id "
+        "WHERE s.social_profile_id = %s AND s.direction = 'follower' AND s.active",
+        profile_id,
+    )
+    assert sorted(r[0] for r in followers) == sorted(expected["followers"])
+    followings = stored(
+        database_url,
+        "SELECT f.ext_id FROM subscriptions s JOIN followers f ON f.id = s.follower_id "
+        "WHERE s.social_profile_id = %s AND s.direction = 'following' AND s.active",
+        profile_id,
+    )
+    assert sorted(r[0] for r in followings) == sorted(expected["followings"])
+    posts = dict(
+        stored(
+            database_url,
+            "SELECT p.ext_id, count(c.id) FROM posts p LEFT JOIN comments c ON c.post_id = p.id "
+            "WHERE p.social_profile_id = %s GROUP BY p.ext_id",
+            profile_id,
+        )
+    )
+    assert posts == {p["ext_id"]: p["comment_count"] for p in expected["posts"]}
+    # The ledger: one job, one ServiceCall per page, each with its raw payload.
+    calls = stored(
+        database_url,
+        "SELECT count(*), count(DISTINCT r.id) FROM service_calls s "
+        "LEFT JOIN raw_payloads r ON r.service_call_id = s.id WHERE s.job_call_id = %s",
+        job_id,
+    )[0]
+    assert calls[0] > 1000 // 50 and calls[0] == calls[1]
+    status = stored(database_url, "SELECT status, subject_id FROM job_calls WHERE id = %s", job_id)[
+        0
+    ]
+    assert status == ("succeeded", profile_id)
+
+
+async def test_youtube_channel_sync_stores_videos_and_comments(
+    sim: RunningSim, database_url: str, temporal_env: WorkflowEnvironment, worker: Any
+) -> None:
+    channel_id = truth(sim, "youtube")["channels"][0]["channel_id"]
+    expected = truth(sim, f"youtube/{channel_id}")
+    _, result = await sync(database_url, temporal_env, "youtube", ext_id=channel_id)
+    assert result.status == "succeeded", result.summary
+    videos = dict(
+        stored(
+            database_url,
+            "SELECT p.ext_id, p.views_count FROM posts p JOIN social_profiles s ON s.id = p.social_profile_id "
+            "WHERE s.ext_id = %s",
+            channel_id,
+        )
+    )
+    assert videos == {v["ext_id"]: v["view_count"] for v in expected["videos"]}
+    threads = dict(
+        stored(
+            database_url,
+            "SELECT p.ext_id, count(c.id) FROM posts p LEFT JOIN comments c ON c.post_id = p.id "
+            "JOIN social_profiles s ON s.id = p.social_profile_id WHERE s.ext_id = %s GROUP BY p.ext_id",
+            channel_id,
+        )
+    )
+    assert threads == {
+        v["ext_id"]: (0 if v["comments_disabled"] else v["comment_thread_count"])
+        for v in expected["videos"]
+    }
+
+
+async def test_private_and_missing_profiles_end_skipped(
+    sim: RunningSim, database_url: str, temporal_env: WorkflowEnvironment, worker: Any
+) -> None:
+    index = truth(sim, "instagram")["profiles"]
+    private = next(p for p in index if p["exists"] and p["is_private"])
+    missing = next(p for p in index if not p["exists"])
+    _, private_result = await sync(
+        database_url, temporal_env, "instagram", username=private["username"]
+    )
+    _, missing_result = await sync(
+        database_url, temporal_env, "instagram", username=missing["username"]
+    )
+    assert private_result.status == "skipped"
+    assert missing_result.status == "skipped"
+    assert stored(
+        database_url,
+        "SELECT is_private FROM social_profiles WHERE username = %s",
+        private["username"],
+    ) == [(True,)]
