@@ -148,13 +148,13 @@ class Endpoints:
 
 @contextlib.contextmanager
 def endpoints(
-    settings: StackSettings, *, postgres: bool = True, temporal: bool = True
+    settings: StackSettings, *, postgres: bool = True, temporal: bool = True, keep: bool = False
 ) -> Iterator[Endpoints]:
     """Yield the configured endpoints, starting embedded servers only for what is not configured.
 
-    Embedded servers this call started are stopped when the block ends; ones that were already
-    running (``devstack up``) are left running. The app's database is created on the embedded
-    server if missing.
+    Embedded servers this call started are stopped when the block ends, unless ``keep`` (then
+    they run on, like after ``devstack up``); ones that were already running are left running.
+    The app's database is created on the embedded server if missing.
     """
     database_url = settings.configured_database_url()
     temporal_address = settings.temporal_address
@@ -165,7 +165,9 @@ def endpoints(
             database_url or "", temporal_address or "", settings.temporal_namespace, False, False
         )
         return
-    with ensure(settings.devstack_data_dir, postgres=need_pg, temporal=need_temporal) as info:
+    with ensure(
+        settings.devstack_data_dir, postgres=need_pg, temporal=need_temporal, keep=keep
+    ) as info:
         if need_pg:
             if info.database_url is None:  # up() raises first; this keeps the types honest
                 raise DevstackError("the embedded PostgreSQL did not start")

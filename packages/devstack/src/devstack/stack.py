@@ -264,15 +264,18 @@ class Stack:
 
 @contextlib.contextmanager
 def ensure(
-    data_dir: Path | None = None, *, postgres: bool = True, temporal: bool = True
+    data_dir: Path | None = None,
+    *,
+    postgres: bool = True,
+    temporal: bool = True,
+    keep: bool = False,
 ) -> Iterator[StackInfo]:
-    """Bring the stack up for the duration of a block; stop on exit only what this started."""
+    """Bring the stack up for the duration of a block; on exit stop only what this started
+    (nothing with ``keep``: the servers then run on, as after ``devstack up``)."""
     stack = Stack(data_dir)
     info = stack.up(postgres=postgres, temporal=temporal)
     try:
         yield info
     finally:
-        stack.down(
-            postgres=info.postgres.started_now,
-            temporal=info.temporal.started_now,
-        )
+        if not keep:
+            stack.down(postgres=info.postgres.started_now, temporal=info.temporal.started_now)

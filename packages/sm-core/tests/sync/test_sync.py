@@ -127,8 +127,8 @@ async def test_youtube_channel_sync_stores_videos_and_comments(
     videos = dict(
         stored(
             database_url,
-            "SELECT p.ext_id, p.views_count FROM posts p JOIN social_profiles s ON s.id = p.social_profile_id "
-            "WHERE s.ext_id = %s",
+            "SELECT p.ext_id, p.views_count FROM posts p "
+            "JOIN social_profiles s ON s.id = p.social_profile_id WHERE s.ext_id = %s",
             channel_id,
         )
     )
@@ -137,7 +137,8 @@ async def test_youtube_channel_sync_stores_videos_and_comments(
         stored(
             database_url,
             "SELECT p.ext_id, count(c.id) FROM posts p LEFT JOIN comments c ON c.post_id = p.id "
-            "JOIN social_profiles s ON s.id = p.social_profile_id WHERE s.ext_id = %s GROUP BY p.ext_id",
+            "JOIN social_profiles s ON s.id = p.social_profile_id WHERE s.ext_id = %s "
+            "GROUP BY p.ext_id",
             channel_id,
         )
     )

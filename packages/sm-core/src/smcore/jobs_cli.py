@@ -1,0 +1,442 @@
+"""``sm-core worker``, ``sm-core sync …``, ``sm-core schedule …``: the sync engine's commands.
+
+Thin: parse, bring up what is not configured (the running devstack, started if needed and
+left running), call one function, print.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import signal
+from collections.abc import Callable, Coroutine
+from datetime import timedelta
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import select
+
+from devstack import DevstackError
+from devstack.settings import Endpoints, endpoints
+from smcore.settings import Settings
+
+out = Console()
+err = Console(stderr=True)
+
+sync_app = typer.Typer(help="Start, follow and resume syncs.", no_args_is_help=True)
+schedule_app = typer.Typer(help="Periodic syncs (Temporal Schedules).", no_args_is_help=True)
+
+Scope = Annotated[str, typer.Option(help="profile | posts | comments | subscriptions | all")]
+AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON object (last line).")]
+Wait = Annotated[bool, typer.Option("--wait", help="Run a worker here and wait for the end.")]
+
+
+def _with_stack(settings: Settings, run: Callable[[Endpoints], Coroutine[Any, Any, Any]]) -> Any:
+    from smcore.store import db  # noqa: PLC0415
+
+    try:
+        with endpoints(settings, keep=True) as ep:
+            db.upgrade(ep.database_url)
+            return asyncio.run(run(ep))
+    except DevstackError as exc:
+        err.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(1) from None
+    except ValueError as exc:
+        err.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+
+
+async def _client(ep: Endpoints) -> Any:
+    from temporalio.client import Client  # noqa: PLC0415
+
+    return await Client.connect(ep.temporal_address, namespace=ep.temporal_namespace)
+
+
+def worker_command(
+    ctx: typer.Context,
+    concurrency: Annotated[
+        int, typer.Option(help="Activities at once (profiles in parallel).")
+    ] = 16,
+) -> None:
+    """Run a worker: it executes every sync until Ctrl-C (SIGTERM, SIGINT)."""
+    from smcore.logs import configure  # noqa: PLC0415
+    from smcore.orchestration.worker import running_worker  # noqa: PLC0415
+
+    settings: Settings = ctx.obj
+    configure(settings.log_level)
+
+    async def run(ep: Endpoints) -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        client = await _client(ep)
+        async with running_worker(
+            settings,
+            database_url=ep.database_url,
+            client=client,
+            max_concurrent_activities=concurrency,
+        ):
+            err.print(f"worker ready on {ep.temporal_address} (task queue sm-core)")
+            await stop.wait()
+
+    _with_stack(settings, run)
+
+
+async def _start(
+    settings: Settings, ep: Endpoints, platform: Any, scope: Any, wait: bool, **target: Any
+) -> dict[str, Any]:
+    from smcore.orchestration import client as orchestration  # noqa: PLC0415
+    from smcore.store import db  # noqa: PLC0415
+    from smcore.sync.models import SyncInput  # noqa: PLC0415
+    from smcore.sync.service import create_job  # noqa: PLC0415
+
+    engine = db.async_engine(ep.database_url, pool_size=1)
+    try:
+        job_id = await create_job(engine, platform=platform, scope=scope, **target)
+    finally:
+        await engine.dispose()
+    client = await _client(ep)
+    handle = await orchestration.start_sync(client, SyncInput(job_id, platform, scope))
+    return await _follow(settings, ep, client, job_id, handle, wait)
+
+
+async def _follow(
+    settings: Settings, ep: Endpoints, client: Any, job_id: int, handle: Any, wait: bool
+) -> dict[str, Any]:
+    result: dict[str, Any] = {"job_call_id": job_id, "workflow_id": handle.id}
+    if not wait:
+        result["status"] = "running"
+        return result
+    from smcore.logs import configure  # noqa: PLC0415
+    from smcore.orchestration.worker import running_worker  # noqa: PLC0415
+
+    configure(settings.log_level)
+    async with running_worker(settings, database_url=ep.database_url, client=client):
+        done = await handle.result()
+    result.update(status=done.status, summary=done.summary)
+    return result
+
+
+def _print_started(result: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(result, default=str))
+        return
+    out.print(f"job_call_id={result['job_call_id']} status={result['status']}")
+    if result["status"] == "running":
+        out.print(
+            f"[dim]follow it: sm-core sync status {result['job_call_id']} "
+            "(a worker must run: sm-core worker)[/]"
+        )
+    elif "summary" in result:
+        out.print(json.dumps(result["summary"], indent=2, default=str))
+
+
+def _exit_for(result: dict[str, Any]) -> None:
+    if result["status"] in ("failed", "partial"):
+        raise typer.Exit(1)
+
+
+@sync_app.command("instagram")
+def sync_instagram(
+    ctx: typer.Context,
+    username: Annotated[str | None, typer.Option(help="Instagram username")] = None,
+    user_id: Annotated[str | None, typer.Option(help="Instagram user id")] = None,
+    scope: Scope = "all",
+    since_id: Annotated[
+        str | None, typer.Option(help="Only posts newer than this stored post")
+    ] = None,
+    until_id: Annotated[
+        str | None, typer.Option(help="Only posts older than this stored post")
+    ] = None,
+    full: Annotated[
+        bool, typer.Option(help="Every post, not only those since the last sync")
+    ] = False,
+    wait: Wait = False,
+    as_json: AsJson = False,
+) -> None:
+    """Sync an Instagram profile: profile, followers/followings, posts, comments."""
+    settings: Settings = ctx.obj
+
+    async def run(ep: Endpoints) -> dict[str, Any]:
+        return await _start(
+            settings,
+            ep,
+            "instagram",
+            scope,
+            wait,
+            username=username,
+            ext_id=user_id,
+            since_id=since_id,
+            until_id=until_id,
+            full=full,
+        )
+
+    result = _with_stack(settings, run)
+    _print_started(result, as_json)
+    _exit_for(result)
+
+
+@sync_app.command("youtube")
+def sync_youtube(
+    ctx: typer.Context,
+    channel_id: Annotated[str | None, typer.Option(help="YouTube channel id (UC…)")] = None,
+    handle: Annotated[str | None, typer.Option(help="YouTube handle (@name)")] = None,
+    scope: Scope = "all",
+    full: Annotated[
+        bool, typer.Option(help="Every video, not only those since the last sync")
+    ] = False,
+    wait: Wait = False,
+    as_json: AsJson = False,
+) -> None:
+    """Sync a YouTube channel: channel, uploads with statistics, comment threads."""
+    settings: Settings = ctx.obj
+
+    async def run(ep: Endpoints) -> dict[str, Any]:
+        return await _start(
+            settings, ep, "youtube", scope, wait, username=handle, ext_id=channel_id, full=full
+        )
+
+    result = _with_stack(settings, run)
+    _print_started(result, as_json)
+    _exit_for(result)
+
+
+async def job_status(database_url: str, job_id: int) -> dict[str, Any] | None:
+    """A JobCall with its ServiceCalls summed per stream (and the tree's size)."""
+    from smcore.store import db, ledger  # noqa: PLC0415
+
+    engine = db.async_engine(database_url, pool_size=1)
+    try:
+        async with engine.connect() as conn:
+            job = await ledger.get_job(conn, job_id)
+            if job is None:
+                return None
+            calls = await ledger.calls_of(conn, job_id)
+    finally:
+        await engine.dispose()
+    streams: dict[str, dict[str, Any]] = {}
+    for call in calls:
+        entry = streams.setdefault(
+            call["stream"], {"pages": 0, "items": 0, "failed": 0, "skipped": 0, "subjects": set()}
+        )
+        if call["status"] == "succeeded":
+            entry["pages"] += 1
+            entry["items"] += int((call["result_summary"] or {}).get("items", 0))
+        elif call["status"] in ("failed", "skipped"):
+            entry[call["status"]] += 1
+            entry["last_error"] = call["error_message"]
+        if call["subject_id"] is not None:
+            entry["subjects"].add(call["subject_id"])
+        entry["cursor"] = call["cursor"]
+    for entry in streams.values():
+        entry["subjects"] = len(entry["subjects"])
+    return {
+        "job_call_id": job.id,
+        "status": job.status,
+        "platform": job.platform,
+        "kind": job.kind,
+        "subject_id": job.subject_id,
+        "params": job.params,
+        "started_at": job.started_at,
+        "finished_at": job.finished_at,
+        "error": job.error_message,
+        "service_calls": len(calls),
+        "streams": streams,
+        "result_summary": job.result_summary,
+    }
+
+
+@sync_app.command("status")
+def sync_status(ctx: typer.Context, job_call_id: int, as_json: AsJson = False) -> None:
+    """A JobCall and its ServiceCalls, per stream: pages, items, failures, where it stands."""
+    settings: Settings = ctx.obj
+
+    async def run(ep: Endpoints) -> dict[str, Any] | None:
+        return await job_status(ep.database_url, job_call_id)
+
+    status = _with_stack(settings, run)
+    if status is None:
+        err.print(f"[red]error:[/] no JobCall {job_call_id}")
+        raise typer.Exit(1)
+    if as_json:
+        print(json.dumps(status, default=str))
+        return
+    out.print(
+        f"JobCall {status['job_call_id']} · {status['platform']} · [bold]{status['status']}[/] "
+        f"· {status['service_calls']} service calls"
+    )
+    table = Table("stream", "pages", "items", "failed", "skipped", "subjects")
+    for name, entry in status["streams"].items():
+        table.add_row(
+            name,
+            str(entry["pages"]),
+            str(entry["items"]),
+            str(entry["failed"]),
+            str(entry["skipped"]),
+            str(entry["subjects"]),
+        )
+    out.print(table)
+    if status["error"]:
+        out.print(f"[yellow]{status['error']}[/]")
+
+
+@sync_app.command("resume")
+def sync_resume(
+    ctx: typer.Context, job_call_id: int, wait: Wait = False, as_json: AsJson = False
+) -> None:
+    """Continue a JobCall from its ledger (after a crash, a lost workflow history, anything)."""
+    from smcore.orchestration import client as orchestration  # noqa: PLC0415
+    from smcore.sync.models import SyncInput  # noqa: PLC0415
+
+    settings: Settings = ctx.obj
+
+    async def run(ep: Endpoints) -> dict[str, Any] | None:
+        status = await job_status(ep.database_url, job_call_id)
+        if status is None:
+            return None
+        client = await _client(ep)
+        request = SyncInput(job_call_id, status["platform"], status["params"].get("scope", "all"))
+        handle = await orchestration.start_sync(client, request)
+        return await _follow(settings, ep, client, job_call_id, handle, wait)
+
+    result = _with_stack(settings, run)
+    if result is None:
+        err.print(f"[red]error:[/] no JobCall {job_call_id}")
+        raise typer.Exit(1)
+    _print_started(result, as_json)
+    _exit_for(result)
+
+
+def _interval(text: str) -> timedelta:
+    match = re.fullmatch(r"(\d+)([smhd])", text.strip())
+    if not match:
+        raise typer.BadParameter("use a number and a unit: 30m, 6h, 1d")
+    unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[match.group(2)]
+    return timedelta(**{unit: int(match.group(1))})
+
+
+@schedule_app.command("add")
+def schedule_add(
+    ctx: typer.Context,
+    platform: Annotated[str, typer.Argument(help="instagram or youtube")],
+    target: Annotated[str, typer.Argument(help="Instagram username or YouTube channel id")],
+    every: Annotated[str, typer.Option(help="Interval: 30m, 6h, 1d")] = "1d",
+    scope: Scope = "all",
+) -> None:
+    """Sync a profile periodically (a row in sync_schedules + a Temporal Schedule)."""
+    from sqlalchemy.dialects.postgresql import insert  # noqa: PLC0415
+
+    from smcore.orchestration import client as orchestration  # noqa: PLC0415
+    from smcore.store import db  # noqa: PLC0415
+    from smcore.store.models import SyncSchedule  # noqa: PLC0415
+    from smcore.sync.models import plan  # noqa: PLC0415
+
+    settings: Settings = ctx.obj
+    interval = _interval(every)
+    if platform not in ("instagram", "youtube"):
+        raise typer.BadParameter("platform: instagram or youtube")
+    plan(platform, scope)  # type: ignore[arg-type]
+
+    async def run(ep: Endpoints) -> str:
+        engine = db.async_engine(ep.database_url, pool_size=1)
+        try:
+            async with engine.begin() as conn:
+                stmt = insert(SyncSchedule).values(
+                    platform=platform,
+                    target=target,
+                    scope=scope,
+                    interval_seconds=int(interval.total_seconds()),
+                )
+                await conn.execute(
+                    stmt.on_conflict_do_update(
+                        index_elements=[SyncSchedule.platform, SyncSchedule.target],
+                        set_={
+                            "scope": scope,
+                            "interval_seconds": int(interval.total_seconds()),
+                            "enabled": True,
+                        },
+                    )
+                )
+                client = await _client(ep)
+                return await orchestration.add_schedule(
+                    client,
+                    platform=platform,  # type: ignore[arg-type]  # checked above
+                    target=target,
+                    scope=scope,  # type: ignore[arg-type]  # checked above
+                    every=interval,
+                )
+        finally:
+            await engine.dispose()
+
+    out.print(f"schedule {_with_stack(settings, run)}: {platform} {target} every {every}")
+
+
+@schedule_app.command("list")
+def schedule_list(ctx: typer.Context, as_json: AsJson = False) -> None:
+    """The schedules in sync_schedules."""
+    from smcore.store import db  # noqa: PLC0415
+    from smcore.store.models import SyncSchedule  # noqa: PLC0415
+
+    settings: Settings = ctx.obj
+
+    async def run(ep: Endpoints) -> list[dict[str, Any]]:
+        engine = db.async_engine(ep.database_url, pool_size=1)
+        try:
+            async with engine.connect() as conn:
+                rows = (await conn.execute(select(SyncSchedule).order_by(SyncSchedule.id))).all()
+        finally:
+            await engine.dispose()
+        return [dict(r._mapping) for r in rows]
+
+    schedules = _with_stack(settings, run)
+    if as_json:
+        print(json.dumps(schedules, default=str))
+        return
+    table = Table("id", "platform", "target", "scope", "every (s)", "enabled")
+    for s in schedules:
+        table.add_row(
+            str(s["id"]),
+            s["platform"],
+            s["target"],
+            s["scope"],
+            str(s["interval_seconds"]),
+            str(s["enabled"]),
+        )
+    out.print(table)
+
+
+@schedule_app.command("remove")
+def schedule_remove(
+    ctx: typer.Context,
+    platform: Annotated[str, typer.Argument(help="instagram or youtube")],
+    target: Annotated[str, typer.Argument(help="Instagram username or YouTube channel id")],
+) -> None:
+    """Stop a periodic sync."""
+    from sqlalchemy import delete  # noqa: PLC0415
+
+    from smcore.orchestration import client as orchestration  # noqa: PLC0415
+    from smcore.store import db  # noqa: PLC0415
+    from smcore.store.models import SyncSchedule  # noqa: PLC0415
+
+    settings: Settings = ctx.obj
+
+    async def run(ep: Endpoints) -> None:
+        engine = db.async_engine(ep.database_url, pool_size=1)
+        try:
+            async with engine.begin() as conn:
+                await conn.execute(
+                    delete(SyncSchedule).where(
+                        SyncSchedule.platform == platform, SyncSchedule.target == target
+                    )
+                )
+            client = await _client(ep)
+            await orchestration.remove_schedule(client, orchestration.schedule_id(platform, target))  # type: ignore[arg-type]
+        finally:
+            await engine.dispose()
+
+    _with_stack(settings, run)
+    out.print(f"removed schedule {platform} {target}")
