@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from temporalio import activity
@@ -16,7 +17,15 @@ from smcore.sync.models import (
     StreamOutcome,
     SyncInput,
 )
-from smcore.sync.service import JobNotFoundError, SyncService, TransientStreamError, create_job
+from smcore.sync.service import (
+    PROGRESS,
+    JobNotFoundError,
+    SyncService,
+    TransientStreamError,
+    create_job,
+)
+
+HEARTBEAT_EVERY_S = 2.0
 
 
 class SyncActivities:
@@ -24,19 +33,24 @@ class SyncActivities:
 
     def __init__(self, service: SyncService) -> None:
         self.service = service
-        service.heartbeat = self._heartbeat
-
-    @staticmethod
-    def _heartbeat(details: dict[str, Any]) -> None:
-        if activity.in_activity():
-            activity.heartbeat(details)
-
-    @activity.defn(name="start_job")
-    async def start_job(self, request: StartInput) -> None:
-        await self.service.start(request.job_call_id, request.workflow_id)
 
     @activity.defn(name="run_stream")
     async def run_stream(self, request: StreamInput) -> StreamOutcome:
+        """Run a stream, heartbeating every few seconds while it is alive.
+
+        The heartbeat runs beside the work, not only between pages: a page may spend a while in
+        provider retries, and a heartbeat timeout must mean "the worker died", never "a slow
+        page" (two attempts of one stream at once would fetch pages twice).
+        """
+        progress: dict[str, Any] = {"stream": request.stream}
+        PROGRESS.set(progress.update)  # this task's context only
+
+        async def beat() -> None:
+            while True:
+                activity.heartbeat(dict(progress))
+                await asyncio.sleep(HEARTBEAT_EVERY_S)
+
+        ticker = asyncio.create_task(beat())
         try:
             return await self.service.run(request.job_call_id, request.stream)
         except TransientStreamError as exc:
@@ -44,6 +58,12 @@ class SyncActivities:
             raise ApplicationError(str(exc), type="TransientStreamError") from exc
         except (JobNotFoundError, ValueError) as exc:
             raise ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True) from exc
+        finally:
+            ticker.cancel()
+
+    @activity.defn(name="start_job")
+    async def start_job(self, request: StartInput) -> None:
+        await self.service.start(request.job_call_id, request.workflow_id)
 
     @activity.defn(name="finish_job")
     async def finish_job(self, request: FinishInput) -> JobResult:

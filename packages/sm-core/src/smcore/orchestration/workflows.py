@@ -77,7 +77,7 @@ class SyncProfileWorkflow:
                     StreamInput(job_call_id, stream),
                     result_type=StreamOutcome,
                     start_to_close_timeout=timedelta(hours=12),
-                    heartbeat_timeout=timedelta(seconds=20),
+                    heartbeat_timeout=timedelta(seconds=10),
                     retry_policy=STREAM_RETRY,
                 )
             except ActivityError as exc:

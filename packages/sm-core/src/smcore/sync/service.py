@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -43,7 +44,11 @@ from smcore.sync.models import (
 
 log = structlog.get_logger(__name__)
 
-MAX_RESTARTS = 3  # listings restarted after an expired cursor or a follower list that ended early
+MAX_RESTARTS = 3
+# Told after every committed page (the orchestrator heartbeats it); set per task.
+PROGRESS: ContextVar[Callable[[dict[str, Any]], None]] = ContextVar(
+    "progress", default=lambda _: None
+)  # listings restarted after an expired cursor or a follower list that ended early
 
 
 class SyncError(Exception):
@@ -174,12 +179,10 @@ class SyncService:
         providers: Providers,
         *,
         limiter: RateLimiter | None = None,
-        heartbeat: Callable[[dict[str, Any]], None] = lambda _: None,
     ) -> None:
         self.engine = engine
         self.providers = providers
         self.limiter = limiter
-        self.heartbeat = heartbeat
 
     # ------------------------------------------------------------------ job lifecycle
     async def job(self, job_id: int) -> Job:
@@ -327,7 +330,7 @@ class SyncService:
                     )
             pages += 1
             items += len(page.items)
-            self.heartbeat({"stream": stream, "pages": pages, "subject_id": subject_id})
+            PROGRESS.get()({"stream": stream, "pages": pages, "subject_id": subject_id})
             if restart:
                 log.warning("stream_restarted", reason=message, restarts=restarts + 1)
                 cursor = provider = None
