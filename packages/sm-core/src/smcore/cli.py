@@ -11,7 +11,6 @@ from typing import Annotated, Any
 import psycopg
 import typer
 from rich.console import Console
-from rich.panel import Panel
 
 from devstack import DevstackError
 from devstack.errors import SettingsError
@@ -52,34 +51,62 @@ def config(
 
 
 @app.command()
-def demo(ctx: typer.Context) -> None:
-    """Run the main job against socialsim (today: bring up the stack and check it)."""
+def demo(
+    ctx: typer.Context,
+    profiles: Annotated[int, typer.Option(help="Instagram profiles in the simulated world.")] = 20,
+    channels: Annotated[int, typer.Option(help="YouTube channels in the simulated world.")] = 3,
+    seed: Annotated[int, typer.Option(help="The simulated world's seed.")] = 7,
+    as_json: Annotated[bool, typer.Option("--json", help="End with the summary as JSON.")] = False,
+    serve: Annotated[bool, typer.Option(help="Keep the worker up until Ctrl-C.")] = False,
+) -> None:
+    """The main job: sync a simulated world through the real stack and check it against its truth.
+
+    Starts the embedded stack (left running with the data: `devstack down` stops it),
+    socialsim and a worker; syncs every profile and channel with a live display; prints a
+    summary. Exit code 1 when anything differs from the truth.
+    """
+    from smcore.demo import run_demo  # noqa: PLC0415
+    from smcore.logs import configure  # noqa: PLC0415
+    from smcore.store import db  # noqa: PLC0415
+
     settings: Settings = ctx.obj
+    configure("WARNING")
     try:
-        with err.status("connecting to PostgreSQL and Temporal…"), endpoints(settings) as ep:
-            with psycopg.connect(ep.database_url) as conn:
-                row = conn.execute("SHOW server_version").fetchone()
-            version = row[0] if row else "?"
-            out.print(
-                f"PostgreSQL {version} at {_redact(ep.database_url)}"
-                f"{' (embedded)' if ep.embedded_postgres else ''}"
+        with endpoints(settings, keep=True) as ep:
+            db.upgrade(ep.database_url)
+            summary = asyncio.run(
+                run_demo(
+                    settings,
+                    ep.database_url,
+                    ep.temporal_address,
+                    ep.temporal_namespace,
+                    seed=seed,
+                    profiles=profiles,
+                    channels=channels,
+                    console=err,
+                    serve=serve,
+                )
             )
-            asyncio.run(_check_temporal(ep.temporal_address, ep.temporal_namespace))
-            out.print(
-                f"Temporal at {ep.temporal_address}"
-                f"{' (embedded dev server)' if ep.embedded_temporal else ''}"
-            )
-    except (DevstackError, psycopg.Error, RuntimeError) as exc:
+    except (DevstackError, psycopg.Error, RuntimeError, ValueError) as exc:
         err.print(f"[red]error:[/] {exc}")
         raise typer.Exit(1) from None
     out.print(
-        Panel(
-            "The stack is up, but the sync engine is not built yet: `socialsim`, the provider "
-            "clients and the Temporal sync workflows land in the next issues. See README.md, "
-            "'Not built yet'.",
-            title="sm-core demo",
+        f"{summary['profiles']} profiles {summary['statuses']} · "
+        f"{summary['followers']} followers · "
+        f"{summary['posts']} posts · {summary['comments']} comments · {summary['calls']} calls "
+        f"({summary['failures']} failed) · {summary['elapsed_s']}s · "
+        + (
+            "[green]matches the truth[/]"
+            if summary["verified"]
+            else "[red]differs from the truth[/]"
         )
     )
+    for problem in summary["problems"]:
+        out.print(f"  [red]{problem}[/]")
+    if as_json:
+        print(json.dumps(summary))
+    if not summary["verified"]:
+        raise typer.Exit(1)
 
 
 async def _check_temporal(address: str, namespace: str) -> None:

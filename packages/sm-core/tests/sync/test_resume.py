@@ -29,9 +29,12 @@ def truth(sim: RunningSim, path: str) -> Any:
 
 def provider_env(sim: RunningSim) -> dict[str, str]:
     return {
-        "ROCKET_API_HOST": sim.url, "ROCKET_API_KEY": sim.api_key,
-        "RAPID_SCRAPER_API_HOST": sim.url, "RAPID_API_KEY": sim.api_key,
-        "YOUTUBE_API_HOST": sim.url, "YOUTUBE_API_KEY": sim.api_key,
+        "ROCKET_API_HOST": sim.url,
+        "ROCKET_API_KEY": sim.api_key,
+        "RAPID_SCRAPER_API_HOST": sim.url,
+        "RAPID_API_KEY": sim.api_key,
+        "YOUTUBE_API_HOST": sim.url,
+        "YOUTUBE_API_KEY": sim.api_key,
     }
 
 
@@ -63,30 +66,52 @@ async def new_job(database_url: str, **kwargs: Any) -> int:
 async def test_worker_killed_three_times_still_stores_exactly_the_truth(
     database_url: str, temporal_env: WorkflowEnvironment, tmp_path: Path
 ) -> None:
-    options = {"seed": 21, "profiles": 5, "giant_followers": 4000, "giant_posts": 60,
-               "fault_rate": 0.1, "timeout_fault_s": 2}
+    options = {
+        "seed": 21,
+        "profiles": 5,
+        "giant_followers": 4000,
+        "giant_posts": 60,
+        "fault_rate": 0.1,
+        "timeout_fault_s": 2,
+    }
     with serve(**options) as sim:
         expected = truth(sim, "instagram/giant")
         address = temporal_env.client.service_client.config.target_host
-        env = {**os.environ, **provider_env(sim), "DATABASE_URL": database_url,
-               "TEMPORAL_ADDRESS": address, "PROVIDER_READ_TIMEOUT_S": "1", "LOG_LEVEL": "WARNING"}
+        env = {
+            **os.environ,
+            **provider_env(sim),
+            "DATABASE_URL": database_url,
+            "TEMPORAL_ADDRESS": address,
+            "PROVIDER_READ_TIMEOUT_S": "1",
+            "LOG_LEVEL": "WARNING",
+        }
 
         def start_worker() -> subprocess.Popen[bytes]:
             return subprocess.Popen(
                 [sys.executable, "-m", "smcore", "worker", "--concurrency", "4"],
-                env=env, cwd=tmp_path, stdout=subprocess.DEVNULL,
+                env=env,
+                cwd=tmp_path,
+                stdout=subprocess.DEVNULL,
                 stderr=(tmp_path / "worker.log").open("ab"),
             )
 
         job_id = await new_job(database_url, platform="instagram", scope="all", username="giant")
-        handle = await orchestration.start_sync(temporal_env.client, SyncInput(job_id, "instagram", "all"))
+        handle = await orchestration.start_sync(
+            temporal_env.client, SyncInput(job_id, "instagram", "all")
+        )
         worker = start_worker()
         try:
             for kill in range(3):
                 # Let it commit some pages, then kill it in the middle of its work.
                 target = 15 * (kill + 1)
-                while (scalar(database_url, "SELECT count(*) FROM service_calls WHERE job_call_id = %s",
-                              job_id) or 0) < target:
+                while (
+                    scalar(
+                        database_url,
+                        "SELECT count(*) FROM service_calls WHERE job_call_id = %s",
+                        job_id,
+                    )
+                    or 0
+                ) < target:
                     assert worker.poll() is None, (tmp_path / "worker.log").read_text()[-3000:]
                     await asyncio.sleep(0.1)
                 worker.send_signal(signal.SIGKILL)
@@ -105,11 +130,16 @@ async def test_worker_killed_three_times_still_stores_exactly_the_truth(
     assert active(database_url, "giant") == set(expected["followers"])
     assert active(database_url, "giant", "following") == set(expected["followings"])
     with psycopg.connect(database_url) as conn:
-        posts = dict(conn.execute(
-            "SELECT p.ext_id, count(c.id) FROM posts p LEFT JOIN comments c ON c.post_id = p.id "
-            "GROUP BY p.ext_id").fetchall())
+        posts = dict(
+            conn.execute(
+                "SELECT p.ext_id, count(c.id) FROM posts p "
+                "LEFT JOIN comments c ON c.post_id = p.id "
+                "GROUP BY p.ext_id"
+            ).fetchall()
+        )
         duplicates = conn.execute(
-            "SELECT count(*) - count(DISTINCT ext_id) FROM followers").fetchone()
+            "SELECT count(*) - count(DISTINCT ext_id) FROM followers"
+        ).fetchone()
     assert posts == {p["ext_id"]: p["comment_count"] for p in expected["posts"]}
     assert duplicates == (0,)
     # At most the page in flight at each kill was fetched twice.
@@ -123,16 +153,26 @@ async def test_second_sync_fetches_only_new_posts_and_records_unfollows(
         settings = Settings(**{k.lower(): v for k, v in provider_env(sim).items()})
         async with running_worker(settings, database_url=database_url, client=temporal_env.client):
             first = await new_job(database_url, platform="instagram", scope="all", username="giant")
-            result = await (await orchestration.start_sync(
-                temporal_env.client, SyncInput(first, "instagram", "all"))).result()
+            result = await (
+                await orchestration.start_sync(
+                    temporal_env.client, SyncInput(first, "instagram", "all")
+                )
+            ).result()
             assert result.status == "succeeded", result.summary
             before = truth(sim, "instagram/giant")
-            httpx.post(f"{sim.url}/_sim/clock", json={"advance_hours": 72}, timeout=30).raise_for_status()
+            httpx.post(
+                f"{sim.url}/_sim/clock", json={"advance_hours": 72}, timeout=30
+            ).raise_for_status()
             after = truth(sim, "instagram/giant")
             httpx.post(f"{sim.url}/_sim/stats/reset", timeout=30).raise_for_status()
-            second = await new_job(database_url, platform="instagram", scope="all", username="giant")
-            result = await (await orchestration.start_sync(
-                temporal_env.client, SyncInput(second, "instagram", "all"))).result()
+            second = await new_job(
+                database_url, platform="instagram", scope="all", username="giant"
+            )
+            result = await (
+                await orchestration.start_sync(
+                    temporal_env.client, SyncInput(second, "instagram", "all")
+                )
+            ).result()
             assert result.status == "succeeded", result.summary
             stats = httpx.get(f"{sim.url}/_sim/stats", timeout=30).json()
 
@@ -140,14 +180,22 @@ async def test_second_sync_fetches_only_new_posts_and_records_unfollows(
     gone = set(before["followers"]) - set(after["followers"])
     assert new_posts, "the simulated clock added posts"
     assert gone, "the simulated clock made some unfollow"
-    assert result.summary["streams"]["posts"]["items"] <= len(new_posts) + 12, "one page past the new ones at most"
-    media_pages = sum(v for k, v in stats["by_endpoint"].get("rocket user/get_media", {}).items() if k == "200")
+    assert result.summary["streams"]["posts"]["items"] <= len(new_posts) + 12, (
+        "one page past the new ones at most"
+    )
+    media_pages = sum(
+        v for k, v in stats["by_endpoint"].get("rocket user/get_media", {}).items() if k == "200"
+    )
     assert media_pages == (len(new_posts) // 12) + 1
     assert active(database_url, "giant") == set(after["followers"])
     with psycopg.connect(database_url) as conn:
-        unfollowed = {r[0] for r in conn.execute(
-            "SELECT f.ext_id FROM subscriptions s JOIN followers f ON f.id = s.follower_id "
-            "WHERE NOT s.active AND s.unfollowed_at IS NOT NULL AND s.direction = 'follower'").fetchall()}
+        unfollowed = {
+            r[0]
+            for r in conn.execute(
+                "SELECT f.ext_id FROM subscriptions s JOIN followers f ON f.id = s.follower_id "
+                "WHERE NOT s.active AND s.unfollowed_at IS NOT NULL AND s.direction = 'follower'"
+            ).fetchall()
+        }
         stored_posts = {r[0] for r in conn.execute("SELECT ext_id FROM posts").fetchall()}
     assert unfollowed == gone
     assert stored_posts == {p["ext_id"] for p in after["posts"]}
