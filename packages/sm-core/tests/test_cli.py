@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -82,29 +83,34 @@ def test_production_with_every_key_starts_and_masks_secrets(
 def test_demo_on_configured_servers_starts_nothing_embedded(
     base_env: dict[str, str],
     tmp_path: Path,
-    postgres_server_url: str,
+    database_url: str,
     temporal_env: WorkflowEnvironment,
 ) -> None:
     address = temporal_env.client.service_client.config.target_host
-    env = {**base_env, "DATABASE_URL": postgres_server_url, "TEMPORAL_ADDRESS": address}
-    # Repeated: the exit code must hold although temporalio may crash at interpreter exit.
-    for _ in range(3):
-        result = sm_core("demo", env=env, cwd=tmp_path)
-        assert result.returncode == 0, result.stderr
-        assert f"Temporal at {address}" in result.stdout
-        assert "embedded" not in result.stdout
-    assert not Path(base_env["DEVSTACK_DATA_DIR"]).exists()
+    env = {**base_env, "DATABASE_URL": database_url, "TEMPORAL_ADDRESS": address}
+    result = sm_core(
+        "demo", "--profiles", "3", "--channels", "1", "--seed", "4", "--json", env=env, cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["verified"] is True, summary["problems"]
+    assert summary["sim"] == {"seed": 4, "profiles": 3}
+    assert summary["profiles"] >= 4 and summary["followers"] > 0 and summary["comments"] > 0
+    assert not Path(base_env["DEVSTACK_DATA_DIR"]).exists(), "nothing embedded started"
 
 
-def test_demo_without_configuration_uses_the_embedded_stack_and_stops_it(
+def test_demo_without_configuration_runs_on_the_embedded_stack_and_leaves_it_up(
     base_env: dict[str, str], tmp_path: Path
 ) -> None:
-    result = sm_core("demo", env=base_env, cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
-    assert "PostgreSQL 18" in result.stdout
-    assert "sm_core_development" in result.stdout
-    assert "(embedded dev server)" in result.stdout
-    assert "not built yet" in result.stdout, "the demo says what is missing"
-    status = Stack(Path(base_env["DEVSTACK_DATA_DIR"])).status()
-    assert not status.postgres.running
-    assert not status.temporal.running
+    stack = Stack(Path(base_env["DEVSTACK_DATA_DIR"]))
+    try:
+        result = sm_core(
+            "demo", "--profiles", "2", "--channels", "1", "--json", env=base_env, cwd=tmp_path
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        summary = json.loads(result.stdout.strip().splitlines()[-1])
+        assert summary["verified"] is True, summary["problems"]
+        status = stack.status()
+        assert status.postgres.running and status.temporal.running, "left up with the data"
+    finally:
+        stack.down()
