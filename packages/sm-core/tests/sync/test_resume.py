@@ -199,3 +199,42 @@ async def test_second_sync_fetches_only_new_posts_and_records_unfollows(
         stored_posts = {r[0] for r in conn.execute("SELECT ext_id FROM posts").fetchall()}
     assert unfollowed == gone
     assert stored_posts == {p["ext_id"] for p in after["posts"]}
+
+
+async def test_resume_continues_from_the_ledger_when_the_workflow_is_gone(
+    database_url: str, temporal_env: WorkflowEnvironment
+) -> None:
+    """Terminate the workflow mid-sync (its history no longer drives anything), then resume."""
+    with serve(seed=13, profiles=5, giant_followers=2500, giant_posts=12) as sim:
+        expected = truth(sim, "instagram/giant")
+        settings = Settings(**{k.lower(): v for k, v in provider_env(sim).items()})
+        async with running_worker(settings, database_url=database_url, client=temporal_env.client):
+            job_id = await new_job(
+                database_url, platform="instagram", scope="subscriptions", username="giant"
+            )
+            request = SyncInput(job_id, "instagram", "subscriptions")
+            handle = await orchestration.start_sync(temporal_env.client, request)
+            while (
+                scalar(
+                    database_url,
+                    "SELECT count(*) FROM service_calls WHERE job_call_id = %s",
+                    job_id,
+                )
+                or 0
+            ) < 20:
+                await asyncio.sleep(0.05)
+            await handle.terminate("simulating a lost workflow")
+            committed = scalar(
+                database_url, "SELECT count(*) FROM service_calls WHERE job_call_id = %s", job_id
+            )
+            assert (
+                scalar(database_url, "SELECT status FROM job_calls WHERE id = %s", job_id)
+                == "running"
+            )
+            resumed = await orchestration.start_sync(temporal_env.client, request)
+            result = await resumed.result()
+        stats = httpx.get(f"{sim.url}/_sim/stats", timeout=30).json()
+    assert result.status == "succeeded", result.summary
+    assert active(database_url, "giant") == set(expected["followers"])
+    assert committed >= 20
+    assert stats["repeated_ok"] <= 1, "only the page in flight at the termination came twice"

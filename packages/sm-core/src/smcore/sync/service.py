@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from smcore.providers import Providers
@@ -45,6 +45,8 @@ from smcore.sync.models import (
 log = structlog.get_logger(__name__)
 
 MAX_RESTARTS = 3
+_TRY_LOCK = text("SELECT pg_try_advisory_lock(hashtextextended(:key, 0))")
+_UNLOCK = text("SELECT pg_advisory_unlock(hashtextextended(:key, 0))")
 # Told after every committed page (the orchestrator heartbeats it); set per task.
 PROGRESS: ContextVar[Callable[[dict[str, Any]], None]] = ContextVar(
     "progress", default=lambda _: None
@@ -243,12 +245,23 @@ class SyncService:
     async def run(self, job_id: int, stream: str) -> StreamOutcome:
         """Run (or resume) one stream of a job to its end, a pause, or a failure."""
         job = await self.job(job_id)
+        runner = getattr(self, f"_{job.platform}_{stream}", None)
+        if runner is None:
+            raise ValueError(f"{job.platform} has no stream {stream!r}")
         structlog.contextvars.bind_contextvars(job_call_id=job.id, stream=stream)
+        # One runner per stream, fleet-wide: an orphaned attempt (a terminated workflow's
+        # activity that has not heard of it yet) and its replacement must never page together.
+        # A session lock dies with its connection, so a killed worker never holds it.
+        key = {"key": f"sync:{job.id}:{stream}"}
         try:
-            runner = getattr(self, f"_{job.platform}_{stream}", None)
-            if runner is None:
-                raise ValueError(f"{job.platform} has no stream {stream!r}")
-            outcome: StreamOutcome = await runner(job)
+            async with self.engine.connect() as lock:
+                if not await lock.scalar(_TRY_LOCK, key):
+                    raise TransientStreamError(f"{stream}: another worker is running this stream")
+                try:
+                    outcome: StreamOutcome = await runner(job)
+                finally:
+                    await lock.execute(_UNLOCK, key)
+                    await lock.commit()
             return outcome
         finally:
             structlog.contextvars.unbind_contextvars("job_call_id", "stream")
