@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -173,8 +174,6 @@ async def test_private_and_missing_profiles_end_skipped(
 async def test_a_schedule_runs_syncs_through_temporal(
     sim: RunningSim, database_url: str, temporal_env: WorkflowEnvironment, worker: Any
 ) -> None:
-    from datetime import timedelta
-
     sid = await orchestration.add_schedule(
         temporal_env.client,
         platform="instagram",
