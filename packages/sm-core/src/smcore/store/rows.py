@@ -39,6 +39,67 @@ def _updates(table: Any, excluded: Any, columns: Sequence[str]) -> dict[str, Any
     return values
 
 
+# ---------------------------------------------------------------------------------- statements
+# Built once: each page executes the same statement with new rows (SQLAlchemy batches them into
+# multi-row INSERTs), instead of compiling a new statement whose text holds the rows (~20 ms).
+_FOLLOWER = pg_insert(Follower)
+_FOLLOWER_UPSERT = _FOLLOWER.on_conflict_do_update(
+    index_elements=[Follower.platform, Follower.ext_id],
+    set_=_updates(
+        Follower,
+        _FOLLOWER.excluded,
+        ["username", "full_name", "avatar", "is_private", "is_verified", "raw_data"],
+    ),
+).returning(Follower.id, sort_by_parameter_order=True)
+_SUBSCRIPTION = pg_insert(Subscription)
+_SUBSCRIPTION_UPSERT: Any = _SUBSCRIPTION.on_conflict_do_update(
+    index_elements=[
+        Subscription.social_profile_id,
+        Subscription.follower_id,
+        Subscription.direction,
+    ],
+    set_={
+        "active": True,
+        "unfollowed_at": None,
+        "last_seen_job_call_id": _SUBSCRIPTION.excluded.last_seen_job_call_id,
+        "updated_at": func.now(),
+        # A re-follow starts a new follow period.
+        "followed_at": case((Subscription.active, Subscription.followed_at), else_=func.now()),
+    },
+).returning(literal_column("xmax = 0"), sort_by_parameter_order=True)  # true: inserted
+_POST_COLUMNS = [
+    "code",
+    "kind",
+    "title",
+    "caption",
+    "taken_at",
+    "likes_count",
+    "comments_count",
+    "views_count",
+    "raw_data",
+]
+_POST = pg_insert(Post)
+_POST_UPSERT = _POST.on_conflict_do_update(
+    index_elements=[Post.platform, Post.ext_id], set_=_updates(Post, _POST.excluded, _POST_COLUMNS)
+).returning(Post.id, Post.ext_id, sort_by_parameter_order=True)
+_MEDIA = pg_insert(Media)
+_MEDIA_UPSERT = _MEDIA.on_conflict_do_update(
+    index_elements=[Media.post_id, Media.ext_id],
+    set_=_updates(
+        Media, _MEDIA.excluded, ["position", "media_type", "url", "video_url", "width", "height"]
+    ),
+)
+_COMMENT = pg_insert(Comment)
+_COMMENT_UPSERT = _COMMENT.on_conflict_do_update(
+    index_elements=[Comment.platform, Comment.ext_id],
+    set_=_updates(
+        Comment,
+        _COMMENT.excluded,
+        ["text", "likes_count", "replies_count", "raw_data", "author_username", "author_name"],
+    ),
+)
+
+
 # ---------------------------------------------------------------------------------- profiles
 async def upsert_profile(conn: AsyncConnection, platform: str, row: dict[str, Any]) -> int:
     """Insert or refresh a profile; returns its id."""
@@ -129,44 +190,19 @@ async def upsert_accounts(
     )
     if not rows:
         return 0
-    stmt = pg_insert(Follower).values(rows)
-    upsert = stmt.on_conflict_do_update(
-        index_elements=[Follower.platform, Follower.ext_id],
-        set_=_updates(
-            Follower,
-            stmt.excluded,
-            ["username", "full_name", "avatar", "is_private", "is_verified", "raw_data"],
-        ),
-    ).returning(Follower.id)
-    follower_ids = list((await conn.scalars(upsert)).all())
-    subs = pg_insert(Subscription).values(
-        [
-            {
-                "social_profile_id": profile_id,
-                "follower_id": fid,
-                "direction": direction,
-                "last_seen_job_call_id": job_id,
-            }
-            for fid in follower_ids
-        ]
-    )
-    sub_upsert: Any = subs.on_conflict_do_update(
-        index_elements=[
-            Subscription.social_profile_id,
-            Subscription.follower_id,
-            Subscription.direction,
-        ],
-        set_={
-            "active": True,
-            "unfollowed_at": None,
+    result = await conn.execute(_FOLLOWER_UPSERT, rows)
+    follower_ids = [row[0] for row in result]
+    subs = [
+        {
+            "social_profile_id": profile_id,
+            "follower_id": fid,
+            "direction": direction,
             "last_seen_job_call_id": job_id,
-            "updated_at": func.now(),
-            # A re-follow starts a new follow period.
-            "followed_at": case((Subscription.active, Subscription.followed_at), else_=func.now()),
-        },
-    ).returning(literal_column("xmax = 0"))  # true for inserted rows, false for updated ones
-    created = (await conn.scalars(sub_upsert)).all()
-    return sum(1 for c in created if c)
+        }
+        for fid in follower_ids
+    ]
+    created = await conn.execute(_SUBSCRIPTION_UPSERT, subs)
+    return sum(1 for row in created if row[0])
 
 
 async def seen_in_pass(conn: AsyncConnection, profile_id: int, direction: str, job_id: int) -> int:
@@ -234,29 +270,11 @@ def _video_row(profile_id: int, video: dto.Video) -> dict[str, Any]:
     }
 
 
-_POST_UPDATES = [
-    "code",
-    "kind",
-    "title",
-    "caption",
-    "taken_at",
-    "likes_count",
-    "comments_count",
-    "views_count",
-    "raw_data",
-]
-
-
 async def _upsert_posts(conn: AsyncConnection, rows: list[dict[str, Any]]) -> dict[str, int]:
     rows = _unique(rows)
     if not rows:
         return {}
-    stmt = pg_insert(Post).values(rows)
-    upsert = stmt.on_conflict_do_update(
-        index_elements=[Post.platform, Post.ext_id],
-        set_=_updates(Post, stmt.excluded, _POST_UPDATES),
-    ).returning(Post.id, Post.ext_id)
-    return {ext: pid for pid, ext in (await conn.execute(upsert)).all()}
+    return {ext: pid for pid, ext in (await conn.execute(_POST_UPSERT, rows)).all()}
 
 
 async def upsert_posts(
@@ -280,17 +298,7 @@ async def upsert_posts(
     ]
     media = list({(m["post_id"], m["ext_id"]): m for m in media}.values())
     if media:
-        stmt = pg_insert(Media).values(media)
-        await conn.execute(
-            stmt.on_conflict_do_update(
-                index_elements=[Media.post_id, Media.ext_id],
-                set_=_updates(
-                    Media,
-                    stmt.excluded,
-                    ["position", "media_type", "url", "video_url", "width", "height"],
-                ),
-            )
-        )
+        await conn.execute(_MEDIA_UPSERT, media)
     await snapshot(
         conn,
         [
@@ -351,24 +359,7 @@ async def upsert_comments(
     )
     if not rows:
         return 0
-    stmt = pg_insert(Comment).values(rows)
-    await conn.execute(
-        stmt.on_conflict_do_update(
-            index_elements=[Comment.platform, Comment.ext_id],
-            set_=_updates(
-                Comment,
-                stmt.excluded,
-                [
-                    "text",
-                    "likes_count",
-                    "replies_count",
-                    "raw_data",
-                    "author_username",
-                    "author_name",
-                ],
-            ),
-        )
-    )
+    await conn.execute(_COMMENT_UPSERT, rows)
     return len(rows)
 
 
