@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
+import signal
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
@@ -32,6 +33,17 @@ from devstack.errors import DevstackError
 from devstack.stack import Stack
 
 _BLANK = "devstack_blank"
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """SIGTERM (a CI timeout, `timeout`) becomes Ctrl-C: pytest then tears fixtures down and the
+    servers this session started stop, instead of outliving it."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, interrupt)
 
 
 class DatabaseTemplates:
