@@ -121,6 +121,7 @@ async def _check_temporal(address: str, namespace: str) -> None:
 from smcore import jobs_cli  # noqa: E402 - after `app`, whose callback it shares
 
 app.command("worker")(jobs_cli.worker_command)
+app.command("api")(jobs_cli.api_command)
 app.add_typer(jobs_cli.sync_app, name="sync")
 app.add_typer(jobs_cli.schedule_app, name="schedule")
 

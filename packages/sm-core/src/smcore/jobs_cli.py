@@ -205,57 +205,14 @@ def sync_youtube(
     _exit_for(result)
 
 
-async def job_status(database_url: str, job_id: int) -> dict[str, Any] | None:
-    """A JobCall with its ServiceCalls summed per stream (and the tree's size)."""
-    from smcore.store import db, ledger  # noqa: PLC0415
-
-    engine = db.async_engine(database_url, pool_size=1)
-    try:
-        async with engine.connect() as conn:
-            job = await ledger.get_job(conn, job_id)
-            if job is None:
-                return None
-            calls = await ledger.calls_of(conn, job_id)
-    finally:
-        await engine.dispose()
-    streams: dict[str, dict[str, Any]] = {}
-    for call in calls:
-        entry = streams.setdefault(
-            call["stream"], {"pages": 0, "items": 0, "failed": 0, "skipped": 0, "subjects": set()}
-        )
-        if call["status"] == "succeeded":
-            entry["pages"] += 1
-            entry["items"] += int((call["result_summary"] or {}).get("items", 0))
-        elif call["status"] in ("failed", "skipped"):
-            entry[call["status"]] += 1
-            entry["last_error"] = call["error_message"]
-        if call["subject_id"] is not None:
-            entry["subjects"].add(call["subject_id"])
-        entry["cursor"] = call["cursor"]
-    for entry in streams.values():
-        entry["subjects"] = len(entry["subjects"])
-    return {
-        "job_call_id": job.id,
-        "status": job.status,
-        "platform": job.platform,
-        "kind": job.kind,
-        "subject_id": job.subject_id,
-        "params": job.params,
-        "started_at": job.started_at,
-        "finished_at": job.finished_at,
-        "error": job.error_message,
-        "service_calls": len(calls),
-        "streams": streams,
-        "result_summary": job.result_summary,
-    }
-
-
 @sync_app.command("status")
 def sync_status(ctx: typer.Context, job_call_id: int, as_json: AsJson = False) -> None:
     """A JobCall and its ServiceCalls, per stream: pages, items, failures, where it stands."""
     settings: Settings = ctx.obj
 
     async def run(ep: Endpoints) -> dict[str, Any] | None:
+        from smcore.sync.status import job_status  # noqa: PLC0415
+
         return await job_status(ep.database_url, job_call_id)
 
     status = _with_stack(settings, run)
@@ -295,6 +252,8 @@ def sync_resume(
     settings: Settings = ctx.obj
 
     async def run(ep: Endpoints) -> dict[str, Any] | None:
+        from smcore.sync.status import job_status  # noqa: PLC0415
+
         status = await job_status(ep.database_url, job_call_id)
         if status is None:
             return None
@@ -440,3 +399,28 @@ def schedule_remove(
 
     _with_stack(settings, run)
     out.print(f"removed schedule {platform} {target}")
+
+
+def api_command(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+) -> None:
+    """Serve the HTTP API (OpenAPI at /openapi.json, docs at /docs)."""
+    import uvicorn  # noqa: PLC0415
+
+    from smcore.api.app import create_app  # noqa: PLC0415
+    from smcore.store import db  # noqa: PLC0415
+
+    settings: Settings = ctx.obj
+    try:
+        with endpoints(settings, keep=True) as ep:
+            db.upgrade(ep.database_url)
+            app = create_app(
+                settings, database_url=ep.database_url, temporal_address=ep.temporal_address
+            )
+            err.print(f"SM Core API on http://{host}:{port} (OpenAPI: /openapi.json)")
+            uvicorn.run(app, host=host, port=port, log_level="warning")
+    except DevstackError as exc:
+        err.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(1) from None

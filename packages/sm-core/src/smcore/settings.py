@@ -32,6 +32,7 @@ class Settings(StackSettings):
         "provider_read_timeout_s",
         "provider_max_attempts",
         "log_level",
+        "api_public_reads",
     }
 
     rocket_api_key: SecretStr = Field(
@@ -71,3 +72,8 @@ class Settings(StackSettings):
         8, ge=1, description="Attempts per call on 5xx, timeouts and dropped connections"
     )
     log_level: str = Field("INFO", description="Log level (DEBUG, INFO, WARNING, ERROR)")
+    api_keys: SecretStr = Field(
+        SecretStr("dev-key"),
+        description="Comma-separated keys accepted in X-API-Key by write endpoints",
+    )
+    api_public_reads: bool = Field(True, description="Read endpoints need no key")

@@ -1,0 +1,1 @@
+"""SM Core's HTTP API (FastAPI): blogger search, sync control and status, health."""
