@@ -126,11 +126,12 @@ async def test_health_and_openapi(api: httpx.AsyncClient) -> None:
 
 async def test_health_says_which_part_is_down(seeded: str) -> None:
     app = create_app(Settings(), database_url=seeded, temporal_address="127.0.0.1:9")
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://api"
-        ) as c:
-            response = await c.get("/health")
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://api") as client,
+    ):
+        response = await client.get("/health")
     assert response.status_code == 503
     assert response.json()["database"] == "ok"
     assert response.json()["temporal"] != "ok"
