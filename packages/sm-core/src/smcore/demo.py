@@ -226,7 +226,7 @@ async def run_demo(
             for t in targets:
                 key = {"username": t.key} if t.platform == "instagram" else {"ext_id": t.key}
                 t.job_id = await create_job(engine, platform=t.platform, scope="all", **key)  # type: ignore[arg-type]
-                jobs.append(SyncInput(t.job_id, t.platform, "all"))  # type: ignore[arg-type]
+                jobs.append(SyncInput(t.job_id, t.platform, "all", engine.url.database or ""))  # type: ignore[arg-type]
             async with running_worker(settings, database_url=database_url, client=client):
                 handle = await orchestration.start_batch(
                     client, jobs, concurrency=8, batch_id=f"demo-{jobs[0].job_call_id}"

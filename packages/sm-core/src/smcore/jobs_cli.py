@@ -100,7 +100,8 @@ async def _start(
     finally:
         await engine.dispose()
     client = await _client(ep)
-    handle = await orchestration.start_sync(client, SyncInput(job_id, platform, scope))
+    request = SyncInput(job_id, platform, scope, db.database_name(ep.database_url))
+    handle = await orchestration.start_sync(client, request)
     return await _follow(settings, ep, client, job_id, handle, wait)
 
 
@@ -247,6 +248,7 @@ def sync_resume(
 ) -> None:
     """Continue a JobCall from its ledger (after a crash, a lost workflow history, anything)."""
     from smcore.orchestration import client as orchestration  # noqa: PLC0415
+    from smcore.store import db  # noqa: PLC0415
     from smcore.sync.models import SyncInput  # noqa: PLC0415
 
     settings: Settings = ctx.obj
@@ -258,7 +260,12 @@ def sync_resume(
         if status is None:
             return None
         client = await _client(ep)
-        request = SyncInput(job_call_id, status["platform"], status["params"].get("scope", "all"))
+        request = SyncInput(
+            job_call_id,
+            status["platform"],
+            status["params"].get("scope", "all"),
+            db.database_name(ep.database_url),
+        )
         handle = await orchestration.start_sync(client, request)
         return await _follow(settings, ep, client, job_call_id, handle, wait)
 

@@ -97,7 +97,8 @@ async def test_worker_killed_three_times_still_stores_exactly_the_truth(
 
         job_id = await new_job(database_url, platform="instagram", scope="all", username="giant")
         handle = await orchestration.start_sync(
-            temporal_env.client, SyncInput(job_id, "instagram", "all")
+            temporal_env.client,
+            SyncInput(job_id, "instagram", "all", db.database_name(database_url)),
         )
         worker = start_worker()
         try:
@@ -155,7 +156,8 @@ async def test_second_sync_fetches_only_new_posts_and_records_unfollows(
             first = await new_job(database_url, platform="instagram", scope="all", username="giant")
             result = await (
                 await orchestration.start_sync(
-                    temporal_env.client, SyncInput(first, "instagram", "all")
+                    temporal_env.client,
+                    SyncInput(first, "instagram", "all", db.database_name(database_url)),
                 )
             ).result()
             assert result.status == "succeeded", result.summary
@@ -170,7 +172,8 @@ async def test_second_sync_fetches_only_new_posts_and_records_unfollows(
             )
             result = await (
                 await orchestration.start_sync(
-                    temporal_env.client, SyncInput(second, "instagram", "all")
+                    temporal_env.client,
+                    SyncInput(second, "instagram", "all", db.database_name(database_url)),
                 )
             ).result()
             assert result.status == "succeeded", result.summary
@@ -212,7 +215,9 @@ async def test_resume_continues_from_the_ledger_when_the_workflow_is_gone(
             job_id = await new_job(
                 database_url, platform="instagram", scope="subscriptions", username="giant"
             )
-            request = SyncInput(job_id, "instagram", "subscriptions")
+            request = SyncInput(
+                job_id, "instagram", "subscriptions", db.database_name(database_url)
+            )
             handle = await orchestration.start_sync(temporal_env.client, request)
             while (
                 scalar(

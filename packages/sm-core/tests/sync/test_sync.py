@@ -62,7 +62,9 @@ async def sync(
         job_id = await create_job(engine, platform=platform, scope=scope, **target)
     finally:
         await engine.dispose()
-    handle = await orchestration.start_sync(env.client, SyncInput(job_id, platform, scope))
+    handle = await orchestration.start_sync(
+        env.client, SyncInput(job_id, platform, scope, db.database_name(database_url))
+    )
     return job_id, await handle.result()
 
 

@@ -220,7 +220,7 @@ def create_app(  # noqa: PLR0915 - the routes close over the app's engine and cl
             ext_id=request.ext_id,
         )
         handle = await orchestration.start_sync(
-            client, SyncInput(job_id, request.platform, request.scope)
+            client, SyncInput(job_id, request.platform, request.scope, engine().url.database or "")
         )
         return SyncStarted(job_call_id=job_id, workflow_id=handle.id, status="pending")
 

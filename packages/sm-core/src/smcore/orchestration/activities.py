@@ -83,7 +83,9 @@ class SyncActivities:
             )
         except ValueError as exc:
             raise ApplicationError(str(exc), type="ValueError", non_retryable=True) from exc
-        return SyncInput(job_id, request.platform, request.scope)
+        return SyncInput(
+            job_id, request.platform, request.scope, self.service.engine.url.database or ""
+        )
 
     def all(self) -> list[Any]:
         return [self.start_job, self.run_stream, self.finish_job, self.create_job]

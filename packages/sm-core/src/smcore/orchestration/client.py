@@ -29,7 +29,7 @@ async def start_sync(
     return await client.start_workflow(
         SyncProfileWorkflow.run,
         request,
-        id=workflow_id(request.job_call_id),
+        id=workflow_id(request),
         task_queue=TASK_QUEUE,
         id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,

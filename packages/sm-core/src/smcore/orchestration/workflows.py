@@ -37,8 +37,13 @@ STREAM_RETRY = RetryPolicy(
 BATCH_SIZE = 100
 
 
-def workflow_id(job_call_id: int) -> str:
-    return f"sync-job-{job_call_id}"
+def workflow_id(request: SyncInput) -> str:
+    """One workflow id per JobCall: starting it again resumes it, never duplicates it."""
+    return (
+        f"sync-{request.db}-job-{request.job_call_id}"
+        if request.db
+        else f"sync-job-{request.job_call_id}"
+    )
 
 
 @workflow.defn(name="SyncProfile")
@@ -103,7 +108,7 @@ class SyncBatchWorkflow:
             async with gate:
                 try:
                     result: JobResult = await workflow.execute_child_workflow(
-                        SyncProfileWorkflow.run, job, id=workflow_id(job.job_call_id)
+                        SyncProfileWorkflow.run, job, id=workflow_id(job)
                     )
                 except workflow.ChildWorkflowError as exc:  # type: ignore[attr-defined]
                     return JobResult(job.job_call_id, "failed", {"error": str(exc.cause or exc)})
@@ -129,6 +134,6 @@ class ScheduledSyncWorkflow:
             retry_policy=QUICK_RETRY,
         )
         result: JobResult = await workflow.execute_child_workflow(
-            SyncProfileWorkflow.run, job, id=workflow_id(job.job_call_id)
+            SyncProfileWorkflow.run, job, id=workflow_id(job)
         )
         return result

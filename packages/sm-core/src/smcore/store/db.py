@@ -9,6 +9,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -20,6 +21,11 @@ def sqlalchemy_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix) :]
     raise ValueError(f"not a PostgreSQL URL: {url.rsplit('@', maxsplit=1)[-1]!r}")
+
+
+def database_name(url: str) -> str:
+    """The database a URL points at (part of every sync's workflow id)."""
+    return make_url(sqlalchemy_url(url)).database or ""
 
 
 def async_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:

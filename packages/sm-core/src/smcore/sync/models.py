@@ -45,6 +45,9 @@ class SyncInput:
     job_call_id: int
     platform: Platform
     scope: Scope
+    # The database the JobCall lives in: job ids restart in every database, workflow ids must
+    # not collide when several databases share a Temporal namespace (tests, staging copies).
+    db: str = ""
 
 
 @dataclass(frozen=True)
