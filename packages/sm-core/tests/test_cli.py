@@ -73,6 +73,7 @@ def test_production_with_every_key_starts_and_masks_secrets(
         "RAPID_API_KEY": "rp-secret",
         "RAPID_SCRAPER_API_HOST": "scraper.example",
         "YOUTUBE_API_KEY": "yt-secret",
+        "API_KEYS": "api-secret",
     }
     result = sm_core("config", env=env, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
