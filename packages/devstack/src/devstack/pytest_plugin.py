@@ -19,7 +19,9 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
+import shutil
 import signal
+import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
@@ -83,12 +85,15 @@ class DatabaseTemplates:
 
 
 @pytest.fixture(scope="session")
-def postgres_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def postgres_server_url() -> Iterator[str]:
     """A PostgreSQL server for the session: ``$DATABASE_URL`` or an embedded one."""
     if configured := os.environ.get("DATABASE_URL"):
         yield configured
         return
-    stack = Stack(tmp_path_factory.mktemp("devstack"))
+    # Not under pytest's basetemp: another pytest session of the same user resets that folder to
+    # 0700, and a server running as the wheel's own user (under root) would lose its data dir.
+    data_dir = Path(tempfile.mkdtemp(prefix="devstack-pytest-"))
+    stack = Stack(data_dir)
     url = stack.up(temporal=False).database_url
     if url is None:
         raise DevstackError("the embedded PostgreSQL did not start")
@@ -96,6 +101,7 @@ def postgres_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[st
         yield url
     finally:
         stack.down()
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
