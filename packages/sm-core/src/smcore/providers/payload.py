@@ -6,11 +6,12 @@ A payload that is well-formed JSON but not what the API promises raises a BAD_PA
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from smcore.providers.errors import ErrorKind, ProviderError
-from smcore.providers.models import Record
+from smcore.providers.models import Page, Record
 
 # Each page parser returns (items, next cursor, has more).
 PageParts = tuple[list[Any], str | None, bool]
@@ -85,3 +86,30 @@ def opt_text(value: Any, what: str) -> str | None:
     if value is None or value == "":
         return None
     return text(value, what)
+
+
+def answered(
+    provider: str,
+    method: str,
+    payload: Any,
+    parse: Callable[[], PageParts],
+    request: dict[str, Any],
+) -> Page[Any]:
+    """The Page of one answered request (every adapter ends here).
+
+    A payload that does not parse fails the call as bad_payload, the body kept for the raw layer.
+    """
+    try:
+        items, end_cursor, has_more = parse()
+    except ProviderError as exc:
+        exc.provider, exc.method, exc.payload = provider, method, payload
+        raise
+    return Page(
+        success=True,
+        items=items,
+        end_cursor=end_cursor if has_more else None,
+        has_more=has_more,
+        api_provider=provider,
+        request=request,
+        response=payload,
+    )

@@ -17,6 +17,7 @@ from smcore.providers import instagram as ig
 from smcore.providers import payload
 from smcore.providers.errors import ErrorKind, ProviderError
 from smcore.providers.models import Page
+from smcore.providers.payload import answered
 from smcore.providers.transport import Transport, decode_json, retry_after_seconds
 
 
@@ -154,17 +155,10 @@ class RocketApi:
             headers={**self._headers, "Content-Type": "application/json"},
         )
         payload = await self.transport.request(method, request, classify)
-        try:
-            items, end_cursor, has_more = endpoint.parse(payload, params)
-        except ProviderError as exc:
-            exc.provider, exc.method, exc.payload = self.name, method, payload
-            raise
-        return Page(
-            success=True,
-            items=items,
-            end_cursor=end_cursor if has_more else None,
-            has_more=has_more,
-            api_provider=self.name,
-            request={"provider": self.name, "endpoint": endpoint.path, "body": body},
-            response=payload,
+        return answered(
+            self.name,
+            method,
+            payload,
+            lambda: endpoint.parse(payload, params),
+            {"provider": self.name, "endpoint": endpoint.path, "body": body},
         )

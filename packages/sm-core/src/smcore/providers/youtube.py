@@ -270,22 +270,21 @@ class YouTubeApi:
         request = self.transport.client.build_request(
             "GET", f"{self.base_url}/youtube/v3/{resource}", params={**query, "key": self._key}
         )
-        payload = await self.transport.request(method, request, classify)
-        try:
-            items, end_cursor, has_more = _PARSE[method](payload)
-            if method == "channel" and not items:
+        body = await self.transport.request(method, request, classify)
+
+        def parse() -> payload.PageParts:
+            parts = _PARSE[method](body)
+            if method == "channel" and not parts[0]:
+                # channels.list answers an unknown id with 200 and no items.
                 raise ProviderError(ErrorKind.NOT_FOUND, "no such channel", status=200)
-        except ProviderError as exc:
-            exc.provider, exc.method, exc.payload = self.name, method, payload
-            raise
-        return Page(
-            success=True,
-            items=items,
-            end_cursor=end_cursor,
-            has_more=has_more,
-            api_provider=self.name,
-            request={"provider": self.name, "endpoint": resource, "params": query},
-            response=payload,
+            return parts
+
+        return payload.answered(
+            self.name,
+            method,
+            body,
+            parse,
+            {"provider": self.name, "endpoint": resource, "params": query},
         )
 
 

@@ -422,24 +422,15 @@ class SyncService:
             conn: AsyncConnection, page: Page[Any], job_id: int
         ) -> tuple[dict[str, Any], bool]:
             profile = page.items[0]
-            profile_id = await rows.upsert_profile(
-                conn, "instagram", rows.instagram_profile_row(profile)
-            )
-            await ledger.set_job_subject(conn, job_id, profile_id)
-            await rows.snapshot(
+            profile_id = await _store_profile(
                 conn,
-                [
-                    {
-                        "subject_type": "profile",
-                        "subject_id": profile_id,
-                        "followers": profile.followers_count,
-                        "follows": profile.follows_count,
-                        "posts": profile.posts_count,
-                    }
-                ],
-                job_id=job_id,
+                job,
+                "instagram",
+                rows.instagram_profile_row(profile),
+                followers=profile.followers_count,
+                follows=profile.follows_count,
+                posts=profile.posts_count,
             )
-            job.subject_id = profile_id
             return {"profile_id": profile_id, "is_private": profile.is_private}, False
 
         return await self._pages(job, "profile", kind="profile", fetch=fetch, store=store)
@@ -585,24 +576,15 @@ class SyncService:
             conn: AsyncConnection, page: Page[Any], job_id: int
         ) -> tuple[dict[str, Any], bool]:
             channel = page.items[0]
-            profile_id = await rows.upsert_profile(
-                conn, "youtube", rows.youtube_channel_row(channel)
-            )
-            await ledger.set_job_subject(conn, job_id, profile_id)
-            await rows.snapshot(
+            profile_id = await _store_profile(
                 conn,
-                [
-                    {
-                        "subject_type": "profile",
-                        "subject_id": profile_id,
-                        "followers": channel.subscriber_count,
-                        "posts": channel.video_count,
-                        "views": channel.view_count,
-                    }
-                ],
-                job_id=job_id,
+                job,
+                "youtube",
+                rows.youtube_channel_row(channel),
+                followers=channel.subscriber_count,
+                posts=channel.video_count,
+                views=channel.view_count,
             )
-            job.subject_id = profile_id
             return {"profile_id": profile_id}, False
 
         return await self._pages(job, "channel", kind="channel", fetch=fetch, store=store)
@@ -681,6 +663,19 @@ class SyncService:
             return fetch
 
         return await self._comments(job, profile.id, "youtube", fetcher)
+
+
+async def _store_profile(
+    conn: AsyncConnection, job: Job, platform: str, row: dict[str, Any], **metrics: int | None
+) -> int:
+    """Upsert the synced profile, make it the job's subject, append its metric snapshot."""
+    profile_id = await rows.upsert_profile(conn, platform, row)
+    await ledger.set_job_subject(conn, job.id, profile_id)
+    await rows.snapshot(
+        conn, [{"subject_type": "profile", "subject_id": profile_id, **metrics}], job_id=job.id
+    )
+    job.subject_id = profile_id
+    return profile_id
 
 
 async def _counts(conn: AsyncConnection, profile_id: int) -> dict[str, int]:
