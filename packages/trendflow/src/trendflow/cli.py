@@ -1,15 +1,42 @@
-"""``trendflow``: command line of the trendflow package."""
+"""``trendflow``: command line of the TrendFlow DataProcessor.
+
+Commands parse options, build settings and config once, call one service, and map errors to
+exit codes: 0 success, 1 a required component failed or validation failed, 2 bad input.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
+from datetime import UTC, datetime
 from importlib.metadata import version
+from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from trendflow import logs
+from trendflow.config import load_config
+from trendflow.errors import TrendflowError
+from trendflow.models.registry import REGISTRY, ModelStore
+from trendflow.pipeline.contracts import RunInputs
+from trendflow.pipeline.service import DataProcessor, RunReport, RunRequest, enabled_components
+from trendflow.settings import Settings
+from trendflow.store import retention
+from trendflow.store.npz import sha256_file
+from trendflow.store.validate import validate_run
 
 app = typer.Typer(
-    help="TrendFlow DataProcessor: per-video features (not built yet).", add_completion=False
+    help="TrendFlow DataProcessor: per-video features as NPZ artifacts with one manifest per run.",
+    add_completion=False,
+    no_args_is_help=True,
 )
+models_app = typer.Typer(help="The model registry: list and install weights.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+err = Console(stderr=True)
 
 
 def _version(value: bool) -> None:
@@ -18,16 +45,215 @@ def _version(value: bool) -> None:
         raise typer.Exit
 
 
-@app.callback(invoke_without_command=True)
+@app.callback()
 def _root(
-    ctx: typer.Context,
     show_version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
     ] = False,
 ) -> None:
-    if ctx.invoked_subcommand is None and not show_version:
-        print(ctx.get_help())
+    logs.configure("WARNING")
+
+
+def _fail(error: TrendflowError, code: int = 2) -> typer.Exit:
+    err.print(f"[red]error:[/red] {error}")
+    return typer.Exit(code)
+
+
+@app.command()
+def process(
+    video: Annotated[Path, typer.Argument(help="Video file to process.")],
+    platform: Annotated[str, typer.Option(help="Platform id (v1: youtube).")] = "youtube",
+    video_id: Annotated[str, typer.Option(help="The platform's video id.")] = ...,  # type: ignore[assignment]  # typer: required option
+    run_id: Annotated[
+        str | None, typer.Option(help="Run id; default: derived from the video's sha256.")
+    ] = None,
+    meta: Annotated[Path | None, typer.Option(help="meta.json: title, description.")] = None,
+    comments: Annotated[
+        Path | None, typer.Option(help='comments.jsonl: one {"text": ...} per line.')
+    ] = None,
+    result_store: Annotated[
+        Path | None,
+        typer.Option(help="Result store root; default $TRENDFLOW_DATA_DIR/result_store."),
+    ] = None,
+    frames_store: Annotated[
+        Path | None, typer.Option(help="Frames root; default $TRENDFLOW_DATA_DIR/frames.")
+    ] = None,
+    config: Annotated[Path | None, typer.Option(help="Pipeline config (YAML).")] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the run report as JSON on the last line.")
+    ] = False,
+    strict: Annotated[
+        bool, typer.Option(help="Exit 1 when any component failed, optional ones included.")
+    ] = False,
+) -> None:
+    """Process one video: segmenter, visual, audio and text components, into the result store."""
+    settings = Settings()
+    try:
+        cfg = load_config(config)
+        models = ModelStore(settings.models_dir, cfg.models, download=settings.model_download)
+        names = [s.name for s in enabled_components(cfg)]
+        if not video.is_file():
+            raise TrendflowError(f"video file {video} does not exist")
+        rid = run_id or "run-" + sha256_file(video)[:16]
+        request = RunRequest(
+            platform_id=platform,
+            video_id=video_id,
+            run_id=rid,
+            inputs=RunInputs(video=video.resolve(), meta=meta, comments=comments),
+            result_store=(result_store or settings.data_dir / "result_store").resolve(),
+            frames_root=(frames_store or settings.data_dir / "frames").resolve(),
+        )
+        with Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total}"),
+            TimeElapsedColumn(),
+            console=err,
+            transient=True,
+        ) as progress:
+            task = progress.add_task(f"{video.name}", total=len(names))
+
+            def on_event(name: str, status: str) -> None:
+                if status == "running":
+                    progress.update(task, description=f"{video.name}: {name}")
+                else:
+                    progress.advance(task)
+
+            report = DataProcessor(cfg, models, progress=on_event).run(request)
+    except TrendflowError as error:
+        raise _fail(error) from error
+    _print_report(report)
+    if as_json:
+        print(json.dumps(report.as_json(), sort_keys=True))
+    failed = [n for n, r in report.components.items() if r.status == "failed"]
+    if report.required_failed or (strict and failed):
+        raise typer.Exit(1)
+
+
+def _print_report(report: RunReport) -> None:
+    table = Table(title=f"run {report.run_id}: {report.run_dir}")
+    for column in ("component", "status", "seconds", "detail"):
+        table.add_column(column)
+    colours = {"computed": "green", "reused": "cyan", "empty": "yellow", "failed": "red"}
+    for name, comp in report.components.items():
+        detail = comp.error or comp.empty_reason or ""
+        status = f"[{colours[comp.status]}]{comp.status}[/]"
+        table.add_row(name, status, f"{comp.duration_s:.2f}", detail)
+    err.print(table)
+
+
+@app.command()
+def validate(
+    run_dir: Annotated[Path, typer.Argument(help="result_store/<platform>/<video_id>/<run_id>")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print problems as JSON.")] = False,
+) -> None:
+    """Check a run against the contracts; exit 1 listing every problem."""
+    problems = validate_run(run_dir)
+    if as_json:
+        print(json.dumps({"run_dir": str(run_dir), "valid": not problems, "problems": problems}))
+    elif problems:
+        for problem in problems:
+            err.print(f"[red]✗[/red] {problem}")
+    else:
+        err.print(f"[green]✓[/green] {run_dir} keeps the contracts")
+    if problems:
+        raise typer.Exit(1)
+
+
+@app.command()
+def gc(
+    result_store: Annotated[
+        Path | None,
+        typer.Option(help="Result store root; default $TRENDFLOW_DATA_DIR/result_store."),
+    ] = None,
+    now: Annotated[
+        str | None, typer.Option(help="Pretend it is this ISO-8601 time (tests, audits).")
+    ] = None,
+    frames_days: Annotated[int, typer.Option(help="Keep frames this many days.")] = 7,
+    raw_text_days: Annotated[int, typer.Option(help="Keep raw comment/OCR text this long.")] = 60,
+    dry_run: Annotated[bool, typer.Option(help="Only list what would be removed.")] = False,
+) -> None:
+    """Apply retention: frames dirs after 7 days, raw comment/OCR text after 60 days."""
+    settings = Settings()
+    store = result_store or settings.data_dir / "result_store"
+    try:
+        moment = datetime.fromisoformat(now) if now else datetime.now(UTC)
+    except ValueError as error:
+        err.print(f"[red]error:[/red] --now {now!r} is not ISO-8601")
+        raise typer.Exit(2) from error
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    report = retention.collect(
+        store,
+        clock=lambda: moment,
+        frames_days=frames_days,
+        raw_text_days=raw_text_days,
+        dry_run=dry_run,
+    )
+    print(
+        json.dumps(
+            {
+                "dry_run": dry_run,
+                "frames_removed": report.frames_removed,
+                "raw_text_removed": report.raw_text_removed,
+            }
+        )
+    )
+
+
+@models_app.command("list")
+def models_list(
+    config: Annotated[Path | None, typer.Option(help="Config with model overrides.")] = None,
+) -> None:
+    """List registry models and whether each is installed and verified."""
+    settings = Settings()
+    try:
+        store = ModelStore(settings.models_dir, load_config(config).models, download=False)
+    except TrendflowError as error:
+        raise _fail(error) from error
+    table = Table(title=f"models in {settings.models_dir}")
+    for column in ("model", "version", "sha256", "installed", "url"):
+        table.add_column(column)
+    for name in REGISTRY:
+        spec = store.spec(name)
+        table.add_row(
+            name,
+            spec.version,
+            (spec.sha256 or "unpinned")[:16],
+            "yes" if store.installed(name) else "no",
+            spec.url,
+        )
+    Console().print(table)
+
+
+@models_app.command("install")
+def models_install(
+    names: Annotated[
+        list[str] | None, typer.Argument(help="Models to install; default: all pinned ones.")
+    ] = None,
+    source: Annotated[
+        str | None,
+        typer.Option("--from", help="Directory or http(s) base URL laid out like the registry."),
+    ] = None,
+    config: Annotated[Path | None, typer.Option(help="Config with model overrides.")] = None,
+) -> None:
+    """Install model weights into $TRENDFLOW_MODELS_DIR, verifying each sha256."""
+    settings = Settings()
+    try:
+        store = ModelStore(settings.models_dir, load_config(config).models)
+        wanted = names or [n for n in REGISTRY if store.spec(n).sha256]
+        for name in wanted:
+            path = store.install(name, source)
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            err.print(f"[green]✓[/green] {name} → {path} ({digest[:12]})")
+    except TrendflowError as error:
+        raise _fail(error, 1) from error
 
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()

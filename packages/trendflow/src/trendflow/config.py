@@ -1,0 +1,153 @@
+"""Pipeline configuration: one YAML file, one ``config_hash`` per run.
+
+The whole config is hashed into the run's ``config_hash`` (recorded in ``manifest.run`` and in the
+``meta`` of every NPZ). Each component also gets a ``component_config_hash`` over only the parts it
+reads (its own section, its sampling policy, the decode settings), so a change to one component's
+section recomputes that component and its dependents and nothing else.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from trendflow.errors import ConfigError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SamplingPolicy(_Strict):
+    """Uniform sampling in time: ``fps`` frames per second, at most ``max_frames`` per video."""
+
+    fps: float = Field(gt=0, description="Frames per second of video to sample.")
+    max_frames: int = Field(default=256, ge=1, description="Cap; beyond it, spread uniformly.")
+
+
+def _default_sampling() -> dict[str, SamplingPolicy]:
+    return {
+        "core_clip": SamplingPolicy(fps=1.0, max_frames=64),
+        "core_depth_midas": SamplingPolicy(fps=1.0, max_frames=64),
+        "core_object_detections": SamplingPolicy(fps=2.0, max_frames=128),
+        "core_face_landmarks": SamplingPolicy(fps=2.0, max_frames=128),
+        "color_motion": SamplingPolicy(fps=5.0, max_frames=300),
+    }
+
+
+class SegmenterConfig(_Strict):
+    """How the Segmenter decodes: frame size, shot detection, audio windows."""
+
+    frame_max_side: int = Field(default=640, ge=32, description="Longest side of stored frames.")
+    shot_threshold: float = Field(default=27.0, gt=0, description="ContentDetector threshold.")
+    shot_min_len_frames: int = Field(default=8, ge=1, description="Shortest shot, frames.")
+    shot_analysis_width: int = Field(default=160, ge=16, description="Width for shot detection.")
+    audio_sample_rate: int = Field(default=16000, ge=8000, description="audio.wav sample rate.")
+    audio_window_s: float = Field(default=1.0, gt=0, description="audio_segments_v1 window.")
+    audio_hop_s: float = Field(default=0.5, gt=0, description="audio_segments_v1 hop.")
+
+
+class ClipConfig(_Strict):
+    model: str = "clip_vit_b32_visual"
+    batch_size: int = Field(default=8, ge=1)
+
+
+class DepthConfig(_Strict):
+    model: str = "midas_v21_small_256"
+    map_size: int = Field(default=32, ge=4, description="Side of the stored per-frame depth map.")
+
+
+class ObjectsConfig(_Strict):
+    model: str = "yolox_nano"
+    score_threshold: float = Field(default=0.3, gt=0, lt=1)
+    nms_iou: float = Field(default=0.45, gt=0, lt=1)
+    max_detections: int = Field(default=50, ge=1)
+
+
+class FacesConfig(_Strict):
+    model: str = "yunet_n"
+    score_threshold: float = Field(default=0.7, gt=0, lt=1)
+    nms_iou: float = Field(default=0.3, gt=0, lt=1)
+    max_faces: int = Field(default=8, ge=1)
+
+
+class ColorMotionConfig(_Strict):
+    analysis_width: int = Field(default=160, ge=16, description="Width for motion estimation.")
+
+
+class AudioConfig(_Strict):
+    silence_db: float = Field(default=-40.0, description="Segments below this RMS dBFS are silent.")
+    n_fft: int = Field(default=1024, ge=64)
+
+
+class TextConfig(_Strict):
+    max_comments: int = Field(default=500, ge=1, description="Comments embedded per video.")
+
+
+class ComponentsConfig(_Strict):
+    core_clip: ClipConfig = ClipConfig()
+    core_depth_midas: DepthConfig = DepthConfig()
+    core_object_detections: ObjectsConfig = ObjectsConfig()
+    core_face_landmarks: FacesConfig = FacesConfig()
+    color_motion: ColorMotionConfig = ColorMotionConfig()
+    audio_tier0: AudioConfig = AudioConfig()
+    text: TextConfig = TextConfig()
+
+
+class ModelOverride(_Strict):
+    """Point a registry model at a mirror or pin a hash the registry lacks."""
+
+    url: str | None = None
+    sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+
+
+class PipelineConfig(_Strict):
+    """Everything a run's outputs depend on. Unknown keys are errors."""
+
+    segmenter: SegmenterConfig = SegmenterConfig()
+    sampling: dict[str, SamplingPolicy] = Field(default_factory=_default_sampling)
+    components: ComponentsConfig = ComponentsConfig()
+    disabled: list[str] = Field(default_factory=list, description="Components not to run.")
+    required: list[str] = Field(
+        default_factory=lambda: ["segmenter"],
+        description="Components whose failure fails the run; all others are optional.",
+    )
+    gpu_max_concurrent: int = Field(default=1, ge=1, description="GPU-heavy modules at once.")
+    max_workers: int = Field(default=2, ge=1, description="Modules run in parallel per video.")
+    onnx_threads: int = Field(default=0, ge=0, description="ONNX Runtime intra-op threads; 0=auto.")
+    models: dict[str, ModelOverride] = Field(default_factory=dict)
+
+    def config_hash(self) -> str:
+        """The run's ``config_hash``: the whole config less execution-only knobs."""
+        return stable_hash(self.model_dump(mode="json", exclude=set(_EXECUTION_ONLY)))
+
+
+# Execution knobs change how fast a run goes, never what it produces.
+_EXECUTION_ONLY = ("gpu_max_concurrent", "max_workers", "onnx_threads")
+
+
+def stable_hash(value: Any) -> str:
+    """sha256 of canonical JSON (sorted keys, no whitespace)."""
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def load_config(path: Path | None) -> PipelineConfig:
+    """Load a YAML config (``None`` → defaults); raise :class:`ConfigError` naming the problem."""
+    if path is None:
+        return PipelineConfig()
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as error:
+        raise ConfigError(f"cannot read config {path}: {error}") from error
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config {path} must be a mapping at the top level")
+    try:
+        return PipelineConfig.model_validate(raw)
+    except ValidationError as error:
+        raise ConfigError(f"invalid config {path}:\n{error}") from error

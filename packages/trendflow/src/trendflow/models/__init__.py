@@ -1,0 +1,1 @@
+"""Model registry: upstream URL + sha256 per model, a models directory, install and download."""

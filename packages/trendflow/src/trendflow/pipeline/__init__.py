@@ -1,0 +1,1 @@
+"""DataProcessor: components, idempotency, parallel execution within a video."""

@@ -1,0 +1,70 @@
+"""What a component receives and returns. Processors know nothing of the store or manifest."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from numpy.typing import NDArray
+
+from trendflow.config import PipelineConfig
+from trendflow.models.registry import ModelStore
+from trendflow.segmenter.frames import FramesDir
+
+Retention = Literal["standard", "raw_text"]
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """One NPZ file of a component: arrays, and ``empty_reason`` when there was nothing to see."""
+
+    name: str
+    arrays: dict[str, NDArray[Any]]
+    empty_reason: str | None = None
+    retention: Retention = "standard"
+
+
+@dataclass(frozen=True)
+class ComponentResult:
+    """A component's artifacts and the models it ran."""
+
+    artifacts: list[Artifact]
+    models_used: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def empty_reason(self) -> str | None:
+        """The component is empty when every artifact is; the first reason names it."""
+        reasons = [a.empty_reason for a in self.artifacts]
+        if reasons and all(reasons):
+            return reasons[0]
+        return None
+
+
+@dataclass(frozen=True)
+class RunInputs:
+    """The inputs of one video job."""
+
+    video: Path
+    meta: Path | None = None
+    comments: Path | None = None
+
+
+UpstreamReader = Callable[[str, str], tuple[dict[str, NDArray[Any]], dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class Context:
+    """Everything a component may read. ``upstream(component, artifact)`` loads an NPZ."""
+
+    component: str
+    config: PipelineConfig
+    inputs: RunInputs
+    frames: FramesDir
+    models: ModelStore
+    upstream: UpstreamReader
+    gpu: threading.Semaphore
+    config_hash: str
+    video_sha256: str

@@ -1,0 +1,1 @@
+"""Segmenter: decoding, per-component sampling, union frames, audio windows, shot boundaries."""

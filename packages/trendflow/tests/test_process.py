@@ -1,0 +1,100 @@
+"""`trendflow process` then `validate` on a real video; reruns reuse; config changes recompute
+only what they touch; validate catches broken runs."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from trendflow.store.npz import read_npz
+
+
+def test_first_run_computes_every_component_and_validates(cli, bbb_run) -> None:
+    statuses = {name: c["status"] for name, c in bbb_run.first["components"].items()}
+    assert statuses["segmenter"] == "computed"
+    assert statuses["core_object_detections"] == "computed"
+    assert set(statuses.values()) <= {"computed", "empty"}, bbb_run.first
+    assert bbb_run.run_dir == bbb_run.result_store / "youtube" / "bbb" / "r1"
+    result = cli.run("validate", bbb_run.run_dir, "--json")
+    assert result.returncode == 0, result.stdout
+    assert json.loads(result.stdout)["problems"] == []
+
+
+def test_every_npz_carries_the_run_meta(bbb_run) -> None:
+    manifest = json.loads((bbb_run.run_dir / "manifest.json").read_text())
+    run = manifest["run"]
+    for name, entry in manifest["components"].items():
+        for artifact in entry["artifacts"]:
+            _, meta = read_npz(bbb_run.run_dir / artifact["path"])
+            assert meta["config_hash"] == run["config_hash"], name
+            assert meta["dataprocessor_version"] == run["dataprocessor_version"]
+            assert meta["sampling_policy_version"] == run["sampling_policy_version"]
+            assert meta["producer_version"] and meta["schema_version"]
+    detections = manifest["components"]["core_object_detections"]
+    assert detections["models_used"][0]["name"] == "yolox_nano"
+    assert len(detections["models_used"][0]["sha256"]) == 64
+
+
+def test_rerun_with_same_inputs_reuses_every_component(cli, bbb_run) -> None:
+    _, again = cli.process(
+        bbb_run.video,
+        video_id="bbb",
+        result_store=bbb_run.result_store,
+        frames_store=bbb_run.frames_store,
+        meta=bbb_run.meta,
+        comments=bbb_run.comments,
+    )
+    assert {c["status"] for c in again["components"].values()} == {"reused"}
+    assert set(again["components"]) == set(bbb_run.first["components"])
+
+
+def test_changing_one_components_config_recomputes_only_it_and_its_dependents(
+    cli, env, bbb_run, tmp_path: Path
+) -> None:
+    store, frames = tmp_path / "rs", tmp_path / "frames"
+    shutil.copytree(bbb_run.result_store, store)
+    shutil.copytree(bbb_run.frames_store, frames)
+    # The copied manifest points at the session's frames dir: use the copy's.
+    manifest_path = store / "youtube" / "bbb" / "r1" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["run"]["frames_dir"] = str(frames / "youtube" / "bbb" / "r1")
+    manifest_path.write_text(json.dumps(manifest))
+    config = env.with_config(
+        tmp_path / "changed.yaml",
+        components={"core_object_detections": {"score_threshold": 0.5}},
+    )
+    _, report = cli.process(
+        bbb_run.video,
+        video_id="bbb",
+        result_store=store,
+        frames_store=frames,
+        config=config,
+        meta=bbb_run.meta,
+        comments=bbb_run.comments,
+    )
+    statuses = {n: c["status"] for n, c in report["components"].items()}
+    dependents = {"core_object_detections", "objects_over_time"} & set(statuses)
+    assert {n for n, s in statuses.items() if s != "reused"} == dependents
+    assert statuses["core_object_detections"] == "computed"
+    arrays, _ = read_npz(store / "youtube" / "bbb" / "r1" / "core_object_detections/detections.npz")
+    kept = arrays["scores"][arrays["detection_present"]]
+    assert (kept >= 0.5).all()
+    assert cli.run("validate", store / "youtube" / "bbb" / "r1").returncode == 0
+
+
+def test_validate_reports_a_tampered_artifact_and_a_json_artifact(
+    cli, bbb_run, tmp_path: Path
+) -> None:
+    copy = tmp_path / "youtube" / "bbb" / "r1"
+    shutil.copytree(bbb_run.run_dir, copy)
+    target = copy / "core_object_detections" / "detections.npz"
+    data = bytearray(target.read_bytes())
+    data[-10] ^= 0xFF
+    target.write_bytes(bytes(data))
+    (copy / "core_object_detections" / "summary.json").write_text("{}")
+    result = cli.run("validate", copy, "--json")
+    assert result.returncode == 1
+    problems = json.loads(result.stdout)["problems"]
+    assert any("detections.npz: sha256 differs" in p for p in problems), problems
+    assert any("summary.json: JSON artifact" in p for p in problems), problems

@@ -1,0 +1,81 @@
+"""The model registry installs from a directory and from HTTP, verifying pinned sha256s."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import shutil
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from trendflow.config import ModelOverride
+from trendflow.errors import ModelUnavailableError
+from trendflow.models.registry import REGISTRY, ModelStore
+from trendflow.store.npz import sha256_file
+
+
+@pytest.fixture(scope="module")
+def http_mirror(shared_models: Path) -> Iterator[str]:
+    """A real HTTP server on loopback serving ../shared/models as a mirror."""
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(shared_models))
+    handler.log_message = lambda *_args: None  # type: ignore[attr-defined]  # keep test output quiet
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_install_from_directory_verifies_and_places_by_registry_path(
+    tmp_path: Path, shared_models: Path
+) -> None:
+    store = ModelStore(tmp_path / "models", download=False)
+    path = store.install("yunet_n", str(shared_models))
+    assert path == tmp_path / "models" / "yunet" / "yunet_n_dynamic.onnx"
+    assert sha256_file(path) == REGISTRY["yunet_n"].sha256
+    assert store.installed("yunet_n")
+    assert store.path("yunet_n") == path
+
+
+def test_install_from_loopback_http_mirror(tmp_path: Path, http_mirror: str) -> None:
+    store = ModelStore(tmp_path / "models")
+    path = store.install("yolox_nano", http_mirror)
+    assert sha256_file(path) == REGISTRY["yolox_nano"].sha256
+
+
+def test_download_on_first_use_from_the_configured_url(tmp_path: Path, http_mirror: str) -> None:
+    url = f"{http_mirror}/yunet/yunet_n_dynamic.onnx"
+    store = ModelStore(tmp_path / "models", {"yunet_n": ModelOverride(url=url)})
+    assert not store.installed("yunet_n")
+    path = store.path("yunet_n")
+    assert sha256_file(path) == REGISTRY["yunet_n"].sha256
+
+
+def test_a_file_that_mismatches_its_pin_is_refused(tmp_path: Path, shared_models: Path) -> None:
+    mirror = tmp_path / "mirror" / "yunet"
+    mirror.mkdir(parents=True)
+    # The other YuNet variant under this one's name: a real ONNX file with the wrong hash.
+    shutil.copy(shared_models / "yunet" / "yunet_s_dynamic.onnx", mirror / "yunet_n_dynamic.onnx")
+    store = ModelStore(tmp_path / "models", download=False)
+    with pytest.raises(ModelUnavailableError, match=r"yunet_n.*sha256"):
+        store.install("yunet_n", str(tmp_path / "mirror"))
+    assert not (tmp_path / "models" / "yunet" / "yunet_n_dynamic.onnx").exists()
+
+
+def test_absent_weights_raise_naming_the_model(tmp_path: Path) -> None:
+    store = ModelStore(tmp_path / "models", download=False)
+    with pytest.raises(ModelUnavailableError, match=r"'yolox_nano'.*absent") as caught:
+        store.path("yolox_nano")
+    assert "trendflow models install yolox_nano" in str(caught.value)
+
+
+def test_unpinned_upstream_models_are_never_trusted(tmp_path: Path) -> None:
+    store = ModelStore(tmp_path / "models")
+    with pytest.raises(ModelUnavailableError, match=r"clip_vit_b32_visual.*no sha256"):
+        store.path("clip_vit_b32_visual")
+    with pytest.raises(ModelUnavailableError, match=r"midas_v21_small_256.*no sha256"):
+        store.install("midas_v21_small_256")
