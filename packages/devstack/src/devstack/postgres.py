@@ -187,6 +187,9 @@ class EmbeddedPostgres:
                 # process crashes lose nothing (the kernel has the pages).
                 "-c fsync=off",
                 "-c max_connections=300",
+                # Room for a million-row working set (search benchmarks); pages are touched
+                # lazily, so an idle test server does not take this memory.
+                "-c shared_buffers=512MB",
             ]
         )
         self._run("pg_ctl", "-w", "-t", "60", "-l", str(self.log_path), "-o", options, "start")

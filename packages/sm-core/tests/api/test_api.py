@@ -21,6 +21,8 @@ PROFILES = [
     ("instagram", "103", "jose", "José García", "café lover, Madrid", 1200),
     ("youtube", "UCabc", "annacooks", "Anna Cooks", "recipes every week", 300000),
     ("instagram", "104", "bob", "Bob Stone", "", 10),
+    ("instagram", "105", "marta.westbrook_87", "Marta Westbrook", "", 7000),
+    ("instagram", "106", "west", "Kanye West", "", 50),
 ]
 
 
@@ -54,8 +56,17 @@ async def usernames(api: httpx.AsyncClient, **params: Any) -> list[str]:
 
 
 async def test_search_ranks_text_then_followers(api: httpx.AsyncClient) -> None:
-    assert await usernames(api, q="anna") == ["annacooks", "anna_photo", "anna_petrova"]
+    # "anna" twice (username and name) beats once; a prefix of "annacooks" and the name count.
+    assert await usernames(api, q="anna") == ["anna_photo", "annacooks", "anna_petrova"]
     assert await usernames(api, q="anna", platform="instagram") == ["anna_photo", "anna_petrova"]
+    # A whole word beats a prefix expansion, whatever the followers.
+    assert await usernames(api, q="West") == ["west", "marta.westbrook_87"]
+    assert await usernames(api, q="@west") == ["west", "marta.westbrook_87"]
+
+
+async def test_search_finds_username_parts(api: httpx.AsyncClient) -> None:
+    assert await usernames(api, q="westbrook 87") == ["marta.westbrook_87"]
+    assert await usernames(api, q="@marta.westbrook_87") == ["marta.westbrook_87"]
 
 
 async def test_search_handles_prefixes_handles_accents_and_typos(api: httpx.AsyncClient) -> None:
@@ -64,6 +75,36 @@ async def test_search_handles_prefixes_handles_accents_and_typos(api: httpx.Asyn
     assert await usernames(api, q="garcia cafe") == ["jose"], "accents ignored"
     assert "anna_petrova" in (await usernames(api, q="Анна Пертова"))[:5], "two swapped letters"
     assert "bob" in (await usernames(api, q="Bob Sotne"))[:5]
+
+
+async def test_typos_are_corrected_word_by_word(api: httpx.AsyncClient) -> None:
+    response = (await api.get("/api/v1/bloggers", params={"q": "Jsoé Gracía"})).json()
+    assert [i["username"] for i in response["items"]] == ["jose"]
+    assert response["corrected"] == "jose garcia"
+    exact = (await api.get("/api/v1/bloggers", params={"q": "jose"})).json()
+    assert exact["corrected"] is None
+    nothing = (await api.get("/api/v1/bloggers", params={"q": "qqqxxz"})).json()
+    assert nothing == {**nothing, "items": [], "total": 0, "corrected": None}
+
+
+async def test_any_writer_keeps_the_typo_vocabulary(api: httpx.AsyncClient, seeded: str) -> None:
+    with psycopg.connect(seeded) as conn:  # a writer that is not SM Core
+        conn.execute(
+            "INSERT INTO social_profiles (platform, ext_id, username, full_name) "
+            "VALUES ('instagram', '900', 'zz', 'Gwendolyn Featherstonehaugh')"
+        )
+        conn.execute("UPDATE social_profiles SET full_name = 'Bob Stoneman' WHERE ext_id = '104'")
+    assert await usernames(api, q="Gwendolyn Featherstonehuagh") == ["zz"]
+    assert await usernames(api, q="Bob Stoenman") == ["bob"]
+
+
+async def test_totals_count_every_match(api: httpx.AsyncClient) -> None:
+    everyone = (await api.get("/api/v1/bloggers", params={"per_page": 1})).json()
+    assert everyone["total"] == len(PROFILES) and everyone["total_exact"] is True
+    past = (await api.get("/api/v1/bloggers", params={"q": "anna", "page": 9})).json()
+    assert past["items"] == [] and past["total"] == 3
+    deep = await api.get("/api/v1/bloggers", params={"page": 101, "per_page": 100})
+    assert deep.status_code == 422 and "at most 10000" in deep.json()["detail"]
 
 
 async def test_search_pages_and_totals(api: httpx.AsyncClient) -> None:

@@ -49,6 +49,13 @@ class Blogger(BaseModel):
 class BloggerPage(BaseModel):
     items: list[Blogger]
     total: int = Field(description="Matches in all pages")
+    total_exact: bool = Field(
+        description=f"False when listing without q stopped counting at {profile_search.TOTAL_CAP}"
+    )
+    corrected: str | None = Field(
+        description="When the words as typed matched nothing: the spellings searched instead "
+        "(alternatives of one word joined by |)"
+    )
     page: int
     per_page: int
 
@@ -150,12 +157,22 @@ def create_app(  # noqa: PLR0915 - the routes close over the app's engine and cl
         per_page: Annotated[int, Query(ge=1, le=100)] = 20,
     ) -> BloggerPage:
         """Search profiles: full text, prefixes, typos; ranked by text, then followers."""
-        async with engine().connect() as conn:
-            items, total = await profile_search.search(
+        if page * per_page > profile_search.MAX_WINDOW:
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT,
+                f"page * per_page may be at most {profile_search.MAX_WINDOW}: narrow the query",
+            )
+        async with engine().begin() as conn:
+            found = await profile_search.search(
                 conn, q=q, platform=platform, limit=per_page, offset=(page - 1) * per_page
             )
         return BloggerPage(
-            items=[Blogger(**i) for i in items], total=total, page=page, per_page=per_page
+            items=[Blogger(**i) for i in found.items],
+            total=found.total,
+            total_exact=found.total_exact,
+            corrected=found.corrected,
+            page=page,
+            per_page=per_page,
         )
 
     @app.get(
