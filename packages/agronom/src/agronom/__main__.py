@@ -1,0 +1,3 @@
+from agronom.cli import main
+
+main()

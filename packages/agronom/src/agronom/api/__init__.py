@@ -1,0 +1,1 @@
+"""The HTTP API (FastAPI): the contract's section 6 endpoints."""

@@ -1,0 +1,34 @@
+"""Time as a dependency: every service and job takes a clock, so tests move time.
+
+The contract's columns are ``TIMESTAMP`` (without time zone): they hold UTC, naive.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+Clock = Callable[[], datetime]
+
+
+def system_clock() -> datetime:
+    """Now, in UTC, naive (how the contract's TIMESTAMP columns hold it)."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def naive_utc(moment: datetime) -> datetime:
+    """A datetime as naive UTC (aware ones are converted, naive ones taken as UTC)."""
+    if moment.tzinfo is None:
+        return moment
+    return moment.astimezone(UTC).replace(tzinfo=None)
+
+
+def month_key(moment: datetime) -> str:
+    """``YYYY-MM``: the key of ``photo_usage.month``."""
+    return f"{moment.year:04d}-{moment.month:02d}"
+
+
+def fixed(moment: datetime) -> Clock:
+    """A clock that always says ``moment`` (tests, replays)."""
+    value = naive_utc(moment)
+    return lambda: value

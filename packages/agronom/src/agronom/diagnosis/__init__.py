@@ -1,0 +1,1 @@
+"""Diagnosis of a plant photo: image checks, the vision model, treatment protocols."""

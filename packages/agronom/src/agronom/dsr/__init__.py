@@ -1,0 +1,1 @@
+"""Data subject requests (contract section 8)."""

@@ -1,0 +1,1 @@
+"""AgroStore: partner orders of the products a protocol recommends."""

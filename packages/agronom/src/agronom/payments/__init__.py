@@ -1,0 +1,1 @@
+"""Payments: T-Bank acquiring (SBP) notifications, PRO subscriptions, autopay."""

@@ -1,0 +1,126 @@
+"""Pocket Agronomist settings on the shared SECRETS_MANAGER rule (``devstack.settings``).
+
+Built once at an entrypoint (:meth:`Settings.load`) and passed down. In development every key
+has a default that works on one machine: the embedded PostgreSQL and Temporal, photos on the
+local filesystem, the diagnosis model at the local OpenAI-compatible server (``agronom demo``
+starts one). With ``APP_ENV=production`` every key below is required unless it is listed in
+``production_optional``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar, Literal
+
+from pydantic import Field, SecretStr
+
+from devstack.settings import StackSettings
+
+
+class Settings(StackSettings):
+    """Everything Pocket Agronomist reads from its environment."""
+
+    db_name_prefix: ClassVar[str] = "agronom"
+    production_optional: ClassVar[frozenset[str]] = StackSettings.production_optional | {
+        # Tuning knobs and product rules with safe defaults, not secrets or addresses.
+        "free_photos_per_month",
+        "pro_photos_per_month",
+        "pro_price_kopeks",
+        "diagnosis_timeout_s",
+        "diagnosis_max_attempts",
+        "leaf_min_coverage",
+        "max_upload_bytes",
+        "log_level",
+        "storage_dir",
+        "s3_region",
+        "s3_endpoint_url",
+        "telegram_api_base",
+        "telegram_webhook_url",
+        "tbank_api_base",
+        "tbank_notification_url",
+        "auth_max_age_s",
+        "api_base_url",
+    }
+
+    # ---------------------------------------------------------------- product rules
+    free_photos_per_month: int = Field(5, ge=0, description="Photos a free user may send a month")
+    pro_photos_per_month: int = Field(300, ge=1, description="Photos a PRO user may send a month")
+    pro_price_kopeks: int = Field(19900, ge=100, description="PRO price per month, kopeks")
+    leaf_min_coverage: float = Field(
+        0.05, gt=0, lt=1, description="Share of vegetation pixels below which a photo is NO_LEAF"
+    )
+    max_upload_bytes: int = Field(10_000_000, ge=1000, description="Largest photo accepted")
+
+    # ---------------------------------------------------------------- diagnosis model
+    openai_base_url: str = Field(
+        "http://127.0.0.1:8089/v1",
+        description="OpenAI-compatible API base URL of the vision model (…/v1)",
+    )
+    openai_api_key: SecretStr = Field(SecretStr("dev-key"), description="Key for that API")
+    openai_model: str = Field("agronom-vision-sim", description="Vision model name")
+    diagnosis_timeout_s: float = Field(20.0, gt=0, description="Timeout of one model call")
+    diagnosis_max_attempts: int = Field(3, ge=1, le=10, description="Model calls per photo")
+
+    # ---------------------------------------------------------------- object storage
+    storage_backend: Literal["local", "s3"] = Field(
+        "local", description="Where photos, dataset copies and exports live: local or s3"
+    )
+    storage_dir: Path = Field(
+        Path(".agronom-store"), description="Root folder of the local object store"
+    )
+    s3_bucket: str = Field("", description="S3 bucket (storage_backend=s3)")
+    s3_endpoint_url: str | None = Field(None, description="S3 endpoint [default: AWS]")
+    s3_region: str = Field("ru-central1", description="S3 region")
+    s3_access_key_id: SecretStr = Field(SecretStr(""), description="S3 access key id")
+    s3_secret_access_key: SecretStr = Field(SecretStr(""), description="S3 secret access key")
+
+    # ---------------------------------------------------------------- secrets of our own
+    bot_api_secret: SecretStr = Field(
+        SecretStr("dev-bot-secret"),
+        description="HMAC key the bot signs X-Telegram-User with (shared by bot and API)",
+    )
+    auth_max_age_s: int = Field(300, ge=10, description="How old a signed user header may be")
+    pseudonym_secret: SecretStr = Field(
+        SecretStr("dev-pseudonym-secret"),
+        description="HMAC key of the pseudonymous user reference in object keys and exports",
+    )
+    partner_hmac_secret: SecretStr = Field(
+        SecretStr("dev-partner-secret"), description="AgroStore's HMAC-SHA256 key for orders"
+    )
+    api_keys: SecretStr = Field(
+        SecretStr("dev-admin-key"),
+        description="Comma-separated X-API-Key values for operator calls (DSR on behalf of a user)",
+    )
+
+    # ---------------------------------------------------------------- T-Bank acquiring
+    tbank_terminal_key: str = Field("AgronomDEMO", description="T-Bank TerminalKey")
+    tbank_password: SecretStr = Field(
+        SecretStr("dev-tbank-password"), description="T-Bank terminal password (Token key)"
+    )
+    tbank_api_base: str = Field(
+        "https://securepay.tinkoff.ru/v2", description="T-Bank acquiring API base URL"
+    )
+
+    tbank_notification_url: str = Field(
+        "",
+        description="Our public URL of /v1/payments/sbp/webhook sent with Init "
+        "[default: the terminal's setting]",
+    )
+
+    # ---------------------------------------------------------------- Telegram
+    telegram_bot_token: SecretStr = Field(
+        SecretStr("123456:dev-token"), description="Bot token from @BotFather"
+    )
+    telegram_api_base: str = Field(
+        "https://api.telegram.org", description="Bot API server (a local one is possible)"
+    )
+    telegram_webhook_url: str = Field(
+        "", description="Public HTTPS URL of the bot webhook; empty: long polling (development)"
+    )
+    telegram_webhook_secret: SecretStr = Field(
+        SecretStr("dev-webhook-secret"),
+        description="X-Telegram-Bot-Api-Secret-Token expected on webhook calls",
+    )
+    api_base_url: str = Field("http://127.0.0.1:8000", description="Where the bot finds this API")
+
+    log_level: str = Field("INFO", description="Log level (DEBUG, INFO, WARNING, ERROR)")

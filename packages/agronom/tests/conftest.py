@@ -1,0 +1,154 @@
+"""Agronom's test fixtures: a migrated database per test on the session's real PostgreSQL, the
+local OpenAI-compatible vision server, and the API served over its ASGI interface."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+import pytest_asyncio
+
+from agronom import auth, storage
+from agronom.api.app import create_app
+from agronom.settings import Settings
+from agronom.sims.server import ThreadedServer
+from agronom.sims.vision import Faults, VisionSim
+from agronom.store import db
+from devstack.pytest_plugin import DatabaseTemplates
+
+BOT_SECRET = "test-bot-secret"
+TBANK_PASSWORD = "test-tbank-password"
+TERMINAL = "TestTerminalDEMO"
+PARTNER_SECRET = "test-partner-secret"
+ADMIN_KEY = "test-admin-key"
+PSEUDONYM_SECRET = "test-pseudonym-secret"
+
+
+@pytest.fixture(scope="session")
+def agronom_template(database_templates: DatabaseTemplates) -> str:
+    """A database with every migration applied, built once per session."""
+    return database_templates.template("agronom", setup=db.upgrade)
+
+
+@pytest.fixture
+def database_url(database_templates: DatabaseTemplates, agronom_template: str) -> Iterator[str]:
+    """A fresh, migrated database for this test."""
+    with database_templates.clone(agronom_template) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def vision_server() -> Iterator[tuple[VisionSim, str]]:
+    """The OpenAI-compatible vision server, real HTTP on loopback, for the whole session."""
+    sim = VisionSim(api_key="test-openai-key")
+    with ThreadedServer(sim.app()) as server:
+        yield sim, server.url
+
+
+@pytest.fixture
+def vision(vision_server: tuple[VisionSim, str]) -> Iterator[VisionSim]:
+    """The vision server with no faults armed (and none left armed after the test)."""
+    sim = vision_server[0]
+    sim.faults = Faults(slow_s=1.0)
+    sim.on_request = None
+    yield sim
+    sim.faults = Faults()
+    sim.on_request = None
+
+
+@dataclass
+class MovableClock:
+    """Business time that tests move (naive UTC)."""
+
+    now: datetime
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **kwargs: float) -> None:
+        self.now += timedelta(**kwargs)
+
+
+@pytest.fixture
+def clock() -> MovableClock:
+    return MovableClock(datetime(2026, 3, 10, 12, 0, 0))
+
+
+@pytest.fixture
+def settings(vision_server: tuple[VisionSim, str], tmp_path: Path) -> Settings:
+    return Settings(
+        app_env="test",  # type: ignore[arg-type]
+        openai_base_url=f"{vision_server[1]}/v1",
+        openai_api_key="test-openai-key",  # type: ignore[arg-type]
+        diagnosis_timeout_s=0.4,
+        diagnosis_max_attempts=3,
+        free_photos_per_month=3,
+        pro_photos_per_month=50,
+        bot_api_secret=BOT_SECRET,  # type: ignore[arg-type]
+        tbank_terminal_key=TERMINAL,
+        tbank_password=TBANK_PASSWORD,  # type: ignore[arg-type]
+        partner_hmac_secret=PARTNER_SECRET,  # type: ignore[arg-type]
+        pseudonym_secret=PSEUDONYM_SECRET,  # type: ignore[arg-type]
+        api_keys=ADMIN_KEY,  # type: ignore[arg-type]
+        storage_dir=tmp_path / "objects",
+    )
+
+
+@pytest.fixture
+def store(settings: Settings) -> storage.LocalStore:
+    return storage.LocalStore(settings.storage_dir)
+
+
+@pytest_asyncio.fixture
+async def api(
+    settings: Settings, database_url: str, store: storage.LocalStore, clock: MovableClock
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The API over a fresh database, called through its ASGI interface."""
+    app = create_app(settings, database_url=database_url, store=store, clock=clock)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+            yield client
+
+
+class Signer:
+    """Signs the bot's X-Telegram-User header, as the bot does."""
+
+    def __call__(
+        self, tg_id: int, *, secret: str = BOT_SECRET, at: float | None = None
+    ) -> dict[str, str]:
+        now = time.time() if at is None else at
+        return {auth.HEADER: auth.sign(tg_id, secret=secret, now=now)}
+
+
+@pytest.fixture
+def sign() -> Signer:
+    return Signer()
+
+
+class Sql:
+    """Plain SQL on the test's database: assertions read what is really stored."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def __call__(self, query: str, *params: Any) -> list[tuple[Any, ...]]:
+        with psycopg.connect(self.url) as conn:
+            return conn.execute(query, params).fetchall()  # type: ignore[arg-type]  # test SQL
+
+    def one(self, query: str, *params: Any) -> Any:
+        found = self(query, *params)
+        assert len(found) == 1, found
+        return found[0][0] if len(found[0]) == 1 else found[0]
+
+
+@pytest.fixture
+def sql(database_url: str) -> Sql:
+    return Sql(database_url)
