@@ -6,10 +6,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from trendflow.audio import tier0
 from trendflow.config import PipelineConfig
 from trendflow.pipeline.contracts import Artifact, ComponentResult, Context
 from trendflow.segmenter.service import segment
-from trendflow.visual import core_objects
+from trendflow.text import features as text
+from trendflow.visual import core_clip, core_depth, core_faces, core_objects, modules
 
 SEGMENTER = "segmenter"
 
@@ -79,6 +81,66 @@ def _segmenter_settings(config: PipelineConfig) -> dict[str, Any]:
     }
 
 
+def _shot_settings(config: PipelineConfig) -> dict[str, Any]:
+    seg = config.segmenter
+    return {
+        "shot_threshold": seg.shot_threshold,
+        "shot_min_len_frames": seg.shot_min_len_frames,
+        "shot_analysis_width": seg.shot_analysis_width,
+    }
+
+
+def _audio_settings(config: PipelineConfig) -> dict[str, Any]:
+    seg = config.segmenter
+    return {
+        "audio_sample_rate": seg.audio_sample_rate,
+        "audio_window_s": seg.audio_window_s,
+        "audio_hop_s": seg.audio_hop_s,
+        "params": _dump(config.components.audio_tier0),
+    }
+
+
+def _no_settings(_config: PipelineConfig) -> dict[str, Any]:
+    return {}
+
+
+def _visual_core(
+    module: Any, section: Callable[[PipelineConfig], Any], producer: str
+) -> ComponentSpec:
+    return ComponentSpec(
+        name=module.NAME,
+        producer=f"VisualProcessor.{producer}",
+        version=module.VERSION,
+        schema=module.SCHEMA,
+        depends_on=(SEGMENTER,),
+        reads="frames",
+        gpu=True,
+        run=module.run,
+        settings=_frames_settings(module.NAME, section),
+        models=lambda c: (section(c).model,),
+    )
+
+
+def _module(
+    name: str,
+    run: Callable[[Context], ComponentResult],
+    depends_on: tuple[str, ...],
+    reads: InputKind,
+    settings: Callable[[PipelineConfig], dict[str, Any]],
+) -> ComponentSpec:
+    return ComponentSpec(
+        name=name,
+        producer=f"VisualProcessor.modules.{name}",
+        version=modules.VERSION,
+        schema=f"{name}_v1",
+        depends_on=depends_on,
+        reads=reads,
+        gpu=False,
+        run=run,
+        settings=settings,
+    )
+
+
 def all_components() -> list[ComponentSpec]:
     """Every component, in a valid topological order."""
     return [
@@ -93,18 +155,65 @@ def all_components() -> list[ComponentSpec]:
             run=_segmenter_run,
             settings=_segmenter_settings,
         ),
+        _visual_core(core_clip, lambda c: c.components.core_clip, "core_clip"),
+        _visual_core(core_depth, lambda c: c.components.core_depth_midas, "core_depth_midas"),
+        _visual_core(
+            core_objects, lambda c: c.components.core_object_detections, "core_object_detections"
+        ),
+        _visual_core(core_faces, lambda c: c.components.core_face_landmarks, "core_face_landmarks"),
+        _module("shot_stats", modules.shot_stats, (SEGMENTER,), "shots", _shot_settings),
+        _module(
+            "color_motion",
+            modules.color_motion,
+            (SEGMENTER,),
+            "frames",
+            _frames_settings("color_motion", lambda c: c.components.color_motion),
+        ),
+        _module(
+            "faces_over_time",
+            modules.faces_over_time,
+            (SEGMENTER, core_faces.NAME),
+            "upstream",
+            _no_settings,
+        ),
+        _module(
+            "objects_over_time",
+            modules.objects_over_time,
+            (SEGMENTER, core_objects.NAME),
+            "upstream",
+            _no_settings,
+        ),
         ComponentSpec(
-            name=core_objects.NAME,
-            producer="VisualProcessor.core_object_detections",
-            version=core_objects.VERSION,
-            schema=core_objects.SCHEMA,
+            name=tier0.NAME,
+            producer="AudioProcessor.tier0",
+            version=tier0.VERSION,
+            schema=tier0.SCHEMA,
             depends_on=(SEGMENTER,),
-            reads="frames",
-            gpu=True,
-            run=core_objects.run,
-            settings=_frames_settings(
-                core_objects.NAME, lambda c: c.components.core_object_detections
-            ),
-            models=lambda c: (c.components.core_object_detections.model,),
+            reads="audio",
+            gpu=False,
+            run=tier0.run,
+            settings=_audio_settings,
+        ),
+        ComponentSpec(
+            name=text.METADATA,
+            producer="TextProcessor.metadata",
+            version=text.VERSION,
+            schema=text.SCHEMA_METADATA,
+            depends_on=(),
+            reads="text",
+            gpu=False,
+            run=text.metadata,
+            settings=_no_settings,
+        ),
+        ComponentSpec(
+            name=text.COMMENTS,
+            producer="TextProcessor.comments",
+            version=text.VERSION,
+            schema=text.SCHEMA_COMMENTS,
+            depends_on=(),
+            reads="text",
+            gpu=False,
+            run=text.comments,
+            settings=lambda c: _dump(c.components.text),
         ),
     ]

@@ -1,0 +1,1 @@
+"""AudioProcessor: Tier-0 features from the Segmenter's audio only."""

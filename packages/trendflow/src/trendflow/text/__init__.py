@@ -1,0 +1,1 @@
+"""TextProcessor: title, description and comments."""
