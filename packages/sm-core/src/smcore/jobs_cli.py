@@ -60,6 +60,10 @@ def worker_command(
     concurrency: Annotated[
         int, typer.Option(help="Activities at once (profiles in parallel).")
     ] = 16,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(help="Serve Prometheus metrics on this port (0.0.0.0); off by default."),
+    ] = None,
 ) -> None:
     """Run a worker: it executes every sync until Ctrl-C (SIGTERM, SIGINT)."""
     from smcore.logs import configure  # noqa: PLC0415
@@ -67,6 +71,11 @@ def worker_command(
 
     settings: Settings = ctx.obj
     configure(settings.log_level)
+    if metrics_port is not None:
+        from prometheus_client import start_http_server  # noqa: PLC0415
+
+        start_http_server(metrics_port)
+        err.print(f"metrics on http://0.0.0.0:{metrics_port}/metrics")
 
     async def run(ep: Endpoints) -> None:
         stop = asyncio.Event()

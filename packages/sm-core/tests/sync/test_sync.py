@@ -201,3 +201,103 @@ async def test_a_schedule_runs_syncs_through_temporal(
         assert snapshots[0][0] >= 1
     finally:
         await orchestration.remove_schedule(temporal_env.client, sid)
+
+
+def public_profile(sim: RunningSim) -> str:
+    index = truth(sim, "instagram")["profiles"]
+    return str(
+        next(p for p in index if p["exists"] and not p["is_private"] and p["username"] != "giant")[
+            "username"
+        ]
+    )
+
+
+def scrape(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    from prometheus_client.parser import text_string_to_metric_families  # noqa: PLC0415
+
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def grew(before: dict[Any, float], after: dict[Any, float], name: str, **labels: str) -> float:
+    key = (name, frozenset(labels.items()))
+    return after.get(key, 0.0) - before.get(key, 0.0)
+
+
+async def test_metrics_count_pages_calls_waits_and_quota_pauses(
+    sim: RunningSim, database_url: str, temporal_env: WorkflowEnvironment
+) -> None:
+    from smcore.api.app import create_app  # noqa: PLC0415
+    from smcore.providers import Providers  # noqa: PLC0415
+    from smcore.providers.ratelimit import PostgresRateLimiter  # noqa: PLC0415
+    from smcore.sync.service import SyncService  # noqa: PLC0415
+
+    app = create_app(Settings(), database_url=database_url, temporal_address=None)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as api,
+    ):
+        before = scrape((await api.get("/metrics")).text)
+        username = public_profile(sim)
+        async with running_worker(
+            settings_for(sim, rocket_rate_limit_rps=500.0),
+            database_url=database_url,
+            client=temporal_env.client,
+        ):
+            _, result = await sync(
+                database_url, temporal_env, "instagram", "posts", username=username
+            )
+        assert result.status == "succeeded"
+        pages = stored(
+            database_url, "SELECT count(*) FROM service_calls WHERE status = 'succeeded'"
+        )
+        assert (await api.get("/api/v1/bloggers", params={"q": username})).status_code == 200
+
+        # A YouTube quota that runs out: the stream pauses and says so.
+        with serve(seed=2, profiles=2, channels=1, quota=1) as quota_sim:
+            channel = truth(quota_sim, "youtube")["channels"][0]["channel_id"]
+            settings = settings_for(quota_sim)
+            engine = db.async_engine(database_url, pool_size=2)
+            limiter = PostgresRateLimiter(engine, {})
+            try:
+                job = await create_job(engine, platform="youtube", scope="all", ext_id=channel)
+                async with Providers.from_settings(settings, limiter=limiter) as providers:
+                    service = SyncService(engine, providers, limiter=limiter)
+                    outcomes = [await service.run(job, s) for s in ("channel", "uploads")]
+            finally:
+                await engine.dispose()
+        assert outcomes[-1].status == "waiting"
+
+        text = (await api.get("/metrics")).text
+        after = scrape(text)
+    assert grew(before, after, "smcore_pages_synced_total", platform="instagram", stream="profile")
+    stored_pages = pages[0][0]
+    synced = sum(
+        grew(before, after, "smcore_pages_synced_total", platform="instagram", stream=stream)
+        for stream in ("profile", "posts")
+    )
+    assert synced == stored_pages
+    assert (
+        grew(before, after, "smcore_provider_calls_total", provider="rocket", status="ok") >= synced
+    )
+    assert grew(before, after, "smcore_provider_calls_total", provider="youtube", status="ok") >= 1
+    assert (
+        grew(
+            before,
+            after,
+            "smcore_provider_calls_total",
+            provider="youtube",
+            status="quota_exhausted",
+        )
+        >= 1
+    )
+    assert grew(before, after, "smcore_quota_pauses_total", provider="youtube") == 1
+    assert grew(
+        before, after, "smcore_rate_limit_wait_seconds_count", provider="rocket", reason="limiter"
+    ) == grew(before, after, "smcore_provider_calls_total", provider="rocket", status="ok")
+    route = {"method": "GET", "route": "/api/v1/bloggers", "status": "200"}
+    assert grew(before, after, "smcore_http_request_duration_seconds_count", **route) == 1
+    assert "# TYPE smcore_http_request_duration_seconds histogram" in text

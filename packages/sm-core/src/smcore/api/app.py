@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request, status
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field, model_validator
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from smcore.metrics import HTTP_LATENCY
 from smcore.settings import Settings
 from smcore.store import db
 from smcore.store import search as profile_search
@@ -119,6 +122,16 @@ def create_app(  # noqa: PLR0915 - the routes close over the app's engine and cl
         description="Social monitoring: search the synced bloggers, start and follow syncs.",
         lifespan=lifespan,
     )
+
+    @app.middleware("http")
+    async def measure(request: Request, call_next: Any) -> Any:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        HTTP_LATENCY.labels(
+            request.method, getattr(route, "path", "unmatched"), str(response.status_code)
+        ).observe(time.perf_counter() - started)
+        return response
 
     def engine() -> AsyncEngine:
         result: AsyncEngine = state["engine"]
@@ -302,6 +315,15 @@ def create_app(  # noqa: PLR0915 - the routes close over the app's engine and cl
             checks["temporal"] = f"error: {getattr(exc, 'detail', exc.__class__.__name__)}"
         code = 200 if all(v == "ok" for v in checks.values()) else 503
         return JSONResponse(checks, status_code=code)
+
+    @app.get(
+        "/metrics",
+        response_class=Response,
+        responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text"}},
+    )
+    async def metrics() -> Response:
+        """Prometheus metrics of this process (a worker serves its own: --metrics-port)."""
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     @app.exception_handler(ValueError)
     async def bad_value(_: Request, exc: ValueError) -> JSONResponse:

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from smcore.metrics import RATE_LIMIT_WAIT
+
 _RESERVE = text(
     """
     INSERT INTO provider_rate_limits AS r (provider, tat)
@@ -66,6 +68,8 @@ class PostgresRateLimiter:
 
     async def acquire(self, provider: str) -> None:
         wait = await self.reserve(provider)
+        if provider in self.limits:
+            RATE_LIMIT_WAIT.labels(provider, "limiter").observe(wait)
         if wait > 0:
             await asyncio.sleep(wait)
 

@@ -21,6 +21,7 @@ from typing import Any, Protocol
 import httpx
 import structlog
 
+from smcore.metrics import PROVIDER_CALLS, RATE_LIMIT_WAIT
 from smcore.providers.errors import ErrorKind, ProviderError
 
 log = structlog.get_logger(__name__)
@@ -108,6 +109,20 @@ class Transport:
         self._sleep = sleep
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
 
+    async def _attempt(
+        self, request: httpx.Request, classify: Classify
+    ) -> tuple[Any, ProviderError | None]:
+        try:
+            return classify(await self.client.send(request)), None
+        except httpx.TimeoutException as exc:
+            return None, ProviderError(ErrorKind.TRANSIENT, f"timeout ({exc.__class__.__name__})")
+        except httpx.TransportError as exc:
+            return None, ProviderError(
+                ErrorKind.TRANSIENT, f"connection failed ({exc.__class__.__name__}: {exc})"
+            )
+        except ProviderError as exc:
+            return None, exc
+
     async def request(self, method: str, request: httpx.Request, classify: Classify) -> Any:
         """Send ``request`` until it yields a payload or a failure that retrying won't fix."""
         policy = self.policy
@@ -117,18 +132,12 @@ class Transport:
         while True:
             if self.limiter is not None:
                 await self.limiter.acquire(self.provider)
-            try:
-                response = await self.client.send(request)
-                return classify(response)
-            except httpx.TimeoutException as exc:
-                error = ProviderError(ErrorKind.TRANSIENT, f"timeout ({exc.__class__.__name__})")
-            except httpx.TransportError as exc:
-                error = ProviderError(
-                    ErrorKind.TRANSIENT, f"connection failed ({exc.__class__.__name__}: {exc})"
-                )
-            except ProviderError as exc:
-                error = exc
+            payload, error = await self._attempt(request, classify)
+            if error is None:
+                PROVIDER_CALLS.labels(self.provider, "ok").inc()
+                return payload
             error.provider, error.method = self.provider, method
+            PROVIDER_CALLS.labels(self.provider, error.kind.value).inc()
 
             if error.kind is ErrorKind.RATE_LIMITED:
                 asked = error.retry_after_s
@@ -139,6 +148,7 @@ class Transport:
                 if rate_waited + delay > policy.max_rate_limited_s:
                     raise error
                 rate_waited += delay
+                RATE_LIMIT_WAIT.labels(self.provider, "429").observe(delay)
                 if self.limiter is not None:
                     await self.limiter.penalize(self.provider, delay)
             elif error.kind is ErrorKind.TRANSIENT:

@@ -26,6 +26,7 @@ import structlog
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from smcore.metrics import PAGES_SYNCED, QUOTA_PAUSES
 from smcore.providers import Providers
 from smcore.providers.errors import ErrorKind
 from smcore.providers.models import Page
@@ -343,6 +344,7 @@ class SyncService:
                     )
             pages += 1
             items += len(page.items)
+            PAGES_SYNCED.labels(job.platform, stream).inc()
             PROGRESS.get()({"stream": stream, "pages": pages, "subject_id": subject_id})
             if restart:
                 log.warning("stream_restarted", reason=message, restarts=restarts + 1)
@@ -400,6 +402,8 @@ class SyncService:
             return StreamOutcome(stream, "skipped", message=f"{kind.value}: {error.message}"), False
         if kind in (ErrorKind.RATE_LIMITED, ErrorKind.QUOTA_EXHAUSTED):
             wait = error.retry_after_s or 30.0
+            if kind is ErrorKind.QUOTA_EXHAUSTED and error.provider:
+                QUOTA_PAUSES.labels(error.provider).inc()
             if kind is ErrorKind.QUOTA_EXHAUSTED and self.limiter is not None and error.provider:
                 await self.limiter.penalize(error.provider, wait)  # every worker pauses it
             return StreamOutcome(stream, "waiting", retry_after_s=wait, message=kind.value), False
