@@ -108,7 +108,7 @@ async def apply(
     if status is None:
         return Outcome(False, f"status {status_text} is a step in progress: nothing to record")
     amount = body.get("Amount")
-    if not isinstance(amount, int) or isinstance(amount, bool) or amount < 0:
+    if not isinstance(amount, int) or isinstance(amount, bool) or not 0 <= amount < 2**31:
         raise BadRequest("the notification's Amount must be a non-negative integer (kopeks)")
     user_id, months = await _order(session, _text(body, "OrderId", required=False))
     binding = _text(body, "AccountToken", required=False) or _text(body, "RebillId", required=False)

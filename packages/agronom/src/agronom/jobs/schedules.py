@@ -1,0 +1,67 @@
+"""The jobs' Temporal Schedules (the contract's cron), created or updated at worker start.
+
+All times are UTC. Overlapping runs are skipped: a job that is still running when its next
+time comes is not started twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleAlreadyRunningError,
+    ScheduleOverlapPolicy,
+    SchedulePolicy,
+    ScheduleSpec,
+    ScheduleUpdate,
+    ScheduleUpdateInput,
+)
+
+from agronom.jobs.models import JobInput
+
+
+@dataclass(frozen=True)
+class Job:
+    schedule_id: str
+    workflow: str
+    cron: str
+    what: str
+
+
+JOBS = (
+    Job("agronom-quota-reset", "agronom.QuotaReset", "0 0 1 * *", "monthly quota reset on the 1st"),
+    Job("agronom-photo-retention", "agronom.PhotoRetention", "30 2 * * *", "90-day photo TTL"),
+    Job("agronom-ml-dataset", "agronom.MlDataset", "0 3 * * *", "ML dataset copy, 2-year TTL"),
+    Job("agronom-metrics-export", "agronom.MetricsExport", "15 0 * * *", "daily metrics CSV"),
+)
+
+
+def _schedule(job: Job, task_queue: str) -> Schedule:
+    return Schedule(
+        action=ScheduleActionStartWorkflow(
+            job.workflow, JobInput(None), id=f"{job.schedule_id}-run", task_queue=task_queue
+        ),
+        spec=ScheduleSpec(cron_expressions=[job.cron]),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+    )
+
+
+async def ensure(client: Client, *, task_queue: str, prefix: str = "") -> list[str]:
+    """Create every job's schedule, or bring an existing one up to date; their ids."""
+    ids = []
+    for job in JOBS:
+        sid = prefix + job.schedule_id
+        schedule = _schedule(job, task_queue)
+        try:
+            await client.create_schedule(sid, schedule)
+        except ScheduleAlreadyRunningError:
+
+            def replace(_: ScheduleUpdateInput, new: Schedule = schedule) -> ScheduleUpdate:
+                return ScheduleUpdate(schedule=new)
+
+            await client.get_schedule_handle(sid).update(replace)
+        ids.append(sid)
+    return ids

@@ -1,0 +1,130 @@
+"""POST /v1/dsr/delete_user: nothing of the user remains but pseudonymised payments."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from agronom import users
+from agronom.jobs import exports
+from agronom.partners.service import signature
+from agronom.payments import tbank
+from agronom.sims import photos
+from agronom.store import db
+
+from ..conftest import ADMIN_KEY, PARTNER_SECRET, PSEUDONYM_SECRET, TBANK_PASSWORD, TERMINAL  # noqa: TID252
+
+TABLES_WITH_USER = ("photos", "photo_usage", "events", "partner_orders")
+
+
+async def _leave_traces(api, sign, sql, store, tg_id: int, *, seed: int) -> int:
+    """A user with photos, a protocol order, consent, a dataset copy, a payment and an export."""
+    for n in range(2):
+        response = await api.post(
+            "/v1/ai/diagnose",
+            headers=sign(tg_id),
+            files={"image": ("l.jpg", photos.leaf(spots="brown", seed=seed + n), "image/jpeg")},
+        )
+        assert response.status_code == 200, response.text
+    protocol_id = response.json()["protocol"]["id"]
+    await api.put("/v1/ml/consent", headers=sign(tg_id), json={"enabled": True})
+    user_id = sql.one("SELECT id FROM users WHERE tg_id = %s", tg_id)
+    raw = json.dumps(
+        {"order_id": f"AS-{tg_id}", "protocol_id": protocol_id, "price_kopeks": 9900}
+    ).encode()
+    order = await api.post(
+        "/v1/partner/orders",
+        content=raw,
+        headers={"content-type": "application/json", "X-Signature": signature(raw, PARTNER_SECRET)},
+    )
+    assert order.status_code == 201
+    body = {
+        "TerminalKey": TERMINAL,
+        "OrderId": f"u{user_id}-m1-x",
+        "Success": True,
+        "Status": "CONFIRMED",
+        "PaymentId": 900000 + tg_id,
+        "Amount": 19900,
+        "AccountToken": f"acc-{tg_id}",
+    }
+    body["Token"] = tbank.token(body, TBANK_PASSWORD)
+    assert (await api.post("/v1/payments/sbp/webhook", json=body)).text == "OK"
+    return user_id
+
+
+async def test_after_delete_user_nothing_but_pseudonymised_payments_remain(
+    *, api, sign, sql, store, settings, database_url, clock
+) -> None:
+    gone = await _leave_traces(api, sign, sql, store, 301, seed=10)
+    kept = await _leave_traces(api, sign, sql, store, 302, seed=20)
+    engine = db.async_engine(database_url)
+    try:
+        from sqlalchemy.ext.asyncio import async_sessionmaker  # noqa: PLC0415
+
+        from agronom.jobs import service as jobs  # noqa: PLC0415
+
+        async with async_sessionmaker(engine).begin() as session:
+            await jobs.copy_dataset(session, store, now=clock.now, secret=PSEUDONYM_SECRET)
+            await exports.export_day(session, store, clock.now.date(), secret=PSEUDONYM_SECRET)
+    finally:
+        await engine.dispose()
+    gone_ref = users.ref(gone, secret=PSEUDONYM_SECRET)
+    kept_ref = users.ref(kept, secret=PSEUDONYM_SECRET)
+    keys = [o.key for o in await store.list("")]
+    assert any(gone_ref in k for k in keys) and any(k.startswith("ml-dataset/") for k in keys)
+    activity = "exports/daily/2026-03-10/user_activity.csv"
+    assert gone_ref in (await store.get(activity)).decode()
+
+    response = await api.post("/v1/dsr/delete_user", headers=sign(301), json={})
+    assert response.status_code == 200, response.text
+    done = response.json()
+    assert done["found"] is True and done["photos"] == 2 and done["payments_pseudonymised"] == 1
+    assert done["objects"] == 6 and done["exports_rewritten"] == 1  # 2 photos, 2 x (jpg, json)
+
+    # No row of the user in any table...
+    assert sql("SELECT * FROM users WHERE id = %s OR tg_id = 301", gone) == []
+    for table in TABLES_WITH_USER:
+        assert sql(f"SELECT * FROM {table} WHERE user_id = %s", gone) == [], table  # noqa: S608
+    assert (
+        sql(
+            "SELECT * FROM protocols p JOIN photos f ON f.id = p.photo_id WHERE f.user_id = %s",
+            gone,
+        )
+        == []
+    )
+    # ...but the payment, pseudonymised: no user, no binding; amount and T-Bank id kept.
+    assert sql(
+        "SELECT user_id, autopay_binding_id, amount, status::text, external_id FROM payments "
+        "WHERE external_id = '900301'"
+    ) == [(None, None, 19900, "success", "900301")]
+    # No stored object and no export row under the user's reference.
+    keys = [o.key for o in await store.list("")]
+    assert not [k for k in keys if gone_ref in k]
+    export_text = (await store.get(activity)).decode()
+    assert gone_ref not in export_text and kept_ref in export_text
+    # The other user is untouched.
+    assert sql.one("SELECT count(*) FROM photos WHERE user_id = %s", kept) == 2
+    assert [k for k in keys if kept_ref in k]
+    assert sql("SELECT user_id FROM payments WHERE external_id = '900302'") == [(kept,)]
+    assert datetime(2026, 3, 10) <= clock.now
+
+
+async def test_delete_user_needs_the_user_or_an_operator(api, sign, sql) -> None:
+    await api.get("/v1/limits", headers=sign(401))
+    assert (await api.post("/v1/dsr/delete_user", json={"tg_id": 401})).status_code == 401
+    other = await api.post("/v1/dsr/delete_user", headers=sign(402), json={"tg_id": 401})
+    assert other.status_code == 401
+    bad_key = await api.post(
+        "/v1/dsr/delete_user", headers={"X-API-Key": "guess"}, json={"tg_id": 401}
+    )
+    assert bad_key.status_code == 401
+    assert sql.one("SELECT count(*) FROM users WHERE tg_id = 401") == 1
+    operator = await api.post(
+        "/v1/dsr/delete_user", headers={"X-API-Key": ADMIN_KEY}, json={"tg_id": 401}
+    )
+    assert operator.status_code == 200 and operator.json()["found"] is True
+    assert sql("SELECT * FROM users WHERE tg_id = 401") == []
+    unknown = await api.post(
+        "/v1/dsr/delete_user", headers={"X-API-Key": ADMIN_KEY}, json={"tg_id": 401}
+    )
+    assert unknown.json()["found"] is False
