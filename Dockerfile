@@ -1,0 +1,71 @@
+# syntax=docker/dockerfile:1
+# SM Core. One image, three processes: START_MODE=api|worker|migrate (docker/entrypoint.sh).
+#   docker build -t sm-core .
+#   docker run -e START_MODE=api -e APP_ENV=production -e ... -p 8000:8000 sm-core
+# docker-compose.yml runs it with PostgreSQL and Temporal.
+
+# Builder and runtime share the interpreter: the venv's python links to /usr/local/bin.
+ARG PYTHON_IMAGE=python:3.11-slim
+
+# ---------------------------------------------------------------- builder
+FROM ${PYTHON_IMAGE} AS builder
+
+# uv pinned to the version that wrote uv.lock; this stage is thrown away.
+RUN pip install --no-cache-dir --disable-pip-version-check uv==0.13.9
+
+ENV UV_COMPILE_BYTECODE=1 \
+    UV_LINK_MODE=copy \
+    UV_PYTHON_DOWNLOADS=never \
+    UV_PYTHON=/usr/local/bin/python3.11 \
+    UV_PROJECT_ENVIRONMENT=/app/.venv
+
+WORKDIR /src
+
+# Dependencies first, in their own layer: rebuilt only when the lock changes. --locked checks the
+# lock against the whole workspace, so every member's pyproject.toml is needed (a new member
+# fails here, loudly, until it is added).
+COPY uv.lock pyproject.toml ./
+COPY packages/devstack/pyproject.toml packages/devstack/
+COPY packages/socialsim/pyproject.toml packages/socialsim/
+COPY packages/sm-core/pyproject.toml packages/sm-core/
+COPY packages/trendflow/pyproject.toml packages/trendflow/
+COPY packages/agronom/pyproject.toml packages/agronom/
+RUN --mount=type=cache,target=/root/.cache/uv \
+    uv sync --locked --no-dev --no-install-workspace --package sm-core
+
+# Then SM Core and devstack (the only members it needs), installed as wheels (--no-editable):
+# the runtime stage takes the venv alone, not the sources.
+COPY packages/devstack/src packages/devstack/src
+COPY packages/sm-core/src packages/sm-core/src
+RUN --mount=type=cache,target=/root/.cache/uv \
+    uv sync --locked --no-dev --no-editable --package sm-core
+
+# ---------------------------------------------------------------- runtime
+FROM ${PYTHON_IMAGE} AS runtime
+
+RUN groupadd --system --gid 10001 smcore \
+    && useradd --system --uid 10001 --gid smcore --no-create-home --home-dir /app \
+        --shell /usr/sbin/nologin smcore
+
+# Owned by root, read-only to the app: the process cannot rewrite its own code.
+COPY --from=builder /app/.venv /app/.venv
+COPY --chmod=0755 docker/entrypoint.sh docker/healthcheck.sh /app/docker/
+
+# APP_ENV=production: every setting must come from the environment (the SECRETS_MANAGER rule),
+# so an unconfigured container stops with one line naming the missing keys instead of starting
+# the embedded development servers.
+ENV PATH=/app/.venv/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    APP_ENV=production \
+    PORT=8000
+
+WORKDIR /app
+# Numeric, so that a runtime can verify it is not root (Kubernetes runAsNonRoot).
+USER 10001:10001
+EXPOSE 8000
+
+# api: GET /health (database and Temporal reachable); other modes report healthy while running.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
+    CMD ["/app/docker/healthcheck.sh"]
+
+ENTRYPOINT ["/app/docker/entrypoint.sh"]

@@ -1,0 +1,41 @@
+#!/bin/sh
+# SM Core's container entrypoint. START_MODE picks the process (the seed's modes):
+#   api      sm-core api --host 0.0.0.0 --port ${PORT:-8000}
+#   worker   sm-core worker
+#   migrate  sm-core migrate (applies the migrations and exits)
+# MIGRATE_ON_START=1 applies the migrations before api or worker. Arguments given to the
+# container go on to the command (`docker run IMAGE --concurrency 4`). The command is exec'd,
+# so it replaces this shell and receives the container's signals itself (SIGTERM on stop).
+# SM_CORE_BIN names the executable (tests point it at a stub).
+set -eu
+
+bin="${SM_CORE_BIN:-sm-core}"
+mode="${START_MODE:-}"
+
+fail() {
+    echo "entrypoint: $1" >&2
+    exit 64 # EX_USAGE
+}
+
+case "$mode" in
+    api | worker | migrate) ;;
+    "") fail "START_MODE is not set: set it to api, worker or migrate" ;;
+    *) fail "unknown START_MODE '$mode': expected api, worker or migrate" ;;
+esac
+
+case "${MIGRATE_ON_START:-0}" in
+    1 | true | yes) migrate_first=1 ;;
+    0 | false | no | "") migrate_first=0 ;;
+    *) fail "MIGRATE_ON_START must be 1 or 0, not '${MIGRATE_ON_START}'" ;;
+esac
+
+if [ "$migrate_first" = 1 ] && [ "$mode" != migrate ]; then
+    echo "entrypoint: MIGRATE_ON_START=1: applying the migrations before $mode" >&2
+    "$bin" migrate # set -e: a failed migration stops the container here
+fi
+
+case "$mode" in
+    api) exec "$bin" api --host 0.0.0.0 --port "${PORT:-8000}" "$@" ;;
+    worker) exec "$bin" worker "$@" ;;
+    migrate) exec "$bin" migrate "$@" ;;
+esac
