@@ -50,7 +50,7 @@ def write_video(
         video = out.add_stream("libx264", rate=fps)
         video.width, video.height, video.pix_fmt = width, height, "yuv420p"
         video.options = {"crf": "18", "preset": "ultrafast"}
-        audio = out.add_stream("aac", rate=16000) if tone else None
+        audio = out.add_stream("aac", rate=16000, layout="mono") if tone else None
         for i in range(n):
             if colour is not None:
                 img = np.empty((height, width, 3), dtype=np.uint8)
@@ -278,7 +278,7 @@ def bbb_run(tmp_path_factory: pytest.TempPathFactory, cli: Cli) -> ProcessedRun:
     meta.write_text(
         json.dumps(
             {
-                "title": "Big Buck Bunny 🐰 trailer #animation",
+                "title": "Big Buck Bunny: the official trailer of the open movie 🐰 #animation",
                 "description": "A giant rabbit meets three bullies. @blender #opensource",
             }
         )

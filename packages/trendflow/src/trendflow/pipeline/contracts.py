@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,7 +56,11 @@ UpstreamReader = Callable[[str, str], tuple[dict[str, NDArray[Any]], dict[str, A
 
 @dataclass(frozen=True)
 class Context:
-    """Everything a component may read. ``upstream(component, artifact)`` loads an NPZ."""
+    """Everything a component may read. ``upstream(component, artifact)`` loads an NPZ.
+
+    GPU-heavy components are run inside the run's ``gpu_max_concurrent`` slots by the
+    DataProcessor; a component never manages that limit itself.
+    """
 
     component: str
     config: PipelineConfig
@@ -65,6 +68,5 @@ class Context:
     frames: FramesDir
     models: ModelStore
     upstream: UpstreamReader
-    gpu: threading.Semaphore
     config_hash: str
     video_sha256: str

@@ -8,6 +8,7 @@ recorded with its error and the run goes on; its dependents fail with a message 
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import threading
 import time
@@ -320,13 +321,19 @@ class DataProcessor:
             frames=state.frames_dir,
             models=self.models,
             upstream=state.upstream,
-            gpu=self.gpu,
             config_hash=state.config_hash,
             video_sha256=state.video_sha,
         )
         entry_base = self._entry_base(spec, state)
         try:
-            result = spec.run(ctx)
+            # gpu_max_concurrent: GPU-heavy components wait for a slot; the slot's times are
+            # recorded so the limit is auditable from the manifest.
+            with self.gpu if spec.gpu else contextlib.nullcontext():
+                acquired = datetime.now(UTC).isoformat()
+                result = spec.run(ctx)
+                released = datetime.now(UTC).isoformat()
+            if spec.gpu:
+                entry_base["gpu_slot"] = {"acquired_at": acquired, "released_at": released}
             artifacts = self._write(spec, result, state.rdir, entry_base, state.request)
         except Exception as error:  # noqa: BLE001  # one component's failure is reported, not fatal
             message = f"{type(error).__name__}: {error}"

@@ -38,17 +38,16 @@ def run(ctx: Context) -> ComponentResult:
     model_path = ctx.models.path(cfg.model)
     indices, frames = ctx.frames.frames(NAME)
     chunks: list[NDArray[np.float32]] = []
-    with ctx.gpu:
-        sess = session(model_path, ctx.config.onnx_threads)
-        input_name = sess.get_inputs()[0].name
-        for start in range(0, len(frames), cfg.batch_size):
-            batch = np.stack([preprocess(f) for f in frames[start : start + cfg.batch_size]])
-            out = np.asarray(sess.run(None, {input_name: batch})[0], dtype=np.float32)
-            if out.ndim != 2 or out.shape[0] != len(batch):
-                raise MissingDependencyError(
-                    NAME, "image embeddings [N, D]", f"{spec.name} returned shape {out.shape}"
-                )
-            chunks.append(out)
+    sess = session(model_path, ctx.config.onnx_threads)
+    input_name = sess.get_inputs()[0].name
+    for start in range(0, len(frames), cfg.batch_size):
+        batch = np.stack([preprocess(f) for f in frames[start : start + cfg.batch_size]])
+        out = np.asarray(sess.run(None, {input_name: batch})[0], dtype=np.float32)
+        if out.ndim != 2 or out.shape[0] != len(batch):
+            raise MissingDependencyError(
+                NAME, "image embeddings [N, D]", f"{spec.name} returned shape {out.shape}"
+            )
+        chunks.append(out)
     dim = chunks[0].shape[1] if chunks else 0
     embeddings = np.concatenate(chunks) if chunks else np.full((0, dim), np.nan, np.float32)
     norms = np.linalg.norm(embeddings, axis=1, keepdims=True)

@@ -36,19 +36,18 @@ def run(ctx: Context) -> ComponentResult:
     n, side = len(indices), cfg.map_size
     maps = np.full((n, side, side), np.nan, dtype=np.float32)
     stats = np.full((n, 4), np.nan, dtype=np.float32)
-    with ctx.gpu:
-        sess = session(model_path, ctx.config.onnx_threads)
-        input_name = sess.get_inputs()[0].name
-        for i, frame in enumerate(frames):
-            out = np.asarray(sess.run(None, {input_name: preprocess(frame)})[0], np.float32)
-            depth = np.squeeze(out)
-            if depth.ndim != 2:
-                raise MissingDependencyError(
-                    NAME, "a depth map [H, W]", f"{spec.name} returned shape {out.shape}"
-                )
-            maps[i] = cv2.resize(depth, (side, side), interpolation=cv2.INTER_AREA)
-            p10, p90 = np.percentile(depth, [10, 90])
-            stats[i] = (depth.mean(), depth.std(), p10, p90)
+    sess = session(model_path, ctx.config.onnx_threads)
+    input_name = sess.get_inputs()[0].name
+    for i, frame in enumerate(frames):
+        out = np.asarray(sess.run(None, {input_name: preprocess(frame)})[0], np.float32)
+        depth = np.squeeze(out)
+        if depth.ndim != 2:
+            raise MissingDependencyError(
+                NAME, "a depth map [H, W]", f"{spec.name} returned shape {out.shape}"
+            )
+        maps[i] = cv2.resize(depth, (side, side), interpolation=cv2.INTER_AREA)
+        p10, p90 = np.percentile(depth, [10, 90])
+        stats[i] = (depth.mean(), depth.std(), p10, p90)
     arrays: dict[str, NDArray[Any]] = {
         "frame_indices": indices,
         "depth_maps": maps,

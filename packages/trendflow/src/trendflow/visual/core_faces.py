@@ -84,26 +84,25 @@ def run(ctx: Context) -> ComponentResult:
     if n:
         h, w = frames.shape[1:3]
         scale = np.array([w, h], dtype=np.float32)
-        with ctx.gpu:
-            sess = session(model_path, ctx.config.onnx_threads)
-            names = [o.name for o in sess.get_outputs()]
-            for start in range(0, n, BATCH):
-                blob = to_input(frames[start : start + BATCH])
-                raw = dict(zip(names, sess.run(names, {"input": blob}), strict=True))
-                for item in range(blob.shape[0]):
-                    b, s, p = decode(
-                        raw,
-                        item,
-                        blob.shape[2],
-                        blob.shape[3],
-                        score_threshold=cfg.score_threshold,
-                        iou=cfg.nms_iou,
-                    )
-                    m = min(len(s), k)
-                    i = start + item
-                    boxes[i, :m] = (b[:m] / np.tile(scale, 2)).clip(0, 1)
-                    scores[i, :m] = s[:m]
-                    landmarks[i, :m] = p[:m] / scale
+        sess = session(model_path, ctx.config.onnx_threads)
+        names = [o.name for o in sess.get_outputs()]
+        for start in range(0, n, BATCH):
+            blob = to_input(frames[start : start + BATCH])
+            raw = dict(zip(names, sess.run(names, {"input": blob}), strict=True))
+            for item in range(blob.shape[0]):
+                b, s, p = decode(
+                    raw,
+                    item,
+                    blob.shape[2],
+                    blob.shape[3],
+                    score_threshold=cfg.score_threshold,
+                    iou=cfg.nms_iou,
+                )
+                m = min(len(s), k)
+                i = start + item
+                boxes[i, :m] = (b[:m] / np.tile(scale, 2)).clip(0, 1)
+                scores[i, :m] = s[:m]
+                landmarks[i, :m] = p[:m] / scale
     present = ~np.isnan(scores)
     arrays: dict[str, NDArray[Any]] = {
         "frame_indices": indices,

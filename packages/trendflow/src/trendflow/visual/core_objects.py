@@ -84,19 +84,18 @@ def run(ctx: Context) -> ComponentResult:
     boxes = np.full((n, k, 4), np.nan, dtype=np.float32)
     scores = np.full((n, k), np.nan, dtype=np.float32)
     classes = np.full((n, k), -1, dtype=np.int16)
-    with ctx.gpu:
-        sess = session(model_path, ctx.config.onnx_threads)
-        input_name = sess.get_inputs()[0].name
-        for i, frame in enumerate(frames):
-            blob, ratio = letterbox(frame)
-            raw = sess.run(None, {input_name: blob})[0][0]
-            b, s, c = decode(raw, ratio, score_threshold=cfg.score_threshold, iou=cfg.nms_iou)
-            m = min(len(s), k)
-            h, w = frame.shape[:2]
-            scale = np.array([w, h, w, h], dtype=np.float32)
-            boxes[i, :m] = (b[:m] / scale).clip(0.0, 1.0)
-            scores[i, :m] = s[:m]
-            classes[i, :m] = c[:m]
+    sess = session(model_path, ctx.config.onnx_threads)
+    input_name = sess.get_inputs()[0].name
+    for i, frame in enumerate(frames):
+        blob, ratio = letterbox(frame)
+        raw = sess.run(None, {input_name: blob})[0][0]
+        b, s, c = decode(raw, ratio, score_threshold=cfg.score_threshold, iou=cfg.nms_iou)
+        m = min(len(s), k)
+        h, w = frame.shape[:2]
+        scale = np.array([w, h, w, h], dtype=np.float32)
+        boxes[i, :m] = (b[:m] / scale).clip(0.0, 1.0)
+        scores[i, :m] = s[:m]
+        classes[i, :m] = c[:m]
     present = ~np.isnan(scores)
     arrays: dict[str, NDArray[Any]] = {
         "frame_indices": indices,
