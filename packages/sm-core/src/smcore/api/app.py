@@ -10,12 +10,17 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request, status
+from fastapi import Depends, FastAPI, Header, HTTPException, Path, Query, Request, status
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.json_schema import SkipJsonSchema
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from smcore.metrics import HTTP_LATENCY
 from smcore.settings import Settings
@@ -23,10 +28,11 @@ from smcore.store import db
 from smcore.store import search as profile_search
 from smcore.store.models import JobCall, MetricSnapshot, SocialProfile
 from smcore.sync import status as sync_status
-from smcore.sync.models import Scope, SyncInput, plan
+from smcore.sync.models import SyncInput
 from smcore.sync.service import create_job
 
 API = "/api/v1"
+MAX_ID = 2**63 - 1  # bigint
 
 
 class Blogger(BaseModel):
@@ -77,18 +83,54 @@ class BloggerDetail(Blogger):
     last_sync: dict[str, Any] | None = Field(description="The newest JobCall of this profile")
 
 
-class SyncRequest(BaseModel):
-    platform: Literal["instagram", "youtube"]
-    username: str | None = Field(None, description="Instagram username or YouTube handle")
-    ext_id: str | None = Field(None, description="Instagram user id or YouTube channel id")
-    scope: Scope = "all"
+# Instagram usernames and YouTube handles (ASCII letters, digits, . _ -; "@" optional);
+# Instagram user ids (digits) and YouTube channel ids (UC…).
+_Username = Annotated[str, Field(pattern=r"^@?[A-Za-z0-9._-]{1,100}$")]
+_ExtId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+
+
+class _SyncTarget(BaseModel):
+    # Exactly one of username and ext_id, said in the schema itself (oneOf), so clients and
+    # contract tests know it without trying.
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"oneOf": [{"required": ["username"]}, {"required": ["ext_id"]}]},
+    )
+
+    username: _Username | SkipJsonSchema[None] = Field(
+        None, description="Instagram username or YouTube handle"
+    )
+    ext_id: _ExtId | SkipJsonSchema[None] = Field(
+        None, description="Instagram user id or YouTube channel id"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nulls(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for key in ("username", "ext_id"):
+                if key in data and data[key] is None:
+                    raise ValueError(f"{key} must be a string (leave it out instead of null)")
+        return data
 
     @model_validator(mode="after")
-    def _one_target(self) -> SyncRequest:
+    def _one_target(self) -> _SyncTarget:
         if (self.username is None) == (self.ext_id is None):
             raise ValueError("give exactly one of username and ext_id")
-        plan(self.platform, self.scope)
         return self
+
+
+class InstagramSync(_SyncTarget):
+    platform: Literal["instagram"]
+    scope: Literal["profile", "subscriptions", "posts", "comments", "all"] = "all"
+
+
+class YouTubeSync(_SyncTarget):
+    platform: Literal["youtube"]
+    scope: Literal["profile", "posts", "comments", "all"] = "all"
+
+
+SyncRequest = Annotated[InstagramSync | YouTubeSync, Field(discriminator="platform")]
 
 
 class SyncStarted(BaseModel):
@@ -163,18 +205,20 @@ def create_app(  # noqa: PLR0915 - the routes close over the app's engine and cl
     @app.get(f"{API}/bloggers", response_model=BloggerPage, dependencies=[Depends(read_access)])
     async def search_bloggers(
         q: Annotated[
-            str, Query(max_length=200, description="Username, name or bio; @handle ok")
+            str,
+            Query(
+                max_length=200,
+                pattern=r"^[^\x00]*$",  # PostgreSQL text cannot hold NUL
+                description="Username, name or bio; @handle ok",
+            ),
         ] = "",
         platform: Annotated[Literal["instagram", "youtube"] | None, Query()] = None,
-        page: Annotated[int, Query(ge=1, le=10_000)] = 1,
+        page: Annotated[
+            int, Query(ge=1, le=100, description="At most 100 pages: narrow the query for more")
+        ] = 1,
         per_page: Annotated[int, Query(ge=1, le=100)] = 20,
     ) -> BloggerPage:
         """Search profiles: full text, prefixes, typos; ranked by text, then followers."""
-        if page * per_page > profile_search.MAX_WINDOW:
-            raise HTTPException(
-                status.HTTP_422_UNPROCESSABLE_CONTENT,
-                f"page * per_page may be at most {profile_search.MAX_WINDOW}: narrow the query",
-            )
         async with engine().begin() as conn:
             found = await profile_search.search(
                 conn, q=q, platform=platform, limit=per_page, offset=(page - 1) * per_page
@@ -194,7 +238,7 @@ def create_app(  # noqa: PLR0915 - the routes close over the app's engine and cl
         dependencies=[Depends(read_access)],
         responses={404: {"description": "No such profile"}},
     )
-    async def get_blogger(blogger_id: int) -> BloggerDetail:
+    async def get_blogger(blogger_id: Annotated[int, Path(ge=1, le=MAX_ID)]) -> BloggerDetail:
         """A profile with its latest metrics and its last sync."""
         async with engine().connect() as conn:
             row = (
@@ -236,6 +280,11 @@ def create_app(  # noqa: PLR0915 - the routes close over the app's engine and cl
         status_code=status.HTTP_202_ACCEPTED,
         response_model=SyncStarted,
         dependencies=[Depends(require_key)],
+        responses={
+            400: {"description": "The body is not JSON"},
+            401: {"description": "No valid X-API-Key"},
+            503: {"description": "Temporal is not configured or not reachable"},
+        },
     )
     async def start_sync(request: SyncRequest) -> SyncStarted:
         """Start a sync; follow it at GET /api/v1/syncs/{job_call_id}."""
@@ -259,7 +308,7 @@ def create_app(  # noqa: PLR0915 - the routes close over the app's engine and cl
         dependencies=[Depends(read_access)],
         responses={404: {"description": "No such JobCall"}},
     )
-    async def get_sync(job_call_id: int) -> dict[str, Any]:
+    async def get_sync(job_call_id: Annotated[int, Path(ge=1, le=MAX_ID)]) -> dict[str, Any]:
         """A JobCall with its ServiceCalls summed per stream."""
         async with engine().connect() as conn:
             report = await sync_status.report(conn, job_call_id)
@@ -324,6 +373,23 @@ def create_app(  # noqa: PLR0915 - the routes close over the app's engine and cl
     async def metrics() -> Response:
         """Prometheus metrics of this process (a worker serves its own: --metrics-port)."""
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == status.HTTP_405_METHOD_NOT_ALLOWED:
+            # Starlette names only the first route of a path in Allow; name them all.
+            allowed = sorted(
+                method
+                for route in app.routes
+                if isinstance(route, APIRoute) and route.matches(request.scope)[0] != Match.NONE
+                for method in route.methods or ()
+            )
+            return JSONResponse(
+                {"detail": f"{request.method} is not allowed here; use {', '.join(allowed)}"},
+                status_code=exc.status_code,
+                headers={"Allow": ", ".join(allowed)},
+            )
+        return await http_exception_handler(request, exc)
 
     @app.exception_handler(ValueError)
     async def bad_value(_: Request, exc: ValueError) -> JSONResponse:

@@ -21,7 +21,6 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 TOTAL_CAP = 10_000
-MAX_WINDOW = 10_000  # page * per_page may not go past this (deep pages cost a scan each)
 MAX_EDITS = 2
 ALTERNATIVES = 8
 _COLUMNS = (
