@@ -412,7 +412,9 @@ def test_each_app_service_starts_the_mode_it_names(
     [call] = stub.calls()
     assert call.argv[0] == name
     if name == "api":
-        published = [str(p).rsplit(":", 1)[-1] for p in service["ports"]]  # type: ignore[attr-defined]
+        ports = service["ports"]
+        assert isinstance(ports, list)
+        published = [str(p).rsplit(":", 1)[-1] for p in ports]
         assert call.argv[call.argv.index("--port") + 1] in published
 
 
