@@ -251,7 +251,7 @@ class _Health(BaseHTTPRequestHandler):
 def health_server() -> Iterator[tuple[ThreadingHTTPServer, type[_Health]]]:
     handler = type("Handler", (_Health,), {})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
         yield server, handler
