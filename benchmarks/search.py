@@ -1,0 +1,322 @@
+"""Blogger search at scale: latency through the HTTP API as a ratio to the same statements run
+directly through psycopg, and whether a name with two swapped letters still finds its profile.
+
+The population is ``socialsim.population`` (Faker's name lists per locale, Cyrillic kept,
+heavy-tailed followers): it is loaded once into the database ``search_bench_<N>_<seed>`` of
+the devstack stack (``.devstack`` or $DEVSTACK_DATA_DIR; the stack is left running, so later
+runs reuse the rows) by COPY, with every migration applied, so the database's own trigger and
+generated column build the index as they would for any writer.
+
+The query mix (``--queries``, seeded) is drawn from the population, one seventh each: full
+names, first names, surnames, ``@usernames``, four-letter prefixes of surnames, full names with
+two neighbouring letters swapped, and the first word of bios. Each query goes (a) through
+``sm-core api`` (its own process, uvicorn, one keep-alive client, ``per_page=20``) and (b) as
+the very statements the API's search issues (captured from SQLAlchemy once per query), replayed
+on one psycopg connection in one transaction: the database's own cost. Alternating, after a
+warm-up pass. Ratios = API / direct, at p50 and p99 (goal: <= 1.5; and API p99 < 50 ms).
+
+Typo check: ``--typos`` profiles whose full name at most 5 profiles share (more namesakes than
+a page of 5 cannot all fit), each searched by its name with two neighbouring letters of one word
+(of four letters or more) swapped, ``per_page=5``: found = the profile is in that top 5.
+
+    uv run python benchmarks/search.py [--profiles 1000000] [--queries 700] [--typos 200]
+                                       [--seed 1]
+
+The last line is one JSON object with the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections import Counter
+from typing import Any
+
+import httpx
+import psycopg
+from rich.console import Console
+from rich.progress import track
+from rich.table import Table
+from sqlalchemy import event
+
+from devstack import databases
+from devstack.stack import ensure
+from smcore.store import db
+from smcore.store import search as profile_search
+from socialsim.population import Person, people
+
+console = Console(stderr=True)
+COLUMNS = (
+    "platform, ext_id, username, full_name, bio, followers_count, follows_count, posts_count, "
+    "is_verified"
+)
+
+
+def load(url: str, count: int, seed: int) -> None:
+    """Create and fill the benchmark database, unless a finished load is there already."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        done = conn.execute("SELECT to_regclass('bench_loaded') IS NOT NULL").fetchone()
+        if done and done[0]:
+            console.print(f"reusing {count:,} profiles in {db.database_name(url)}")
+            return
+    db.upgrade(url)
+    started = time.perf_counter()
+    with psycopg.connect(url) as conn:
+        conn.execute("TRUNCATE social_profiles CASCADE")
+        conn.execute("SET maintenance_work_mem = '1GB'")
+        with conn.cursor().copy(f"COPY social_profiles ({COLUMNS}) FROM STDIN") as copy:
+            for p in track(
+                people(count, seed=seed),
+                total=count,
+                console=console,
+                description=f"loading {count:,} profiles",
+            ):
+                copy.write_row(
+                    (
+                        p.platform,
+                        p.ext_id,
+                        p.username,
+                        p.full_name,
+                        p.bio,
+                        p.followers_count,
+                        p.follows_count,
+                        p.posts_count,
+                        p.is_verified,
+                    )
+                )
+        conn.execute("CREATE TABLE bench_loaded (profiles bigint)")
+        conn.execute("INSERT INTO bench_loaded VALUES (%s)", (count,))
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE social_profiles")
+        conn.execute("VACUUM ANALYZE search_words")
+    console.print(f"loaded in {time.perf_counter() - started:.0f} s")
+
+
+def swap(name: str, r: random.Random) -> str | None:
+    words = name.split(" ")
+    long = [i for i, w in enumerate(words) if len(w) >= 4]
+    if not long:
+        return None
+    i = r.choice(long)
+    w = words[i]
+    j = r.randrange(0, len(w) - 1)
+    if w[j].lower() == w[j + 1].lower():
+        return None
+    words[i] = w[:j] + w[j + 1] + w[j] + w[j + 2 :]
+    return " ".join(words)
+
+
+def query_mix(sample: list[Person], n: int, r: random.Random) -> list[tuple[str, str]]:
+    kinds = {
+        "full name": lambda p: p.full_name,
+        "first name": lambda p: p.full_name.split(" ")[0],
+        "surname": lambda p: p.full_name.split(" ")[-1],
+        "@username": lambda p: "@" + p.username,
+        "prefix": lambda p: p.full_name.split(" ")[-1][:4],
+        "typo": lambda p: swap(p.full_name, r),
+        "bio word": lambda p: p.bio.split(" ")[0],
+    }
+    mix = []
+    while len(mix) < n:
+        for kind, make in kinds.items():
+            q = make(r.choice(sample))
+            if q:
+                mix.append((kind, q))
+    return mix[:n]
+
+
+async def capture(url: str, queries: list[str]) -> list[list[tuple[str, Any]]]:
+    """The statements (with parameters) the API's search runs for each query."""
+    engine = db.async_engine(url, pool_size=1)
+    seen: list[tuple[str, Any]] = []
+
+    def record(conn: Any, cursor: Any, statement: str, parameters: Any, *args: Any) -> None:
+        seen.append((statement, parameters))
+
+    event.listen(engine.sync_engine, "before_cursor_execute", record)
+    captured = []
+    try:
+        for q in queries:
+            seen.clear()
+            async with engine.begin() as conn:
+                await profile_search.search(conn, q=q, platform=None, limit=20, offset=0)
+            captured.append([s for s in seen if not s[0].startswith(("BEGIN", "COMMIT"))])
+    finally:
+        await engine.dispose()
+    return captured
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_api(url: str) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": url, "LOG_LEVEL": "WARNING"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "smcore", "api", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(f"{base}/api/v1/bloggers", params={"per_page": 1}, timeout=5)
+            return process, base
+        except httpx.TransportError:
+            time.sleep(0.2)
+    process.kill()
+    raise SystemExit("sm-core api did not start within 60 s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--profiles", type=int, default=1_000_000)
+    parser.add_argument("--queries", type=int, default=700)
+    parser.add_argument("--typos", type=int, default=200)
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    r = random.Random(args.seed)  # noqa: S311 - a benchmark's query mix
+
+    with ensure(keep=True) as info:
+        if info.database_url is None:
+            raise SystemExit("devstack gave no PostgreSQL")
+        url = databases.ensure(info.database_url, f"search_bench_{args.profiles}_{args.seed}")
+        load(url, args.profiles, args.seed)
+        sample = list(people(min(args.profiles, 50_000), seed=args.seed))
+        mix = query_mix(sample, args.queries, r)
+        statements = asyncio.run(capture(url, [q for _, q in mix]))
+        process, base = start_api(url)
+        try:
+            api_ms, direct_ms, kinds = [], [], []
+            with httpx.Client(base_url=base, timeout=30) as client, psycopg.connect(url) as conn:
+
+                def via_api(q: str) -> float:
+                    t = time.perf_counter()
+                    response = client.get("/api/v1/bloggers", params={"q": q, "per_page": 20})
+                    elapsed = time.perf_counter() - t
+                    response.raise_for_status()
+                    return elapsed * 1000
+
+                def direct(batch: list[tuple[str, Any]]) -> float:
+                    t = time.perf_counter()
+                    with conn.transaction(), conn.cursor() as cursor:
+                        for statement, parameters in batch:
+                            cursor.execute(statement, parameters)
+                            if cursor.description:
+                                cursor.fetchall()
+                    return (time.perf_counter() - t) * 1000
+
+                for (_, q), batch in zip(mix[:50], statements[:50], strict=True):  # warm-up
+                    via_api(q)
+                    direct(batch)
+                for (kind, q), batch in track(
+                    list(zip(mix, statements, strict=True)), console=console, description="queries"
+                ):
+                    api_ms.append(via_api(q))
+                    direct_ms.append(direct(batch))
+                    kinds.append(kind)
+
+                typo_targets = typo_cases(conn, sample, args.typos, r)
+                found = 0
+                for person, q in typo_targets:
+                    page = client.get("/api/v1/bloggers", params={"q": q, "per_page": 5}).json()
+                    found += person.username in [i["username"] for i in page["items"]]
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
+
+    report(
+        args,
+        mix=mix,
+        kinds=kinds,
+        api_ms=api_ms,
+        direct_ms=direct_ms,
+        found=found,
+        typos=len(typo_targets),
+    )
+
+
+def typo_cases(
+    conn: psycopg.Connection[Any], sample: list[Person], n: int, r: random.Random
+) -> list[tuple[Person, str]]:
+    names = Counter(p.full_name for p in sample)
+    candidates = [p for p in r.sample(sample, min(len(sample), n * 4)) if names[p.full_name] <= 5]
+    shared = dict(
+        conn.execute(  # namesakes in the whole population, not only the sample
+            "SELECT full_name, count(*) FROM social_profiles WHERE full_name = ANY(%s) "
+            "GROUP BY full_name",
+            ([p.full_name for p in candidates],),
+        ).fetchall()
+    )
+    cases = []
+    for p in candidates:
+        q = swap(p.full_name, r)
+        if q and shared.get(p.full_name, 0) <= 5:
+            cases.append((p, q))
+        if len(cases) == n:
+            break
+    return cases
+
+
+def report(
+    args: argparse.Namespace,
+    *,
+    mix: list[tuple[str, str]],
+    kinds: list[str],
+    api_ms: list[float],
+    direct_ms: list[float],
+    found: int,
+    typos: int,
+) -> None:
+    table = Table(title=f"search over {args.profiles:,} profiles, {len(api_ms)} queries")
+    for column in ("queries", "n", "API p50", "API p99", "direct p50", "direct p99"):
+        table.add_column(column, justify="right")
+    for kind in [*dict.fromkeys(k for k, _ in mix), "all"]:
+        a = [v for v, k in zip(api_ms, kinds, strict=True) if kind in (k, "all")]
+        d = [v for v, k in zip(direct_ms, kinds, strict=True) if kind in (k, "all")]
+        table.add_row(
+            kind, str(len(a)), *(f"{percentile(x, p):.1f} ms" for x in (a, d) for p in (50, 99))
+        )
+    console.print(table)
+    figures = {
+        "profiles": args.profiles,
+        "queries": len(api_ms),
+        "api_p50_ms": round(percentile(api_ms, 50), 2),
+        "api_p99_ms": round(percentile(api_ms, 99), 2),
+        "direct_p50_ms": round(percentile(direct_ms, 50), 2),
+        "direct_p99_ms": round(percentile(direct_ms, 99), 2),
+        "ratio_p50": round(percentile(api_ms, 50) / percentile(direct_ms, 50), 3),
+        "ratio_p99": round(percentile(api_ms, 99) / percentile(direct_ms, 99), 3),
+        "api_mean_ms": round(statistics.fmean(api_ms), 2),
+        "typo_top5_found": found,
+        "typo_cases": typos,
+        "goal": {"ratio_max": 1.5, "api_p99_ms_max": 50},
+    }
+    console.print(
+        f"API / direct: p50 {figures['ratio_p50']}, p99 {figures['ratio_p99']} (goal <= 1.5); "
+        f"API p99 {figures['api_p99_ms']} ms (goal < 50); swapped-letter names in the top 5: "
+        f"{found}/{typos}"
+    )
+    sys.stdout.write(json.dumps(figures) + "\n")
+
+
+if __name__ == "__main__":
+    main()
