@@ -190,12 +190,15 @@ def _decode(
         total = 0
         try:
             for frame in container.decode(stream):
-                small = frame.to_ndarray(format="bgr24", width=an_w, height=an_h)
+                # Shot detection compares colour histograms: a fast scaler is enough here.
+                small = frame.to_ndarray(
+                    format="bgr24", width=an_w, height=an_h, interpolation="FAST_BILINEAR"
+                )
                 found = detector.process_frame(FrameTimecode(total, fps), small)
                 cuts.extend(int(t.frame_num) for t in found)
                 if total in wanted:
                     frames[wanted[total]] = frame.to_ndarray(
-                        format="rgb24", width=out_w, height=out_h
+                        format="rgb24", width=out_w, height=out_h, interpolation="AREA"
                     )
                 total += 1
         except av.FFmpegError as error:
