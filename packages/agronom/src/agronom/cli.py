@@ -1,15 +1,28 @@
-"""``agronom``: command line of the agronom package."""
+"""``agronom``: Pocket Agronomist's command line (migrate, api, worker, bot, demo, openapi)."""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import sys
 from importlib.metadata import version
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
+from rich.console import Console
+
+from devstack import DevstackError
+from devstack.errors import SettingsError
+from devstack.settings import endpoints
 
 app = typer.Typer(
-    help="Pocket Agronomist: Telegram bot backend (not built yet).", add_completion=False
+    help="Pocket Agronomist: the backend of a Telegram bot that diagnoses plant photos.",
+    no_args_is_help=True,
+    add_completion=False,
 )
+out = Console()
+err = Console(stderr=True)
 
 
 def _version(value: bool) -> None:
@@ -18,16 +31,181 @@ def _version(value: bool) -> None:
         raise typer.Exit
 
 
-@app.callback(invoke_without_command=True)
-def _root(
+@app.callback()
+def _load(
     ctx: typer.Context,
     show_version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
     ] = False,
 ) -> None:
-    if ctx.invoked_subcommand is None and not show_version:
-        print(ctx.get_help())
+    """Load the settings once, before any command: production refuses missing keys here."""
+    from agronom.settings import Settings  # noqa: PLC0415
+
+    try:
+        ctx.obj = Settings.load()
+    except SettingsError as exc:
+        err.print(f"[red]error:[/] {exc}", soft_wrap=True)
+        raise typer.Exit(2) from None
+
+
+def _settings(ctx: typer.Context) -> Any:
+    return ctx.obj
+
+
+@app.command()
+def config(
+    ctx: typer.Context,
+    show_secrets: Annotated[bool, typer.Option(help="Print secret values too.")] = False,
+) -> None:
+    """Print the effective settings (secrets masked)."""
+    settings = _settings(ctx)
+    for name in type(settings).model_fields:
+        value = getattr(settings, name)
+        if show_secrets and hasattr(value, "get_secret_value"):
+            value = value.get_secret_value()
+        out.print(f"{type(settings).key(name)}={'' if value is None else value}", highlight=False)
+
+
+@app.command()
+def migrate(ctx: typer.Context) -> None:
+    """Apply the migrations (on the embedded server when no database is configured)."""
+    import psycopg  # noqa: PLC0415
+
+    from agronom.store import db  # noqa: PLC0415
+
+    try:
+        with endpoints(_settings(ctx), temporal=False, keep=True) as ep:
+            db.upgrade(ep.database_url)
+    except (DevstackError, psycopg.Error) as exc:
+        err.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(1) from None
+    out.print(f"migrated {_redact(ep.database_url)}")
+
+
+@app.command()
+def api(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+) -> None:
+    """Serve the HTTP API (migrates first; embedded PostgreSQL when none is configured)."""
+    import uvicorn  # noqa: PLC0415
+
+    from agronom.api.app import create_app  # noqa: PLC0415
+    from agronom.logs import configure  # noqa: PLC0415
+    from agronom.store import db  # noqa: PLC0415
+
+    settings = _settings(ctx)
+    configure(settings.log_level)
+    with endpoints(settings, temporal=False, keep=True) as ep:
+        db.upgrade(ep.database_url)
+        uvicorn.run(
+            create_app(settings, database_url=ep.database_url),
+            host=host,
+            port=port,
+            log_level=settings.log_level.lower(),
+        )
+
+
+@app.command()
+def worker(ctx: typer.Context) -> None:
+    """Run the scheduled jobs: creates/updates the Temporal Schedules and serves their work."""
+    from agronom.logs import configure  # noqa: PLC0415
+
+    settings = _settings(ctx)
+    configure(settings.log_level)
+    try:
+        with endpoints(settings, keep=True) as ep:
+            asyncio.run(_worker(settings, ep.database_url, ep.temporal_address))
+    except KeyboardInterrupt:
+        pass
+
+
+async def _worker(settings: Any, database_url: str, temporal_address: str) -> None:
+    from temporalio.client import Client  # noqa: PLC0415
+
+    from agronom import storage  # noqa: PLC0415
+    from agronom.jobs import TASK_QUEUE, schedules  # noqa: PLC0415
+    from agronom.jobs.worker import running_worker  # noqa: PLC0415
+    from agronom.store import db  # noqa: PLC0415
+
+    db.upgrade(database_url)
+    client = await Client.connect(temporal_address, namespace=settings.temporal_namespace)
+    ids = await schedules.ensure(client, task_queue=TASK_QUEUE)
+    store = await storage.from_settings(settings)
+    err.print(f"schedules: {', '.join(ids)}")
+    async with running_worker(settings, database_url=database_url, client=client, store=store):
+        err.print(f"worker on task queue {TASK_QUEUE}; Ctrl-C stops it")
+        await asyncio.Event().wait()
+
+
+@app.command()
+def openapi(
+    write: Annotated[
+        bool, typer.Option("--write", help="Rewrite the committed packages/agronom/openapi.json.")
+    ] = False,
+    output: Annotated[Path | None, typer.Option(help="Write the document to this file.")] = None,
+) -> None:
+    """Print (or write) the API's OpenAPI document, as OpenAPI 3.0.3 for openapi-diff."""
+    from agronom.api import openapi as spec  # noqa: PLC0415
+
+    text = spec.render(spec.generate())
+    if write:
+        spec.COMMITTED.write_text(text)
+        err.print(f"wrote {spec.COMMITTED.name}")
+    if output is not None:
+        output.write_text(text)
+    if not write and output is None:
+        sys.stdout.write(text)
+
+
+@app.command()
+def demo(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="End with the summary as JSON.")] = False,
+) -> None:
+    """A scripted round trip on the embedded stack: user, photos, diagnosis, quota, payment,
+    PRO, the jobs, DSR. Prints what happened; exit 1 when a step did not do what it should."""
+    import json  # noqa: PLC0415
+
+    import psycopg  # noqa: PLC0415
+
+    from agronom.demo import run_demo  # noqa: PLC0415
+    from agronom.logs import configure  # noqa: PLC0415
+
+    settings = _settings(ctx)
+    configure("WARNING")
+    try:
+        with endpoints(settings, keep=True) as ep:
+            summary = asyncio.run(run_demo(settings, ep.database_url, ep.temporal_address, out))
+    except (DevstackError, psycopg.Error, RuntimeError) as exc:
+        err.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(1) from None
+    if as_json:
+        print(json.dumps(summary, ensure_ascii=False, default=str))
+    if not summary["ok"]:
+        raise typer.Exit(1)
+
+
+def _redact(url: str) -> str:
+    head, sep, tail = url.rpartition("@")
+    if not sep or ":" not in head.split("//", 1)[-1]:
+        return url
+    scheme, creds = head.split("//", 1)
+    return f"{scheme}//{creds.split(':', 1)[0]}:***@{tail}"
 
 
 def main() -> None:
-    app()
+    """Run the CLI and leave with ``os._exit``.
+
+    temporalio's core can crash while the interpreter finalizes after a short-lived client was
+    used (temporalio/sdk-python#300): the work is done by then, so flush and exit directly.
+    """
+    try:
+        app()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

@@ -66,7 +66,7 @@ class Settings(StackSettings):
         "local", description="Where photos, dataset copies and exports live: local or s3"
     )
     storage_dir: Path = Field(
-        Path(".agronom-store"), description="Root folder of the local object store"
+        Path(".devstack/agronom-objects"), description="Root folder of the local object store"
     )
     s3_bucket: str = Field("", description="S3 bucket (storage_backend=s3)")
     s3_endpoint_url: str | None = Field(None, description="S3 endpoint [default: AWS]")

@@ -100,6 +100,16 @@ _NOTIFICATION_SCHEMA = {
     },
     "additionalProperties": True,
 }
+_JSON_ERRORS = {
+    code: {
+        "description": text_,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}},
+    }
+    for code, text_ in (
+        (400, "BAD_REQUEST: not a JSON object, or unusable fields"),
+        (401, "UNAUTHORIZED: the Token does not match"),
+    )
+}
 _OK = {
     200: {
         "description": "Accepted",
@@ -285,7 +295,7 @@ def create_app(  # noqa: PLR0915 - the routes close over the app's runtime
 
     notification_doc: dict[str, Any] = {
         "response_class": PlainTextResponse,
-        "responses": {**_OK, **_errors(400, 401)},
+        "responses": {**_OK, **_JSON_ERRORS},
         "openapi_extra": {
             "requestBody": {
                 "required": True,
@@ -450,6 +460,11 @@ def create_app(  # noqa: PLR0915 - the routes close over the app's runtime
     @app.exception_handler(AgronomError)
     async def agronom_error(_: Request, exc: AgronomError) -> JSONResponse:
         return _error(exc.http_status, exc.error_code.value, exc.message)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = "UNAUTHORIZED" if exc.status_code in (401, 403) else "BAD_REQUEST"
+        return _error(exc.status_code, code, str(exc.detail))
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:

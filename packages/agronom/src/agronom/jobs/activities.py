@@ -68,4 +68,4 @@ class JobActivities:
         day = (now - timedelta(days=1)).date()
         async with self.sessions.begin() as session:
             counts = await exports.export_day(session, self.store, day, secret=self.secret)
-        return JobResult("metrics_export", now.isoformat(), {"day": day.toordinal(), **counts})
+        return JobResult("metrics_export", now.isoformat(), counts)
