@@ -57,3 +57,21 @@ def test_undecodable_video_fails_the_required_segmenter(cli, tmp_path: Path) -> 
         "segmenter: required component failed" in p
         for p in json.loads(validation.stdout)["problems"]
     )
+
+
+def test_unsupported_platform_is_bad_input(cli, sample_videos, tmp_path: Path) -> None:
+    result = cli.run(
+        "process",
+        sample_videos("bikes.mp4"),
+        "--platform",
+        "tiktok",
+        "--video-id",
+        "x",
+        "--result-store",
+        tmp_path / "rs",
+        "--frames-store",
+        tmp_path / "fr",
+    )
+    assert result.returncode == 2
+    assert "platform 'tiktok' is not supported" in result.stderr
+    assert not (tmp_path / "rs").exists()

@@ -3,14 +3,11 @@ gpu_max_concurrent while others run in parallel."""
 
 from __future__ import annotations
 
-import itertools
-from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 
 from trendflow.audio import tier0
-from trendflow.store.manifest import RunManifest
 from trendflow.store.npz import read_npz
 from trendflow.text import features as text
 
@@ -67,27 +64,3 @@ def test_text_metadata_and_comments_of_the_processed_run(bbb_run) -> None:
 def test_multilingual_embeddings_place_a_translation_nearer_than_an_unrelated_text() -> None:
     vectors = text.embed(["Классный мультик!", "Great cartoon!", "Quarterly tax filing deadline"])
     assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2]
-
-
-def test_gpu_heavy_components_never_overlap_with_one_slot(cli, env, make_video, tmp_path) -> None:
-    video = make_video(tmp_path / "v.mp4", seconds=2.0, fps=10)
-    config = env.with_config(tmp_path / "c.yaml", gpu_max_concurrent=1, max_workers=4)
-    _, report = cli.process(
-        video,
-        video_id="gpu",
-        result_store=tmp_path / "rs",
-        frames_store=tmp_path / "fr",
-        config=config,
-    )
-    components = RunManifest(Path(report["run_dir"])).read()["components"]
-    slots = sorted(
-        (
-            datetime.fromisoformat(c["gpu_slot"]["acquired_at"]),
-            datetime.fromisoformat(c["gpu_slot"]["released_at"]),
-        )
-        for c in components.values()
-        if "gpu_slot" in c
-    )
-    assert len(slots) == 4, "clip, depth, objects and faces hold GPU slots"
-    for (_, released), (acquired, _) in itertools.pairwise(slots):
-        assert acquired >= released

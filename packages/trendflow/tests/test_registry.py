@@ -5,6 +5,8 @@ from __future__ import annotations
 import functools
 import http.server
 import shutil
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +17,8 @@ from trendflow.config import ModelOverride
 from trendflow.errors import ModelUnavailableError
 from trendflow.models.registry import REGISTRY, ModelStore
 from trendflow.store.npz import sha256_file
+
+SCRIPT = Path(sys.executable).parent / "trendflow"
 
 
 @pytest.fixture(scope="module")
@@ -79,3 +83,30 @@ def test_unpinned_upstream_models_are_never_trusted(tmp_path: Path) -> None:
         store.path("clip_vit_b32_visual")
     with pytest.raises(ModelUnavailableError, match=r"midas_v21_small_256.*no sha256"):
         store.install("midas_v21_small_256")
+
+
+def test_cli_installs_every_pinned_model_from_an_http_mirror(cli, http_mirror, tmp_path) -> None:
+    env = {**cli.env.environ(), "TRENDFLOW_MODELS_DIR": str(tmp_path / "models")}
+    result = subprocess.run(
+        [SCRIPT, "models", "install", "--from", http_mirror],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    for name in ("yolox_nano", "yunet_n", "yunet_s"):
+        assert name in result.stderr
+        spec = REGISTRY[name]
+        assert sha256_file(tmp_path / "models" / spec.relpath) == spec.sha256
+    unpinned = subprocess.run(
+        [SCRIPT, "models", "install", "core_clip_typo"],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+        timeout=60,
+    )
+    assert unpinned.returncode == 1
+    assert "core_clip_typo" in unpinned.stderr

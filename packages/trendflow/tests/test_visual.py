@@ -3,12 +3,17 @@ the CLIP and MiDaS paths preprocess exactly as specified, frames are RGB, shots 
 
 from __future__ import annotations
 
+import itertools
 import json
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from trendflow.errors import MissingFrameIndicesError
+from trendflow.segmenter.frames import FramesDir
+from trendflow.store.manifest import RunManifest
 from trendflow.store.npz import read_npz
 
 ONLY_FACES_OBJECTS = [
@@ -46,12 +51,14 @@ def carphone(cli, env, sample_videos, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def colour_run(cli, make_video, tmp_path_factory):
+def colour_run(cli, env, make_video, tmp_path_factory):
     """A flat-colour clip: CLIP and depth outputs of the tiny models are predictable."""
     root = tmp_path_factory.mktemp("colour")
     video = make_video(root / "flat.mp4", seconds=2.0, fps=10, colour=COLOUR)
+    # One GPU slot and four workers: the slot limit, not the pool, keeps providers apart.
+    config = env.with_config(root / "c.yaml", gpu_max_concurrent=1, max_workers=4)
     _, report = cli.process(
-        video, video_id="flat", result_store=root / "rs", frames_store=root / "fr"
+        video, video_id="flat", result_store=root / "rs", frames_store=root / "fr", config=config
     )
     return Path(report["run_dir"]), root / "fr" / "youtube" / "flat" / "r1"
 
@@ -122,3 +129,25 @@ def test_shot_boundary_at_the_hard_cut(blocks_run) -> None:
     # The cut is the largest change between consecutive sampled frames.
     cut_sample = int(np.nanargmax(motion["motion"]))
     assert motion["frame_indices"][cut_sample - 1] < 30 <= motion["frame_indices"][cut_sample]
+
+
+def test_gpu_heavy_components_never_overlap_with_one_slot(colour_run) -> None:
+    run_dir, _ = colour_run
+    components = RunManifest(run_dir).read()["components"]
+    slots = sorted(
+        (
+            datetime.fromisoformat(c["gpu_slot"]["acquired_at"]),
+            datetime.fromisoformat(c["gpu_slot"]["released_at"]),
+        )
+        for c in components.values()
+        if "gpu_slot" in c
+    )
+    assert len(slots) == 4, "clip, depth, objects and faces hold GPU slots"
+    for (_, released), (acquired, _) in itertools.pairwise(slots):
+        assert acquired >= released
+
+
+def test_a_component_without_frame_indices_raises_naming_it(colour_run) -> None:
+    _, frames_dir = colour_run
+    with pytest.raises(MissingFrameIndicesError, match="'core_ocr' needs 'frame_indices'"):
+        FramesDir(frames_dir).frames("core_ocr")

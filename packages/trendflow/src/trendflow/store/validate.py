@@ -106,8 +106,10 @@ def _check_component(run_path: Path, run: dict[str, Any], name: str, entry: Any)
         problems.append("idempotency_key does not match its key_fields")
     elif fields.get("component") != name or fields.get("run_id") != run.get("run_id"):
         problems.append("key_fields name another component or run")
+    # A component the current config disables may keep the entry of an earlier config.
     expected_cc = run.get("component_config_hashes", {}).get(name)
-    if entry.get("component_config_hash") != expected_cc:
+    enabled = name in run.get("components_enabled", [name])
+    if enabled and entry.get("component_config_hash") != expected_cc:
         problems.append("computed under another config than the run's current one")
     if status == "empty" and not entry.get("empty_reason"):
         problems.append("status empty without empty_reason")
