@@ -1,0 +1,1 @@
+"""The Telegram bot: Bot API client, handlers, polling (development) and webhook (production)."""
