@@ -1,16 +1,72 @@
-"""The agronom console script is installed and reports the package's version."""
+"""The agronom console script: version, the production settings rule, and the demo round trip
+on configured servers (the session's PostgreSQL and Temporal)."""
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 from importlib.metadata import version
 from pathlib import Path
 
+import pytest
+from temporalio.testing import WorkflowEnvironment
 
-def test_console_script_reports_the_installed_version() -> None:
-    script = Path(sys.executable).parent / "agronom"
-    assert script.exists(), "uv sync installs the console script"
-    result = subprocess.run([script, "--version"], capture_output=True, text=True, check=False)
+from agronom.settings import Settings
+
+SCRIPT = Path(sys.executable).parent / "agronom"
+
+
+def agronom(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(SCRIPT), *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=150,
+        check=False,
+    )
+
+
+@pytest.fixture
+def base_env(tmp_path: Path) -> dict[str, str]:
+    """The environment minus every key agronom reads."""
+    keys = {Settings.key(f) for f in Settings.model_fields}
+    env = {k: v for k, v in os.environ.items() if k not in keys}
+    env["DEVSTACK_DATA_DIR"] = str(tmp_path / "stack")
+    return env
+
+
+def test_console_script_reports_the_installed_version(base_env, tmp_path) -> None:
+    result = agronom("--version", env=base_env, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "agronom {}".format(version("agronom"))
+
+
+def test_production_without_keys_stops_with_one_line(base_env, tmp_path) -> None:
+    result = agronom("config", env={**base_env, "APP_ENV": "production"}, cwd=tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    for key in ("DB_HOST", "TEMPORAL_ADDRESS", "OPENAI_API_KEY", "TBANK_PASSWORD", "S3_BUCKET"):
+        assert key in lines[0]
+    assert "FREE_PHOTOS_PER_MONTH" not in lines[0], "product knobs keep their defaults"
+
+
+def test_demo_round_trip_on_configured_servers(
+    base_env, tmp_path, database_url, temporal_env: WorkflowEnvironment
+) -> None:
+    env = {
+        **base_env,
+        "DATABASE_URL": database_url,
+        "TEMPORAL_ADDRESS": temporal_env.client.service_client.config.target_host,
+    }
+    result = agronom("demo", "--json", env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["ok"] is True and summary["failed"] == [] and summary["steps"] == 13
+    for step in ("diagnosis", "EXIF stripped", "free quota", "PRO by SBP", "DSR delete"):
+        assert step in result.stdout
+    assert not (tmp_path / "stack").exists(), "configured servers: nothing embedded started"
