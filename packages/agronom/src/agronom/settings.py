@@ -38,6 +38,7 @@ class Settings(StackSettings):
         "telegram_webhook_url",
         "tbank_api_base",
         "tbank_notification_url",
+        "tbank_autopay_notification_url",
         "auth_max_age_s",
         "api_base_url",
     }
@@ -105,6 +106,12 @@ class Settings(StackSettings):
         "",
         description="Our public URL of /v1/payments/sbp/webhook sent with Init "
         "[default: the terminal's setting]",
+    )
+
+    tbank_autopay_notification_url: str = Field(
+        "",
+        description="Our public URL of /v1/payments/sbp/autopay/webhook sent with autopay "
+        "charges [default: the terminal's setting]",
     )
 
     # ---------------------------------------------------------------- Telegram

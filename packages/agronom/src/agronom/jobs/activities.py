@@ -9,9 +9,11 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from temporalio import activity
 
-from agronom import storage
+from agronom import storage, users
 from agronom.jobs import exports, service
 from agronom.jobs.models import JobInput, JobResult
+from agronom.payments import charges, tbank
+from agronom.payments import service as payments
 from agronom.settings import Settings
 
 
@@ -22,13 +24,59 @@ def _as_of(request: JobInput) -> datetime:
 
 
 class JobActivities:
-    def __init__(self, engine: AsyncEngine, store: storage.ObjectStore, settings: Settings) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        store: storage.ObjectStore,
+        settings: Settings,
+        bank: tbank.TBankClient,
+    ) -> None:
         self.sessions = async_sessionmaker(engine, expire_on_commit=False)
         self.store = store
+        self.settings = settings
+        self.tbank = bank
         self.secret = settings.pseudonym_secret.get_secret_value()
 
     def all(self) -> list[Callable[..., Any]]:
-        return [self.reset_quota, self.photo_retention, self.ml_dataset, self.metrics_export]
+        return [
+            self.reset_quota,
+            self.photo_retention,
+            self.ml_dataset,
+            self.metrics_export,
+            self.autopay,
+        ]
+
+    @activity.defn(name="agronom.autopay")
+    async def autopay(self, request: JobInput) -> JobResult:
+        """Charge the bound accounts of users whose PRO is about to end."""
+        now = _as_of(request)
+        async with self.sessions.begin() as session:
+            due = await charges.due(session, now=now)
+        started = failed = 0
+        for item in due:
+            async with self.sessions.begin() as session:  # committed first: at most once a day
+                await users.add_event(session, item.user_id, charges.CHARGE_EVENT, now=now)
+            try:
+                initiated = await self.tbank.init(
+                    order_id=payments.order_id(item.user_id, 1),
+                    amount=self.settings.pro_price_kopeks,
+                    description="Карманный агроном PRO, автопродление на 1 мес.",
+                    customer_key=users.ref(item.user_id, secret=self.secret),
+                    recurrent=False,
+                    notification_url=self.settings.tbank_autopay_notification_url or None,
+                )
+                await self.tbank.charge_qr(
+                    payment_id=initiated.payment_id, account_token=item.binding
+                )
+                started += 1
+            except tbank.TBankError as exc:
+                activity.logger.warning("autopay charge failed: %s", exc)
+                async with self.sessions.begin() as session:
+                    await users.add_event(session, item.user_id, payments.AUTOPAY_FAIL, now=now)
+                failed += 1
+        return JobResult(
+            "autopay", now.isoformat(), {"due": len(due), "charged": started, "failed": failed}
+        )
 
     @activity.defn(name="agronom.reset_quota")
     async def reset_quota(self, request: JobInput) -> JobResult:

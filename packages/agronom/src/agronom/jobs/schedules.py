@@ -36,6 +36,7 @@ JOBS = (
     Job("agronom-photo-retention", "agronom.PhotoRetention", "30 2 * * *", "90-day photo TTL"),
     Job("agronom-ml-dataset", "agronom.MlDataset", "0 3 * * *", "ML dataset copy, 2-year TTL"),
     Job("agronom-metrics-export", "agronom.MetricsExport", "15 0 * * *", "daily metrics CSV"),
+    Job("agronom-autopay", "agronom.Autopay", "0 9 * * *", "autopay charges before PRO ends"),
 )
 
 

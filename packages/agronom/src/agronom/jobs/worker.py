@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 
+import httpx
 from temporalio.client import Client
 from temporalio.worker import Worker
 
@@ -12,6 +13,7 @@ from agronom import storage
 from agronom.jobs import TASK_QUEUE
 from agronom.jobs.activities import JobActivities
 from agronom.jobs.workflows import WORKFLOWS
+from agronom.payments import tbank
 from agronom.settings import Settings
 from agronom.store import db
 
@@ -28,11 +30,18 @@ async def running_worker(
     """A started worker for the duration of the block (tests, the demo, ``agronom worker``)."""
     engine = db.async_engine(database_url, pool_size=2)
     try:
-        activities = JobActivities(engine, store, settings)
-        worker = Worker(
-            client, task_queue=task_queue, workflows=WORKFLOWS, activities=activities.all()
-        )
-        async with worker:
-            yield worker
+        async with httpx.AsyncClient() as http:
+            bank = tbank.TBankClient(
+                http,
+                base_url=settings.tbank_api_base,
+                terminal_key=settings.tbank_terminal_key,
+                password=settings.tbank_password.get_secret_value(),
+            )
+            activities = JobActivities(engine, store, settings, bank)
+            worker = Worker(
+                client, task_queue=task_queue, workflows=WORKFLOWS, activities=activities.all()
+            )
+            async with worker:
+                yield worker
     finally:
         await engine.dispose()

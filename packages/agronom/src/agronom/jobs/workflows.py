@@ -64,4 +64,17 @@ class MetricsExportWorkflow:
         return await _run("agronom.metrics_export", request)
 
 
-WORKFLOWS = [QuotaResetWorkflow, PhotoRetentionWorkflow, MlDatasetWorkflow, MetricsExportWorkflow]
+@workflow.defn(name="agronom.Autopay")
+class AutopayWorkflow:
+    @workflow.run
+    async def run(self, request: JobInput) -> JobResult:
+        return await _run("agronom.autopay", request)
+
+
+WORKFLOWS = [
+    QuotaResetWorkflow,
+    PhotoRetentionWorkflow,
+    MlDatasetWorkflow,
+    MetricsExportWorkflow,
+    AutopayWorkflow,
+]

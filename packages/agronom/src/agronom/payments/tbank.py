@@ -120,4 +120,11 @@ class TBankClient:
         if notification_url:
             fields["NotificationURL"] = notification_url
         answer = await self.call("Init", fields)
-        return Initiated(str(answer["PaymentId"]), str(answer["PaymentURL"]))
+        return Initiated(str(answer["PaymentId"]), str(answer.get("PaymentURL", "")))
+
+    async def charge_qr(self, *, payment_id: str, account_token: str) -> str:
+        """Charge a bound SBP account for an initiated payment (autopay); T-Bank's status."""
+        answer = await self.call(
+            "ChargeQr", {"PaymentId": payment_id, "AccountToken": account_token}
+        )
+        return str(answer.get("Status", ""))

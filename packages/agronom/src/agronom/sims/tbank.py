@@ -30,6 +30,7 @@ class SimPayment:
     recurrent: bool
     notification_url: str | None
     customer_key: str | None
+    account: str | None = None  # the bound account a ChargeQr used
 
 
 @dataclass
@@ -39,12 +40,14 @@ class TBankSim:
     base_url: str = ""
     notification_url: str | None = None  # the terminal's setting, for Init without one
     payments: dict[int, SimPayment] = field(default_factory=dict)
+    declined_accounts: set[str] = field(default_factory=set)  # ChargeQr on these is REJECTED
     _ids: Any = field(default_factory=lambda: itertools.count(7_000_001))
 
     def app(self) -> Starlette:
         return Starlette(
             routes=[
                 Route("/v2/Init", self.init, methods=["POST"]),
+                Route("/v2/ChargeQr", self.charge_qr, methods=["POST"]),
                 Route("/pay/{payment_id:int}", self.pay_route, methods=["POST"]),
             ]
         )
@@ -77,6 +80,30 @@ class TBankSim:
             }
         )
 
+    async def charge_qr(self, request: Request) -> JSONResponse:
+        """Charge a bound account: notify the result, then answer (as T-Bank, asynchronously
+        in reality; in order here, so tests and the demo see the effect when the call ends)."""
+        body = await request.json()
+        if body.get("TerminalKey") != self.terminal_key or not tbank.verify(body, self.password):
+            return self._error("204", "Неверный токен. Проверьте пару TerminalKey/SecretKey.")
+        payment = self.payments.get(int(body.get("PaymentId", 0)))
+        account = str(body.get("AccountToken", ""))
+        if payment is None or not account.startswith("sim-account-"):
+            return self._error("1001", "Неверные параметры платежа или счёта")
+        payment.account = account
+        succeed = account not in self.declined_accounts
+        await self.pay(payment.payment_id, succeed=succeed)
+        return JSONResponse(
+            {
+                "Success": True,
+                "ErrorCode": "0",
+                "TerminalKey": self.terminal_key,
+                "Status": "CONFIRMED" if succeed else "REJECTED",
+                "PaymentId": str(payment.payment_id),
+                "OrderId": payment.order_id,
+            }
+        )
+
     async def pay_route(self, request: Request) -> JSONResponse:
         answers = await self.pay(int(request.path_params["payment_id"]))
         return JSONResponse({"notified": answers})
@@ -97,7 +124,9 @@ class TBankSim:
             "Pan": "+7 (XXX) XXX-XX-11",
             "Data": {"Source": "SBP"},
         }
-        if payment.recurrent and status == "CONFIRMED":
+        if payment.account is not None:
+            body["AccountToken"] = payment.account
+        elif payment.recurrent and status == "CONFIRMED":
             body["AccountToken"] = f"sim-account-{payment.customer_key}"
         body["Token"] = tbank.token(body, self.password)
         return body
