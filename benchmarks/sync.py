@@ -260,7 +260,7 @@ async def run_sync(
         rocket_rate_limit_rps=rate if client_limit else None,
     )
     client = await Client.connect(temporal_address)
-    jobs = [SyncInput(job_id, "instagram", "all") for job_id in job_ids]
+    jobs = [SyncInput(job_id, "instagram", "all", db.database_name(url)) for job_id in job_ids]
     async with (
         httpx.AsyncClient(base_url=sim_url, timeout=30) as http,
         running_worker(settings, database_url=url, client=client, max_concurrent_activities=16),

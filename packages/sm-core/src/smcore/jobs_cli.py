@@ -343,6 +343,7 @@ def schedule_add(
                     target=target,
                     scope=scope,  # type: ignore[arg-type]  # checked above
                     every=interval,
+                    database=db.database_name(ep.database_url),
                 )
         finally:
             await engine.dispose()

@@ -182,6 +182,7 @@ async def test_a_schedule_runs_syncs_through_temporal(
         target="user_0001",
         scope="profile",
         every=timedelta(hours=6),
+        database=db.database_name(database_url),
     )
     try:
         await temporal_env.client.get_schedule_handle(sid).trigger()

@@ -14,7 +14,7 @@ from temporalio.client import (
 )
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
-from smcore.orchestration import TASK_QUEUE
+from smcore.orchestration import task_queue
 from smcore.orchestration.workflows import SyncBatchWorkflow, SyncProfileWorkflow, workflow_id
 from smcore.sync.models import BatchInput, JobResult, Platform, ScheduleInput, Scope, SyncInput
 
@@ -30,7 +30,7 @@ async def start_sync(
         SyncProfileWorkflow.run,
         request,
         id=workflow_id(request),
-        task_queue=TASK_QUEUE,
+        task_queue=task_queue(request.db),
         id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
     )
@@ -40,7 +40,10 @@ async def start_batch(
     client: Client, jobs: list[SyncInput], *, concurrency: int, batch_id: str
 ) -> WorkflowHandle[SyncBatchWorkflow, list[JobResult]]:
     return await client.start_workflow(
-        SyncBatchWorkflow.run, BatchInput(jobs, concurrency), id=batch_id, task_queue=TASK_QUEUE
+        SyncBatchWorkflow.run,
+        BatchInput(jobs, concurrency),
+        id=batch_id,
+        task_queue=task_queue(jobs[0].db if jobs else ""),
     )
 
 
@@ -49,7 +52,13 @@ def schedule_id(platform: Platform, target: str) -> str:
 
 
 async def add_schedule(
-    client: Client, *, platform: Platform, target: str, scope: Scope, every: timedelta
+    client: Client,
+    *,
+    platform: Platform,
+    target: str,
+    scope: Scope,
+    every: timedelta,
+    database: str,
 ) -> str:
     """A Temporal Schedule that syncs ``target`` every ``every`` (replaces the seed's cron)."""
     sid = schedule_id(platform, target)
@@ -60,7 +69,7 @@ async def add_schedule(
                 "ScheduledSync",
                 ScheduleInput(platform, target, scope),
                 id=f"{sid}-run",
-                task_queue=TASK_QUEUE,
+                task_queue=task_queue(database),
             ),
             spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=every)]),
         ),

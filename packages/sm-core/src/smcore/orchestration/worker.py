@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from smcore.orchestration import TASK_QUEUE
+from smcore.orchestration import task_queue
 from smcore.orchestration.activities import SyncActivities
 from smcore.orchestration.workflows import (
     ScheduledSyncWorkflow,
@@ -41,7 +41,7 @@ async def running_worker(
             activities = SyncActivities(SyncService(engine, providers, limiter=limiter))
             worker = Worker(
                 client,
-                task_queue=TASK_QUEUE,
+                task_queue=task_queue(db.database_name(database_url)),
                 workflows=WORKFLOWS,
                 activities=activities.all(),
                 max_concurrent_activities=max_concurrent_activities,
