@@ -64,8 +64,7 @@ from rich.table import Table
 from sqlalchemy import text
 from temporalio.client import Client
 
-from devstack import Stack, databases
-from smcore import logs
+from devstack import Stack, databases, logs
 from smcore.orchestration.client import start_batch
 from smcore.orchestration.worker import running_worker
 from smcore.providers.models import Account

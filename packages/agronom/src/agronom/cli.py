@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import sys
 from importlib.metadata import version
 from pathlib import Path
@@ -14,6 +13,7 @@ import typer
 from rich.console import Console
 
 from devstack import DevstackError
+from devstack.entry import redact, run_and_exit
 from devstack.errors import SettingsError
 from devstack.settings import endpoints
 
@@ -80,7 +80,7 @@ def migrate(ctx: typer.Context) -> None:
     except (DevstackError, psycopg.Error) as exc:
         err.print(f"[red]error:[/] {exc}")
         raise typer.Exit(1) from None
-    out.print(f"migrated {_redact(ep.database_url)}")
+    out.print(f"migrated {redact(ep.database_url)}")
 
 
 @app.command()
@@ -93,8 +93,8 @@ def api(
     import uvicorn  # noqa: PLC0415
 
     from agronom.api.app import create_app  # noqa: PLC0415
-    from agronom.logs import configure  # noqa: PLC0415
     from agronom.store import db  # noqa: PLC0415
+    from devstack.logs import configure  # noqa: PLC0415
 
     settings = _settings(ctx)
     configure(settings.log_level)
@@ -111,7 +111,7 @@ def api(
 @app.command()
 def worker(ctx: typer.Context) -> None:
     """Run the scheduled jobs: creates/updates the Temporal Schedules and serves their work."""
-    from agronom.logs import configure  # noqa: PLC0415
+    from devstack.logs import configure  # noqa: PLC0415
 
     settings = _settings(ctx)
     configure(settings.log_level)
@@ -147,7 +147,7 @@ def bot(
 
     The bot talks to the API at API_BASE_URL (start it with `agronom api`).
     """
-    from agronom.logs import configure  # noqa: PLC0415
+    from devstack.logs import configure  # noqa: PLC0415
 
     settings = _settings(ctx)
     configure(settings.log_level)
@@ -221,7 +221,7 @@ def demo(
     import psycopg  # noqa: PLC0415
 
     from agronom.demo import run_demo  # noqa: PLC0415
-    from agronom.logs import configure  # noqa: PLC0415
+    from devstack.logs import configure  # noqa: PLC0415
 
     settings = _settings(ctx)
     configure("WARNING")
@@ -237,25 +237,5 @@ def demo(
         raise typer.Exit(1)
 
 
-def _redact(url: str) -> str:
-    head, sep, tail = url.rpartition("@")
-    if not sep or ":" not in head.split("//", 1)[-1]:
-        return url
-    scheme, creds = head.split("//", 1)
-    return f"{scheme}//{creds.split(':', 1)[0]}:***@{tail}"
-
-
 def main() -> None:
-    """Run the CLI and leave with ``os._exit``.
-
-    temporalio's core can crash while the interpreter finalizes after a short-lived client was
-    used (temporalio/sdk-python#300): the work is done by then, so flush and exit directly.
-    """
-    try:
-        app()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
+    run_and_exit(app)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import sys
 from typing import Annotated, Any
 
 import psycopg
@@ -13,6 +11,7 @@ import typer
 from rich.console import Console
 
 from devstack import DevstackError
+from devstack.entry import redact, run_and_exit
 from devstack.errors import SettingsError
 from devstack.settings import endpoints
 from smcore.settings import Settings
@@ -65,8 +64,8 @@ def demo(
     socialsim and a worker; syncs every profile and channel with a live display; prints a
     summary. Exit code 1 when anything differs from the truth.
     """
+    from devstack.logs import configure  # noqa: PLC0415
     from smcore.demo import run_demo  # noqa: PLC0415
-    from smcore.logs import configure  # noqa: PLC0415
     from smcore.store import db  # noqa: PLC0415
 
     settings: Settings = ctx.obj
@@ -143,7 +142,7 @@ def migrate(ctx: typer.Context) -> None:
     except (DevstackError, psycopg.Error) as exc:
         err.print(f"[red]error:[/] {exc}")
         raise typer.Exit(1) from None
-    out.print(f"migrated {_redact(ep.database_url)}")
+    out.print(f"migrated {redact(ep.database_url)}")
 
 
 @providers_app.command("call")
@@ -202,7 +201,7 @@ def providers_call(
 async def _call(
     settings: Settings, platform: Any, method: str, target: Any, all_pages: bool
 ) -> tuple[Any, int]:
-    from smcore.logs import configure  # noqa: PLC0415
+    from devstack.logs import configure  # noqa: PLC0415
     from smcore.providers import Providers, calls, rate_limits  # noqa: PLC0415
     from smcore.providers.ratelimit import PostgresRateLimiter  # noqa: PLC0415
     from smcore.store import db  # noqa: PLC0415
@@ -240,25 +239,5 @@ def _print_page(payload: dict[str, Any]) -> None:
         out.print(f"  … {len(payload['items']) - 20} more (use --json)")
 
 
-def _redact(url: str) -> str:
-    head, sep, tail = url.rpartition("@")
-    if not sep or ":" not in head.split("//", 1)[-1]:
-        return url
-    scheme, creds = head.split("//", 1)
-    return f"{scheme}//{creds.split(':', 1)[0]}:***@{tail}"
-
-
 def main() -> None:
-    """Run the CLI and leave with ``os._exit``.
-
-    temporalio's core can crash while the interpreter finalizes after a short-lived client was
-    used (temporalio/sdk-python#300): the work is done by then, so flush and exit directly.
-    """
-    try:
-        app()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
+    run_and_exit(app)

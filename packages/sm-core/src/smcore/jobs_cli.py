@@ -66,7 +66,7 @@ def worker_command(
     ] = None,
 ) -> None:
     """Run a worker: it executes every sync until Ctrl-C (SIGTERM, SIGINT)."""
-    from smcore.logs import configure  # noqa: PLC0415
+    from devstack.logs import configure  # noqa: PLC0415
     from smcore.orchestration.worker import running_worker  # noqa: PLC0415
 
     settings: Settings = ctx.obj
@@ -121,7 +121,7 @@ async def _follow(
     if not wait:
         result["status"] = "running"
         return result
-    from smcore.logs import configure  # noqa: PLC0415
+    from devstack.logs import configure  # noqa: PLC0415
     from smcore.orchestration.worker import running_worker  # noqa: PLC0415
 
     configure(settings.log_level)

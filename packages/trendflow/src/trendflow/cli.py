@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from trendflow import logs
+from devstack import logs
 from trendflow.config import load_config
 from trendflow.errors import TrendflowError
 from trendflow.models.registry import REGISTRY, ModelStore
