@@ -9,13 +9,14 @@ from sqlalchemy import create_engine, pool
 
 from agronom.store import db
 from agronom.store.models import ENUMS, Base
+from devstack.migrations import sqlalchemy_url
 from devstack.pytest_plugin import DatabaseTemplates
 
 TABLES = {"users", "photos", "protocols", "payments", "partner_orders", "photo_usage", "events"}
 
 
 def _diff(url: str) -> list[object]:
-    engine = create_engine(db.sqlalchemy_url(url), poolclass=pool.NullPool)
+    engine = create_engine(sqlalchemy_url(url), poolclass=pool.NullPool)
     try:
         with engine.connect() as conn:
             context = MigrationContext.configure(

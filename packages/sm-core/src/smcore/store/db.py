@@ -7,20 +7,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from devstack import migrations
+from devstack.migrations import sqlalchemy_url
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-
-
-def sqlalchemy_url(url: str) -> str:
-    """``postgresql://…`` (what devstack and DATABASE_URL give) → SQLAlchemy's psycopg URL."""
-    for prefix in ("postgresql+psycopg://", "postgresql://", "postgres://"):
-        if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix) :]
-    raise ValueError(f"not a PostgreSQL URL: {url.rsplit('@', maxsplit=1)[-1]!r}")
 
 
 def database_name(url: str) -> str:
@@ -29,19 +22,14 @@ def database_name(url: str) -> str:
 
 
 def async_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
-    return create_async_engine(
-        sqlalchemy_url(url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
-    )
-
-
-def alembic_config(url: str) -> Config:
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    # ConfigParser interpolation: a literal % in a password must be doubled.
-    config.set_main_option("sqlalchemy.url", sqlalchemy_url(url).replace("%", "%%"))
-    return config
+    return migrations.async_engine(url, pool_size=pool_size)
 
 
 def upgrade(url: str, revision: str = "head") -> None:
     """Apply migrations up to ``revision``."""
-    command.upgrade(alembic_config(url), revision)
+    migrations.upgrade(url, MIGRATIONS, revision)
+
+
+def downgrade(url: str, revision: str = "base") -> None:
+    """Revert migrations down to ``revision``."""
+    migrations.downgrade(url, MIGRATIONS, revision)

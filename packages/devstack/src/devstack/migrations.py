@@ -1,0 +1,41 @@
+"""What every app does with its database: one driver (psycopg 3; sync for Alembic, async for
+the app) and Alembic migrations kept in the app's own folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+
+def sqlalchemy_url(url: str) -> str:
+    """``postgresql://…`` (what devstack and DATABASE_URL give) → SQLAlchemy's psycopg URL."""
+    for prefix in ("postgresql+psycopg://", "postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    raise ValueError(f"not a PostgreSQL URL: {url.rsplit('@', maxsplit=1)[-1]!r}")
+
+
+def async_engine(url: str, *, pool_size: int) -> AsyncEngine:
+    return create_async_engine(
+        sqlalchemy_url(url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+    )
+
+
+def alembic_config(url: str, folder: Path) -> Config:
+    """Alembic on ``folder`` (its env.py and versions/) against ``url``; no alembic.ini."""
+    config = Config()
+    config.set_main_option("script_location", str(folder))
+    # ConfigParser interpolation: a literal % in a password must be doubled.
+    config.set_main_option("sqlalchemy.url", sqlalchemy_url(url).replace("%", "%%"))
+    return config
+
+
+def upgrade(url: str, folder: Path, revision: str = "head") -> None:
+    command.upgrade(alembic_config(url, folder), revision)
+
+
+def downgrade(url: str, folder: Path, revision: str = "base") -> None:
+    command.downgrade(alembic_config(url, folder), revision)
