@@ -39,15 +39,7 @@ from sqlalchemy.dialects.postgresql import CHAR, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from agronom.errors import ErrorCode
-
-# Stable constraint names, so Alembic migrations name the same things on every database.
-NAMING = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
+from devstack.migrations import NAMING
 
 # The contract's TIMESTAMP columns hold UTC; now() alone would be the session's local time.
 UTC_NOW = text("timezone('utc', now())")
