@@ -125,9 +125,16 @@ class S3Store:
     @classmethod
     def from_settings(cls, settings: Settings) -> S3Store:
         import boto3  # noqa: PLC0415 - only deployments on S3 pay for importing boto3
+        from botocore.config import Config  # noqa: PLC0415
 
         client = boto3.client(
             "s3",
+            # Fail within seconds when the store is down: callers retry (jobs) or defer (DSR).
+            config=Config(
+                connect_timeout=5,
+                read_timeout=60,
+                retries={"mode": "standard", "max_attempts": 3},
+            ),
             endpoint_url=settings.s3_endpoint_url,
             region_name=settings.s3_region,
             aws_access_key_id=settings.s3_access_key_id.get_secret_value() or None,

@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import datetime
 
-from agronom import users
+import httpx
+from moto.server import ThreadedMotoServer
+from pydantic import SecretStr
+
+from agronom import storage, users
+from agronom.api.app import create_app
 from agronom.jobs import exports
+from agronom.jobs.models import JobInput, JobResult
+from agronom.jobs.worker import running_worker
 from agronom.partners.service import signature
 from agronom.payments import tbank
 from agronom.sims import photos
+from agronom.sims.server import free_port
 from agronom.store import db
 
 from ..conftest import ADMIN_KEY, PARTNER_SECRET, PSEUDONYM_SECRET, TBANK_PASSWORD, TERMINAL  # noqa: TID252
@@ -78,6 +87,7 @@ async def test_after_delete_user_nothing_but_pseudonymised_payments_remain(
     response = await api.post("/v1/dsr/delete_user", headers=sign(301), json={})
     assert response.status_code == 200, response.text
     done = response.json()
+    assert done["status"] == "deleted"
     assert done["found"] is True and done["photos"] == 2 and done["payments_pseudonymised"] == 1
     assert done["objects"] == 6 and done["exports_rewritten"] == 1  # 2 photos, 2 x (jpg, json)
 
@@ -127,4 +137,79 @@ async def test_delete_user_needs_the_user_or_an_operator(api, sign, sql) -> None
     unknown = await api.post(
         "/v1/dsr/delete_user", headers={"X-API-Key": ADMIN_KEY}, json={"tg_id": 401}
     )
-    assert unknown.json()["found"] is False
+    assert unknown.status_code == 200
+    assert unknown.json()["found"] is False and unknown.json()["status"] == "not_found"
+
+
+async def test_a_deletion_the_store_interrupts_is_kept_and_finished_by_the_dsr_job(
+    *, settings, database_url, clock, sign, sql, temporal_env
+) -> None:
+    """The S3 API goes away mid-request: the request is recorded (202), the user stays until
+    the store is back, then the hourly DSR job deletes them."""
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
+    server.start()
+    s3_settings = settings.model_copy(
+        update={
+            "storage_backend": "s3",
+            "s3_bucket": "agronom-dsr-deferred",
+            "s3_endpoint_url": f"http://127.0.0.1:{port}",
+            "s3_region": "us-east-1",
+            "s3_access_key_id": SecretStr("test"),
+            "s3_secret_access_key": SecretStr("test"),
+        }
+    )
+    store = await storage.from_settings(s3_settings)
+    app = create_app(s3_settings, database_url=database_url, store=store, clock=clock)
+    try:
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://api") as api:
+                diagnosed = await api.post(
+                    "/v1/ai/diagnose",
+                    headers=sign(501),
+                    files={"image": ("l.jpg", photos.leaf(spots="brown", seed=5), "image/jpeg")},
+                )
+                assert diagnosed.status_code == 200, diagnosed.text
+                user_id = sql.one("SELECT id FROM users WHERE tg_id = 501")
+                ref = users.ref(user_id, secret=PSEUDONYM_SECRET)
+                assert [o.key for o in await store.list(f"{storage.PHOTOS}{ref}/")]
+
+                server.stop()  # the object store is down
+                deferred = await api.post("/v1/dsr/delete_user", headers=sign(501), json={})
+                assert deferred.status_code == 202, deferred.text
+                assert deferred.json()["status"] == "scheduled"
+                assert sql.one("SELECT count(*) FROM users WHERE tg_id = 501") == 1
+                assert (
+                    sql.one(
+                        "SELECT count(*) FROM events WHERE user_id = %s AND event = 'dsr_requested'",
+                        user_id,
+                    )
+                    == 1
+                )
+
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
+        server.start()  # back, with its objects (moto keeps them in this process)
+        assert [o.key for o in await store.list(f"{storage.PHOTOS}{ref}/")]
+        queue = f"agronom-dsr-{uuid.uuid4().hex[:8]}"
+        async with running_worker(
+            s3_settings,
+            database_url=database_url,
+            client=temporal_env.client,
+            store=store,
+            task_queue=queue,
+        ):
+            for expected in ({"deleted": 1}, {"deleted": 0}):
+                result = await temporal_env.client.execute_workflow(
+                    "agronom.DsrSweep",
+                    JobInput(clock.now.isoformat()),
+                    id=f"test-dsr-{uuid.uuid4().hex[:8]}",
+                    task_queue=queue,
+                    result_type=JobResult,
+                )
+                assert result.counts == expected
+        assert sql("SELECT * FROM users WHERE tg_id = 501") == []
+        assert sql("SELECT * FROM events WHERE user_id = %s", user_id) == []
+        assert [o.key for o in await store.list("") if ref in o.key] == []
+    finally:
+        server.stop()

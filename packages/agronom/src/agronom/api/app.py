@@ -53,7 +53,7 @@ from agronom.settings import Settings
 from agronom.store import db
 from agronom.store.models import OrderStatus
 
-VERSION = "1.8.0"
+VERSION = "1.8.1"
 _M = TypeVar("_M", bound=BaseModel)
 log = structlog.get_logger("agronom.api")
 
@@ -70,6 +70,17 @@ def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
         504: "GPT_TIMEOUT: the diagnosis model did not answer",
     }
     return {c: {"model": schemas.ErrorResponse, "description": text_[c]} for c in codes}
+
+
+def _deleted(done: dsr.Deleted, status: schemas.DsrStatus) -> schemas.DeleteUserResponse:
+    return schemas.DeleteUserResponse(
+        found=done.found,
+        status=status,
+        photos=done.photos,
+        objects=done.objects,
+        exports_rewritten=done.exports_rewritten,
+        payments_pseudonymised=done.payments_pseudonymised,
+    )
 
 
 _MULTIPART_SCHEMA = {
@@ -409,7 +420,13 @@ def create_app(  # noqa: PLR0915 - the routes close over the app's runtime
     @app.post(
         "/v1/dsr/delete_user",
         response_model=schemas.DeleteUserResponse,
-        responses=_errors(400, 401),
+        responses={
+            202: {
+                "model": schemas.DeleteUserResponse,
+                "description": "Recorded; the DSR job finishes the deletion within 30 days",
+            },
+            **_errors(400, 401),
+        },
     )
     async def delete_user(
         body: schemas.DeleteUserRequest,
@@ -419,9 +436,13 @@ def create_app(  # noqa: PLR0915 - the routes close over the app's runtime
         x_api_key: Annotated[
             str | None, Header(alias="X-API-Key", description="An operator acting for a user")
         ] = None,
-    ) -> schemas.DeleteUserResponse:
+    ) -> JSONResponse:
         """Delete a user's data: rows, stored photos, dataset copies, export rows. Payments
-        stay (402-FZ), pseudonymised."""
+        stay (402-FZ), pseudonymised.
+
+        The request is recorded before anything is deleted. 200: done now. 202: recorded, but
+        the deletion could not finish now (the object store failed); the hourly DSR job
+        finishes it, well within the contract's 30 days."""
         if x_api_key is not None and any(secrets.compare_digest(x_api_key, k) for k in api_keys):
             if body.tg_id is None:
                 raise BadRequest("an operator must name the user: tg_id")
@@ -430,20 +451,22 @@ def create_app(  # noqa: PLR0915 - the routes close over the app's runtime
             tg_id = tg_user(x_telegram_user)
             if body.tg_id not in (None, tg_id):
                 raise Unauthorized("a user can only delete themself")
-        done = await dsr.delete_user(
-            rt().engine,
-            rt().store,
-            tg_id,
-            secret=settings.pseudonym_secret.get_secret_value(),
-            now=clock(),
-        )
-        return schemas.DeleteUserResponse(
-            found=done.found,
-            photos=done.photos,
-            objects=done.objects,
-            exports_rewritten=done.exports_rewritten,
-            payments_pseudonymised=done.payments_pseudonymised,
-        )
+        if not await dsr.request(rt().engine, tg_id, now=clock()):
+            return JSONResponse(jsonable_encoder(_deleted(dsr.Deleted(found=False), "not_found")))
+        try:
+            done = await dsr.delete_user(
+                rt().engine,
+                rt().store,
+                tg_id,
+                secret=settings.pseudonym_secret.get_secret_value(),
+                now=clock(),
+            )
+        except Exception as exc:  # noqa: BLE001 - recorded: the DSR sweep job finishes it
+            log.warning("dsr deletion deferred", error=repr(exc))
+            scheduled = _deleted(dsr.Deleted(found=True), "scheduled")
+            return JSONResponse(jsonable_encoder(scheduled), status_code=202)
+        out = _deleted(done, "deleted" if done.found else "not_found")
+        return JSONResponse(jsonable_encoder(out))
 
     # ------------------------------------------------------------------ health
     @app.get("/health", response_model=schemas.Health, responses={503: {"model": schemas.Health}})

@@ -111,8 +111,15 @@ class DeleteUserRequest(BaseModel):
     )
 
 
+DsrStatus = Literal["deleted", "scheduled", "not_found"]
+
+
 class DeleteUserResponse(BaseModel):
     found: bool
+    status: DsrStatus = Field(
+        description="deleted: done now; scheduled: recorded, the DSR job finishes it; "
+        "not_found: no such user"
+    )
     photos: int
     objects: int
     exports_rewritten: int

@@ -1,5 +1,9 @@
-"""DSR deletion: ``POST /v1/dsr/delete_user`` removes a user within the request (the contract
-allows 30 days; nothing here needs them).
+"""DSR deletion: ``POST /v1/dsr/delete_user`` removes a user (the contract allows 30 days).
+
+The request is recorded first, in its own transaction (a ``dsr_requested`` event on the user),
+then the deletion runs at once. When it cannot finish (the object store is down, say) the
+request stays recorded and the hourly ``agronom.DsrSweep`` job finishes it; the event goes
+with the user's row, so a recorded request is pending exactly as long as the user exists.
 
 What goes: the ``users`` row and with it (``ON DELETE CASCADE``) photos, protocols,
 photo usage, events and partner orders; every stored object under the user's pseudonymous
@@ -22,10 +26,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from agronom import storage, users
 from agronom.jobs import exports
-from agronom.store.models import Payment, Photo, User
+from agronom.store.models import Event, Payment, Photo, User
 
 log = structlog.get_logger("agronom.dsr")
 DSR_EVENT = "dsr_user_deleted"
+REQUESTED = "dsr_requested"
 
 
 @dataclass(frozen=True)
@@ -46,9 +51,35 @@ async def _purge_objects(store: storage.ObjectStore, ref: str) -> int:
     return count
 
 
+async def request(engine: AsyncEngine, tg_id: int, *, now: datetime) -> bool:
+    """Record that ``tg_id`` asked to be deleted; whether there is such a user."""
+    sessions = async_sessionmaker(engine, expire_on_commit=False)
+    async with sessions.begin() as session:
+        user = await users.by_tg_id(session, tg_id)
+        if user is None:
+            return False
+        await users.add_event(session, user.id, REQUESTED, now=now)
+    return True
+
+
+async def pending(engine: AsyncEngine) -> list[int]:
+    """The tg_ids whose recorded deletion has not finished, oldest request first."""
+    sessions = async_sessionmaker(engine, expire_on_commit=False)
+    async with sessions.begin() as session:
+        rows = await session.execute(
+            select(User.tg_id)
+            .join(Event, Event.user_id == User.id)
+            .where(Event.event == REQUESTED)
+            .group_by(User.tg_id)
+            .order_by(func.min(Event.ts))
+        )
+        return list(rows.scalars())
+
+
 async def delete_user(
     engine: AsyncEngine, store: storage.ObjectStore, tg_id: int, *, secret: str, now: datetime
 ) -> Deleted:
+    """Delete ``tg_id`` now; safe to repeat after a failure part way."""
     sessions = async_sessionmaker(engine, expire_on_commit=False)
     async with sessions.begin() as session:
         user = await users.by_tg_id(session, tg_id)
@@ -73,3 +104,29 @@ async def delete_user(
     objects += await _purge_objects(store, ref)
     log.info("user deleted", photos=photos, objects=objects, payments=pseudonymised)
     return Deleted(True, photos or 0, objects, rewritten, pseudonymised)
+
+
+class SweepIncomplete(RuntimeError):
+    """Some recorded deletions failed again; the job retries and the next run tries again."""
+
+
+async def sweep(
+    engine: AsyncEngine, store: storage.ObjectStore, *, secret: str, now: datetime
+) -> dict[str, int]:
+    """Finish every recorded deletion; raise :class:`SweepIncomplete` if any still fails."""
+    deleted = 0
+    failures: list[str] = []
+    for tg_id in await pending(engine):
+        try:
+            await delete_user(engine, store, tg_id, secret=secret, now=now)
+        except Exception as exc:  # noqa: BLE001 - one user's failure must not stop the others
+            log.warning("dsr deletion failed", error=repr(exc))
+            failures.append(exc.__class__.__name__)
+        else:
+            deleted += 1
+    if failures:
+        kinds = ", ".join(sorted(set(failures)))
+        raise SweepIncomplete(
+            f"{len(failures)} recorded deletion(s) failed again ({kinds}); {deleted} finished"
+        )
+    return {"deleted": deleted}

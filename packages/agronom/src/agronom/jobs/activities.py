@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from temporalio import activity
 
 from agronom import storage, users
+from agronom.dsr import service as dsr
 from agronom.jobs import exports, service
 from agronom.jobs.models import JobInput, JobResult
 from agronom.payments import charges, tbank
@@ -31,6 +32,7 @@ class JobActivities:
         settings: Settings,
         bank: tbank.TBankClient,
     ) -> None:
+        self.engine = engine
         self.sessions = async_sessionmaker(engine, expire_on_commit=False)
         self.store = store
         self.settings = settings
@@ -44,6 +46,7 @@ class JobActivities:
             self.ml_dataset,
             self.metrics_export,
             self.autopay,
+            self.dsr_sweep,
         ]
 
     @activity.defn(name="agronom.autopay")
@@ -117,3 +120,10 @@ class JobActivities:
         async with self.sessions.begin() as session:
             counts = await exports.export_day(session, self.store, day, secret=self.secret)
         return JobResult("metrics_export", now.isoformat(), counts)
+
+    @activity.defn(name="agronom.dsr_sweep")
+    async def dsr_sweep(self, request: JobInput) -> JobResult:
+        """Finish the DSR deletions that could not finish in their request."""
+        now = _as_of(request)
+        counts = await dsr.sweep(self.engine, self.store, secret=self.secret, now=now)
+        return JobResult("dsr_sweep", now.isoformat(), counts)

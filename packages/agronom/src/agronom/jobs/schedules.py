@@ -37,6 +37,7 @@ JOBS = (
     Job("agronom-ml-dataset", "agronom.MlDataset", "0 3 * * *", "ML dataset copy, 2-year TTL"),
     Job("agronom-metrics-export", "agronom.MetricsExport", "15 0 * * *", "daily metrics CSV"),
     Job("agronom-autopay", "agronom.Autopay", "0 9 * * *", "autopay charges before PRO ends"),
+    Job("agronom-dsr-sweep", "agronom.DsrSweep", "20 * * * *", "DSR deletions left pending"),
 )
 
 

@@ -71,10 +71,18 @@ class AutopayWorkflow:
         return await _run("agronom.autopay", request)
 
 
+@workflow.defn(name="agronom.DsrSweep")
+class DsrSweepWorkflow:
+    @workflow.run
+    async def run(self, request: JobInput) -> JobResult:
+        return await _run("agronom.dsr_sweep", request)
+
+
 WORKFLOWS = [
     QuotaResetWorkflow,
     PhotoRetentionWorkflow,
     MlDatasetWorkflow,
     MetricsExportWorkflow,
     AutopayWorkflow,
+    DsrSweepWorkflow,
 ]
