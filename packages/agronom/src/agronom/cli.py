@@ -143,50 +143,19 @@ def bot(
     host: Annotated[str, typer.Option(help="Webhook mode: interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Webhook mode: port to listen on.")] = 8081,
 ) -> None:
-    """Run the Telegram bot: long polling, or a webhook when TELEGRAM_WEBHOOK_URL is set.
+    """Run the Telegram bot (aiogram 3): long polling, or a webhook when TELEGRAM_WEBHOOK_URL
+    is set (served at that URL's path on HOST:PORT; TELEGRAM_WEBHOOK_SECRET is checked).
 
-    The bot talks to the API at API_BASE_URL (start it with `agronom api`).
+    The bot talks to the API at API_BASE_URL (start it with `agronom api`). Ctrl-C stops it.
     """
+    from agronom.bot import runner  # noqa: PLC0415
     from devstack.logs import configure  # noqa: PLC0415
 
     settings = _settings(ctx)
     configure(settings.log_level)
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_bot(settings, host, port))
-
-
-async def _bot(settings: Any, host: str, port: int) -> None:
-    import httpx  # noqa: PLC0415
-    import uvicorn  # noqa: PLC0415
-
-    from agronom.bot import runner  # noqa: PLC0415
-    from agronom.bot.backend import AgronomClient  # noqa: PLC0415
-    from agronom.bot.handlers import Handlers  # noqa: PLC0415
-    from agronom.bot.telegram import BotAPI  # noqa: PLC0415
-
-    async with (
-        httpx.AsyncClient() as telegram_http,
-        httpx.AsyncClient(base_url=settings.api_base_url) as api_http,
-    ):
-        telegram = BotAPI(
-            telegram_http,
-            token=settings.telegram_bot_token.get_secret_value(),
-            base_url=settings.telegram_api_base,
-        )
-        handlers = Handlers(
-            telegram, AgronomClient(api_http, secret=settings.bot_api_secret.get_secret_value())
-        )
-        secret = settings.telegram_webhook_secret.get_secret_value()
-        if settings.telegram_webhook_url:
-            await telegram.set_webhook(settings.telegram_webhook_url, secret)
-            err.print(f"webhook {settings.telegram_webhook_url} -> {host}:{port}")
-            config = uvicorn.Config(
-                runner.webhook_app(handlers, secret=secret), host=host, port=port
-            )
-            await uvicorn.Server(config).serve()
-        else:
-            err.print("long polling; Ctrl-C stops the bot")
-            await runner.poll(telegram, handlers, stop=asyncio.Event())
+    mode = "webhook" if settings.telegram_webhook_url else "long polling"
+    err.print(f"telegram bot: {mode}; API at {settings.api_base_url}; Ctrl-C stops it")
+    asyncio.run(runner.run(settings, host=host, port=port))
 
 
 @app.command()

@@ -1,54 +1,150 @@
-"""Running the bot: long polling in development, a webhook in production."""
+"""Running the bot on aiogram 3: the dispatcher, the Bot, long polling (development) and the
+webhook (production).
+
+The mode follows the settings, as ``agronom bot`` always has: with ``TELEGRAM_WEBHOOK_URL``
+set, an aiohttp app serves the webhook (aiogram's :class:`SimpleRequestHandler`, which refuses a
+request whose ``X-Telegram-Bot-Api-Secret-Token`` is not ``TELEGRAM_WEBHOOK_SECRET``) and
+``setWebhook`` is called once it listens; without it, the webhook is deleted and the bot long-polls.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import hmac
-from typing import Any
+import contextlib
+import signal
+from collections.abc import Iterator
+from urllib.parse import urlsplit
 
+import httpx
 import structlog
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from aiogram import Bot, Dispatcher
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
+from aiohttp import web
 
-from agronom.bot.handlers import Handlers
-from agronom.bot.telegram import BotAPI, TelegramError
+from agronom.bot import handlers
+from agronom.bot.backend import AgronomClient
+from agronom.settings import Settings
 
 log = structlog.get_logger("agronom.bot")
-SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 - a header name
+
 WEBHOOK_PATH = "/telegram/webhook"
+"""Where the webhook listens when ``TELEGRAM_WEBHOOK_URL`` has no path of its own."""
+POLL_WAIT_S = 25
+"""How long one getUpdates may wait on Telegram's side for an update (long polling)."""
 
 
-async def poll(telegram: BotAPI, handlers: Handlers, *, stop: asyncio.Event) -> None:
-    """Long-poll getUpdates until ``stop`` is set (development)."""
-    await telegram.delete_webhook()
-    offset: int | None = None
-    while not stop.is_set():
-        try:
-            updates = await telegram.get_updates(offset)
-        except TelegramError as exc:
-            log.warning("getUpdates failed", error=str(exc))
-            await asyncio.sleep(exc.retry_after or 3)
-            continue
-        for update in updates:
-            offset = update["update_id"] + 1
-            await handlers.handle(update)
+def dispatcher(api: AgronomClient) -> Dispatcher:
+    """The dispatcher with the bot's router; ``api`` reaches every handler as workflow data."""
+    dp = Dispatcher(api=api)
+    dp.include_router(handlers.router())
+    return dp
 
 
-def webhook_app(handlers: Handlers, *, secret: str) -> Starlette:
-    """The webhook endpoint Telegram posts updates to (production)."""
+def make_bot(settings: Settings) -> Bot:
+    """The Bot on aiogram's aiohttp session, at ``TELEGRAM_API_BASE`` (a local Bot API server is
+    possible), with link previews off: a payment link must not unfurl into a card."""
+    session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_base))
+    return Bot(
+        settings.telegram_bot_token.get_secret_value(),
+        session=session,
+        default=DefaultBotProperties(link_preview_is_disabled=True),
+    )
 
-    async def receive(request: Request) -> Response:
-        given = request.headers.get(SECRET_HEADER, "")
-        if not hmac.compare_digest(given.encode(), secret.encode()):
-            return JSONResponse({"error": "bad secret token"}, status_code=403)
-        try:
-            update: Any = await request.json()
-        except ValueError:
-            return JSONResponse({"error": "not JSON"}, status_code=400)
-        if isinstance(update, dict):
-            await handlers.handle(update)
-        return JSONResponse({"ok": True})
 
-    return Starlette(routes=[Route(WEBHOOK_PATH, receive, methods=["POST"])])
+def webhook_path(url: str) -> str:
+    """The path the webhook is served at: the public URL's own (a proxy forwards it as is)."""
+    return urlsplit(url).path or WEBHOOK_PATH
+
+
+def webhook_app(dp: Dispatcher, bot: Bot, *, path: str, secret: str) -> web.Application:
+    """The aiohttp app Telegram posts updates to. Updates are handled in the background, so a
+    slow diagnosis never holds Telegram's request (it would retry, and we would answer twice).
+    Startup and shutdown run the dispatcher's hooks; shutdown closes the bot's session."""
+    app = web.Application()
+    SimpleRequestHandler(dispatcher=dp, bot=bot, secret_token=secret).register(app, path=path)
+    setup_application(app, dp, bot=bot)
+    return app
+
+
+async def run(
+    settings: Settings,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8081,
+    stop: asyncio.Event | None = None,
+) -> None:
+    """Run the bot until ``stop`` is set (by default: until SIGINT or SIGTERM).
+
+    Args:
+        settings: the app's settings; ``TELEGRAM_WEBHOOK_URL`` chooses webhook over polling.
+        host: webhook mode: the interface to listen on.
+        port: webhook mode: the port to listen on.
+        stop: set it to stop the bot; when none is given, SIGINT and SIGTERM set one.
+    """
+    with contextlib.ExitStack() as stack:
+        if stop is None:
+            stop = stack.enter_context(_stop_on_signals())
+        async with httpx.AsyncClient(base_url=settings.api_base_url) as http:
+            dp = dispatcher(AgronomClient(http, secret=settings.bot_api_secret.get_secret_value()))
+            bot = make_bot(settings)
+            try:
+                if settings.telegram_webhook_url:
+                    await _serve_webhook(dp, bot, settings, host=host, port=port, stop=stop)
+                else:
+                    await _poll(dp, bot, stop=stop)
+            finally:
+                await bot.session.close()  # a no-op when polling or the webhook closed it
+
+
+async def _poll(dp: Dispatcher, bot: Bot, *, stop: asyncio.Event) -> None:
+    # getUpdates is refused while a webhook is set: drop it (pending updates are kept).
+    await bot.delete_webhook()
+    log.info("long polling", allowed_updates=dp.resolve_used_update_types())
+    polling = asyncio.create_task(
+        dp.start_polling(bot, polling_timeout=POLL_WAIT_S, handle_signals=False)
+    )
+    stopping = asyncio.create_task(stop.wait())
+    try:
+        done, _ = await asyncio.wait({polling, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if polling not in done:
+            await dp.stop_polling()
+        await polling  # its own failure, if it ended by itself
+    finally:
+        stopping.cancel()
+
+
+async def _serve_webhook(
+    dp: Dispatcher, bot: Bot, settings: Settings, *, host: str, port: int, stop: asyncio.Event
+) -> None:
+    url = settings.telegram_webhook_url
+    secret = settings.telegram_webhook_secret.get_secret_value()
+    path = webhook_path(url)
+    runner = web.AppRunner(webhook_app(dp, bot, path=path, secret=secret))
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port).start()
+        # Only now that it listens may Telegram start posting.
+        await bot.set_webhook(
+            url, secret_token=secret, allowed_updates=dp.resolve_used_update_types()
+        )
+        log.info("webhook", url=url, listen=f"{host}:{port}{path}")
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+
+
+@contextlib.contextmanager
+def _stop_on_signals() -> Iterator[asyncio.Event]:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    signals = (signal.SIGINT, signal.SIGTERM)
+    for sig in signals:
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        yield stop
+    finally:
+        for sig in signals:
+            loop.remove_signal_handler(sig)

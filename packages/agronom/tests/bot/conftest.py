@@ -1,0 +1,311 @@
+"""The bot's test bench: Telegram's Bot API faked as a real aiohttp server on loopback, so the bot
+runs on aiogram's own aiohttp session (its request encoding, its response parsing, its file
+download) and only Telegram's side is ours. Behind the bot, the real API (real PostgreSQL, the
+vision server and the T-Bank simulator)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+from aiogram import Bot, Dispatcher
+from aiohttp import web
+from pydantic import SecretStr
+
+from agronom import storage
+from agronom.api.app import create_app
+from agronom.bot import runner
+from agronom.bot.backend import AgronomClient
+from agronom.settings import Settings
+from agronom.sims.server import ThreadedServer
+from agronom.sims.tbank import TBankSim
+
+from ..conftest import BOT_SECRET, TBANK_PASSWORD, TERMINAL, MovableClock  # noqa: TID252
+
+TOKEN = "123456:TEST-token"
+BOT_USER = {"id": 123456, "is_bot": True, "first_name": "Агроном", "username": "agronom_test_bot"}
+# Fields Telegram reads as JSON-serialized objects (aiogram sends them so, as form fields).
+JSON_FIELDS = {"reply_markup", "link_preview_options", "allowed_updates", "entities"}
+
+
+class FakeTelegram:
+    """Telegram's side of the Bot API: answers methods as Telegram does, records every call, keeps
+    the pending updates for getUpdates (long polling, confirmed by ``offset``) and serves files."""
+
+    def __init__(self, token: str = TOKEN) -> None:
+        self.token = token
+        self.url = ""
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.files: dict[str, bytes] = {}  # file_id -> content
+        self.downloads: list[str] = []  # file paths fetched
+        self.pending: list[dict[str, Any]] = []  # updates not yet confirmed
+        self.refuse: dict[str, tuple[int, str]] = {}  # method -> (HTTP status, description)
+        self._paths: dict[str, str] = {}  # file_path -> file_id
+        self._changed = asyncio.Condition()
+        self._closing = False
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_post("/bot{token}/{method}", self._method)
+        app.router.add_get("/file/bot{token}/{path:.+}", self._file)
+        return app
+
+    # ------------------------------------------------------------------ what tests read
+    def sent(self) -> list[dict[str, Any]]:
+        return [params for method, params in self.calls if method == "sendMessage"]
+
+    def methods(self) -> list[str]:
+        return [method for method, _ in self.calls]
+
+    async def wait_for(self, method: str, count: int = 1, within_s: float = 15) -> None:
+        """Until ``count`` calls of ``method`` have arrived (the bot works in the background)."""
+        async with asyncio.timeout(within_s), self._changed:
+            await self._changed.wait_for(lambda: self.methods().count(method) >= count)
+
+    async def push(self, *updates: dict[str, Any]) -> None:
+        """Updates arrive at Telegram: a waiting getUpdates gets them."""
+        async with self._changed:
+            self.pending.extend(updates)
+            self._changed.notify_all()
+
+    async def close(self) -> None:
+        async with self._changed:
+            self._closing = True
+            self._changed.notify_all()
+
+    # ------------------------------------------------------------------ the Bot API
+    @staticmethod
+    def _answer(result: Any) -> web.Response:
+        return web.json_response({"ok": True, "result": result})
+
+    @staticmethod
+    def _error(status: int, description: str) -> web.Response:
+        return web.json_response(
+            {"ok": False, "error_code": status, "description": description}, status=status
+        )
+
+    async def _method(self, request: web.Request) -> web.Response:
+        if request.match_info["token"] != self.token:
+            return self._error(401, "Unauthorized")
+        method = request.match_info["method"]
+        form = await request.post()
+        params: dict[str, Any] = {
+            key: json.loads(str(value)) if key in JSON_FIELDS else str(value)
+            for key, value in form.items()
+        }
+        async with self._changed:
+            self.calls.append((method, params))
+            self._changed.notify_all()
+        if method in self.refuse:
+            return self._error(*self.refuse[method])
+        if method == "getUpdates":
+            return self._answer(await self._updates(params))
+        return self._respond(method, params)
+
+    def _respond(self, method: str, params: dict[str, Any]) -> web.Response:
+        if method == "getMe":
+            return self._answer(BOT_USER)
+        if method == "sendMessage":
+            message = {
+                "message_id": len(self.calls),
+                "date": int(time.time()),
+                "chat": {"id": int(params["chat_id"]), "type": "private"},
+                "from": BOT_USER,
+                "text": params["text"],
+            }
+            if "reply_markup" in params:
+                message["reply_markup"] = params["reply_markup"]
+            return self._answer(message)
+        if method in {"answerCallbackQuery", "setWebhook", "deleteWebhook"}:
+            return self._answer(True)
+        if method == "getFile":
+            file_id = params.get("file_id", "")
+            if file_id not in self.files:
+                return self._error(400, "Bad Request: invalid file_id")
+            path = f"photos/file_{len(self._paths)}.jpg"
+            self._paths[path] = file_id
+            return self._answer(
+                {
+                    "file_id": file_id,
+                    "file_unique_id": f"u-{file_id}",
+                    "file_size": len(self.files[file_id]),
+                    "file_path": path,
+                }
+            )
+        return self._error(404, "Not Found")
+
+    async def _updates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        offset = int(params.get("offset", 0))
+        wait_s = float(params.get("timeout", 0))
+        async with self._changed:
+            # Every update below the offset is confirmed: Telegram forgets it.
+            self.pending = [u for u in self.pending if u["update_id"] >= offset]
+            if not self.pending and not self._closing:
+                try:
+                    async with asyncio.timeout(wait_s):
+                        await self._changed.wait_for(lambda: bool(self.pending) or self._closing)
+                except TimeoutError:
+                    pass
+            return list(self.pending[: int(params.get("limit", 100))])
+
+    async def _file(self, request: web.Request) -> web.Response:
+        if request.match_info["token"] != self.token:
+            return web.Response(status=401)
+        path = request.match_info["path"]
+        if path not in self._paths:
+            return web.Response(status=404)
+        self.downloads.append(path)
+        return web.Response(body=self.files[self._paths[path]], content_type="image/jpeg")
+
+
+@pytest_asyncio.fixture
+async def telegram() -> AsyncIterator[FakeTelegram]:
+    """The fake Bot API on a loopback port."""
+    fake = FakeTelegram()
+    app_runner = web.AppRunner(fake.app())
+    await app_runner.setup()
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    await web.SockSite(app_runner, sock).start()
+    fake.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    yield fake
+    await fake.close()
+    await app_runner.cleanup()
+
+
+@pytest.fixture(scope="module")
+def tbank_server() -> Iterator[str]:
+    sim = TBankSim(terminal_key=TERMINAL, password=TBANK_PASSWORD)
+    with ThreadedServer(sim.app()) as server:
+        sim.base_url = server.url
+        yield server.url
+
+
+@pytest.fixture
+def bot_settings(settings: Settings, telegram: FakeTelegram, tbank_server: str) -> Settings:
+    """The app's settings with Telegram at the fake and T-Bank at its simulator."""
+    return settings.model_copy(
+        update={
+            "tbank_api_base": f"{tbank_server}/v2",
+            "telegram_api_base": telegram.url,
+            "telegram_bot_token": SecretStr(TOKEN),
+        }
+    )
+
+
+@pytest.fixture
+def api_app(
+    bot_settings: Settings, database_url: str, store: storage.LocalStore, clock: MovableClock
+) -> Any:
+    """The Pocket Agronomist API over this test's database."""
+    return create_app(bot_settings, database_url=database_url, store=store, clock=clock)
+
+
+@dataclass
+class Bench:
+    """The bot as production builds it (``runner.dispatcher`` and ``runner.make_bot``), its
+    fake Telegram, and a way to feed it updates."""
+
+    dp: Dispatcher
+    bot: Bot
+    telegram: FakeTelegram
+    api_http: httpx.AsyncClient
+    update_id: int = 0
+
+    def chat(self, user: int) -> Chat:
+        return Chat(self, user)
+
+    async def feed(self, **payload: Any) -> None:
+        """One update, through aiogram's own feeding (parsed into aiogram's ``Update``)."""
+        self.update_id += 1
+        await self.dp.feed_raw_update(self.bot, {"update_id": self.update_id, **payload})
+
+
+@pytest_asyncio.fixture
+async def bench(
+    bot_settings: Settings, api_app: Any, telegram: FakeTelegram
+) -> AsyncIterator[Bench]:
+    """The bot wired to the real API over its ASGI interface."""
+    async with (
+        api_app.router.lifespan_context(api_app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=api_app), base_url="http://api"
+        ) as http,
+    ):
+        bot = runner.make_bot(bot_settings)
+        try:
+            dp = runner.dispatcher(AgronomClient(http, secret=BOT_SECRET))
+            yield Bench(dp, bot, telegram, http)
+        finally:
+            await bot.session.close()
+
+
+def user(tg_id: int) -> dict[str, Any]:
+    return {"id": tg_id, "is_bot": False, "first_name": "Иван", "language_code": "ru"}
+
+
+def message(tg_id: int, message_id: int = 1, **fields: Any) -> dict[str, Any]:
+    """A private-chat message from ``tg_id``, as Telegram puts it in an update."""
+    return {
+        "message_id": message_id,
+        "date": 1767225600,
+        "chat": {"id": tg_id, "type": "private", "first_name": "Иван"},
+        "from": user(tg_id),
+        **fields,
+    }
+
+
+def command(tg_id: int, text: str) -> dict[str, Any]:
+    name = text.split(maxsplit=1)[0]
+    return message(
+        tg_id, text=text, entities=[{"type": "bot_command", "offset": 0, "length": len(name)}]
+    )
+
+
+class Chat:
+    """One user's private chat with the bot."""
+
+    def __init__(self, bench: Bench, tg_id: int) -> None:
+        self.bench = bench
+        self.telegram = bench.telegram
+        self.tg_id = tg_id
+
+    async def say(self, text: str) -> str:
+        """Send a text (a command when it starts with ``/``); the bot's last reply."""
+        await self.bench.feed(
+            message=command(self.tg_id, text)
+            if text.startswith("/")
+            else message(self.tg_id, text=text)
+        )
+        return str(self.telegram.sent()[-1]["text"])
+
+    async def photo(self, image: bytes, file_id: str = "AgADphoto1") -> str:
+        """Send a photo (Telegram offers a thumbnail and the full size); the bot's last reply."""
+        self.telegram.files[file_id] = image
+        sizes = [
+            {"file_id": f"{file_id}-thumb", "file_unique_id": "t", "width": 90, "height": 67},
+            {"file_id": file_id, "file_unique_id": f"u-{file_id}", "width": 480, "height": 360},
+        ]
+        await self.bench.feed(message=message(self.tg_id, photo=sizes))
+        return str(self.telegram.sent()[-1]["text"])
+
+    async def press(self, data: str, query_id: str = "cb1") -> None:
+        """Press an inline button under one of the bot's messages."""
+        bot_message = {**message(self.tg_id, 2, text="…"), "from": BOT_USER}
+        await self.bench.feed(
+            callback_query={
+                "id": query_id,
+                "from": user(self.tg_id),
+                "message": bot_message,
+                "chat_instance": "ci1",
+                "data": data,
+            }
+        )
