@@ -148,6 +148,8 @@ def bot(
 
     The bot talks to the API at API_BASE_URL (start it with `agronom api`). Ctrl-C stops it.
     """
+    from aiogram.exceptions import TelegramAPIError  # noqa: PLC0415
+
     from agronom.bot import runner  # noqa: PLC0415
     from devstack.logs import configure  # noqa: PLC0415
 
@@ -155,7 +157,11 @@ def bot(
     configure(settings.log_level)
     mode = "webhook" if settings.telegram_webhook_url else "long polling"
     err.print(f"telegram bot: {mode}; API at {settings.api_base_url}; Ctrl-C stops it")
-    asyncio.run(runner.run(settings, host=host, port=port))
+    try:
+        asyncio.run(runner.run(settings, host=host, port=port))
+    except (TelegramAPIError, OSError) as exc:  # a wrong token, no Bot API, a port taken
+        err.print(f"[red]error:[/] {exc}", soft_wrap=True)
+        raise typer.Exit(1) from None
 
 
 @app.command()

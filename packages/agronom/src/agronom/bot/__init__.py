@@ -1,1 +1,2 @@
-"""The Telegram bot: Bot API client, handlers, polling (development) and webhook (production)."""
+"""The Telegram bot on aiogram 3: handlers (a Router), the runner (long polling in development, a
+webhook in production) and the bot's client of our API."""
