@@ -70,3 +70,33 @@ def test_demo_round_trip_on_configured_servers(
     for step in ("diagnosis", "EXIF stripped", "free quota", "PRO by SBP", "DSR delete"):
         assert step in result.stdout
     assert not (tmp_path / "stack").exists(), "configured servers: nothing embedded started"
+
+
+def test_production_refuses_to_poll_telegram(base_env, tmp_path) -> None:
+    """Every production key set but TELEGRAM_WEBHOOK_URL: the bot stops before any request."""
+    production = {
+        "APP_ENV": "production",
+        "DB_HOST": "127.0.0.1",
+        "DB_PORT": "1",
+        "DB_USERNAME": "agronom",
+        "DB_PASSWORD": "x",
+        "TEMPORAL_ADDRESS": "127.0.0.1:1",
+        "OPENAI_BASE_URL": "http://127.0.0.1:1/v1",
+        "OPENAI_API_KEY": "k",
+        "OPENAI_MODEL": "m",
+        "STORAGE_BACKEND": "s3",
+        "S3_BUCKET": "b",
+        "S3_ACCESS_KEY_ID": "a",
+        "S3_SECRET_ACCESS_KEY": "s",
+        "BOT_API_SECRET": "b" * 32,
+        "PSEUDONYM_SECRET": "p" * 32,
+        "PARTNER_HMAC_SECRET": "h" * 32,
+        "API_KEYS": "op-key",
+        "TBANK_TERMINAL_KEY": "t",
+        "TBANK_PASSWORD": "pw",
+        "TELEGRAM_BOT_TOKEN": "123:abc",
+        "TELEGRAM_WEBHOOK_SECRET": "w" * 32,
+    }
+    result = agronom("bot", env={**base_env, **production}, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert "TELEGRAM_WEBHOOK_URL" in result.stderr and "long polling" in result.stderr

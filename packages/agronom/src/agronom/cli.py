@@ -15,7 +15,7 @@ from rich.console import Console
 from devstack import DevstackError
 from devstack.entry import redact, run_and_exit
 from devstack.errors import SettingsError
-from devstack.settings import endpoints
+from devstack.settings import AppEnv, endpoints
 
 app = typer.Typer(
     help="Pocket Agronomist: the backend of a Telegram bot that diagnoses plant photos.",
@@ -155,6 +155,12 @@ def bot(
 
     settings = _settings(ctx)
     configure(settings.log_level)
+    if settings.app_env is AppEnv.PRODUCTION and not settings.telegram_webhook_url:
+        err.print(
+            "[red]error:[/] production runs the bot on a webhook: set TELEGRAM_WEBHOOK_URL "
+            "(and TELEGRAM_WEBHOOK_SECRET); long polling is for development"
+        )
+        raise typer.Exit(2)
     mode = "webhook" if settings.telegram_webhook_url else "long polling"
     err.print(f"telegram bot: {mode}; API at {settings.api_base_url}; Ctrl-C stops it")
     try:

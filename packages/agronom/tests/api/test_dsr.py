@@ -182,7 +182,8 @@ async def test_a_deletion_the_store_interrupts_is_kept_and_finished_by_the_dsr_j
                 assert sql.one("SELECT count(*) FROM users WHERE tg_id = 501") == 1
                 assert (
                     sql.one(
-                        "SELECT count(*) FROM events WHERE user_id = %s AND event = 'dsr_requested'",
+                        "SELECT count(*) FROM events"
+                        " WHERE user_id = %s AND event = 'dsr_requested'",
                         user_id,
                     )
                     == 1

@@ -60,6 +60,10 @@ ERRORS = {
 }
 UNAVAILABLE = "Сервис сейчас недоступен. Попробуйте через пару минут."
 DELETED = "Готово: ваши данные удалены."
+DELETE_SCHEDULED = (
+    "Запрос на удаление принят. Удалить всё сразу не получилось, мы закончим автоматически "
+    "в течение 30 дней."
+)
 
 
 class DsrAction(StrEnum):
@@ -187,9 +191,10 @@ async def hint(message: Message) -> None:
 
 
 async def delete_me(query: CallbackQuery, bot: Bot, api: AgronomClient, tg_id: int) -> None:
-    await api.delete_me(tg_id)
+    done = await api.delete_me(tg_id)
     await query.answer()
-    await bot.send_message(_chat_of(query, tg_id), DELETED)
+    text = DELETE_SCHEDULED if done.get("status") == "scheduled" else DELETED
+    await bot.send_message(_chat_of(query, tg_id), text)
 
 
 async def cancel_delete_me(query: CallbackQuery) -> None:
