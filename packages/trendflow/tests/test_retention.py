@@ -1,4 +1,4 @@
-"""`trendflow gc`: frames after 7 days, raw comment text after 60, recorded in the manifest;
+"""`trendflow gc`: frames after 7 days, raw comment and OCR text after 60, recorded in the manifest;
 a later rerun decodes again but reuses every feature."""
 
 from __future__ import annotations
@@ -35,9 +35,16 @@ def test_gc_purges_by_age_and_the_run_stays_valid(cli, bbb_copy) -> None:
     day61 = (created + timedelta(days=61)).isoformat()
     result = cli.run("gc", "--result-store", store, "--now", day61)
     removed = json.loads(result.stdout)["raw_text_removed"]
-    assert [p.rsplit("/", 2)[-2:] for p in removed] == [["text_comments", "comments_raw.npz"]]
-    assert not (bbb_copy.run_dir / "text_comments" / "comments_raw.npz").exists()
-    assert (bbb_copy.run_dir / "text_comments" / "features.npz").exists()
+    assert sorted(p.rsplit("/", 2)[-2:] for p in removed) == [
+        ["ocr_text", "ocr_raw.npz"],
+        ["text_comments", "comments_raw.npz"],
+    ], "raw OCR and comment text go; their features stay"
+    for kept, gone in (
+        ("text_comments/features.npz", "text_comments/comments_raw.npz"),
+        ("ocr_text/ocr.npz", "ocr_text/ocr_raw.npz"),
+    ):
+        assert (bbb_copy.run_dir / kept).exists()
+        assert not (bbb_copy.run_dir / gone).exists()
     manifest = RunManifest(bbb_copy.run_dir).read()
     assert (
         manifest["run"]["frames_purged_at"]

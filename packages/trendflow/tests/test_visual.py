@@ -22,6 +22,8 @@ ONLY_FACES_OBJECTS = [
     "color_motion",
     "shot_stats",
     "audio_tier0",
+    "asr_extractor",
+    "ocr_text",
     "text_metadata",
     "text_comments",
 ]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -37,6 +37,7 @@ def _default_sampling() -> dict[str, SamplingPolicy]:
         "core_object_detections": SamplingPolicy(fps=2.0, max_frames=128),
         "core_face_landmarks": SamplingPolicy(fps=2.0, max_frames=128),
         "color_motion": SamplingPolicy(fps=5.0, max_frames=300),
+        "ocr_text": SamplingPolicy(fps=1.0, max_frames=64),
     }
 
 
@@ -85,6 +86,61 @@ class AudioConfig(_Strict):
     n_fft: int = Field(default=1024, ge=64)
 
 
+class AsrConfig(_Strict):
+    """Whisper ASR (faster-whisper, CTranslate2 on CPU) over the Segmenter's ``audio.wav``."""
+
+    model: str = "whisper_base"
+    compute_type: Literal["int8", "int8_float32", "float32"] = Field(
+        default="int8", description="CTranslate2 compute type on CPU."
+    )
+    beam_size: int = Field(default=5, ge=1, description="Beam search width.")
+    language: str | None = Field(
+        default=None,
+        pattern=r"^[a-z]{2,3}$",
+        description="Language code to force (Whisper's, e.g. en); None detects it (first 30 s).",
+    )
+    vad_filter: bool = Field(
+        default=True, description="Transcribe only what Silero VAD (bundled) calls speech."
+    )
+    temperatures: list[float] = Field(
+        default_factory=lambda: [0.0, 0.2, 0.4, 0.6, 0.8, 1.0],
+        min_length=1,
+        description="Whisper's fallback ladder: a window is decoded again at the next "
+        "temperature while its output looks like a hallucination (compression ratio > 2.4 or "
+        "mean log-prob < -1). Each step is a full decode: [0.0] bounds the cost on music.",
+    )
+    max_new_tokens: int | None = Field(
+        default=None,
+        ge=1,
+        # Whisper's 448-token context also holds the prompt (up to 223 tokens of previous text
+        # plus the start sequence): 220 new tokens always fit, more could fail mid-run.
+        le=220,
+        description="Tokens decoded per 30 s window at most; None: whatever the 448-token "
+        "context leaves after the prompt.",
+    )
+    cpu_threads: int = Field(
+        default=0,
+        ge=0,
+        description="CTranslate2 threads; 0 = its default. Execution only: not hashed.",
+    )
+
+
+class OcrConfig(_Strict):
+    """Text on screen with RapidOCR (PP-OCRv4 det + cls + rec, ONNX Runtime)."""
+
+    det_model: str = "ppocr_v4_det"
+    cls_model: str = "ppocr_mobile_v2_cls"
+    rec_model: str = "ppocr_v4_rec"
+    text_score: float = Field(default=0.5, gt=0, lt=1, description="Drop boxes read below it.")
+    box_threshold: float = Field(default=0.5, gt=0, lt=1, description="Detector box score.")
+    det_max_side: int = Field(
+        default=960,
+        ge=32,
+        description="Detector input's longest side cap; frames are never upscaled.",
+    )
+    max_boxes: int = Field(default=32, ge=1, description="Text boxes kept per frame.")
+
+
 class TextConfig(_Strict):
     max_comments: int = Field(default=500, ge=1, description="Comments embedded per video.")
 
@@ -96,6 +152,8 @@ class ComponentsConfig(_Strict):
     core_face_landmarks: FacesConfig = FacesConfig()
     color_motion: ColorMotionConfig = ColorMotionConfig()
     audio_tier0: AudioConfig = AudioConfig()
+    asr_extractor: AsrConfig = AsrConfig()
+    ocr_text: OcrConfig = OcrConfig()
     text: TextConfig = TextConfig()
 
 
@@ -124,11 +182,16 @@ class PipelineConfig(_Strict):
 
     def config_hash(self) -> str:
         """The run's ``config_hash``: the whole config less execution-only knobs."""
-        return stable_hash(self.model_dump(mode="json", exclude=set(_EXECUTION_ONLY)))
+        return stable_hash(self.model_dump(mode="json", exclude=_EXECUTION_ONLY))
 
 
 # Execution knobs change how fast a run goes, never what it produces.
-_EXECUTION_ONLY = ("gpu_max_concurrent", "max_workers", "onnx_threads")
+_EXECUTION_ONLY: dict[str, Any] = {
+    "gpu_max_concurrent": True,
+    "max_workers": True,
+    "onnx_threads": True,
+    "components": {"asr_extractor": {"cpu_threads"}},
+}
 
 
 def stable_hash(value: Any) -> str:

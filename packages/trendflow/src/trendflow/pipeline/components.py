@@ -6,12 +6,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from trendflow.audio import tier0
+from trendflow.audio import asr, tier0
 from trendflow.config import PipelineConfig
 from trendflow.pipeline.contracts import Artifact, ComponentResult, Context
 from trendflow.segmenter.service import segment
 from trendflow.text import features as text
-from trendflow.visual import core_clip, core_depth, core_faces, core_objects, modules
+from trendflow.visual import core_clip, core_depth, core_faces, core_objects, modules, ocr
 
 SEGMENTER = "segmenter"
 
@@ -100,6 +100,20 @@ def _audio_settings(config: PipelineConfig) -> dict[str, Any]:
     }
 
 
+def _asr_settings(config: PipelineConfig) -> dict[str, Any]:
+    section = config.components.asr_extractor
+    out: dict[str, Any] = {
+        "audio_sample_rate": config.segmenter.audio_sample_rate,
+        # cpu_threads changes how fast, not what: left out like the run-wide execution knobs.
+        "params": section.model_dump(mode="json", exclude={"cpu_threads"}),
+    }
+    if section.vad_filter:
+        # The VAD model ships inside faster-whisper, outside the registry: its hash keys the
+        # component like a registry model's would.
+        out["vad_sha256"] = asr.vad_record()["sha256"]
+    return out
+
+
 def _no_settings(_config: PipelineConfig) -> dict[str, Any]:
     return {}
 
@@ -169,6 +183,22 @@ def all_components() -> list[ComponentSpec]:
             "frames",
             _frames_settings("color_motion", lambda c: c.components.color_motion),
         ),
+        ComponentSpec(
+            name=ocr.NAME,
+            producer=f"VisualProcessor.modules.{ocr.NAME}",
+            version=ocr.VERSION,
+            schema=ocr.SCHEMA,
+            depends_on=(SEGMENTER,),
+            reads="frames",
+            gpu=False,
+            run=ocr.run,
+            settings=_frames_settings(ocr.NAME, lambda c: c.components.ocr_text),
+            models=lambda c: (
+                c.components.ocr_text.det_model,
+                c.components.ocr_text.cls_model,
+                c.components.ocr_text.rec_model,
+            ),
+        ),
         _module(
             "faces_over_time",
             modules.faces_over_time,
@@ -193,6 +223,18 @@ def all_components() -> list[ComponentSpec]:
             gpu=False,
             run=tier0.run,
             settings=_audio_settings,
+        ),
+        ComponentSpec(
+            name=asr.NAME,
+            producer="AudioProcessor.asr_extractor",
+            version=asr.VERSION,
+            schema=asr.SCHEMA,
+            depends_on=(SEGMENTER,),
+            reads="audio",
+            gpu=False,
+            run=asr.run,
+            settings=_asr_settings,
+            models=lambda c: (c.components.asr_extractor.model,),
         ),
         ComponentSpec(
             name=text.METADATA,

@@ -1,0 +1,127 @@
+"""``ocr_text``: text on screen per sampled frame (RapidOCR: PP-OCRv4 det + cls + rec, ONNX).
+
+Per frame: the number of text boxes, the fraction of the frame they cover, their mean
+recognition confidence and characters read, the boxes themselves, and ``text_present``.
+Aggregates: the share of frames with text and the means of the per-frame values.
+
+The recognised strings are raw OCR text: they go to their own artifact, ``ocr_raw.npz``, with
+retention class ``raw_text``, which ``trendflow gc`` removes after 60 days (seed: "raw
+OCR/comments: hard_cap_days=60"); every feature above stays in ``ocr.npz``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+from trendflow.config import OcrConfig
+from trendflow.pipeline.contracts import Artifact, ComponentResult, Context
+from trendflow.visual.runtime import model_record
+
+NAME = "ocr_text"
+VERSION = "1.0.0"
+SCHEMA = "ocr_text_v1"
+SEGMENTER = "segmenter"
+PER_FRAME = ("n_boxes", "text_area_fraction", "mean_confidence", "n_chars")
+
+
+def engine(paths: tuple[Path, Path, Path], cfg: OcrConfig, threads: int) -> Any:
+    """A RapidOCR engine on exactly these det, cls, rec files (not the copies in its wheel)."""
+    det, cls, rec = paths
+    # Imported here: rapidocr costs ~0.5 s to import, which every other CLI command would pay.
+    from rapidocr_onnxruntime import (  # type: ignore[import-untyped]  # ships no py.typed  # noqa: PLC0415
+        RapidOCR,
+    )
+
+    return RapidOCR(
+        det_model_path=str(det),
+        cls_model_path=str(cls),
+        rec_model_path=str(rec),
+        text_score=cfg.text_score,
+        det_box_thresh=cfg.box_threshold,
+        # "max": shrink frames whose longest side exceeds the cap, never enlarge (RapidOCR's own
+        # default, "min" 736, would upscale every 640-px frame about 2x for little gain).
+        det_limit_type="max",
+        det_limit_side_len=cfg.det_max_side,
+        intra_op_num_threads=threads or -1,
+    )
+
+
+def read_frame(
+    ocr: Any, frame_rgb: NDArray[np.uint8]
+) -> list[tuple[NDArray[np.float32], str, float]]:
+    """Boxes (4 corner points, pixels), strings and confidences read in one RGB frame."""
+    result, _ = ocr(np.ascontiguousarray(frame_rgb[..., ::-1]))  # RapidOCR wants BGR arrays
+    return [
+        (np.asarray(box, dtype=np.float32).reshape(4, 2), str(text), float(score))
+        for box, text, score in result or []
+    ]
+
+
+def run(ctx: Context) -> ComponentResult:
+    """Text boxes, coverage, confidence and characters per sampled frame; raw text apart."""
+    cfg = ctx.config.components.ocr_text
+    names = (cfg.det_model, cfg.cls_model, cfg.rec_model)
+    # No fallback: absent or mismatching weights raise, naming the model.
+    paths = (ctx.models.path(names[0]), ctx.models.path(names[1]), ctx.models.path(names[2]))
+    specs = [ctx.models.spec(name) for name in names]
+    indices, frames = ctx.frames.frames(NAME)
+    seg, _ = ctx.upstream(SEGMENTER, "segmentation")
+    n, k = len(indices), cfg.max_boxes
+    values = {name: np.full(n, np.nan, dtype=np.float32) for name in PER_FRAME}
+    quads = np.full((n, k, 4, 2), np.nan, dtype=np.float32)
+    scores = np.full((n, k), np.nan, dtype=np.float32)
+    texts = np.full((n, k), "", dtype=object)
+    if n:
+        ocr = engine(paths, cfg, ctx.config.onnx_threads)
+        height, width = frames.shape[1:3]
+        for i, frame in enumerate(frames):
+            found = read_frame(ocr, frame)[:k]
+            mask = np.zeros((height, width), dtype=np.uint8)
+            for j, (box, text, score) in enumerate(found):
+                cv2.fillPoly(mask, [np.round(box).astype(np.int32)], 1)
+                quads[i, j] = box / np.array([width, height], dtype=np.float32)
+                scores[i, j] = score
+                texts[i, j] = text
+            values["n_boxes"][i] = len(found)
+            values["text_area_fraction"][i] = mask.mean()
+            values["n_chars"][i] = sum(len(text.strip()) for _, text, _ in found)
+            if found:
+                values["mean_confidence"][i] = np.mean([score for _, _, score in found])
+    box_present = ~np.isnan(scores)
+    text_present = np.asarray(box_present.any(axis=1), dtype=bool)
+    reason = "no_sampled_frames" if n == 0 else None if text_present.any() else "no_text_detected"
+    if reason:
+        # Nothing was read: counts are unknown-by-absence, not measured zeros.
+        for name in PER_FRAME:
+            values[name][:] = np.nan
+    arrays: dict[str, NDArray[Any]] = {
+        "frame_indices": indices,
+        "timestamps_s": indices / float(seg["fps"]),
+        "boxes_quad_norm": quads,
+        "box_scores": scores,
+        "box_present": box_present,
+        "text_present": text_present,
+        **values,
+        "text_frame_ratio": np.array(np.nan if reason else text_present.mean(), np.float32),
+    }
+    for name in PER_FRAME:
+        finite = values[name][np.isfinite(values[name])]
+        arrays[f"{name}_mean"] = np.array(finite.mean() if finite.size else np.nan, np.float32)
+        arrays[f"{name}_max"] = np.array(finite.max() if finite.size else np.nan, np.float32)
+    raw = {
+        "frame_indices": indices,
+        "text": texts.astype(str) if n else np.zeros((0, k), dtype="<U1"),
+        "text_present": box_present,
+    }
+    return ComponentResult(
+        artifacts=[
+            Artifact("ocr", arrays, empty_reason=reason),
+            Artifact("ocr_raw", raw, empty_reason=reason, retention="raw_text"),
+        ],
+        models_used=[model_record(s.name, s.version, s.sha256) for s in specs],
+    )
