@@ -435,7 +435,8 @@ def librivox(tmp_path_factory: pytest.TempPathFactory) -> Librivox:
     if apt is None or dpkg is None:
         pytest.fail(
             "the ASR tests need real speech from Debian's pocketsphinx-testdata, fetched with "
-            "`apt-get download` and unpacked with `dpkg-deb`: neither is on this machine's PATH"
+            "`apt-get download` and unpacked with `dpkg-deb`, and this machine lacks "
+            f"{'apt-get' if apt is None else 'dpkg-deb'} on its PATH"
         )
     fetched = subprocess.run(
         [apt, "download", "pocketsphinx-testdata"],
