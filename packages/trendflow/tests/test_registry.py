@@ -90,17 +90,22 @@ def test_absent_weights_raise_naming_the_model(tmp_path: Path) -> None:
     assert "trendflow models install yolox_nano" in str(caught.value)
 
 
-def test_unpinned_upstream_models_are_never_trusted(tmp_path: Path) -> None:
-    store = ModelStore(tmp_path / "models")
-    with pytest.raises(ModelUnavailableError, match=r"clip_vit_b32_visual.*no sha256"):
-        store.path("clip_vit_b32_visual")
-    with pytest.raises(ModelUnavailableError, match=r"midas_v21_small_256.*no sha256"):
-        store.install("midas_v21_small_256")
+def test_a_file_that_is_not_the_pinned_upstream_one_is_refused(
+    tiny_mirror: Path, tmp_path: Path
+) -> None:
+    """The tests' tiny CLIP and MiDaS stand-ins are not the registry's pinned upstream files."""
+    store = ModelStore(tmp_path / "models", download=False)
+    for name in ("clip_vit_b32_visual", "midas_v21_small_256"):
+        with pytest.raises(ModelUnavailableError, match=rf"'{name}'.*registry pins [0-9a-f]{{64}}"):
+            store.install(name, str(tiny_mirror))
+        assert not (tmp_path / "models" / REGISTRY[name].relpath).exists(), "nothing kept"
 
 
-def test_cli_installs_every_pinned_model_from_an_http_mirror(cli, http_mirror, tmp_path) -> None:
+def test_cli_installs_models_from_an_http_mirror(cli, http_mirror, tmp_path) -> None:
     env = {**cli.env.environ(), "TRENDFLOW_MODELS_DIR": str(tmp_path / "models")}
-    result = subprocess.run(
+    named = ("yolox_nano", "yunet_n", "yunet_s", *PACKAGED_MODELS)
+    # Without names every registry model is meant: this mirror has no CLIP, which is named.
+    everything = subprocess.run(
         [SCRIPT, "models", "install", "--from", http_mirror],
         capture_output=True,
         text=True,
@@ -108,8 +113,19 @@ def test_cli_installs_every_pinned_model_from_an_http_mirror(cli, http_mirror, t
         env=env,
         timeout=120,
     )
+    assert everything.returncode == 1
+    assert "'clip_vit_b32_visual' is unavailable" in everything.stderr
+    assert "404" in everything.stderr
+    result = subprocess.run(
+        [SCRIPT, "models", "install", "--from", http_mirror, *named],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
-    for name in ("yolox_nano", "yunet_n", "yunet_s", *PACKAGED_MODELS):
+    for name in named:
         assert name in result.stderr
         assert ModelStore(tmp_path / "models", download=False).installed(name)
     unpinned = subprocess.run(

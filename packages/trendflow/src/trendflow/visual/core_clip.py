@@ -40,9 +40,12 @@ def run(ctx: Context) -> ComponentResult:
     chunks: list[NDArray[np.float32]] = []
     sess = session(model_path, ctx.config.onnx_threads)
     input_name = sess.get_inputs()[0].name
+    outputs = [o.name for o in sess.get_outputs()]
+    # Exports with the projection name it image_embeds (beside last_hidden_state); else the first.
+    output = "image_embeds" if "image_embeds" in outputs else outputs[0]
     for start in range(0, len(frames), cfg.batch_size):
         batch = np.stack([preprocess(f) for f in frames[start : start + cfg.batch_size]])
-        out = np.asarray(sess.run(None, {input_name: batch})[0], dtype=np.float32)
+        out = np.asarray(sess.run([output], {input_name: batch})[0], dtype=np.float32)
         if out.ndim != 2 or out.shape[0] != len(batch):
             raise MissingDependencyError(
                 NAME, "image embeddings [N, D]", f"{spec.name} returned shape {out.shape}"
