@@ -4,7 +4,9 @@ local OpenAI-compatible vision server, and the API served over its ASGI interfac
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -17,6 +19,8 @@ import pytest_asyncio
 
 from agronom import auth, storage
 from agronom.api.app import create_app
+from agronom.jobs.models import JobInput, JobResult
+from agronom.jobs.worker import running_worker
 from agronom.settings import Settings
 from agronom.sims.server import ThreadedServer
 from agronom.sims.vision import Faults, VisionSim
@@ -152,3 +156,41 @@ class Sql:
 @pytest.fixture
 def sql(database_url: str) -> Sql:
     return Sql(database_url)
+
+
+class Jobs:
+    """Runs the scheduled jobs' workflows on a worker of their own task queue."""
+
+    def __init__(self, client: Any, task_queue: str) -> None:
+        self.client = client
+        self.task_queue = task_queue
+
+    async def run(self, workflow: str, as_of: datetime) -> JobResult:
+        result: JobResult = await self.client.execute_workflow(
+            workflow,
+            JobInput(as_of.isoformat()),
+            id=f"test-{workflow}-{uuid.uuid4().hex[:8]}",
+            task_queue=self.task_queue,
+            result_type=JobResult,
+        )
+        return result
+
+
+@asynccontextmanager
+async def jobs_worker(
+    client: Any, settings: Settings, database_url: str, store: storage.ObjectStore
+) -> AsyncIterator[Jobs]:
+    """The jobs worker (real Temporal) with these settings and store, for one test."""
+    queue = f"agronom-test-{uuid.uuid4().hex[:8]}"
+    async with running_worker(
+        settings, database_url=database_url, client=client, store=store, task_queue=queue
+    ):
+        yield Jobs(client, queue)
+
+
+@pytest_asyncio.fixture
+async def jobs(
+    temporal_env: Any, settings: Settings, database_url: str, store: storage.LocalStore
+) -> AsyncIterator[Jobs]:
+    async with jobs_worker(temporal_env.client, settings, database_url, store) as running:
+        yield running

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import uuid
 from datetime import datetime
 
 import httpx
@@ -13,15 +12,20 @@ from pydantic import SecretStr
 from agronom import storage, users
 from agronom.api.app import create_app
 from agronom.jobs import exports
-from agronom.jobs.models import JobInput, JobResult
-from agronom.jobs.worker import running_worker
 from agronom.partners.service import signature
 from agronom.payments import tbank
 from agronom.sims import photos
 from agronom.sims.server import free_port
 from agronom.store import db
 
-from ..conftest import ADMIN_KEY, PARTNER_SECRET, PSEUDONYM_SECRET, TBANK_PASSWORD, TERMINAL  # noqa: TID252
+from ..conftest import (  # noqa: TID252
+    ADMIN_KEY,
+    PARTNER_SECRET,
+    PSEUDONYM_SECRET,
+    TBANK_PASSWORD,
+    TERMINAL,
+    jobs_worker,
+)
 
 TABLES_WITH_USER = ("photos", "photo_usage", "events", "partner_orders")
 
@@ -192,22 +196,9 @@ async def test_a_deletion_the_store_interrupts_is_kept_and_finished_by_the_dsr_j
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
         server.start()  # back, with its objects (moto keeps them in this process)
         assert [o.key for o in await store.list(f"{storage.PHOTOS}{ref}/")]
-        queue = f"agronom-dsr-{uuid.uuid4().hex[:8]}"
-        async with running_worker(
-            s3_settings,
-            database_url=database_url,
-            client=temporal_env.client,
-            store=store,
-            task_queue=queue,
-        ):
+        async with jobs_worker(temporal_env.client, s3_settings, database_url, store) as jobs:
             for expected in ({"deleted": 1}, {"deleted": 0}):
-                result = await temporal_env.client.execute_workflow(
-                    "agronom.DsrSweep",
-                    JobInput(clock.now.isoformat()),
-                    id=f"test-dsr-{uuid.uuid4().hex[:8]}",
-                    task_queue=queue,
-                    result_type=JobResult,
-                )
+                result = await jobs.run("agronom.DsrSweep", clock.now)
                 assert result.counts == expected
         assert sql("SELECT * FROM users WHERE tg_id = 501") == []
         assert sql("SELECT * FROM events WHERE user_id = %s", user_id) == []

@@ -3,17 +3,15 @@ simulator, whose notifications reach the live API's autopay webhook."""
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 
 from agronom.api.app import create_app
-from agronom.jobs.models import JobInput, JobResult
-from agronom.jobs.worker import running_worker
+from agronom.jobs.models import JobResult
 from agronom.payments import tbank
 from agronom.sims.server import ThreadedServer
 from agronom.sims.tbank import TBankSim
 
-from ..conftest import TBANK_PASSWORD, TERMINAL  # noqa: TID252
+from ..conftest import TBANK_PASSWORD, TERMINAL, jobs_worker  # noqa: TID252
 
 
 async def test_autopay_charges_due_users_once_and_records_success_and_failure(
@@ -57,23 +55,10 @@ async def test_autopay_charges_due_users_once_and_records_success_and_failure(
                     assert (await api.post("/v1/payments/sbp/webhook", json=body)).text == "OK"
 
             clock.now = datetime(2026, 4, 10, 0, 0)  # PRO ends at 12:00 today
-            queue = f"agronom-test-{uuid.uuid4().hex[:8]}"
-            async with running_worker(
-                cfg,
-                database_url=database_url,
-                client=temporal_env.client,
-                store=store,
-                task_queue=queue,
-            ):
+            async with jobs_worker(temporal_env.client, cfg, database_url, store) as jobs:
 
                 async def run() -> JobResult:
-                    return await temporal_env.client.execute_workflow(
-                        "agronom.Autopay",
-                        JobInput(clock.now.isoformat()),
-                        id=f"test-autopay-{uuid.uuid4().hex[:8]}",
-                        task_queue=queue,
-                        result_type=JobResult,
-                    )
+                    return await jobs.run("agronom.Autopay", clock.now)
 
                 first = await run()
                 again = await run()

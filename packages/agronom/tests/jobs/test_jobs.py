@@ -5,46 +5,12 @@ from __future__ import annotations
 import csv
 import io
 import uuid
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 
-import pytest_asyncio
 from temporalio.testing import WorkflowEnvironment
 
 from agronom.jobs import schedules
-from agronom.jobs.models import JobInput, JobResult
-from agronom.jobs.worker import running_worker
 from agronom.sims import photos
-
-
-class Jobs:
-    def __init__(self, client, task_queue: str) -> None:
-        self.client = client
-        self.task_queue = task_queue
-
-    async def run(self, workflow: str, as_of: datetime) -> JobResult:
-        return await self.client.execute_workflow(
-            workflow,
-            JobInput(as_of.isoformat()),
-            id=f"test-{workflow}-{uuid.uuid4().hex[:8]}",
-            task_queue=self.task_queue,
-            result_type=JobResult,
-        )
-
-
-@pytest_asyncio.fixture
-async def jobs(
-    temporal_env: WorkflowEnvironment, settings, database_url, store
-) -> AsyncIterator[Jobs]:
-    queue = f"agronom-test-{uuid.uuid4().hex[:8]}"
-    async with running_worker(
-        settings,
-        database_url=database_url,
-        client=temporal_env.client,
-        store=store,
-        task_queue=queue,
-    ):
-        yield Jobs(temporal_env.client, queue)
 
 
 async def _diagnose(api, sign, tg_id: int, **kwargs):
