@@ -105,6 +105,21 @@ def settings(vision_server: tuple[VisionSim, str], tmp_path: Path) -> Settings:
     )
 
 
+def on_s3(settings: Settings, endpoint: str, bucket: str) -> Settings:
+    """``settings`` with the object store on an S3 API server (moto on loopback in tests)."""
+    return Settings.model_validate(
+        {
+            **settings.model_dump(),
+            "storage_backend": "s3",
+            "s3_bucket": bucket,
+            "s3_endpoint_url": endpoint,
+            "s3_region": "us-east-1",
+            "s3_access_key_id": "test",
+            "s3_secret_access_key": "test",
+        }
+    )
+
+
 @pytest.fixture
 def store(settings: Settings) -> storage.LocalStore:
     return storage.LocalStore(settings.storage_dir)

@@ -4,7 +4,6 @@ on configured servers (the session's PostgreSQL and Temporal)."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from importlib.metadata import version
@@ -14,6 +13,7 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from agronom.settings import Settings
+from devstack.pytest_plugin import environ_without
 
 SCRIPT = Path(sys.executable).parent / "agronom"
 
@@ -33,10 +33,7 @@ def agronom(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedP
 @pytest.fixture
 def base_env(tmp_path: Path) -> dict[str, str]:
     """The environment minus every key agronom reads."""
-    keys = {Settings.key(f) for f in Settings.model_fields}
-    env = {k: v for k, v in os.environ.items() if k not in keys}
-    env["DEVSTACK_DATA_DIR"] = str(tmp_path / "stack")
-    return env
+    return environ_without(Settings, tmp_path / "stack")
 
 
 def test_console_script_reports_the_installed_version(base_env, tmp_path) -> None:

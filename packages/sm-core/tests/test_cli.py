@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +11,7 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from devstack import Stack
+from devstack.pytest_plugin import environ_without
 from smcore.settings import Settings
 
 SM_CORE = [sys.executable, "-m", "smcore"]
@@ -32,10 +32,7 @@ def sm_core(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedP
 @pytest.fixture
 def base_env(tmp_path: Path) -> dict[str, str]:
     """The environment minus every key SM Core reads."""
-    keys = {Settings.key(f) for f in Settings.model_fields}
-    env = {k: v for k, v in os.environ.items() if k not in keys}
-    env["DEVSTACK_DATA_DIR"] = str(tmp_path / "stack")
-    return env
+    return environ_without(Settings, tmp_path / "stack")
 
 
 def test_production_without_keys_stops_with_one_line(

@@ -7,7 +7,6 @@ from datetime import datetime
 
 import httpx
 from moto.server import ThreadedMotoServer
-from pydantic import SecretStr
 
 from agronom import storage, users
 from agronom.api.app import create_app
@@ -25,6 +24,7 @@ from ..conftest import (  # noqa: TID252
     TBANK_PASSWORD,
     TERMINAL,
     jobs_worker,
+    on_s3,
 )
 
 TABLES_WITH_USER = ("photos", "photo_usage", "events", "partner_orders")
@@ -153,16 +153,7 @@ async def test_a_deletion_the_store_interrupts_is_kept_and_finished_by_the_dsr_j
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
     server.start()
-    s3_settings = settings.model_copy(
-        update={
-            "storage_backend": "s3",
-            "s3_bucket": "agronom-dsr-deferred",
-            "s3_endpoint_url": f"http://127.0.0.1:{port}",
-            "s3_region": "us-east-1",
-            "s3_access_key_id": SecretStr("test"),
-            "s3_secret_access_key": SecretStr("test"),
-        }
-    )
+    s3_settings = on_s3(settings, f"http://127.0.0.1:{port}", "agronom-dsr-deferred")
     store = await storage.from_settings(s3_settings)
     app = create_app(s3_settings, database_url=database_url, store=store, clock=clock)
     try:

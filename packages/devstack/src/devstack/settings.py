@@ -101,6 +101,11 @@ class StackSettings(BaseSettings):
         info = cls.model_fields[field]
         return (info.alias or field).upper()
 
+    @classmethod
+    def keys(cls) -> set[str]:
+        """Every environment key these settings read."""
+        return {cls.key(f) for f in cls.model_fields}
+
     def check_production(self) -> None:
         """In production every key must come from the environment, none from a default."""
         if self.app_env is not AppEnv.PRODUCTION:
