@@ -51,6 +51,14 @@ class Apis:
         result: dict[str, Any] = response.json()
         return result
 
+    @staticmethod
+    def feed_order(truth: dict[str, Any]) -> list[str]:
+        """A profile truth's post ids in feed order: the pinned ones first, then the rest."""
+        posts = truth["posts"]
+        return [p["ext_id"] for p in posts if p["pinned"]] + [
+            p["ext_id"] for p in posts if not p["pinned"]
+        ]
+
     def profiles(self) -> list[dict[str, Any]]:
         """Every existing profile of the truth index."""
         index = self.client.get("/_sim/truth/instagram").json()["profiles"]

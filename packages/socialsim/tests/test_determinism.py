@@ -13,6 +13,7 @@ OPTIONS: dict[str, Any] = {
     "channels": 3,
     "fault_rate": 0.3,
     "timeout_fault_s": 0.05,
+    "bad_item_rate": 0.2,
 }
 
 

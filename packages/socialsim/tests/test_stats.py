@@ -33,6 +33,7 @@ def test_requests_are_counted_by_endpoint_and_status(own_sim: Apis) -> None:
         "expired_cursor",
         "rate_limited",
         "quota",
+        "bad_item",
     }
     assert not any(stats["faults"].values())
 

@@ -206,9 +206,11 @@ async def run_demo(
 
     from smcore.orchestration import client as orchestration  # noqa: PLC0415
     from smcore.orchestration.worker import running_worker  # noqa: PLC0415
-    from smcore.store import db  # noqa: PLC0415
-    from smcore.sync.models import SyncInput  # noqa: PLC0415
-    from smcore.sync.service import create_job  # noqa: PLC0415
+    from smcore.store import (
+        db,
+        ledger,
+    )
+    from smcore.sync.service import create_batch  # noqa: PLC0415
 
     configured = bool(settings.rocket_api_host or settings.rapid_scraper_api_host)
     if configured:
@@ -222,14 +224,24 @@ async def run_demo(
         engine = db.async_engine(database_url, pool_size=4)
         client = await Client.connect(temporal_address, namespace=namespace)
         try:
-            jobs = []
-            for t in targets:
-                key = {"username": t.key} if t.platform == "instagram" else {"ext_id": t.key}
-                t.job_id = await create_job(engine, platform=t.platform, scope="all", **key)  # type: ignore[arg-type]
-                jobs.append(SyncInput(t.job_id, t.platform, "all", engine.url.database or ""))  # type: ignore[arg-type]
+            keys = [
+                {"username": t.key} if t.platform == "instagram" else {"ext_id": t.key}
+                for t in targets
+            ]
+            batch_id = await create_batch(
+                engine,
+                [
+                    {"platform": t.platform, "scope": "all", **k}
+                    for t, k in zip(targets, keys, strict=True)
+                ],
+            )
+            async with engine.connect() as conn:
+                ids = await ledger.children(conn, batch_id, after_id=0, limit=len(targets))
+            for t, (job_id, _, _) in zip(targets, ids, strict=True):
+                t.job_id = job_id
             async with running_worker(settings, database_url=database_url, client=client):
                 handle = await orchestration.start_batch(
-                    client, jobs, concurrency=8, batch_id=f"demo-{jobs[0].job_call_id}"
+                    client, batch_id, db=engine.url.database or "", concurrency=8
                 )
                 finished = asyncio.ensure_future(handle.result())
                 with Live(_table(targets, 0), console=console, refresh_per_second=4) as live:

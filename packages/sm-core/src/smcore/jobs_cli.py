@@ -22,6 +22,10 @@ from sqlalchemy import select
 from devstack import DevstackError
 from devstack.settings import Endpoints, endpoints
 from smcore.settings import Settings
+from smcore.sync.errors import JobError
+from smcore.sync.models import DEFAULT_REFRESH_DAYS
+from smcore.sync.models import Platform as PlatformName
+from smcore.sync.models import Scope as ScopeName
 
 out = Console()
 err = Console(stderr=True)
@@ -29,7 +33,14 @@ err = Console(stderr=True)
 sync_app = typer.Typer(help="Start, follow and resume syncs.", no_args_is_help=True)
 schedule_app = typer.Typer(help="Periodic syncs (Temporal Schedules).", no_args_is_help=True)
 
-Scope = Annotated[str, typer.Option(help="profile | posts | comments | subscriptions | all")]
+Scope = Annotated[ScopeName, typer.Option(help="What to sync (a platform may lack some).")]
+RefreshDays = Annotated[
+    float | None,
+    typer.Option(
+        min=0.001,
+        help=f"Refresh the posts of this many days (default {DEFAULT_REFRESH_DAYS}).",
+    ),
+]
 AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON object (last line).")]
 Wait = Annotated[bool, typer.Option("--wait", help="Run a worker here and wait for the end.")]
 
@@ -44,7 +55,7 @@ def _with_stack(settings: Settings, run: Callable[[Endpoints], Coroutine[Any, An
     except DevstackError as exc:
         err.print(f"[red]error:[/] {exc}")
         raise typer.Exit(1) from None
-    except ValueError as exc:
+    except (ValueError, JobError) as exc:
         err.print(f"[red]error:[/] {exc}")
         raise typer.Exit(2) from None
 
@@ -109,7 +120,7 @@ async def _start(
     finally:
         await engine.dispose()
     client = await _client(ep)
-    request = SyncInput(job_id, platform, scope, db.database_name(ep.database_url))
+    request = SyncInput(job_id, db.database_name(ep.database_url))
     handle = await orchestration.start_sync(client, request)
     return await _follow(settings, ep, client, job_id, handle, wait)
 
@@ -155,15 +166,13 @@ def sync_instagram(
     ctx: typer.Context,
     username: Annotated[str | None, typer.Option(help="Instagram username")] = None,
     user_id: Annotated[str | None, typer.Option(help="Instagram user id")] = None,
-    scope: Scope = "all",
-    since_id: Annotated[
-        str | None, typer.Option(help="Only posts newer than this stored post")
-    ] = None,
+    scope: Scope = ScopeName.ALL,
     until_id: Annotated[
         str | None, typer.Option(help="Only posts older than this stored post")
     ] = None,
+    refresh_days: RefreshDays = None,
     full: Annotated[
-        bool, typer.Option(help="Every post, not only those since the last sync")
+        bool, typer.Option(help="Refresh every post and walk the whole history")
     ] = False,
     wait: Wait = False,
     as_json: AsJson = False,
@@ -175,14 +184,14 @@ def sync_instagram(
         return await _start(
             settings,
             ep,
-            "instagram",
+            PlatformName.INSTAGRAM,
             scope,
             wait,
             username=username,
             ext_id=user_id,
-            since_id=since_id,
             until_id=until_id,
             full=full,
+            refresh_days=refresh_days,
         )
 
     result = _with_stack(settings, run)
@@ -195,9 +204,10 @@ def sync_youtube(
     ctx: typer.Context,
     channel_id: Annotated[str | None, typer.Option(help="YouTube channel id (UC…)")] = None,
     handle: Annotated[str | None, typer.Option(help="YouTube handle (@name)")] = None,
-    scope: Scope = "all",
+    scope: Scope = ScopeName.ALL,
+    refresh_days: RefreshDays = None,
     full: Annotated[
-        bool, typer.Option(help="Every video, not only those since the last sync")
+        bool, typer.Option(help="Refresh every video and walk the whole history")
     ] = False,
     wait: Wait = False,
     as_json: AsJson = False,
@@ -207,7 +217,15 @@ def sync_youtube(
 
     async def run(ep: Endpoints) -> dict[str, Any]:
         return await _start(
-            settings, ep, "youtube", scope, wait, username=handle, ext_id=channel_id, full=full
+            settings,
+            ep,
+            PlatformName.YOUTUBE,
+            scope,
+            wait,
+            username=handle,
+            ext_id=channel_id,
+            full=full,
+            refresh_days=refresh_days,
         )
 
     result = _with_stack(settings, run)
@@ -269,12 +287,7 @@ def sync_resume(
         if status is None:
             return None
         client = await _client(ep)
-        request = SyncInput(
-            job_call_id,
-            status["platform"],
-            status["params"].get("scope", "all"),
-            db.database_name(ep.database_url),
-        )
+        request = SyncInput(job_call_id, db.database_name(ep.database_url))
         handle = await orchestration.start_sync(client, request)
         return await _follow(settings, ep, client, job_call_id, handle, wait)
 
@@ -297,10 +310,10 @@ def _interval(text: str) -> timedelta:
 @schedule_app.command("add")
 def schedule_add(
     ctx: typer.Context,
-    platform: Annotated[str, typer.Argument(help="instagram or youtube")],
+    platform: Annotated[PlatformName, typer.Argument(help="The platform.")],
     target: Annotated[str, typer.Argument(help="Instagram username or YouTube channel id")],
     every: Annotated[str, typer.Option(help="Interval: 30m, 6h, 1d")] = "1d",
-    scope: Scope = "all",
+    scope: Scope = ScopeName.ALL,
 ) -> None:
     """Sync a profile periodically (a row in sync_schedules + a Temporal Schedule)."""
     from sqlalchemy.dialects.postgresql import insert  # noqa: PLC0415
@@ -308,13 +321,14 @@ def schedule_add(
     from smcore.orchestration import client as orchestration  # noqa: PLC0415
     from smcore.store import db  # noqa: PLC0415
     from smcore.store.models import SyncSchedule  # noqa: PLC0415
-    from smcore.sync.models import plan  # noqa: PLC0415
+    from smcore.sync.streams import plan  # noqa: PLC0415
 
     settings: Settings = ctx.obj
     interval = _interval(every)
-    if platform not in ("instagram", "youtube"):
-        raise typer.BadParameter("platform: instagram or youtube")
-    plan(platform, scope)  # type: ignore[arg-type]
+    try:
+        plan(platform, scope)
+    except JobError as exc:
+        raise typer.BadParameter(str(exc)) from None
 
     async def run(ep: Endpoints) -> str:
         engine = db.async_engine(ep.database_url, pool_size=1)
@@ -339,9 +353,9 @@ def schedule_add(
                 client = await _client(ep)
                 return await orchestration.add_schedule(
                     client,
-                    platform=platform,  # type: ignore[arg-type]  # checked above
+                    platform=platform,
                     target=target,
-                    scope=scope,  # type: ignore[arg-type]  # checked above
+                    scope=scope,
                     every=interval,
                     database=db.database_name(ep.database_url),
                 )
@@ -388,7 +402,7 @@ def schedule_list(ctx: typer.Context, as_json: AsJson = False) -> None:
 @schedule_app.command("remove")
 def schedule_remove(
     ctx: typer.Context,
-    platform: Annotated[str, typer.Argument(help="instagram or youtube")],
+    platform: Annotated[PlatformName, typer.Argument(help="The platform.")],
     target: Annotated[str, typer.Argument(help="Instagram username or YouTube channel id")],
 ) -> None:
     """Stop a periodic sync."""
@@ -410,7 +424,7 @@ def schedule_remove(
                     )
                 )
             client = await _client(ep)
-            await orchestration.remove_schedule(client, orchestration.schedule_id(platform, target))  # type: ignore[arg-type]
+            await orchestration.remove_schedule(client, orchestration.schedule_id(platform, target))
         finally:
             await engine.dispose()
 

@@ -111,11 +111,12 @@ def test_the_sync_request_schema_lists_each_platforms_scopes() -> None:
     from typing import get_args  # noqa: PLC0415
 
     from smcore.api.app import InstagramSync, YouTubeSync  # noqa: PLC0415
-    from smcore.sync.models import PLANS  # noqa: PLC0415
+    from smcore.sync.models import Platform  # noqa: PLC0415
+    from smcore.sync.streams import scopes_of  # noqa: PLC0415
 
-    for model, platform in ((InstagramSync, "instagram"), (YouTubeSync, "youtube")):
+    for model, platform in ((InstagramSync, Platform.INSTAGRAM), (YouTubeSync, Platform.YOUTUBE)):
         scopes = model.model_fields["scope"].annotation
-        assert set(get_args(scopes)) == set(PLANS[platform])  # type: ignore[index]
+        assert set(get_args(scopes)) == set(scopes_of(platform))
 
 
 async def test_method_not_allowed_names_every_method(api: httpx.AsyncClient) -> None:

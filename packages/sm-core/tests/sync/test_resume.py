@@ -98,7 +98,7 @@ async def test_worker_killed_three_times_still_stores_exactly_the_truth(
         job_id = await new_job(database_url, platform="instagram", scope="all", username="giant")
         handle = await orchestration.start_sync(
             temporal_env.client,
-            SyncInput(job_id, "instagram", "all", db.database_name(database_url)),
+            SyncInput(job_id, db.database_name(database_url)),
         )
         worker = start_worker()
         try:
@@ -157,7 +157,7 @@ async def test_second_sync_fetches_only_new_posts_and_records_unfollows(
             result = await (
                 await orchestration.start_sync(
                     temporal_env.client,
-                    SyncInput(first, "instagram", "all", db.database_name(database_url)),
+                    SyncInput(first, db.database_name(database_url)),
                 )
             ).result()
             assert result.status == "succeeded", result.summary
@@ -173,7 +173,7 @@ async def test_second_sync_fetches_only_new_posts_and_records_unfollows(
             result = await (
                 await orchestration.start_sync(
                     temporal_env.client,
-                    SyncInput(second, "instagram", "all", db.database_name(database_url)),
+                    SyncInput(second, db.database_name(database_url)),
                 )
             ).result()
             assert result.status == "succeeded", result.summary
@@ -215,9 +215,7 @@ async def test_resume_continues_from_the_ledger_when_the_workflow_is_gone(
             job_id = await new_job(
                 database_url, platform="instagram", scope="subscriptions", username="giant"
             )
-            request = SyncInput(
-                job_id, "instagram", "subscriptions", db.database_name(database_url)
-            )
+            request = SyncInput(job_id, db.database_name(database_url))
             handle = await orchestration.start_sync(temporal_env.client, request)
             while (
                 scalar(

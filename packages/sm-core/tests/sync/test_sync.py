@@ -63,7 +63,7 @@ async def sync(
     finally:
         await engine.dispose()
     handle = await orchestration.start_sync(
-        env.client, SyncInput(job_id, platform, scope, db.database_name(database_url))
+        env.client, SyncInput(job_id, db.database_name(database_url))
     )
     return job_id, await handle.result()
 
@@ -278,7 +278,7 @@ async def test_metrics_count_pages_calls_waits_and_quota_pauses(
     stored_pages = pages[0][0]
     synced = sum(
         grew(before, after, "smcore_pages_synced_total", platform="instagram", stream=stream)
-        for stream in ("profile", "posts")
+        for stream in ("profile", "posts", "posts_history")
     )
     assert synced == stored_pages
     assert (

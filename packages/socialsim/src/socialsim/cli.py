@@ -61,6 +61,15 @@ def serve(
     truncate_rate: Annotated[
         float, typer.Option(min=0, max=1, help="Share of follower pages that end early.")
     ] = 0.0,
+    bad_item_rate: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            max=1,
+            help="Share of list items served malformed in valid pages (the same items "
+            "every time; /_sim/truth marks them).",
+        ),
+    ] = 0.0,
     expire_cursors: Annotated[
         bool, typer.Option("--expire-cursors", help="Reject cursors older than --cursor-ttl-s.")
     ] = False,
@@ -98,6 +107,7 @@ def serve(
             truncate_rate=truncate_rate,
             quota=quota,
             timeout_fault_s=timeout_fault_s,
+            bad_item_rate=bad_item_rate,
         ),
         api_key=api_key,
         expire_cursors=expire_cursors,

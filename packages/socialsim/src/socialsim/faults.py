@@ -1,13 +1,17 @@
-"""Injected trouble: latency, rate limits, the YouTube quota and transport faults.
+"""Injected trouble: latency, rate limits, the YouTube quota, transport faults, bad items.
 
 Random choices come from generators seeded from the world's seed, one per concern, so the
 sequence of faults depends only on the sequence of requests: a rate-limited request still
 draws its fault first, and truncation draws never shift transport faults.
+
+Malformed single items (``bad_item_rate``) are no draw at all: whether an item is malformed
+is a hash of (seed, item kind, item id), so the same item is malformed on every request.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import math
 import random
 import time
@@ -20,7 +24,15 @@ from socialsim.world.clock import pacific_day
 TransportFault = Literal["5xx", "timeout", "drop", "malformed"]
 TRANSPORT_FAULTS: tuple[TransportFault, ...] = ("5xx", "timeout", "drop", "malformed")
 FaultKind = Literal[
-    "5xx", "timeout", "drop", "malformed", "truncated", "expired_cursor", "rate_limited", "quota"
+    "5xx",
+    "timeout",
+    "drop",
+    "malformed",
+    "truncated",
+    "expired_cursor",
+    "rate_limited",
+    "quota",
+    "bad_item",
 ]
 FAULT_KINDS: tuple[FaultKind, ...] = (
     "5xx",
@@ -31,7 +43,10 @@ FAULT_KINDS: tuple[FaultKind, ...] = (
     "expired_cursor",
     "rate_limited",
     "quota",
+    "bad_item",
 )
+ItemKind = Literal["media", "comment", "user", "playlistItem", "video", "commentThread"]
+"""Kinds of list items that may be malformed; an item's id is unique within its kind."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +60,7 @@ class FaultConfig:
         truncate_rate: share of follower/following pages that end early.
         quota: YouTube units per Pacific day (None: unlimited).
         timeout_fault_s: how long a "timeout" fault holds the response.
+        bad_item_rate: share of list items served malformed (always the same items).
     """
 
     latency_ms: float = 0.0
@@ -53,6 +69,7 @@ class FaultConfig:
     truncate_rate: float = 0.0
     quota: int | None = None
     timeout_fault_s: float = 30.0
+    bad_item_rate: float = 0.0
 
 
 class TokenBucket:
@@ -126,6 +143,7 @@ class FaultPlan:
 
     def __init__(self, seed: int, config: FaultConfig) -> None:
         self.config = config
+        self._seed = seed
         # A simulation wants reproducible draws, not secrets: random.Random is the point.
         self._faults = random.Random(f"{seed}/faults")  # noqa: S311
         self._truncation = random.Random(f"{seed}/truncation")  # noqa: S311
@@ -157,3 +175,13 @@ class FaultPlan:
     def server_error(self) -> int:
         """Which 5xx status a "5xx" fault answers."""
         return self._faults.choice((500, 502, 503))
+
+    def bad_item(self, kind: ItemKind, item_id: str) -> bool:
+        """Whether a list item is served malformed: a pure function of the seed, the item's
+        kind and its id (Instagram pk, YouTube video or comment thread id)."""
+        rate = self.config.bad_item_rate
+        if rate <= 0:
+            return False
+        key = f"{self._seed}/bad-item/{kind}/{item_id}".encode()
+        draw = int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "big")
+        return draw < rate * 2**64

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from email.utils import formatdate
 from typing import Any
 
 import orjson
@@ -45,12 +46,15 @@ class Reply:
         headers: extra headers.
         fault: a fault the endpoint injected (a truncated page, an expired cursor), counted
             and never remembered as an answered request.
+        bad_items: malformed items inside an otherwise valid page, counted as ``bad_item``
+            faults (the page still counts as an answered request).
     """
 
     status: int
     body: Any
     headers: dict[str, str] = field(default_factory=dict)
     fault: FaultKind | None = None
+    bad_items: int = 0
 
 
 Handler = Callable[[Sim, Call], Reply]
@@ -153,12 +157,17 @@ async def answer(sim: Sim, api: ApiSpec, call: Call) -> Response:
 
     reply = _respond(sim, api, call)
     stats.record(label, str(reply.status))
+    if reply.bad_items:
+        stats.fault("bad_item", reply.bad_items)
     if reply.fault is not None:
         stats.fault(reply.fault)
     elif 200 <= reply.status < 300:
         params = orjson.dumps(call.params, option=orjson.OPT_SORT_KEYS)
         stats.answered(label.encode() + b"\n" + params)
-    return json_response(reply.status, reply.body, reply.headers)
+    # The API's clock is the simulated one: a client reads "now" from the Date header, as it
+    # would from a real provider's.
+    headers = {**reply.headers, "Date": formatdate(sim.world.now, usegmt=True)}
+    return json_response(reply.status, reply.body, headers)
 
 
 def _respond(sim: Sim, api: ApiSpec, call: Call) -> Reply:

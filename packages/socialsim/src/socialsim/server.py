@@ -80,6 +80,8 @@ def serve(config: SimConfig, *, host: str, port: int, on_ready: Callable[[str, i
         access_log=False,
         log_level="warning",
         timeout_graceful_shutdown=1,
+        # The APIs set Date to the simulated clock; uvicorn's own would be a second one.
+        date_header=False,
     )
     logging.getLogger("uvicorn.error").addFilter(_QuietDrops())
 

@@ -37,9 +37,9 @@ class Stats:
         self.total += 1
         self.by_endpoint[endpoint][status] += 1
 
-    def fault(self, kind: FaultKind) -> None:
-        """Count one injected fault."""
-        self.faults[kind] += 1
+    def fault(self, kind: FaultKind, count: int = 1) -> None:
+        """Count injected faults (one by default; a page may hold several bad items)."""
+        self.faults[kind] += count
 
     def answered(self, request_key: bytes) -> None:
         """Note a successful answer to a request (its canonical form)."""

@@ -29,7 +29,8 @@ from smcore.store import db
 from smcore.store import search as profile_search
 from smcore.store.models import JobCall, MetricSnapshot, SocialProfile
 from smcore.sync import status as sync_status
-from smcore.sync.models import SyncInput
+from smcore.sync.errors import JobError
+from smcore.sync.models import DEFAULT_REFRESH_DAYS, SyncInput
 from smcore.sync.service import create_job
 
 API = "/api/v1"
@@ -103,6 +104,9 @@ class _SyncTarget(BaseModel):
     )
     ext_id: _ExtId | SkipJsonSchema[None] = Field(
         None, description="Instagram user id or YouTube channel id"
+    )
+    refresh_days: Annotated[float, Field(gt=0, le=3650)] | SkipJsonSchema[None] = Field(
+        None, description=f"Refresh the posts of this many days (default {DEFAULT_REFRESH_DAYS})"
     )
 
     @model_validator(mode="before")
@@ -290,9 +294,10 @@ def create_app(  # noqa: PLR0915 - the routes close over the app's engine and cl
             scope=request.scope,
             username=request.username,
             ext_id=request.ext_id,
+            refresh_days=request.refresh_days,
         )
         handle = await orchestration.start_sync(
-            client, SyncInput(job_id, request.platform, request.scope, engine().url.database or "")
+            client, SyncInput(job_id, engine().url.database or "")
         )
         return SyncStarted(job_call_id=job_id, workflow_id=handle.id, status="pending")
 
@@ -385,7 +390,8 @@ def create_app(  # noqa: PLR0915 - the routes close over the app's engine and cl
         return await http_exception_handler(request, exc)
 
     @app.exception_handler(ValueError)
-    async def bad_value(_: Request, exc: ValueError) -> JSONResponse:
+    @app.exception_handler(JobError)
+    async def bad_value(_: Request, exc: Exception) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=422)
 
     return app

@@ -1,4 +1,4 @@
-"""Activities: thin calls into the sync services, with heartbeats and typed failures."""
+"""Activities: thin calls into the sync service, with heartbeats and typed failures."""
 
 from __future__ import annotations
 
@@ -8,24 +8,29 @@ from typing import Any
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from smcore.sync.errors import JobError, TransientStreamError
 from smcore.sync.models import (
+    BatchResult,
+    BatchSlice,
+    ChildFailed,
     FinishInput,
     JobResult,
+    Platform,
     ScheduleInput,
+    Started,
     StartInput,
     StreamInput,
     StreamOutcome,
     SyncInput,
 )
-from smcore.sync.service import (
-    PROGRESS,
-    JobNotFoundError,
-    SyncService,
-    TransientStreamError,
-    create_job,
-)
+from smcore.sync.service import SyncService, create_job
 
 HEARTBEAT_EVERY_S = 2.0
+
+
+def _terminal(exc: JobError) -> ApplicationError:
+    """A JobError as Temporal's terminal failure (the workflows never retry ``JobError``)."""
+    return ApplicationError(f"{type(exc).__name__}: {exc}", type="JobError", non_retryable=True)
 
 
 class SyncActivities:
@@ -43,7 +48,6 @@ class SyncActivities:
         page" (two attempts of one stream at once would fetch pages twice).
         """
         progress: dict[str, Any] = {"stream": request.stream}
-        PROGRESS.set(progress.update)  # this task's context only
 
         async def beat() -> None:
             while True:
@@ -52,40 +56,67 @@ class SyncActivities:
 
         ticker = asyncio.create_task(beat())
         try:
-            return await self.service.run(request.job_call_id, request.stream)
+            return await self.service.run(request.job_call_id, request.stream, progress.update)
         except TransientStreamError as exc:
             # Retried by Temporal with backoff; the next attempt resumes from the ledger.
             raise ApplicationError(str(exc), type="TransientStreamError") from exc
-        except (JobNotFoundError, ValueError) as exc:
-            raise ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True) from exc
+        except JobError as exc:
+            raise _terminal(exc) from exc
         finally:
             ticker.cancel()
 
     @activity.defn(name="start_job")
-    async def start_job(self, request: StartInput) -> None:
-        await self.service.start(request.job_call_id, request.workflow_id)
+    async def start_job(self, request: StartInput) -> Started:
+        try:
+            return await self.service.start(request.job_call_id, request.workflow_id)
+        except JobError as exc:
+            raise _terminal(exc) from exc
 
     @activity.defn(name="finish_job")
     async def finish_job(self, request: FinishInput) -> JobResult:
-        return await self.service.finish(request)
+        try:
+            return await self.service.finish(request)
+        except JobError as exc:
+            raise _terminal(exc) from exc
+
+    @activity.defn(name="fail_job")
+    async def fail_job(self, request: ChildFailed) -> None:
+        await self.service.fail(request.job_call_id, request.error)
+
+    @activity.defn(name="batch_children")
+    async def batch_children(self, request: BatchSlice) -> list[int]:
+        return await self.service.batch_children(
+            request.batch_job_call_id, after_id=request.after_id, limit=request.limit
+        )
+
+    @activity.defn(name="finish_batch")
+    async def finish_batch(self, batch_job_call_id: int) -> BatchResult:
+        return await self.service.finish_batch(batch_job_call_id)
 
     @activity.defn(name="create_job")
     async def create_job(self, request: ScheduleInput) -> SyncInput:
         """A new JobCall for a scheduled sync (Instagram: a username; YouTube: a channel id)."""
-        youtube = request.platform == "youtube"
+        youtube = request.platform == Platform.YOUTUBE
         try:
             job_id = await create_job(
-                self.service.engine,
+                self.service.db,
                 platform=request.platform,
                 scope=request.scope,
                 username=None if youtube else request.target,
                 ext_id=request.target if youtube else None,
+                refresh_days=request.refresh_days,
             )
-        except ValueError as exc:
-            raise ApplicationError(str(exc), type="ValueError", non_retryable=True) from exc
-        return SyncInput(
-            job_id, request.platform, request.scope, self.service.engine.url.database or ""
-        )
+        except JobError as exc:
+            raise _terminal(exc) from exc
+        return SyncInput(job_id, self.service.db.url.database or "")
 
     def all(self) -> list[Any]:
-        return [self.start_job, self.run_stream, self.finish_job, self.create_job]
+        return [
+            self.start_job,
+            self.run_stream,
+            self.finish_job,
+            self.fail_job,
+            self.batch_children,
+            self.finish_batch,
+            self.create_job,
+        ]

@@ -15,8 +15,21 @@ from temporalio.client import (
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
 from smcore.orchestration import task_queue
-from smcore.orchestration.workflows import SyncBatchWorkflow, SyncProfileWorkflow, workflow_id
-from smcore.sync.models import BatchInput, JobResult, Platform, ScheduleInput, Scope, SyncInput
+from smcore.orchestration.workflows import (
+    SyncBatchWorkflow,
+    SyncProfileWorkflow,
+    batch_workflow_id,
+    workflow_id,
+)
+from smcore.sync.models import (
+    BatchInput,
+    BatchResult,
+    JobResult,
+    Platform,
+    ScheduleInput,
+    Scope,
+    SyncInput,
+)
 
 
 async def start_sync(
@@ -37,13 +50,16 @@ async def start_sync(
 
 
 async def start_batch(
-    client: Client, jobs: list[SyncInput], *, concurrency: int, batch_id: str
-) -> WorkflowHandle[SyncBatchWorkflow, list[JobResult]]:
+    client: Client, batch_job_call_id: int, *, db: str, concurrency: int = 8
+) -> WorkflowHandle[SyncBatchWorkflow, BatchResult]:
+    """Start (or resume) the workflow of a batch JobCall (see ``sync.service.create_batch``)."""
     return await client.start_workflow(
         SyncBatchWorkflow.run,
-        BatchInput(jobs, concurrency),
-        id=batch_id,
-        task_queue=task_queue(jobs[0].db if jobs else ""),
+        BatchInput(batch_job_call_id, db, concurrency),
+        id=batch_workflow_id(db, batch_job_call_id),
+        task_queue=task_queue(db),
+        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
     )
 
 

@@ -1,5 +1,5 @@
-"""Workflows: a profile sync runs its streams in the seed's order; a batch runs profile syncs
-as child workflows, a bounded number at once, continuing as new between batches."""
+"""Workflows: a profile sync runs its streams in the seed's order; a batch runs its children's
+profile syncs as child workflows, a bounded number at once, one slice per run of history."""
 
 from __future__ import annotations
 
@@ -8,22 +8,29 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, ChildWorkflowError
 
 with workflow.unsafe.imports_passed_through():
     from smcore.sync.models import (
         BatchInput,
+        BatchResult,
+        BatchSlice,
+        ChildFailed,
         FinishInput,
         JobResult,
         ScheduleInput,
+        Started,
         StartInput,
         StreamInput,
         StreamOutcome,
         SyncInput,
-        plan,
     )
 
-QUICK_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=20)
+QUICK_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    maximum_attempts=20,
+    non_retryable_error_types=["JobError"],
+)
 QUICK_TIMEOUT = timedelta(minutes=2)
 # A stream pages inside one activity and commits every page; a worker that dies stops
 # heartbeating, and the retry resumes from the ledger's last cursor.
@@ -32,9 +39,9 @@ STREAM_RETRY = RetryPolicy(
     backoff_coefficient=2.0,
     maximum_interval=timedelta(minutes=2),
     maximum_attempts=12,
-    non_retryable_error_types=["JobNotFoundError", "ValueError"],
+    non_retryable_error_types=["JobError"],
 )
-BATCH_SIZE = 100
+BATCH_SLICE = 100  # children per run of a batch's history (then continue-as-new)
 
 
 def workflow_id(request: SyncInput) -> str:
@@ -46,24 +53,37 @@ def workflow_id(request: SyncInput) -> str:
     )
 
 
+def _root_cause(exc: BaseException) -> str:
+    """The innermost failure's message (a child's failure wraps an activity's, which wraps
+    the error the activity raised)."""
+    while getattr(exc, "cause", None) is not None:
+        exc = exc.cause  # type: ignore[attr-defined]  # FailureError.cause, checked above
+    return str(exc)
+
+
+def batch_workflow_id(db: str, batch_job_call_id: int) -> str:
+    return f"batch-{db}-job-{batch_job_call_id}" if db else f"batch-job-{batch_job_call_id}"
+
+
 @workflow.defn(name="SyncProfile")
 class SyncProfileWorkflow:
-    """One profile: its streams one after another (one request in flight per profile)."""
+    """One profile: its streams one after another (one listing in flight per profile; per-post
+    units run several at once inside their stream)."""
 
     @workflow.run
     async def run(self, request: SyncInput) -> JobResult:
-        await workflow.execute_activity(
+        started: Started = await workflow.execute_activity(
             "start_job",
             StartInput(request.job_call_id, workflow.info().workflow_id),
+            result_type=Started,
             start_to_close_timeout=QUICK_TIMEOUT,
             retry_policy=QUICK_RETRY,
         )
         outcomes: list[StreamOutcome] = []
-        streams = plan(request.platform, request.scope)
-        for stream in streams:
+        for stream in started.streams:
             outcome = await self._stream(request.job_call_id, stream)
             outcomes.append(outcome)
-            if stream == streams[0] and outcome.status in ("skipped", "failed"):
+            if stream == started.streams[0] and outcome.status in ("skipped", "failed"):
                 break  # no profile: nothing else to sync
         result: JobResult = await workflow.execute_activity(
             "finish_job",
@@ -97,27 +117,61 @@ class SyncProfileWorkflow:
 
 @workflow.defn(name="SyncBatch")
 class SyncBatchWorkflow:
-    """Many profiles: child workflows, ``concurrency`` at once, 100 per run of history."""
+    """A batch JobCall's children as child workflows, ``concurrency`` at once.
+
+    Its input and state are the same size whatever the batch's size: it reads its children's
+    ids from the store a slice at a time and continues as new after each slice; each child's
+    outcome is recorded in the child's own JobCall, never carried here.
+    """
 
     @workflow.run
-    async def run(self, request: BatchInput) -> list[JobResult]:
-        now, rest = request.jobs[:BATCH_SIZE], request.jobs[BATCH_SIZE:]
+    async def run(self, request: BatchInput) -> BatchResult:
+        if request.after_id == 0:
+            await workflow.execute_activity(
+                "start_job",
+                StartInput(request.batch_job_call_id, workflow.info().workflow_id),
+                result_type=Started,
+                start_to_close_timeout=QUICK_TIMEOUT,
+                retry_policy=QUICK_RETRY,
+            )
+        ids: list[int] = await workflow.execute_activity(
+            "batch_children",
+            BatchSlice(request.batch_job_call_id, request.after_id, BATCH_SLICE),
+            result_type=list[int],
+            start_to_close_timeout=QUICK_TIMEOUT,
+            retry_policy=QUICK_RETRY,
+        )
         gate = asyncio.Semaphore(max(1, request.concurrency))
 
-        async def child(job: SyncInput) -> JobResult:
+        async def child(job_id: int) -> None:
             async with gate:
+                job = SyncInput(job_id, request.db)
                 try:
-                    result: JobResult = await workflow.execute_child_workflow(
+                    await workflow.execute_child_workflow(
                         SyncProfileWorkflow.run, job, id=workflow_id(job)
                     )
-                except workflow.ChildWorkflowError as exc:  # type: ignore[attr-defined]
-                    return JobResult(job.job_call_id, "failed", {"error": str(exc.cause or exc)})
-                return result
+                except ChildWorkflowError as exc:
+                    # The child could not close its JobCall: close it here, failed, with why.
+                    await workflow.execute_activity(
+                        "fail_job",
+                        ChildFailed(job_id, _root_cause(exc)),
+                        start_to_close_timeout=QUICK_TIMEOUT,
+                        retry_policy=QUICK_RETRY,
+                    )
 
-        done = [*request.done, *await asyncio.gather(*(child(job) for job in now))]
-        if rest:
-            workflow.continue_as_new(BatchInput(rest, request.concurrency, done))
-        return done
+        await asyncio.gather(*(child(i) for i in ids))
+        if len(ids) == BATCH_SLICE:
+            workflow.continue_as_new(
+                BatchInput(request.batch_job_call_id, request.db, request.concurrency, ids[-1])
+            )
+        result: BatchResult = await workflow.execute_activity(
+            "finish_batch",
+            request.batch_job_call_id,
+            result_type=BatchResult,
+            start_to_close_timeout=QUICK_TIMEOUT,
+            retry_policy=QUICK_RETRY,
+        )
+        return result
 
 
 @workflow.defn(name="ScheduledSync")

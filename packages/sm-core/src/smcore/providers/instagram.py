@@ -25,6 +25,7 @@ from smcore.providers.payload import (
     bad,
     build,
     count,
+    each,
     ext_id,
     items_of,
     obj,
@@ -172,6 +173,8 @@ def parse_media(raw: dict[str, Any]) -> Post:
         owner_ext_id=ext_id(owner["pk"], "media.user")
         if isinstance(owner, dict) and owner.get("pk") is not None
         else None,
+        # Instagram lists the users a feed item is pinned for (the owner, for a pinned post).
+        pinned=bool(raw.get("timeline_pinned_user_ids")),
         media=[_media(obj(c, "carousel_media[]")) for c in children],
         raw=raw,
     )
@@ -223,24 +226,24 @@ def _cursor(value: Any) -> str | None:
 
 def users_page(body: dict[str, Any], _: Mapping[str, Any]) -> PageParts:
     """Followers / followings: ``users[]`` and ``next_max_id``."""
-    items = [parse_short_user(u) for u in items_of(body, "users", "users")]
+    items = each(items_of(body, "users", "users"), parse_short_user)
     cursor = _cursor(body.get("next_max_id"))
     return items, cursor, cursor is not None
 
 
 def feed_page(body: dict[str, Any], _: Mapping[str, Any]) -> PageParts:
     """A user's posts: ``items[]``, ``next_max_id``, ``more_available``."""
-    items = [parse_media(m) for m in items_of(body, "items", "feed")]
+    items = each(items_of(body, "items", "feed"), parse_media)
     cursor = _cursor(body.get("next_max_id"))
     return items, cursor, cursor is not None and bool(body.get("more_available", True))
 
 
 def clips_page(body: dict[str, Any], _: Mapping[str, Any]) -> PageParts:
     """Reels: ``items[].media`` and ``paging_info.max_id``."""
-    items = [
-        parse_media(obj(i.get("media"), "clips.items[].media"))
-        for i in items_of(body, "items", "clips")
-    ]
+    items = each(
+        [obj(i.get("media"), "clips.items[].media") for i in items_of(body, "items", "clips")],
+        parse_media,
+    )
     paging = body.get("paging_info") or {}
     cursor = _cursor(paging.get("max_id"))
     return items, cursor, cursor is not None and bool(paging.get("more_available", True))
@@ -249,7 +252,7 @@ def clips_page(body: dict[str, Any], _: Mapping[str, Any]) -> PageParts:
 def comments_page(body: dict[str, Any], params: Mapping[str, Any]) -> PageParts:
     """A post's comments: ``comments[]`` and ``next_min_id``."""
     post = str(params["post_id"])
-    items = [parse_comment(c, post) for c in items_of(body, "comments", "comments")]
+    items = each(items_of(body, "comments", "comments"), lambda c: parse_comment(c, post))
     cursor = _cursor(body.get("next_min_id"))
     return items, cursor, cursor is not None
 

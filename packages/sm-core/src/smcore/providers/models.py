@@ -74,6 +74,7 @@ class Post(Record):
     comment_count: int | None = None
     play_count: int | None = None
     owner_ext_id: str | None = None
+    pinned: bool = False  # pinned to the top of the owner's feed, whatever its age
     media: list[Media] = field(default_factory=list)
 
 
@@ -155,6 +156,15 @@ class Failure:
     retry_after_s: float | None = None
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Rejected:
+    """An item of a page that did not parse: kept aside (quarantined), not fatal to its page."""
+
+    raw: Any
+    reason: str
+    ext_id: str | None = None
+
+
 T = TypeVar("T", bound=Record)
 
 
@@ -167,6 +177,7 @@ class Page(Generic[T]):
 
     success: bool
     items: list[T] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)
     end_cursor: str | None = None
     has_more: bool = False
     api_provider: str | None = None
@@ -176,6 +187,8 @@ class Page(Generic[T]):
     # What was asked and answered, for the raw layer (keys never included).
     request: dict[str, Any] = field(default_factory=dict, repr=False)
     response: Any = field(default=None, repr=False)
+    # When the provider answered, by its own clock (its Date header).
+    served_at: datetime | None = None
 
     @property
     def item(self) -> T | None:
@@ -187,6 +200,7 @@ class Page(Generic[T]):
         return {
             "success": self.success,
             "items": [jsonable(item, raw=raw) for item in self.items],
+            "rejected": [jsonable(r) for r in self.rejected],
             "end_cursor": self.end_cursor,
             "has_more": self.has_more,
             "api_provider": self.api_provider,

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from smcore.providers.errors import ErrorKind, ProviderError
-from smcore.providers.models import Page, Record
+from smcore.providers.models import Page, Record, Rejected
 
 # Each page parser returns (items, next cursor, has more).
 PageParts = tuple[list[Any], str | None, bool]
@@ -88,28 +88,54 @@ def opt_text(value: Any, what: str) -> str | None:
     return text(value, what)
 
 
+def each(raws: list[dict[str, Any]], parse: Callable[[dict[str, Any]], R]) -> list[R | Rejected]:
+    """Parse a page's items one by one: a malformed item becomes a :class:`Rejected` (its raw
+    payload and the reason) instead of failing the whole page."""
+    out: list[R | Rejected] = []
+    for raw in raws:
+        try:
+            out.append(parse(raw))
+        except ProviderError as exc:
+            out.append(Rejected(raw=raw, reason=exc.message, ext_id=_loose_id(raw)))
+    return out
+
+
+def _loose_id(raw: dict[str, Any]) -> str | None:
+    for key in ("pk_id", "pk", "id"):
+        value = raw.get(key)
+        if isinstance(value, (str, int)) and not isinstance(value, bool) and str(value).strip():
+            return str(value).strip()
+    return None
+
+
 def answered(
     provider: str,
     method: str,
     payload: Any,
     parse: Callable[[], PageParts],
     request: dict[str, Any],
+    *,
+    served_at: datetime | None = None,
 ) -> Page[Any]:
     """The Page of one answered request (every adapter ends here).
 
-    A payload that does not parse fails the call as bad_payload, the body kept for the raw layer.
+    A payload whose page does not parse (no item list, a bad cursor) fails the call as
+    bad_payload, the body kept for the raw layer; single malformed items are set aside in
+    ``rejected`` and the rest of the page stands.
     """
     try:
-        items, end_cursor, has_more = parse()
+        parsed, end_cursor, has_more = parse()
     except ProviderError as exc:
         exc.provider, exc.method, exc.payload = provider, method, payload
         raise
     return Page(
         success=True,
-        items=items,
+        items=[i for i in parsed if not isinstance(i, Rejected)],
+        rejected=[i for i in parsed if isinstance(i, Rejected)],
         end_cursor=end_cursor if has_more else None,
         has_more=has_more,
         api_provider=provider,
         request=request,
         response=payload,
+        served_at=served_at,
     )

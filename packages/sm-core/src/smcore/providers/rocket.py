@@ -154,11 +154,13 @@ class RocketApi:
             content=json.dumps(body).encode(),
             headers={**self._headers, "Content-Type": "application/json"},
         )
-        payload = await self.transport.request(method, request, classify)
+        answer = await self.transport.request(method, request, classify)
+        payload = answer.payload
         return answered(
             self.name,
             method,
             payload,
             lambda: endpoint.parse(payload, params),
             {"provider": self.name, "endpoint": endpoint.path, "body": body},
+            served_at=answer.served_at,
         )

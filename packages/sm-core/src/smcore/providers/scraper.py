@@ -130,11 +130,13 @@ class ScraperApi:
         request = self.transport.client.build_request(
             "GET", f"{self.base_url}{endpoint.path}", params=query, headers=self._headers
         )
-        payload = await self.transport.request(method, request, classify)
+        answer = await self.transport.request(method, request, classify)
+        payload = answer.payload
         return answered(
             self.name,
             method,
             payload,
             lambda: endpoint.parse(payload, params),
             {"provider": self.name, "endpoint": endpoint.path, "params": query},
+            served_at=answer.served_at,
         )

@@ -89,6 +89,30 @@ def decode_json(response: httpx.Response) -> Any:
 Classify = Callable[[httpx.Response], Any]
 
 
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A provider's payload and the time its server says it answered (its ``Date`` header).
+
+    The provider's clock, not ours, is what "now" means for the data it serves (a post's age,
+    a refresh window): a simulated provider runs on simulated time.
+    """
+
+    payload: Any
+    served_at: datetime | None
+
+
+def served_at(response: httpx.Response) -> datetime | None:
+    """The response's ``Date`` header as an aware datetime (None when absent or unreadable)."""
+    value = response.headers.get("date")
+    if not value:
+        return None
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
 class Transport:
     """Sends requests for one provider through a shared pooled ``httpx.AsyncClient``."""
 
@@ -111,9 +135,10 @@ class Transport:
 
     async def _attempt(
         self, request: httpx.Request, classify: Classify
-    ) -> tuple[Any, ProviderError | None]:
+    ) -> tuple[Answer | None, ProviderError | None]:
         try:
-            return classify(await self.client.send(request)), None
+            response = await self.client.send(request)
+            return Answer(classify(response), served_at(response)), None
         except httpx.TimeoutException as exc:
             return None, ProviderError(ErrorKind.TRANSIENT, f"timeout ({exc.__class__.__name__})")
         except httpx.TransportError as exc:
@@ -123,7 +148,7 @@ class Transport:
         except ProviderError as exc:
             return None, exc
 
-    async def request(self, method: str, request: httpx.Request, classify: Classify) -> Any:
+    async def request(self, method: str, request: httpx.Request, classify: Classify) -> Answer:
         """Send ``request`` until it yields a payload or a failure that retrying won't fix."""
         policy = self.policy
         attempt = 0  # transient failures so far
@@ -132,10 +157,11 @@ class Transport:
         while True:
             if self.limiter is not None:
                 await self.limiter.acquire(self.provider)
-            payload, error = await self._attempt(request, classify)
+            answer, error = await self._attempt(request, classify)
             if error is None:
+                assert answer is not None  # noqa: S101 - _attempt gives one or the other
                 PROVIDER_CALLS.labels(self.provider, "ok").inc()
-                return payload
+                return answer
             error.provider, error.method = self.provider, method
             PROVIDER_CALLS.labels(self.provider, error.kind.value).inc()
 

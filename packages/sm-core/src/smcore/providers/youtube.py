@@ -204,10 +204,13 @@ def parse_comment_thread(raw: dict[str, Any]) -> Comment:
 
 
 def _list_page(
-    parse: Callable[[dict[str, Any]], Any],
+    parse: Callable[[dict[str, Any]], Any], *, per_item: bool = True
 ) -> Callable[[dict[str, Any]], payload.PageParts]:
+    """A list response's parser; ``per_item``: a malformed item is set aside, not fatal."""
+
     def page(body: dict[str, Any]) -> payload.PageParts:
-        items = [parse(i) for i in payload.items_of(body, "items", body.get("kind", "list"))]
+        raws = payload.items_of(body, "items", body.get("kind", "list"))
+        items = payload.each(raws, parse) if per_item else [parse(i) for i in raws]
         cursor = body.get("nextPageToken") or None
         return items, cursor, cursor is not None
 
@@ -215,7 +218,7 @@ def _list_page(
 
 
 _PARSE: dict[YouTubeMethod, Callable[[dict[str, Any]], payload.PageParts]] = {
-    "channel": _list_page(parse_channel),
+    "channel": _list_page(parse_channel, per_item=False),
     "uploads": _list_page(parse_upload),
     "videos": _list_page(parse_video),
     "comment_threads": _list_page(parse_comment_thread),
@@ -270,7 +273,8 @@ class YouTubeApi:
         request = self.transport.client.build_request(
             "GET", f"{self.base_url}/youtube/v3/{resource}", params={**query, "key": self._key}
         )
-        body = await self.transport.request(method, request, classify)
+        answer = await self.transport.request(method, request, classify)
+        body = answer.payload
 
         def parse() -> payload.PageParts:
             parts = _PARSE[method](body)
@@ -285,6 +289,7 @@ class YouTubeApi:
             body,
             parse,
             {"provider": self.name, "endpoint": resource, "params": query},
+            served_at=answer.served_at,
         )
 
 

@@ -6,7 +6,7 @@ its ServiceCall and its cursor together.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -25,13 +25,66 @@ async def create_job(
     kind: str,
     params: dict[str, Any],
     subject_id: int | None = None,
+    parent_id: int | None = None,
 ) -> int:
     job_id: int = await conn.scalar(  # type: ignore[assignment]  # RETURNING id is never NULL
         insert(JobCall)
-        .values(platform=platform, kind=kind, params=params, subject_id=subject_id)
+        .values(
+            platform=platform,
+            kind=kind,
+            params=params,
+            subject_id=subject_id,
+            parent_job_call_id=parent_id,
+        )
         .returning(JobCall.id)
     )
     return job_id
+
+
+async def update_params(conn: AsyncConnection, job_id: int, values: dict[str, Any]) -> None:
+    """Add facts a sync learnt on its way (the provider's time, the profile's newest post)."""
+    await conn.execute(
+        update(JobCall)
+        .where(JobCall.id == job_id)
+        .values(params=JobCall.params.op("||")(values), updated_at=func.now())
+    )
+
+
+async def children(
+    conn: AsyncConnection, parent_id: int, *, after_id: int, limit: int
+) -> list[tuple[int, str, str]]:
+    """(id, platform, scope) of a batch's children after ``after_id``, oldest first."""
+    rows = (
+        await conn.execute(
+            select(JobCall.id, JobCall.platform, JobCall.params["scope"].astext)
+            .where(JobCall.parent_job_call_id == parent_id, JobCall.id > after_id)
+            .order_by(JobCall.id)
+            .limit(limit)
+        )
+    ).all()
+    return [(r[0], r[1], r[2] or "all") for r in rows]
+
+
+async def children_by_status(conn: AsyncConnection, parent_id: int) -> dict[str, int]:
+    rows = (
+        await conn.execute(
+            select(JobCall.status, func.count())
+            .where(JobCall.parent_job_call_id == parent_id)
+            .group_by(JobCall.status)
+        )
+    ).all()
+    return {str(row[0]): int(row[1]) for row in rows}
+
+
+async def fail_job(conn: AsyncConnection, job_id: int, error: str) -> None:
+    """Close a JobCall whose workflow failed before closing it (a closed one stays as it is)."""
+    await conn.execute(
+        update(JobCall)
+        .where(JobCall.id == job_id, JobCall.status.in_((Status.PENDING, Status.RUNNING)))
+        .values(
+            status=Status.FAILED, error_message=error, finished_at=func.now(), updated_at=func.now()
+        )
+    )
 
 
 async def get_job(conn: AsyncConnection, job_id: int) -> JobCall | None:
@@ -41,8 +94,9 @@ async def get_job(conn: AsyncConnection, job_id: int) -> JobCall | None:
     return JobCall(**row._asdict())
 
 
-async def start_job(conn: AsyncConnection, job_id: int, *, workflow_id: str | None) -> None:
-    await conn.execute(
+async def start_job(conn: AsyncConnection, job_id: int, *, workflow_id: str | None) -> bool:
+    """Mark a JobCall running; False when there is no such JobCall."""
+    result = await conn.execute(
         update(JobCall)
         .where(JobCall.id == job_id)
         .values(
@@ -53,6 +107,7 @@ async def start_job(conn: AsyncConnection, job_id: int, *, workflow_id: str | No
             updated_at=func.now(),
         )
     )
+    return bool(result.rowcount)
 
 
 async def set_job_subject(conn: AsyncConnection, job_id: int, subject_id: int) -> None:
@@ -101,7 +156,7 @@ class CallRecord:
 
 
 async def record_call(conn: AsyncConnection, call: CallRecord) -> int:
-    """Write one ServiceCall (one provider request); returns its id."""
+    """Write one finished ServiceCall (a marker, or a call recorded after the fact)."""
     call_id: int = await conn.scalar(  # type: ignore[assignment]  # RETURNING id
         insert(ServiceCall)
         .values(
@@ -114,12 +169,63 @@ async def record_call(conn: AsyncConnection, call: CallRecord) -> int:
             cursor=call.cursor or {},
             result_summary=call.summary or {},
             error_message=call.error,
-            started_at=call.started_at,
-            finished_at=func.now(),
+            started_at=call.started_at or func.now(),
+            finished_at=None if call.status == Status.RUNNING else func.now(),
         )
         .returning(ServiceCall.id)
     )
     return call_id
+
+
+async def open_call(conn: AsyncConnection, call: CallRecord) -> int:
+    """The ServiceCall of a request about to be sent: ``running`` until :func:`close_call`."""
+    return await record_call(conn, replace(call, status=Status.RUNNING))
+
+
+async def close_call(conn: AsyncConnection, call_id: int, call: CallRecord) -> None:
+    """End a running ServiceCall (in the transaction of its page's rows and cursor)."""
+    await conn.execute(
+        update(ServiceCall)
+        .where(ServiceCall.id == call_id)
+        .values(
+            status=call.status,
+            cursor=call.cursor or {},
+            result_summary=call.summary or {},
+            error_message=call.error,
+            finished_at=func.now(),
+            updated_at=func.now(),
+        )
+    )
+
+
+async def close_interrupted(
+    conn: AsyncConnection, job_id: int, stream: str, subject_id: int | None
+) -> int:
+    """ServiceCalls of a stream left ``running`` by a worker that died: they failed.
+
+    Called by the stream's one runner (it holds the stream's lock), so none is really running.
+    """
+    subject = (
+        ServiceCall.subject_id.is_(None)
+        if subject_id is None
+        else ServiceCall.subject_id == subject_id
+    )
+    result = await conn.execute(
+        update(ServiceCall)
+        .where(
+            ServiceCall.job_call_id == job_id,
+            ServiceCall.stream == stream,
+            subject,
+            ServiceCall.status == Status.RUNNING,
+        )
+        .values(
+            status=Status.FAILED,
+            error_message="interrupted: the worker stopped during this request",
+            finished_at=func.now(),
+            updated_at=func.now(),
+        )
+    )
+    return result.rowcount or 0
 
 
 async def record_raw(
@@ -151,7 +257,7 @@ class Position:
     provider: str | None  # who issued that cursor
     last_call_id: int | None  # the chain's parent for the next page
     pages: int  # pages committed so far
-    restarts: int  # listings restarted (expired cursor, early end)
+    restarts: int  # listings restarted (expired cursor) or refilled (a list that ended early)
 
 
 async def position(
@@ -178,8 +284,10 @@ async def position(
     for row in rows:
         state = row.cursor or {}
         if state.get("restart"):
+            # A listing restarted (expired cursor) or refilled (a list that ended early):
+            # it goes on from the cursor the marker names (None: from the start).
             restarts += 1
-            cursor, provider, done = None, None, False
+            cursor, provider, done = state.get("resume_cursor"), state.get("provider"), False
             last_id = row.id
             continue
         if row.status in RUNNING_OR_DONE:

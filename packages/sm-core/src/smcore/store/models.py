@@ -108,6 +108,7 @@ class SocialProfile(Base):
     followers_count: Mapped[int] = _int()
     follows_count: Mapped[int] = _int()
     posts_count: Mapped[int] = _int()
+    views_count: Mapped[int | None] = mapped_column(BigInteger)  # YouTube: the channel's views
     engagement_rate: Mapped[float] = mapped_column(Double, server_default=text("0"), nullable=False)
     is_private: Mapped[bool] = _flag()
     is_verified: Mapped[bool] = _flag()
@@ -137,9 +138,10 @@ class Follower(Base):
 
 
 class Subscription(Base):
-    """Follow history: ``direction`` 'follower' (the account follows the profile) or
+    """The current follow state: ``direction`` 'follower' (the account follows the profile) or
     'following' (the profile follows the account). ``last_seen_job_call_id`` is the sync pass
-    that last saw it; after a complete pass, active rows it did not see are unfollows."""
+    that last saw it; after a complete pass, active rows it did not see are unfollows. Every
+    change is also kept as a :class:`FollowEvent`; ``followed_at`` is the current period's."""
 
     __tablename__ = "subscriptions"
     __table_args__ = (
@@ -160,8 +162,93 @@ class Subscription(Base):
     followed_at: Mapped[datetime] = _now()
     unfollowed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_seen_job_call_id: Mapped[int | None] = mapped_column(BigInteger)
+    last_seen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = _now()
     updated_at: Mapped[datetime] = _now()
+
+
+class FollowEvent(Base):
+    """One follow or unfollow observation: it happened after ``not_before`` (the last
+    observation that saw the other state; NULL: before monitoring began) and by
+    ``observed_at``."""
+
+    __tablename__ = "follow_events"
+    __table_args__ = (
+        CheckConstraint("kind IN ('follow', 'unfollow')", name="kind"),
+        Index("ix_follow_events_profile", "social_profile_id", "direction", "observed_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    subscription_id: Mapped[int] = mapped_column(
+        ForeignKey("subscriptions.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    social_profile_id: Mapped[int] = mapped_column(
+        ForeignKey("social_profiles.id", ondelete="CASCADE"), nullable=False
+    )
+    direction: Mapped[str] = mapped_column(Text, nullable=False)
+    kind: Mapped[str] = mapped_column(Text, nullable=False)
+    observed_at: Mapped[datetime] = _now()
+    not_before: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    job_call_id: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class FollowPass(Base):
+    """One follower (or following) listing of a profile by one job, and its coverage.
+
+    ``complete``: the listing reached the profile's own count, so what it missed has left.
+    """
+
+    __tablename__ = "follow_passes"
+    __table_args__ = (UniqueConstraint("social_profile_id", "direction", "job_call_id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    social_profile_id: Mapped[int] = mapped_column(
+        ForeignKey("social_profiles.id", ondelete="CASCADE"), nullable=False
+    )
+    direction: Mapped[str] = mapped_column(Text, nullable=False)
+    job_call_id: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    expected: Mapped[int | None] = mapped_column(BigInteger)
+    reached: Mapped[int] = _bigint()
+    quarantined: Mapped[int] = _bigint()
+    complete: Mapped[bool] = _flag()
+    unfollows: Mapped[int] = _bigint()
+    finished_at: Mapped[datetime] = _now()
+
+
+class HistoryFrontier(Base):
+    """Where a profile's history backfill of one stream stands: resumed by the next sync."""
+
+    __tablename__ = "history_frontiers"
+
+    social_profile_id: Mapped[int] = mapped_column(
+        ForeignKey("social_profiles.id", ondelete="CASCADE"), primary_key=True
+    )
+    stream: Mapped[str] = mapped_column(Text, primary_key=True)
+    cursor: Mapped[str | None] = mapped_column(Text)
+    provider: Mapped[str | None] = mapped_column(Text)
+    complete: Mapped[bool] = _flag()
+    pages: Mapped[int] = _bigint()
+    updated_at: Mapped[datetime] = _now()
+
+
+class QuarantinedItem(Base):
+    """An item a provider sent malformed: kept aside with its raw payload and the reason."""
+
+    __tablename__ = "quarantined_items"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    job_call_id: Mapped[int] = mapped_column(
+        ForeignKey("job_calls.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    service_call_id: Mapped[int | None] = mapped_column(
+        ForeignKey("service_calls.id", ondelete="CASCADE")
+    )
+    platform: Mapped[str] = mapped_column(Text, nullable=False)
+    stream: Mapped[str] = mapped_column(Text, nullable=False)
+    ext_id: Mapped[str | None] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(Text, nullable=False)
+    raw: Mapped[Any] = mapped_column(JSONB, nullable=False)
+    created_at: Mapped[datetime] = _now()
 
 
 class Post(Base):
@@ -187,6 +274,8 @@ class Post(Base):
     likes_count: Mapped[int] = _bigint()
     comments_count: Mapped[int] = _bigint()
     views_count: Mapped[int] = _bigint()
+    pinned: Mapped[bool] = _flag()
+    comments_synced_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     raw_data: Mapped[dict[str, Any]] = _json()
     created_at: Mapped[datetime] = _now()
     updated_at: Mapped[datetime] = _now()
@@ -252,6 +341,14 @@ class MetricSnapshot(Base):
     __table_args__ = (
         CheckConstraint("subject_type IN ('profile', 'post')", name="subject_type"),
         Index("ix_metric_snapshots_subject", "subject_type", "subject_id", "captured_at"),
+        # One observation per subject per job: a resumed page writes it again, not twice.
+        Index(
+            "uq_metric_snapshots_subject_job",
+            "subject_type",
+            "subject_id",
+            "job_call_id",
+            unique=True,
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -268,13 +365,26 @@ class MetricSnapshot(Base):
     job_call_id: Mapped[int | None] = mapped_column(BigInteger)
 
 
+class JobKind(StrEnum):
+    """What a JobCall is (the seed's ``job_calls.kind``)."""
+
+    SYNC = "sync"  # one profile's sync
+    BATCH = "batch"  # many profile syncs: its children
+
+
 class JobCall(Base):
-    """One run of a job (000_…): a sync of one profile, a batch, a schedule tick."""
+    """One run of a job (000_…): a sync of one profile, a batch of them."""
 
     __tablename__ = "job_calls"
-    __table_args__ = (CheckConstraint(f"status IN ({STATUSES})", name="status"),)
+    __table_args__ = (
+        CheckConstraint(f"status IN ({STATUSES})", name="status"),
+        Index("ix_job_calls_parent", "parent_job_call_id", "id"),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    parent_job_call_id: Mapped[int | None] = mapped_column(
+        ForeignKey("job_calls.id", ondelete="CASCADE")
+    )
     subject_id: Mapped[int | None] = mapped_column(
         ForeignKey("social_profiles.id", ondelete="SET NULL"), index=True
     )

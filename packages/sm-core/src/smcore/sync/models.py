@@ -3,48 +3,37 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, Literal
 
-Platform = Literal["instagram", "youtube"]
-Scope = Literal["profile", "posts", "comments", "subscriptions", "all"]
-SCOPES: tuple[Scope, ...] = ("profile", "posts", "comments", "subscriptions", "all")
+
+class Platform(StrEnum):
+    """The platforms SM Core syncs: the one list the CLI, the API and the store derive from."""
+
+    INSTAGRAM = "instagram"
+    YOUTUBE = "youtube"
+
+
+class Scope(StrEnum):
+    """What a sync covers (000_…); each platform's streams say which scopes include them."""
+
+    PROFILE = "profile"
+    POSTS = "posts"
+    COMMENTS = "comments"
+    SUBSCRIPTIONS = "subscriptions"
+    ALL = "all"
+
+
 OutcomeStatus = Literal["succeeded", "skipped", "partial", "failed", "waiting"]
 
-# The streams of a sync, in the seed's order (001_…): the profile; its subscriptions; all pages
-# of its posts; then per post its comments.
-PLANS: dict[Platform, dict[Scope, tuple[str, ...]]] = {
-    "instagram": {
-        "profile": ("profile",),
-        "subscriptions": ("profile", "followers", "followings"),
-        "posts": ("profile", "posts"),
-        "comments": ("profile", "comments"),
-        "all": ("profile", "followers", "followings", "posts", "comments"),
-    },
-    "youtube": {
-        "profile": ("channel",),
-        "posts": ("channel", "uploads"),
-        "comments": ("channel", "comments"),
-        "all": ("channel", "uploads", "comments"),
-    },
-}
-
-
-def plan(platform: Platform, scope: Scope) -> tuple[str, ...]:
-    """The streams a sync of ``scope`` runs, or ValueError for a scope the platform lacks."""
-    streams = PLANS[platform].get(scope)
-    if streams is None:
-        known = ", ".join(PLANS[platform])
-        raise ValueError(f"{platform} has no scope {scope!r} (public data allows: {known})")
-    return streams
+DEFAULT_REFRESH_DAYS = 30
 
 
 @dataclass(frozen=True)
 class SyncInput:
-    """Input of the profile sync workflow: the JobCall it runs (its params say what)."""
+    """Input of the profile sync workflow: the JobCall it runs (its row says what)."""
 
     job_call_id: int
-    platform: Platform
-    scope: Scope
     # The database the JobCall lives in: job ids restart in every database, workflow ids must
     # not collide when several databases share a Temporal namespace (tests, staging copies).
     db: str = ""
@@ -75,6 +64,14 @@ class StartInput:
 
 
 @dataclass(frozen=True)
+class Started:
+    """A started JobCall: the streams its workflow runs, in order (the first is the profile)."""
+
+    job_call_id: int
+    streams: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
 class FinishInput:
     job_call_id: int
     outcomes: list[StreamOutcome] = field(default_factory=list)
@@ -89,11 +86,42 @@ class JobResult:
 
 @dataclass(frozen=True)
 class BatchInput:
-    """Profile syncs to run as child workflows, at most ``concurrency`` at once."""
+    """A batch JobCall whose children (profile JobCalls) run as child workflows.
 
-    jobs: list[SyncInput]
+    Constant size whatever the batch's size: the children are read from the store a slice at a
+    time, after ``after_id``, and each run of history handles one slice (continue-as-new).
+    """
+
+    batch_job_call_id: int
+    db: str = ""
     concurrency: int = 8
-    done: list[JobResult] = field(default_factory=list)
+    after_id: int = 0
+
+
+@dataclass(frozen=True)
+class BatchSlice:
+    """The next children of a batch (at most a slice), oldest first."""
+
+    batch_job_call_id: int
+    after_id: int
+    limit: int
+
+
+@dataclass(frozen=True)
+class ChildFailed:
+    """A child workflow that failed before it could close its JobCall."""
+
+    job_call_id: int
+    error: str
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """A finished batch: how many children ended in each status."""
+
+    batch_job_call_id: int
+    status: str
+    counts: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -103,3 +131,4 @@ class ScheduleInput:
     platform: Platform
     target: str
     scope: Scope
+    refresh_days: float | None = None

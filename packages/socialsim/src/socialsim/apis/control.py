@@ -1,6 +1,34 @@
 """The simulator's own endpoints under ``/_sim``: truth, stats and the clock.
 
-These are never delayed, limited or faulted, and are not counted in the stats.
+These are never delayed, limited or faulted, and are not counted in the stats. The truth is
+what the APIs would answer now, at the simulated clock:
+
+- ``GET /_sim/truth/instagram``: ``{"profiles": [{"username", "ext_id", "is_private",
+  "exists"}]}``.
+- ``GET /_sim/truth/instagram/{username}``: ``{"profile": {...}, "followers": [pk],
+  "followings": [pk], "malformed_followers": [pk], "malformed_followings": [pk],
+  "posts": [POST]}``; lists newest first; ``malformed_*`` are the members of ``followers`` /
+  ``followings`` that the APIs serve malformed (empty without a ``bad_item_rate``).
+- ``GET /_sim/truth/instagram/{username}/posts/{post_pk}``: ``{"post": POST, "comments":
+  [{"ext_id", "created_at" (unix), "like_count", "child_comment_count", "malformed"}]}``,
+  every comment the API lists now, newest first; 404 when the post is not that profile's.
+- ``POST`` is ``{"ext_id", "code", "taken_at" (unix), "media_type", "product_type",
+  "comment_count", "like_count", "play_count" (null unless a video), "media_count",
+  "pinned", "malformed"}``; posts are newest first (the feed lists the pinned ones first).
+- ``GET /_sim/truth/youtube``: ``{"channels": [{"channel_id", "handle",
+  "uploads_playlist_id"}]}``.
+- ``GET /_sim/truth/youtube/{channel_id}``: ``{"channel": {...}, "videos": [VIDEO]}``, newest
+  first.
+- ``GET /_sim/truth/youtube/{channel_id}/videos/{video_id}``: ``{"video": VIDEO,
+  "comments": [{"ext_id" (thread id), "created_at" (unix), "like_count", "reply_count",
+  "malformed"}]}``, the top-level threads ``commentThreads.list`` lists now, newest first;
+  404 when the video is not that channel's.
+- ``VIDEO`` is ``{"ext_id", "title", "published_at" (RFC 3339), "view_count", "like_count",
+  "comment_count", "comment_thread_count", "comments_disabled", "malformed" (its
+  ``videos.list`` item), "malformed_playlist_item" (its uploads playlist entry)}``.
+
+``malformed`` marks items the APIs serve malformed (``bad_item_rate``): a client must skip
+them, so a complete sync holds everything else.
 """
 
 from __future__ import annotations
@@ -12,9 +40,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from socialsim.apis import instagram as ig_api
+from socialsim.apis import youtube as yt_api
 from socialsim.gateway import json_response
 from socialsim.sim import Sim
 from socialsim.world.clock import iso
+from socialsim.world.instagram import Post
+from socialsim.world.youtube import Video
 
 
 def instagram_index(sim: Sim) -> dict[str, Any]:
@@ -39,6 +71,9 @@ def instagram_profile(sim: Sim, username: str) -> dict[str, Any] | None:
     if profile is None:
         return None
     state = ig.state(profile)
+    followers = [ig.account(m).pk for m in state.followers.live()]
+    followings = [ig.account(m).pk for m in state.following.live()]
+    pinned = set(state.pinned)
     return {
         "profile": {
             "ext_id": profile.pk,
@@ -53,20 +88,52 @@ def instagram_profile(sim: Sim, username: str) -> dict[str, Any] | None:
             "is_private": profile.is_private,
             "is_verified": profile.is_verified,
         },
-        "followers": [ig.account(m).pk for m in state.followers.live()],
-        "followings": [ig.account(m).pk for m in state.following.live()],
-        "posts": [
+        "followers": followers,
+        "followings": followings,
+        "malformed_followers": [pk for pk in followers if ig_api.bad_user(sim, pk)],
+        "malformed_followings": [pk for pk in followings if ig_api.bad_user(sim, pk)],
+        "posts": [_post(sim, post, pinned=post.index in pinned) for post in reversed(state.posts)],
+    }
+
+
+def _post(sim: Sim, post: Post, *, pinned: bool) -> dict[str, Any]:
+    ig = sim.world.instagram
+    return {
+        "ext_id": str(post.pk),
+        "code": post.code,
+        "taken_at": post.taken_at,
+        "media_type": post.media_type,
+        "product_type": post.product_type,
+        "comment_count": ig.comment_count(post),
+        "like_count": ig.like_count(post),
+        "play_count": ig.play_count(post) if post.media_type == 2 else None,
+        "media_count": post.children or 1,
+        "pinned": pinned,
+        "malformed": ig_api.bad_post(sim, post),
+    }
+
+
+def instagram_post(sim: Sim, username: str, post_pk: str) -> dict[str, Any] | None:
+    """One post of a profile and every comment its API lists now, newest first (None when
+    the profile or the post is unknown, or the post is another profile's)."""
+    ig = sim.world.instagram
+    profile = ig.find_username(username)
+    found = ig.find_media(int(post_pk)) if post_pk.isdigit() else None
+    if profile is None or found is None or found[0].index != profile.index:
+        return None
+    post = found[1]
+    comments = [ig.comment(post, k) for k in range(ig.comment_count(post) - 1, -1, -1)]
+    return {
+        "post": _post(sim, post, pinned=post.index in ig.state(profile).pinned),
+        "comments": [
             {
-                "ext_id": str(post.pk),
-                "code": post.code,
-                "taken_at": post.taken_at,
-                "media_type": post.media_type,
-                "product_type": post.product_type,
-                "comment_count": ig.comment_count(post),
-                "like_count": ig.like_count(post),
-                "media_count": post.children or 1,
+                "ext_id": c.pk,
+                "created_at": c.created_at,
+                "like_count": c.like_count,
+                "child_comment_count": c.child_comment_count,
+                "malformed": ig_api.bad_comment(sim, c),
             }
-            for post in reversed(state.posts)
+            for c in comments
         ],
     }
 
@@ -102,18 +169,46 @@ def youtube_channel(sim: Sim, channel_id: str) -> dict[str, Any] | None:
             "subscriber_count": yt.subscribers(channel),
             "video_count": len(uploads),
         },
-        "videos": [
+        "videos": [_video(sim, v) for v in reversed(uploads)],
+    }
+
+
+def _video(sim: Sim, video: Video) -> dict[str, Any]:
+    yt = sim.world.youtube
+    return {
+        "ext_id": video.video_id,
+        "title": video.title,
+        "published_at": iso(video.published_at),
+        "view_count": yt.views(video),
+        "like_count": yt.likes(video),
+        "comment_count": 0 if video.comments_disabled else yt.comment_count(video),
+        "comment_thread_count": yt.thread_count(video),
+        "comments_disabled": video.comments_disabled,
+        "malformed": yt_api.bad_video(sim, video),
+        "malformed_playlist_item": yt_api.bad_playlist_item(sim, video),
+    }
+
+
+def youtube_video(sim: Sim, channel_id: str, video_id: str) -> dict[str, Any] | None:
+    """One video of a channel and the comment threads its API lists now, newest first
+    (None when the channel or the video is unknown, or the video is another channel's)."""
+    yt = sim.world.youtube
+    channel = yt.find_channel(channel_id) or yt.find_handle(channel_id)
+    video = yt.find_video(video_id)
+    if channel is None or video is None or video.channel != channel.index:
+        return None
+    threads = [yt.thread(video, k) for k in range(yt.thread_count(video) - 1, -1, -1)]
+    return {
+        "video": _video(sim, video),
+        "comments": [
             {
-                "ext_id": v.video_id,
-                "title": v.title,
-                "published_at": iso(v.published_at),
-                "view_count": yt.views(v),
-                "like_count": yt.likes(v),
-                "comment_count": 0 if v.comments_disabled else yt.comment_count(v),
-                "comment_thread_count": yt.thread_count(v),
-                "comments_disabled": v.comments_disabled,
+                "ext_id": t.thread_id,
+                "created_at": t.created_at,
+                "like_count": t.like_count,
+                "reply_count": t.reply_count,
+                "malformed": yt_api.bad_thread(sim, t),
             }
-            for v in reversed(uploads)
+            for t in threads
         ],
     }
 
@@ -136,6 +231,14 @@ def routes(sim: Sim) -> list[BaseRoute]:
             return json_response(404, {"error": "not found", "username": username})
         return json_response(200, truth)
 
+    async def truth_instagram_post(request: Request) -> Response:
+        username, post_pk = request.path_params["username"], request.path_params["post_pk"]
+        truth = instagram_post(sim, username, post_pk)
+        if truth is None:
+            body = {"error": "not found", "username": username, "post_pk": post_pk}
+            return json_response(404, body)
+        return json_response(200, truth)
+
     async def truth_youtube(request: Request) -> Response:
         return json_response(200, youtube_index(sim))
 
@@ -144,6 +247,14 @@ def routes(sim: Sim) -> list[BaseRoute]:
         truth = youtube_channel(sim, channel_id)
         if truth is None:
             return json_response(404, {"error": "not found", "channel_id": channel_id})
+        return json_response(200, truth)
+
+    async def truth_youtube_video(request: Request) -> Response:
+        channel_id, video_id = request.path_params["channel_id"], request.path_params["video_id"]
+        truth = youtube_video(sim, channel_id, video_id)
+        if truth is None:
+            body = {"error": "not found", "channel_id": channel_id, "video_id": video_id}
+            return json_response(404, body)
         return json_response(200, truth)
 
     async def stats(request: Request) -> Response:
@@ -168,8 +279,18 @@ def routes(sim: Sim) -> list[BaseRoute]:
     return [
         Route("/_sim/truth/instagram", truth_instagram, methods=["GET"]),
         Route("/_sim/truth/instagram/{username}", truth_instagram_profile, methods=["GET"]),
+        Route(
+            "/_sim/truth/instagram/{username}/posts/{post_pk}",
+            truth_instagram_post,
+            methods=["GET"],
+        ),
         Route("/_sim/truth/youtube", truth_youtube, methods=["GET"]),
         Route("/_sim/truth/youtube/{channel_id}", truth_youtube_channel, methods=["GET"]),
+        Route(
+            "/_sim/truth/youtube/{channel_id}/videos/{video_id}",
+            truth_youtube_video,
+            methods=["GET"],
+        ),
         Route("/_sim/stats", stats, methods=["GET"]),
         Route("/_sim/stats/reset", stats_reset, methods=["POST"]),
         Route("/_sim/clock", get_clock, methods=["GET"]),

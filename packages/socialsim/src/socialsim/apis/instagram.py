@@ -2,6 +2,17 @@
 
 Both providers relay Instagram's own shapes (``docs/wire-formats.md``); they differ in
 envelopes, error bodies and cursor parameter names, which stay in their modules.
+
+Pinned posts lead the first feed page (``user/get_media``, ``/user-feeds``), each marked
+``"timeline_pinned_user_ids": [<owner pk as an integer>]`` as Instagram's private API marks
+them; reels pages carry no marker.
+
+With a ``bad_item_rate``, some list items are served malformed, always the same ones (see
+:meth:`socialsim.faults.FaultPlan.bad_item`), the rest of the page intact:
+
+- a post (feed and reels, keyed by media pk): ``taken_at`` is the string ``"undefined"``;
+- a comment (keyed by comment pk): ``pk`` is null;
+- a follower or following (keyed by user pk, in every list): ``pk`` and ``pk_id`` are null.
 """
 
 from __future__ import annotations
@@ -122,6 +133,7 @@ class UserPage:
     users: list[dict[str, Any]]
     cursor: str | None
     truncated: bool
+    bad_items: int = 0
 
 
 def follow_page(
@@ -147,19 +159,23 @@ def follow_page(
     truncated = position is not None and sim.faults.truncate()
     if truncated:
         position = None
+    users = [short_user(sim, member) for member in members]
+    bad = [bad_user(sim, user["pk"]) for user in users]
     return UserPage(
-        users=[short_user(sim, member) for member in members],
+        users=[malformed_user(u) if b else u for u, b in zip(users, bad, strict=True)],
         cursor=issue_cursor(sim, api, stream, profile.pk, position),
         truncated=truncated,
+        bad_items=sum(bad),
     )
 
 
 @dataclass(frozen=True, slots=True)
 class MediaPage:
-    """A page of posts or reels: ``MEDIA`` payloads and the next cursor."""
+    """A page of posts or reels: ``MEDIA`` payloads, the next cursor, the malformed items."""
 
     items: list[dict[str, Any]]
     cursor: str | None
+    bad_items: int = 0
 
 
 def media_page(
@@ -171,7 +187,8 @@ def media_page(
     count: int,
     cursor: object,
 ) -> MediaPage:
-    """A page of a public profile's posts (or reels only), newest first.
+    """A page of a public profile's posts (or reels only), newest first; a first page of
+    posts starts with the pinned ones, marked.
 
     Raises:
         InstagramError: unknown or private profile, bad cursor.
@@ -182,11 +199,22 @@ def media_page(
     before = read_cursor(sim, api, stream, profile.pk, cursor)
     if stream == "media":
         posts, position = ig.posts_page(state, before, count)
+        pinned = set(state.pinned)
     else:
         posts, position = ig.clips_page(state, before, count)
+        pinned = set()
+    items = []
+    bad_items = 0
+    for post in posts:
+        item = media(ig, profile, post, pinned=post.index in pinned)
+        if bad_post(sim, post):
+            item["taken_at"] = "undefined"
+            bad_items += 1
+        items.append(item)
     return MediaPage(
-        items=[media(ig, profile, post) for post in posts],
+        items=items,
         cursor=issue_cursor(sim, api, stream, profile.pk, position),
+        bad_items=bad_items,
     )
 
 
@@ -197,6 +225,7 @@ class CommentPage:
     comments: list[dict[str, Any]]
     comment_count: int
     cursor: str | None
+    bad_items: int = 0
 
 
 def comment_page(sim: Sim, api: ApiName, media_id: object, cursor: object) -> CommentPage:
@@ -210,10 +239,15 @@ def comment_page(sim: Sim, api: ApiName, media_id: object, cursor: object) -> Co
     owner = str(post.pk)
     before = read_cursor(sim, api, "comments", owner, cursor)
     comments, position = ig.comments_page(post, before, COMMENTS_PER_PAGE)
+    bad = [bad_comment(sim, c) for c in comments]
     return CommentPage(
-        comments=[comment(sim, c) for c in comments],
+        comments=[
+            {**comment(sim, c), "pk": None} if b else comment(sim, c)
+            for c, b in zip(comments, bad, strict=True)
+        ],
         comment_count=ig.comment_count(post),
         cursor=issue_cursor(sim, api, "comments", owner, position),
+        bad_items=sum(bad),
     )
 
 
@@ -229,6 +263,26 @@ def highlights(sim: Sim, user_id: object) -> list[dict[str, Any]]:
     """
     profile = public_profile_by_id(sim, user_id)
     return [highlight(h) for h in sim.world.instagram.highlights(profile)]
+
+
+def bad_post(sim: Sim, post: Post) -> bool:
+    """Whether the post is served malformed (in the feed and in reels)."""
+    return sim.faults.bad_item("media", str(post.pk))
+
+
+def bad_comment(sim: Sim, c: Comment) -> bool:
+    """Whether the comment is served malformed."""
+    return sim.faults.bad_item("comment", c.pk)
+
+
+def bad_user(sim: Sim, pk: str) -> bool:
+    """Whether the account is served malformed in follower and following lists."""
+    return sim.faults.bad_item("user", pk)
+
+
+def malformed_user(user: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a ``SHORT_USER`` without its id (``pk`` and ``pk_id`` null)."""
+    return {**user, "pk": None, "pk_id": None}
 
 
 def page_size(value: object, default: int, limit: int) -> int:
@@ -324,8 +378,15 @@ def _versions(pk: int, video: bool) -> dict[str, Any]:
     return out
 
 
-def media(ig: Instagram, profile: Profile, post: Post) -> dict[str, Any]:
-    """``MEDIA``: one post, with carousel children for ``media_type`` 8."""
+def media(ig: Instagram, profile: Profile, post: Post, *, pinned: bool = False) -> dict[str, Any]:
+    """``MEDIA``: one post, with carousel children for ``media_type`` 8.
+
+    Args:
+        ig: the Instagram world.
+        profile: the post's owner.
+        post: the post.
+        pinned: mark it pinned to the top of the feed (``timeline_pinned_user_ids``).
+    """
     pk = str(post.pk)
     video = post.media_type == 2
     caption: dict[str, Any] | None = None
@@ -347,6 +408,8 @@ def media(ig: Instagram, profile: Profile, post: Post) -> dict[str, Any]:
     }
     if video:
         item["play_count"] = ig.play_count(post)
+    if pinned:
+        item["timeline_pinned_user_ids"] = [int(profile.pk)]
     if post.media_type == 8:
         children = []
         for j in range(post.children):

@@ -93,6 +93,7 @@ def _follow_list(stream: Literal["followers", "following"], limit: int) -> _Meth
             body["next_max_id"] = page.cursor
         body |= {"has_more": page.cursor is not None, "big_list": page.cursor is not None}
         reply = _ok({**body, "page_size": count})
+        reply.bad_items = page.bad_items
         if page.truncated:
             reply.fault = "truncated"
         return reply
@@ -117,7 +118,9 @@ def _get_media(sim: Sim, params: dict[str, Any]) -> Reply:
     }
     if page.cursor is not None:
         body["next_max_id"] = page.cursor
-    return _ok(body)
+    reply = _ok(body)
+    reply.bad_items = page.bad_items
+    return reply
 
 
 def _get_clips(sim: Sim, params: dict[str, Any]) -> Reply:
@@ -133,7 +136,9 @@ def _get_clips(sim: Sim, params: dict[str, Any]) -> Reply:
     paging: dict[str, Any] = {"more_available": page.cursor is not None}
     if page.cursor is not None:
         paging["max_id"] = page.cursor
-    return _ok({"items": [{"media": item} for item in page.items], "paging_info": paging})
+    reply = _ok({"items": [{"media": item} for item in page.items], "paging_info": paging})
+    reply.bad_items = page.bad_items
+    return reply
 
 
 def _get_highlights(sim: Sim, params: dict[str, Any]) -> Reply:
@@ -149,7 +154,9 @@ def _get_comments(sim: Sim, params: dict[str, Any]) -> Reply:
     }
     if page.cursor is not None:
         body["next_min_id"] = page.cursor
-    return _ok(body)
+    reply = _ok(body)
+    reply.bad_items = page.bad_items
+    return reply
 
 
 _METHODS: dict[str, _Method] = {

@@ -12,6 +12,7 @@ from starlette.routing import BaseRoute, Route
 
 from socialsim import gateway
 from socialsim.apis import instagram as ig
+from socialsim.faults import FaultKind
 from socialsim.gateway import ApiSpec, Call, Reply
 from socialsim.sim import Sim
 
@@ -57,7 +58,7 @@ def _user_feeds(sim: Sim, params: dict[str, str]) -> Reply:
     body: dict[str, Any] = {"items": page.items, "more_available": page.cursor is not None}
     if page.cursor is not None:
         body["next_max_id"] = page.cursor
-    return Reply(200, body)
+    return Reply(200, body, bad_items=page.bad_items)
 
 
 def _follow_list(stream: Literal["followers", "following"]) -> _Path:
@@ -74,7 +75,8 @@ def _follow_list(stream: Literal["followers", "following"]) -> _Path:
         body: dict[str, Any] = {"users": page.users}
         if page.cursor is not None:
             body["next_max_id"] = page.cursor
-        return Reply(200, body, fault="truncated" if page.truncated else None)
+        fault: FaultKind | None = "truncated" if page.truncated else None
+        return Reply(200, body, fault=fault, bad_items=page.bad_items)
 
     return path
 
@@ -91,7 +93,8 @@ def _reels(sim: Sim, params: dict[str, str]) -> Reply:
     paging: dict[str, Any] = {"more_available": page.cursor is not None}
     if page.cursor is not None:
         paging["max_id"] = page.cursor
-    return Reply(200, {"items": [{"media": item} for item in page.items], "paging_info": paging})
+    body = {"items": [{"media": item} for item in page.items], "paging_info": paging}
+    return Reply(200, body, bad_items=page.bad_items)
 
 
 def _highlights(sim: Sim, params: dict[str, str]) -> Reply:
@@ -103,7 +106,7 @@ def _comments(sim: Sim, params: dict[str, str]) -> Reply:
     body: dict[str, Any] = {"comments": page.comments, "comment_count": page.comment_count}
     if page.cursor is not None:
         body["next_min_id"] = page.cursor
-    return Reply(200, body)
+    return Reply(200, body, bad_items=page.bad_items)
 
 
 _PATHS: dict[str, _Path] = {

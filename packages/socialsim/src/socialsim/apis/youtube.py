@@ -3,6 +3,16 @@
 Shapes follow Google's recorded responses (``shared/fixtures/youtube-data-api-v3``); counts
 in ``statistics`` are strings; errors are Google's ``{"error": {"code", "message",
 "errors": [...]}}``. Every list call that passes the key costs one quota unit.
+
+With a ``bad_item_rate``, some list items are served malformed, always the same ones (see
+:meth:`socialsim.faults.FaultPlan.bad_item`), the rest of the page and its token intact:
+
+- a playlistItem (keyed by its video id): ``snippet.publishedAt`` and
+  ``contentDetails.videoPublishedAt`` are ``"0000-00-00T00:00:00Z"``, no date (with neither
+  part requested, ``id`` is null instead);
+- a video of ``videos.list`` (keyed by video id, decided apart from its playlistItem): ``id``
+  is null;
+- a commentThread (keyed by thread id): ``id`` and ``snippet.topLevelComment.id`` are null.
 """
 
 from __future__ import annotations
@@ -223,6 +233,35 @@ def _playlist_item(
     return item
 
 
+NOT_A_DATE = "0000-00-00T00:00:00Z"
+"""What a malformed playlistItem carries for its dates."""
+
+
+def bad_playlist_item(sim: Sim, video: Video) -> bool:
+    """Whether the video's entry in its uploads playlist is served malformed."""
+    return sim.faults.bad_item("playlistItem", video.video_id)
+
+
+def bad_video(sim: Sim, video: Video) -> bool:
+    """Whether the video's ``videos.list`` item is served malformed."""
+    return sim.faults.bad_item("video", video.video_id)
+
+
+def bad_thread(sim: Sim, thread: Thread) -> bool:
+    """Whether the comment thread is served malformed."""
+    return sim.faults.bad_item("commentThread", thread.thread_id)
+
+
+def _malformed_playlist_item(item: dict[str, Any]) -> dict[str, Any]:
+    if "snippet" not in item and "contentDetails" not in item:
+        item["id"] = None
+    if "snippet" in item:
+        item["snippet"]["publishedAt"] = NOT_A_DATE
+    if "contentDetails" in item:
+        item["contentDetails"]["videoPublishedAt"] = NOT_A_DATE
+    return item
+
+
 def _playlist_items(sim: Sim, params: dict[str, str]) -> Reply:
     parts = _parts(params)
     playlist_id = params.get("playlistId", "")
@@ -249,8 +288,16 @@ def _playlist_items(sim: Sim, params: dict[str, str]) -> Reply:
     if position is not None:
         body["nextPageToken"] = sim.cursors.issue("youtube", "playlistItems", playlist_id, position)
     body["pageInfo"] = {"totalResults": total, "resultsPerPage": per_page}
-    body["items"] = [_playlist_item(sim, channel, v, total - 1 - v.index, parts) for v in videos]
-    return Reply(200, body)
+    items = []
+    bad_items = 0
+    for video in videos:
+        item = _playlist_item(sim, channel, video, total - 1 - video.index, parts)
+        if bad_playlist_item(sim, video):
+            item = _malformed_playlist_item(item)
+            bad_items += 1
+        items.append(item)
+    body["items"] = items
+    return Reply(200, body, bad_items=bad_items)
 
 
 # ---------------------------------------------------------------------- videos
@@ -323,7 +370,14 @@ def _videos(sim: Sim, params: dict[str, str]) -> Reply:
             )
         )
     yt = sim.world.youtube
-    items = [_video_item(sim, v, parts) for i in ids if (v := yt.find_video(i)) is not None]
+    items = []
+    bad_items = 0
+    for video in (v for i in ids if (v := yt.find_video(i)) is not None):
+        item = _video_item(sim, video, parts)
+        if bad_video(sim, video):
+            item["id"] = None
+            bad_items += 1
+        items.append(item)
     return Reply(
         200,
         {
@@ -332,6 +386,7 @@ def _videos(sim: Sim, params: dict[str, str]) -> Reply:
             "pageInfo": {"totalResults": len(items), "resultsPerPage": len(items)},
             "items": items,
         },
+        bad_items=bad_items,
     )
 
 
@@ -397,6 +452,10 @@ def _thread_item(
     if "replies" in parts and thread.reply_count > 0:
         replies = yt.replies(video, k, thread, 5)
         item["replies"] = {"comments": [_reply_item(video, thread, r, html_text) for r in replies]}
+    if bad_thread(sim, thread):
+        item["id"] = None
+        if "snippet" in item:
+            item["snippet"]["topLevelComment"]["id"] = None
     return item
 
 
@@ -430,6 +489,7 @@ def _comment_threads(sim: Sim, params: dict[str, str]) -> Reply:
     numbers, position = yt.threads_page(video, before, per_page)
     html_text = params.get("textFormat", "html") == "html"
     items = [_thread_item(sim, video, k, parts, html_text) for k in numbers]
+    bad_items = sum(item["id"] is None for item in items)
     body: dict[str, Any] = {
         "kind": "youtube#commentThreadListResponse",
         "etag": _etag("commentThreads", sorted(params.items()), sim.world.now),
@@ -438,7 +498,7 @@ def _comment_threads(sim: Sim, params: dict[str, str]) -> Reply:
         body["nextPageToken"] = sim.cursors.issue("youtube", "commentThreads", video_id, position)
     body["pageInfo"] = {"totalResults": len(items), "resultsPerPage": per_page}
     body["items"] = items
-    return Reply(200, body)
+    return Reply(200, body, bad_items=bad_items)
 
 
 # ---------------------------------------------------------------------- the API

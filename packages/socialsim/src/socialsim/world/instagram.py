@@ -11,6 +11,11 @@ result does not depend on the order in which clients touch the profiles.
 Follow lists and posts only grow at their end (an unfollow marks an entry dead), so a
 position in them is stable: cursors carry a position, and a page is "the items before
 position X", newest first.
+
+About one in four profiles with at least 6 posts when first generated pins 1 to 3 of
+those posts, never among its 5 newest (:meth:`Instagram.pinned`): the feed
+(:meth:`Instagram.posts_page`) lists them first on page one and skips them further down, so
+a complete listing still holds every post once.
 """
 
 from __future__ import annotations
@@ -32,6 +37,10 @@ FIRST_POST_AT = 1464739200
 MAX_FOLLOWERS = 20_000
 MAX_COMMENTS = 3_000
 SHARD_BITS = 13
+PINNING_MIN_POSTS = 6
+"""Only a profile with this many posts (when first generated) may pin some."""
+NEVER_PINNED_NEWEST = 5
+"""Pinned posts are old ones: never among the profile's newest five."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +200,8 @@ class ProfileState:
     following: FollowList
     posts: list[Post]
     clips: list[int] = field(default_factory=list)
+    pinned: list[int] = field(default_factory=list)
+    """Positions of the pinned posts, newest first (never changes once generated)."""
     steps_applied: int = 0
 
 
@@ -360,7 +371,20 @@ class Instagram:
         count = min(profile.posts_target, span)
         for offset in sorted(r.sample(range(span), count)):
             self._add_post(r, profile, state, profile.joined_at + offset)
+        state.pinned = self._pick_pinned(profile, len(state.posts))
         return state
+
+    def _pick_pinned(self, profile: Profile, posts: int) -> list[int]:
+        """Positions of the posts a profile pins: about 1 in 4 of the profiles with at least
+        :data:`PINNING_MIN_POSTS` posts pin 1 to 3 of them, never among the newest five.
+
+        A generator of its own, so that pinning shifts no other draw of the world.
+        """
+        r = rnd.rng(self.seed, "ig-pinned", profile.index)
+        if posts < PINNING_MIN_POSTS or r.random() >= 0.25:
+            return []
+        old = range(posts - NEVER_PINNED_NEWEST)
+        return sorted(r.sample(old, min(len(old), r.randint(1, 3))), reverse=True)
 
     def _apply(self, profile: Profile, state: ProfileState, step: Step) -> None:
         r = rnd.rng(self.seed, "ig-step", profile.index, step.number)
@@ -425,14 +449,44 @@ class Instagram:
 
     # ------------------------------------------------------------------ pages
 
+    def pinned(self, profile: Profile) -> list[Post]:
+        """The posts the profile has pinned to the top of its feed, newest first."""
+        state = self.state(profile)
+        return [state.posts[i] for i in state.pinned]
+
     @staticmethod
     def posts_page(
         state: ProfileState, before: int | None, count: int
     ) -> tuple[list[Post], int | None]:
-        """Up to ``count`` posts older than position ``before``, newest first."""
-        end = len(state.posts) if before is None else min(before, len(state.posts))
-        start = max(0, end - count)
-        return state.posts[start:end][::-1], (start if start > 0 else None)
+        """A page of the feed: up to ``count`` posts (or all the pinned ones), newest first.
+
+        The first page (``before`` None) starts with the pinned posts, then the newest
+        others; later pages hold the unpinned posts older than position ``before``, so each
+        post appears once in a complete listing.
+
+        Args:
+            state: the profile's state.
+            before: a position returned by an earlier page, or None for the first page.
+            count: page size (the pinned posts count towards it).
+
+        Returns:
+            The posts and the position to continue from (None on the last page).
+        """
+        posts, pinned = state.posts, state.pinned
+        out: list[Post] = []
+        if before is None:
+            out = [posts[i] for i in pinned]
+            i = len(posts)
+        else:
+            i = min(before, len(posts))
+        i -= 1
+        while i >= 0 and len(out) < count:
+            if i not in pinned:
+                out.append(posts[i])
+            i -= 1
+        # Position i + 1: the next page starts before it; none when only pinned posts remain.
+        rest = any(j not in pinned for j in range(max(0, i - len(pinned)), i + 1))
+        return out, (i + 1 if rest else None)
 
     @staticmethod
     def clips_page(

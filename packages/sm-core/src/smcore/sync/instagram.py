@@ -1,0 +1,161 @@
+"""Instagram's streams: profile, followers, followings, posts (refresh, history), comments.
+
+Follower and following passes judge themselves by the profile's own counts: a pass that
+reached the count is complete, and the active subscriptions it did not see are unfollows;
+a list that ended early is asked again from where it ended, and a pass that never reached the
+count records its coverage and no unfollows (providers end big lists early: PROVIDERS.md).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from smcore.providers.models import Page
+from smcore.store import rows
+from smcore.sync import listings
+from smcore.sync.engine import Fetch, Fetched, Stored, Verdict
+from smcore.sync.models import Platform, Scope, StreamOutcome
+from smcore.sync.streams import Run, Stream, register
+
+log = structlog.get_logger(__name__)
+
+PLATFORM = Platform.INSTAGRAM
+
+
+async def profile(run: Run) -> StreamOutcome:
+    api = run.engine.providers.instagram
+    target = run.job.params
+
+    async def fetch(cursor: str | None, provider: str | None) -> Page[Any]:
+        if target.get("ext_id"):
+            return await api.user_info(user_id=target["ext_id"])
+        return await api.user_info(username=target["username"])
+
+    return await listings.profile(run, "profile", fetch=fetch, row=rows.instagram_profile_row)
+
+
+async def _subscriptions(run: Run, direction: str) -> StreamOutcome:
+    job, engine = run.job, run.engine
+    stream = "followers" if direction == "follower" else "followings"
+    account = await engine.profile(job)
+    if account.is_private:
+        return StreamOutcome(stream, "skipped", message="private: lists are not visible")
+    api = engine.providers.instagram
+    method = api.followers if direction == "follower" else api.followings
+    expected: int = account.followers_count if direction == "follower" else account.follows_count
+
+    async def fetch(cursor: str | None, provider: str | None) -> Page[Any]:
+        return await method(user_id=account.ext_id, end_cursor=cursor, last_provider_name=provider)
+
+    async def store(conn: AsyncConnection, fetched: Fetched) -> Stored:
+        new = await rows.upsert_accounts(
+            conn, PLATFORM, account.id, direction, fetched.page.items, job_id=job.id
+        )
+        return Stored({"follows": new})
+
+    async def finish(conn: AsyncConnection, may_refill: bool) -> tuple[Verdict, str | None]:
+        seen = await rows.seen_in_pass(conn, account.id, direction, job.id)
+        bad = await rows.quarantined_in_job(conn, job.id, stream)
+        reached = seen + bad
+        if reached < expected and may_refill:
+            return Verdict.REFILL, f"{stream} list ended at {reached} of {expected}"
+        complete = reached >= expected
+        gone = await rows.record_pass(
+            conn,
+            account.id,
+            direction,
+            job.id,
+            expected=expected,
+            reached=seen,
+            quarantined=bad,
+            complete=complete,
+        )
+        log.info("pass_finished", seen=seen, expected=expected, complete=complete, unfollows=gone)
+        if not complete:
+            return Verdict.INCOMPLETE, f"{stream}: reached {reached} of {expected}, no unfollows"
+        return Verdict.DONE, None
+
+    return await engine.pages(
+        job,
+        stream,
+        kind=f"{stream}_page",
+        fetch=fetch,
+        store=store,
+        finish=finish,
+        progress=run.progress,
+    )
+
+
+async def followers(run: Run) -> StreamOutcome:
+    return await _subscriptions(run, "follower")
+
+
+async def followings(run: Run) -> StreamOutcome:
+    return await _subscriptions(run, "following")
+
+
+async def _feed(run: Run) -> Fetch:
+    account = await run.engine.profile(run.job)
+    api = run.engine.providers.instagram
+
+    async def fetch(cursor: str | None, provider: str | None) -> Page[Any]:
+        return await api.user_posts(
+            user_id=account.ext_id, end_cursor=cursor, last_provider_name=provider
+        )
+
+    return fetch
+
+
+def _items(fetched: Fetched) -> list[Any]:
+    return fetched.page.items
+
+
+async def posts(run: Run) -> StreamOutcome:
+    return await listings.posts(
+        run, "posts", kind="posts_page", fetch=await _feed(run), records=_items
+    )
+
+
+async def posts_history(run: Run) -> StreamOutcome:
+    return await listings.history(
+        run, "posts_history", kind="posts_page", fetch=await _feed(run), records=_items
+    )
+
+
+async def comments(run: Run) -> StreamOutcome:
+    api = run.engine.providers.instagram
+
+    def fetch_for(ext_id: str) -> Fetch:
+        async def fetch(cursor: str | None, provider: str | None) -> Page[Any]:
+            return await api.post_comments(
+                post_id=ext_id, end_cursor=cursor, last_provider_name=provider
+            )
+
+        return fetch
+
+    return await listings.comments(run, "comments", kind="comments_page", fetch_for=fetch_for)
+
+
+_SUBS = frozenset({Scope.SUBSCRIPTIONS})
+_POSTS = frozenset({Scope.POSTS})
+
+register(
+    PLATFORM,
+    (
+        Stream("profile", profile, frozenset({Scope.PROFILE}), "read again by every sync"),
+        Stream("followers", followers, _SUBS, "a full pass; unfollows from complete passes"),
+        Stream("followings", followings, _SUBS, "a full pass; unfollows from complete passes"),
+        Stream("posts", posts, _POSTS, "rolling window (refresh_days)", after=("profile",)),
+        Stream("posts_history", posts_history, _POSTS, "backfill from the frontier"),
+        Stream(
+            "comments",
+            comments,
+            frozenset({Scope.COMMENTS}),
+            "per post in the window: new since the last sync",
+            after=("posts",),
+        ),
+    ),
+)

@@ -1,0 +1,193 @@
+"""The listings every platform has, in the shape monitoring needs.
+
+- **profile**: read it, make it the job's subject, and note the provider's time and the newest
+  post stored so far (what "now" and "new" mean for the rest of the sync).
+- **posts** (rolling refresh): from the newest post back to the refresh window's start, or to
+  the newest post stored before this sync if that is older; posts inside the window are updated
+  with a metric snapshot each, older ones are stored only if new. Pinned posts never end it.
+- **history** (backfill frontier): from where the profile's backfill stopped to the oldest post;
+  the frontier moves with each page's transaction, so any stop is resumed by the next sync.
+- **comments**: per post, a unit of its own, several at once: the posts of the window and those
+  never fetched, each read from its newest comment back to the previous sync's time.
+
+A platform module supplies the provider calls and how to read its records; see
+``smcore.sync.instagram`` and ``smcore.sync.youtube``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from smcore.store import ledger, rows
+from smcore.sync.engine import Fetch, Fetched, Stored
+from smcore.sync.models import StreamOutcome
+from smcore.sync.streams import Run
+
+POSTS_FRONTIER = "posts"
+# A comment made just before a sync may show up in listings a little later.
+COMMENT_LAG = timedelta(hours=1)
+
+Records = Callable[[Fetched], Sequence[Any]]
+
+
+def published(item: Any) -> datetime | None:
+    """When a post, reel, upload or video was published."""
+    return getattr(item, "taken_at", None) or getattr(item, "published_at", None)
+
+
+async def profile(
+    run: Run, stream: str, *, fetch: Fetch, row: Callable[[Any], dict[str, Any]]
+) -> StreamOutcome:
+    """Read the profile; store it; note the provider's time and the newest stored post."""
+    job = run.job
+
+    async def store(conn: AsyncConnection, fetched: Fetched) -> Stored:
+        page = fetched.page
+        record = page.items[0]
+        profile_id = await rows.upsert_profile(conn, job.platform, row(record))
+        await ledger.set_job_subject(conn, job.id, profile_id)
+        newest = await rows.newest_post_time(conn, profile_id)
+        facts = {
+            "observed_at": (page.served_at or datetime.now(UTC)).isoformat(),
+            "newest_post_at": newest.isoformat() if newest else None,
+        }
+        await ledger.update_params(conn, job.id, facts)
+        job.params.update(facts)
+        job.subject_id = profile_id
+        return Stored({"profile_id": profile_id, "observed_at": facts["observed_at"]})
+
+    return await run.engine.pages(
+        job, stream, kind=stream, fetch=fetch, store=store, progress=run.progress
+    )
+
+
+async def posts(
+    run: Run, stream: str, *, kind: str, fetch: Fetch, records: Records
+) -> StreamOutcome:
+    """The rolling refresh: newest first, down to the horizon (see the module docstring)."""
+    job = run.job
+    profile_row = await run.engine.profile(job)
+    if profile_row.is_private:
+        return StreamOutcome(stream, "skipped", message="private: posts are not visible")
+    window, horizon, until = job.window_start, job.horizon, job.until
+
+    async def store(conn: AsyncConnection, fetched: Fetched) -> Stored:
+        page = fetched.page
+        found = [r for r in records(fetched) if until is None or _before(r, until)]
+        fresh = [r for r in found if window is None or not _before(r, window)]
+        ids = await rows.store_posts(
+            conn, job.platform, profile_row.id, found, job_id=job.id, refresh=fresh
+        )
+        stop = horizon is not None and any(
+            not getattr(item, "pinned", False) and _before(item, horizon) for item in page.items
+        )
+        if stop or not page.has_more:
+            await _first_frontier(conn, profile_row.id, page.end_cursor, page.api_provider, stop)
+        return Stored({"stored": len(ids), "refreshed": len(fresh)}, stop)
+
+    return await run.engine.pages(
+        job, stream, kind=kind, fetch=fetch, store=store, progress=run.progress
+    )
+
+
+async def _first_frontier(
+    conn: AsyncConnection, profile_id: int, cursor: str | None, provider: str | None, stop: bool
+) -> None:
+    """Where the refresh ended: the end of the list (history complete), or, when no backfill
+    has begun, the point the backfill starts from."""
+    if not stop or cursor is None:
+        await rows.set_frontier(
+            conn, profile_id, POSTS_FRONTIER, cursor=None, provider=None, complete=True
+        )
+    elif await rows.frontier(conn, profile_id, POSTS_FRONTIER) is None:
+        await rows.set_frontier(
+            conn, profile_id, POSTS_FRONTIER, cursor=cursor, provider=provider, complete=False
+        )
+
+
+async def history(
+    run: Run, stream: str, *, kind: str, fetch: Fetch, records: Records
+) -> StreamOutcome:
+    """The backfill from the stored frontier to the oldest post; old posts stored once."""
+    job = run.job
+    profile_row = await run.engine.profile(job)
+    if profile_row.is_private:
+        return StreamOutcome(stream, "skipped", message="private: posts are not visible")
+    async with run.engine.db.connect() as conn:
+        frontier = await rows.frontier(conn, profile_row.id, POSTS_FRONTIER)
+    if frontier is None or frontier.complete:
+        return StreamOutcome(stream, "succeeded", message="history complete")
+
+    async def store(conn: AsyncConnection, fetched: Fetched) -> Stored:
+        page = fetched.page
+        ids = await rows.store_posts(
+            conn, job.platform, profile_row.id, records(fetched), job_id=job.id
+        )
+        await rows.set_frontier(
+            conn,
+            profile_row.id,
+            POSTS_FRONTIER,
+            cursor=page.end_cursor,
+            provider=page.api_provider,
+            complete=not page.has_more,
+        )
+        return Stored({"stored": len(ids)})
+
+    return await run.engine.pages(
+        job,
+        stream,
+        kind=kind,
+        fetch=fetch,
+        store=store,
+        progress=run.progress,
+        start=(frontier.cursor, frontier.provider),
+    )
+
+
+async def comments(
+    run: Run, stream: str, *, kind: str, fetch_for: Callable[[str], Fetch]
+) -> StreamOutcome:
+    """Per post its comments, newest first, back to the previous sync: units run together."""
+    job = run.job
+    profile_row = await run.engine.profile(job)
+    if profile_row.is_private:
+        return StreamOutcome(stream, "skipped", message="private: comments are not visible")
+    observed = job.observed_at
+    async with run.engine.db.begin() as conn:
+        targets = await rows.comment_targets(conn, profile_row.id, refreshed_since=job.window_start)
+        # Nothing to fetch: no request spent.
+        await rows.comments_synced(
+            conn, [t.post_id for t in targets if t.comments_count == 0], observed
+        )
+
+    async def unit(target: rows.CommentTarget) -> StreamOutcome:
+        since = None if job.full or target.synced_at is None else target.synced_at - COMMENT_LAG
+
+        async def store(conn: AsyncConnection, fetched: Fetched) -> Stored:
+            page = fetched.page
+            stored = await rows.upsert_comments(conn, job.platform, target.post_id, page.items)
+            stop = since is not None and any(c.created_at < since for c in page.items)
+            if stop or not page.has_more:
+                await rows.comments_synced(conn, [target.post_id], observed)
+            return Stored({"stored": stored}, stop)
+
+        return await run.engine.pages(
+            job,
+            stream,
+            kind=kind,
+            fetch=fetch_for(target.ext_id),
+            store=store,
+            progress=run.progress,
+            subject_id=target.post_id,
+        )
+
+    return await run.engine.units(stream, [t for t in targets if t.comments_count > 0], unit)
+
+
+def _before(item: Any, moment: datetime) -> bool:
+    when = published(item)
+    return when is not None and when < moment

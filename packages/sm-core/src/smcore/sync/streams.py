@@ -1,0 +1,105 @@
+"""The stream registry: what each platform syncs, in which order, for which scope.
+
+A stream is one listing a sync walks (a profile, its followers, its posts, per post its
+comments). Each platform module (``smcore.sync.instagram``, ``smcore.sync.youtube``) declares
+its streams here, once; the workflow's plan, the CLI's and the API's scopes derive from it.
+
+Adding a stream means: the provider method (``smcore.providers``), the stream in its platform
+module, its rows (``smcore.store.rows``) and, for a new table, a migration.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from smcore.sync.errors import InvalidJobError
+from smcore.sync.models import Platform, Scope, StreamOutcome
+
+if TYPE_CHECKING:
+    from smcore.sync.engine import Engine, Job, Progress
+
+
+@dataclass(frozen=True)
+class Run:
+    """One stream's run: the engine, the job, where to report progress."""
+
+    engine: Engine
+    job: Job
+    progress: Progress
+
+
+@dataclass(frozen=True)
+class Stream:
+    """A stream of a platform.
+
+    Attributes:
+        name: its name in the ledger (``service_calls.stream``) and the plan.
+        run: pages it from the ledger's resume point to its end.
+        scopes: the scopes that include it (``all`` includes every stream).
+        refresh: how a later sync treats what an earlier one stored (for docs and status).
+        after: the streams it needs stored first.
+    """
+
+    name: str
+    run: Callable[[Run], Awaitable[StreamOutcome]]
+    scopes: frozenset[Scope]
+    refresh: str
+    after: tuple[str, ...] = field(default=())
+
+    def covers(self, scope: Scope) -> bool:
+        return scope is Scope.ALL or scope in self.scopes
+
+
+_REGISTRY: dict[Platform, tuple[Stream, ...]] = {}
+
+
+def register(platform: Platform, streams: tuple[Stream, ...]) -> None:
+    """Declare a platform's streams, the profile's first, in the order a sync runs them."""
+    _REGISTRY[platform] = streams
+
+
+def streams_of(platform: Platform) -> tuple[Stream, ...]:
+    _load()
+    return _REGISTRY[platform]
+
+
+def scopes_of(platform: Platform) -> list[Scope]:
+    """The scopes a platform's public data allows."""
+    found = {scope for s in streams_of(platform) for scope in s.scopes}
+    return [s for s in Scope if s is Scope.ALL or s in found]
+
+
+def plan(platform: Platform | str, scope: Scope | str) -> tuple[str, ...]:
+    """The streams a sync of ``scope`` runs, in order.
+
+    Raises:
+        InvalidJobError: an unknown platform, or a scope the platform lacks.
+    """
+    try:
+        platform = Platform(platform)
+    except ValueError:
+        known = ", ".join(Platform)
+        raise InvalidJobError(f"unknown platform {platform!r} (known: {known})") from None
+    allowed = scopes_of(platform)
+    if str(scope) not in allowed:
+        known = ", ".join(allowed)
+        raise InvalidJobError(
+            f"{platform} has no scope {str(scope)!r} (public data allows: {known})"
+        )
+    wanted = Scope(scope)
+    streams = streams_of(platform)
+    return (streams[0].name, *(s.name for s in streams[1:] if s.covers(wanted)))
+
+
+def stream(platform: Platform, name: str) -> Stream:
+    for s in streams_of(platform):
+        if s.name == name:
+            return s
+    raise InvalidJobError(f"{platform} has no stream {name!r}")
+
+
+def _load() -> None:
+    # The platform modules register themselves on import.
+    from smcore.sync import instagram, youtube  # noqa: F401, PLC0415 - registration on import

@@ -1,0 +1,111 @@
+"""YouTube's streams: the channel, its uploads (refresh, history) with their statistics, and
+per video its comment threads.
+
+An uploads page is one unit with the statistics of its videos (``videos``, up to 50 ids in one
+call): both are fetched, then stored in one transaction, each call a ServiceCall of its own.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from smcore.providers.models import Page
+from smcore.store import rows
+from smcore.sync import listings
+from smcore.sync.engine import Fetch, Fetched
+from smcore.sync.models import Platform, Scope, StreamOutcome
+from smcore.sync.streams import Run, Stream, register
+
+PLATFORM = Platform.YOUTUBE
+
+
+async def channel(run: Run) -> StreamOutcome:
+    api = run.engine.providers.youtube
+    target = run.job.params
+
+    async def fetch(cursor: str | None, provider: str | None) -> Page[Any]:
+        if target.get("ext_id"):
+            return await api.channel(channel_id=target["ext_id"])
+        return await api.channel(handle=target["username"])
+
+    return await listings.profile(run, "channel", fetch=fetch, row=rows.youtube_channel_row)
+
+
+async def _uploads(run: Run) -> Fetch | None:
+    account = await run.engine.profile(run.job)
+    playlist = ((account.raw_data.get("contentDetails") or {}).get("relatedPlaylists") or {}).get(
+        "uploads"
+    )
+    if not playlist:
+        return None
+    api = run.engine.providers.youtube
+
+    async def fetch(cursor: str | None, provider: str | None) -> Page[Any] | Fetched:
+        page = await api.uploads(
+            playlist_id=playlist, end_cursor=cursor, last_provider_name=provider
+        )
+        if not page.success or not page.items:
+            return page
+        videos = await api.videos(ids=[u.ext_id for u in page.items])
+        if not videos.success:
+            return videos
+        return Fetched(page, (("videos", videos),))
+
+    return fetch
+
+
+def _videos(fetched: Fetched) -> list[Any]:
+    return [video for _, extra in fetched.extra for video in extra.items]
+
+
+def _no_uploads(stream: str) -> StreamOutcome:
+    return StreamOutcome(stream, "skipped", message="the channel has no uploads playlist")
+
+
+async def uploads(run: Run) -> StreamOutcome:
+    fetch = await _uploads(run)
+    if fetch is None:
+        return _no_uploads("uploads")
+    return await listings.posts(run, "uploads", kind="uploads_page", fetch=fetch, records=_videos)
+
+
+async def uploads_history(run: Run) -> StreamOutcome:
+    fetch = await _uploads(run)
+    if fetch is None:
+        return _no_uploads("uploads_history")
+    return await listings.history(
+        run, "uploads_history", kind="uploads_page", fetch=fetch, records=_videos
+    )
+
+
+async def comments(run: Run) -> StreamOutcome:
+    api = run.engine.providers.youtube
+
+    def fetch_for(ext_id: str) -> Fetch:
+        async def fetch(cursor: str | None, provider: str | None) -> Page[Any]:
+            return await api.comment_threads(
+                video_id=ext_id, end_cursor=cursor, last_provider_name=provider
+            )
+
+        return fetch
+
+    return await listings.comments(run, "comments", kind="comment_threads", fetch_for=fetch_for)
+
+
+_POSTS = frozenset({Scope.POSTS})
+
+register(
+    PLATFORM,
+    (
+        Stream("channel", channel, frozenset({Scope.PROFILE}), "read again by every sync"),
+        Stream("uploads", uploads, _POSTS, "rolling window (refresh_days)", after=("channel",)),
+        Stream("uploads_history", uploads_history, _POSTS, "backfill from the frontier"),
+        Stream(
+            "comments",
+            comments,
+            frozenset({Scope.COMMENTS}),
+            "per video in the window: new since the last sync",
+            after=("uploads",),
+        ),
+    ),
+)
