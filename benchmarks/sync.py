@@ -48,7 +48,6 @@ import os
 import shutil
 import tempfile
 import time
-import uuid
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,8 +69,8 @@ from smcore.orchestration.worker import running_worker
 from smcore.providers.models import Account
 from smcore.settings import Settings
 from smcore.store import db, rows
-from smcore.sync.models import JobResult, SyncInput
-from smcore.sync.service import create_job
+from smcore.sync.models import JobResult
+from smcore.sync.service import create_batch
 from socialsim.testing import serve
 
 KEY = "bench-key"
@@ -201,6 +200,16 @@ async def watch(task: Awaitable[T], url: str, console: Console, started: float) 
             status.update(f"syncing: {pages} pages in {elapsed:.0f} s ({pages / elapsed:.1f}/s)")
 
 
+def child_results(url: str, batch_id: int) -> list[JobResult]:
+    """Each child JobCall of the batch, as it ended."""
+    with psycopg.connect(url) as conn:
+        rows_ = conn.execute(
+            "SELECT id, status, result_summary FROM job_calls WHERE parent_job_call_id = %s",
+            (batch_id,),
+        ).fetchall()
+    return [JobResult(r[0], r[1], r[2]) for r in rows_]
+
+
 def scalar(url: str, query: str) -> Any:
     with psycopg.connect(url) as conn:
         row = conn.execute(query).fetchone()
@@ -244,10 +253,10 @@ async def run_sync(
 ) -> SyncFigures:
     engine = db.async_engine(url, pool_size=1)
     try:
-        job_ids = [
-            await create_job(engine, platform="instagram", scope="all", username=t.username)
-            for t in targets
-        ]
+        batch_id = await create_batch(
+            engine,
+            [{"platform": "instagram", "scope": "all", "username": t.username} for t in targets],
+        )
     finally:
         await engine.dispose()
     settings = Settings(  # type: ignore[call-arg]
@@ -259,7 +268,6 @@ async def run_sync(
         rocket_rate_limit_rps=rate if client_limit else None,
     )
     client = await Client.connect(temporal_address)
-    jobs = [SyncInput(job_id, "instagram", "all", db.database_name(url)) for job_id in job_ids]
     async with (
         httpx.AsyncClient(base_url=sim_url, timeout=30) as http,
         running_worker(settings, database_url=url, client=client, max_concurrent_activities=16),
@@ -267,13 +275,12 @@ async def run_sync(
         (await http.post("/_sim/stats/reset")).raise_for_status()
         cpu_before = cpu_snapshot(pids)
         started = time.perf_counter()
-        handle = await start_batch(
-            client, jobs, concurrency=PROFILES, batch_id=f"bench-sync-{uuid.uuid4().hex[:8]}"
-        )
-        results = await watch(handle.result(), url, console, started)
+        handle = await start_batch(client, batch_id, db=db.database_name(url), concurrency=PROFILES)
+        await watch(handle.result(), url, console, started)
         seconds = time.perf_counter() - started
         cpu = {k: v - cpu_before[k] for k, v in cpu_snapshot(pids).items()}
         stats = (await http.get("/_sim/stats")).json()
+    results = await asyncio.to_thread(child_results, url, batch_id)
     failed = [r for r in results if r.status != "succeeded"]
     if failed:
         details = "\n".join(f"  job {r.job_call_id}: {r.status} {r.summary}" for r in failed)

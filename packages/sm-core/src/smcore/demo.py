@@ -206,10 +206,7 @@ async def run_demo(
 
     from smcore.orchestration import client as orchestration  # noqa: PLC0415
     from smcore.orchestration.worker import running_worker  # noqa: PLC0415
-    from smcore.store import (
-        db,
-        ledger,
-    )
+    from smcore.store import db, ledger  # noqa: PLC0415
     from smcore.sync.service import create_batch  # noqa: PLC0415
 
     configured = bool(settings.rocket_api_host or settings.rapid_scraper_api_host)

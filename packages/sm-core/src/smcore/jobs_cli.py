@@ -314,6 +314,7 @@ def schedule_add(
     target: Annotated[str, typer.Argument(help="Instagram username or YouTube channel id")],
     every: Annotated[str, typer.Option(help="Interval: 30m, 6h, 1d")] = "1d",
     scope: Scope = ScopeName.ALL,
+    refresh_days: RefreshDays = None,
 ) -> None:
     """Sync a profile periodically (a row in sync_schedules + a Temporal Schedule)."""
     from sqlalchemy.dialects.postgresql import insert  # noqa: PLC0415
@@ -339,6 +340,7 @@ def schedule_add(
                     target=target,
                     scope=scope,
                     interval_seconds=int(interval.total_seconds()),
+                    refresh_days=refresh_days,
                 )
                 await conn.execute(
                     stmt.on_conflict_do_update(
@@ -346,6 +348,7 @@ def schedule_add(
                         set_={
                             "scope": scope,
                             "interval_seconds": int(interval.total_seconds()),
+                            "refresh_days": refresh_days,
                             "enabled": True,
                         },
                     )
@@ -358,6 +361,7 @@ def schedule_add(
                     scope=scope,
                     every=interval,
                     database=db.database_name(ep.database_url),
+                    refresh_days=refresh_days,
                 )
         finally:
             await engine.dispose()

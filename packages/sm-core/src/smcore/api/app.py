@@ -113,7 +113,7 @@ class _SyncTarget(BaseModel):
     @classmethod
     def _no_nulls(cls, data: Any) -> Any:
         if isinstance(data, dict):
-            for key in ("username", "ext_id"):
+            for key in ("username", "ext_id", "refresh_days"):
                 if key in data and data[key] is None:
                     raise ValueError(f"{key} must be a string (leave it out instead of null)")
         return data

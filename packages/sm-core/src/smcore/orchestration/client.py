@@ -75,6 +75,7 @@ async def add_schedule(
     scope: Scope,
     every: timedelta,
     database: str,
+    refresh_days: float | None = None,
 ) -> str:
     """A Temporal Schedule that syncs ``target`` every ``every`` (replaces the seed's cron)."""
     sid = schedule_id(platform, target)
@@ -83,7 +84,7 @@ async def add_schedule(
         Schedule(
             action=ScheduleActionStartWorkflow(
                 "ScheduledSync",
-                ScheduleInput(platform, target, scope),
+                ScheduleInput(platform, target, scope, refresh_days),
                 id=f"{sid}-run",
                 task_queue=task_queue(database),
             ),

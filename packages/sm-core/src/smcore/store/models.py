@@ -460,6 +460,7 @@ class SyncSchedule(Base):
     interval_seconds: Mapped[int] = mapped_column(
         Integer, server_default=text("86400"), nullable=False
     )
+    refresh_days: Mapped[float | None] = mapped_column(Double)  # None: the default window
     enabled: Mapped[bool] = _flag(True)
     created_at: Mapped[datetime] = _now()
     updated_at: Mapped[datetime] = _now()

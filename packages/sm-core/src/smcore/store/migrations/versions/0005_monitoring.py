@@ -5,6 +5,7 @@
 - ``history_frontiers``: where a profile's history backfill stands (cursor, complete).
 - ``quarantined_items``: items a provider sent malformed, with their raw payload and reason.
 - ``subscriptions.last_seen_at``, ``posts.pinned`` / ``comments_synced_at``,
+  ``sync_schedules.refresh_days``,
   ``social_profiles.views_count``, ``job_calls.parent_job_call_id`` (a batch's children).
 - One metric snapshot per subject per job.
 
@@ -34,6 +35,7 @@ def upgrade() -> None:
     )
     op.add_column("posts", sa.Column("comments_synced_at", sa.DateTime(timezone=True)))
     op.add_column("subscriptions", sa.Column("last_seen_at", sa.DateTime(timezone=True)))
+    op.add_column("sync_schedules", sa.Column("refresh_days", sa.Double()))
     op.add_column(
         "job_calls",
         sa.Column(
@@ -152,6 +154,7 @@ def downgrade() -> None:
     op.drop_index("uq_metric_snapshots_subject_job", "metric_snapshots")
     op.drop_index("ix_job_calls_parent", "job_calls")
     op.drop_column("job_calls", "parent_job_call_id")
+    op.drop_column("sync_schedules", "refresh_days")
     op.drop_column("subscriptions", "last_seen_at")
     op.drop_column("posts", "comments_synced_at")
     op.drop_column("posts", "pinned")
