@@ -319,3 +319,29 @@ async def calls_of(conn: AsyncConnection, job_id: int) -> list[dict[str, Any]]:
         )
     ).all()
     return [row._asdict() for row in rows]
+
+
+async def recent_jobs(
+    conn: AsyncConnection, *, status: str | None, platform: str | None, limit: int
+) -> list[dict[str, Any]]:
+    """The newest JobCalls, optionally of one status and platform."""
+    query = (
+        select(
+            JobCall.id,
+            JobCall.kind,
+            JobCall.platform,
+            JobCall.status,
+            JobCall.subject_id,
+            JobCall.parent_job_call_id,
+            JobCall.params,
+            JobCall.started_at,
+            JobCall.finished_at,
+        )
+        .order_by(JobCall.id.desc())
+        .limit(limit)
+    )
+    if status is not None:
+        query = query.where(JobCall.status == status)
+    if platform is not None:
+        query = query.where(JobCall.platform == platform)
+    return [dict(r) for r in (await conn.execute(query)).mappings().all()]

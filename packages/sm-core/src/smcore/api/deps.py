@@ -1,0 +1,75 @@
+"""What every route may depend on: the database engine, the Temporal client, the API key.
+
+The app builds one :class:`AppState` at start-up (``app.state.core``); routes take what they
+need through the ``Annotated`` dependencies below.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from fastapi import Depends, Header, HTTPException, Request, status
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from smcore.settings import Settings
+
+API = "/api/v1"
+MAX_ID = 2**63 - 1  # bigint
+
+
+@dataclass
+class AppState:
+    """The app's shared things: settings, one engine, a Temporal client made on first use."""
+
+    settings: Settings
+    temporal_address: str | None
+    engine: AsyncEngine | None = None
+    client: Any = None
+    keys: set[str] = field(default_factory=set)
+
+    async def temporal(self) -> Any:
+        if self.temporal_address is None:
+            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "Temporal is not configured")
+        if self.client is None:
+            from temporalio.client import Client  # noqa: PLC0415 - only the API needs it
+
+            self.client = await Client.connect(
+                self.temporal_address, namespace=self.settings.temporal_namespace
+            )
+        return self.client
+
+
+def _state(request: Request) -> AppState:
+    state: AppState = request.app.state.core
+    return state
+
+
+def _engine(request: Request) -> AsyncEngine:
+    engine = _state(request).engine
+    if engine is None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "the database is not open")
+    return engine
+
+
+async def _temporal(request: Request) -> Any:
+    return await _state(request).temporal()
+
+
+State = Annotated[AppState, Depends(_state)]
+Engine = Annotated[AsyncEngine, Depends(_engine)]
+Temporal = Annotated[Any, Depends(_temporal)]
+
+
+def require_key(request: Request, x_api_key: Annotated[str | None, Header()] = None) -> None:
+    """A valid ``X-API-Key`` (one of ``API_KEYS``)."""
+    keys = _state(request).keys
+    if x_api_key is None or not any(secrets.compare_digest(x_api_key, k) for k in keys):
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "a valid X-API-Key header is required")
+
+
+def read_access(request: Request, x_api_key: Annotated[str | None, Header()] = None) -> None:
+    """Reads are public unless ``API_PUBLIC_READS`` is false."""
+    if not _state(request).settings.api_public_reads:
+        require_key(request, x_api_key)

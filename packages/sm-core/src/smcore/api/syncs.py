@@ -1,0 +1,175 @@
+"""``/api/v1/syncs``: start a sync, follow it, list the newest."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.json_schema import SkipJsonSchema
+
+from smcore.api.deps import API, MAX_ID, Engine, Temporal, read_access, require_key
+from smcore.orchestration import client as orchestration
+from smcore.store import ledger
+from smcore.store.models import Status
+from smcore.sync import status as sync_status
+from smcore.sync.models import DEFAULT_REFRESH_DAYS, Platform, SyncInput
+from smcore.sync.service import create_job
+
+router = APIRouter(prefix=f"{API}/syncs")
+
+# Instagram usernames and YouTube handles (ASCII letters, digits, . _ -; "@" optional);
+# Instagram user ids (digits) and YouTube channel ids (UC…).
+_Username = Annotated[str, Field(pattern=r"^@?[A-Za-z0-9._-]{1,100}$")]
+_ExtId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+
+
+class _SyncTarget(BaseModel):
+    # Exactly one of username and ext_id, said in the schema itself (oneOf), so clients and
+    # contract tests know it without trying.
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"oneOf": [{"required": ["username"]}, {"required": ["ext_id"]}]},
+    )
+
+    username: _Username | SkipJsonSchema[None] = Field(
+        None, description="Instagram username or YouTube handle"
+    )
+    ext_id: _ExtId | SkipJsonSchema[None] = Field(
+        None, description="Instagram user id or YouTube channel id"
+    )
+    refresh_days: Annotated[float, Field(gt=0, le=3650)] | SkipJsonSchema[None] = Field(
+        None, description=f"Refresh the posts of this many days (default {DEFAULT_REFRESH_DAYS})"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nulls(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for key in ("username", "ext_id", "refresh_days"):
+                if key in data and data[key] is None:
+                    raise ValueError(f"{key} must not be null (leave it out instead)")
+        return data
+
+    @model_validator(mode="after")
+    def _one_target(self) -> _SyncTarget:
+        if (self.username is None) == (self.ext_id is None):
+            raise ValueError("give exactly one of username and ext_id")
+        return self
+
+
+# The scopes are each platform's (smcore.sync.streams.scopes_of; a test keeps them equal).
+class InstagramSync(_SyncTarget):
+    platform: Literal[Platform.INSTAGRAM]
+    scope: Literal["profile", "subscriptions", "posts", "comments", "all"] = "all"
+
+
+class YouTubeSync(_SyncTarget):
+    platform: Literal[Platform.YOUTUBE]
+    scope: Literal["profile", "posts", "comments", "all"] = "all"
+
+
+SyncRequest = Annotated[InstagramSync | YouTubeSync, Field(discriminator="platform")]
+
+
+class SyncStarted(BaseModel):
+    job_call_id: int
+    workflow_id: str
+    status: str
+
+
+class StreamReport(BaseModel):
+    """One stream of a sync, its ServiceCalls summed."""
+
+    pages: int = Field(description="Pages (provider requests) that succeeded")
+    items: int
+    failed: int
+    skipped: int
+    subjects: int = Field(description="Posts it covered, for per-post streams")
+    cursor: dict[str, Any] = Field(description="Where its last call left the listing")
+    last_error: str | None = None
+
+
+class SyncReport(BaseModel):
+    """A JobCall with its ServiceCalls summed per stream."""
+
+    job_call_id: int
+    status: Status
+    platform: str
+    kind: str
+    subject_id: int | None
+    params: dict[str, Any]
+    started_at: datetime | None
+    finished_at: datetime | None
+    error: str | None
+    service_calls: int
+    streams: dict[str, StreamReport]
+    result_summary: dict[str, Any]
+
+
+class SyncListItem(BaseModel):
+    id: int
+    kind: str
+    platform: str
+    status: Status
+    subject_id: int | None
+    parent_job_call_id: int | None = Field(description="The batch this sync belongs to")
+    params: dict[str, Any]
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=SyncStarted,
+    dependencies=[Depends(require_key)],
+    responses={
+        400: {"description": "The body is not JSON"},
+        401: {"description": "No valid X-API-Key"},
+        503: {"description": "Temporal is not configured or not reachable"},
+    },
+)
+async def start_sync(request: SyncRequest, engine: Engine, client: Temporal) -> SyncStarted:
+    """Start a sync; follow it at GET /api/v1/syncs/{job_call_id}."""
+    job_id = await create_job(
+        engine,
+        platform=request.platform,
+        scope=request.scope,
+        username=request.username,
+        ext_id=request.ext_id,
+        refresh_days=request.refresh_days,
+    )
+    handle = await orchestration.start_sync(client, SyncInput(job_id, engine.url.database or ""))
+    return SyncStarted(job_call_id=job_id, workflow_id=handle.id, status="pending")
+
+
+@router.get(
+    "/{job_call_id}",
+    response_model=SyncReport,
+    dependencies=[Depends(read_access)],
+    responses={404: {"description": "No such JobCall"}},
+)
+async def get_sync(
+    engine: Engine, job_call_id: Annotated[int, Path(ge=1, le=MAX_ID)]
+) -> SyncReport:
+    """A JobCall with its ServiceCalls summed per stream."""
+    async with engine.connect() as conn:
+        report = await sync_status.report(conn, job_call_id)
+    if report is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no JobCall {job_call_id}")
+    return SyncReport(**report)
+
+
+@router.get("", response_model=list[SyncListItem], dependencies=[Depends(read_access)])
+async def list_syncs(
+    engine: Engine,
+    status_: Annotated[Status | None, Query(alias="status")] = None,
+    platform: Annotated[Platform | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[SyncListItem]:
+    """The newest JobCalls, optionally by status and platform."""
+    async with engine.connect() as conn:
+        rows = await ledger.recent_jobs(conn, status=status_, platform=platform, limit=limit)
+    return [SyncListItem(**r) for r in rows]
