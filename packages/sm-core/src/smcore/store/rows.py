@@ -16,6 +16,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from smcore.providers import models as dto
+from smcore.sync.models import Platform
 from smcore.store.models import (
     Comment,
     Follower,
@@ -353,7 +354,7 @@ def _post_row(platform: str, profile_id: int, post: dto.Post) -> dict[str, Any]:
 
 def _video_row(profile_id: int, video: dto.Video) -> dict[str, Any]:
     return {
-        "platform": "youtube",
+        "platform": Platform.YOUTUBE,
         "ext_id": video.ext_id,
         "social_profile_id": profile_id,
         "code": video.ext_id,
@@ -371,7 +372,7 @@ def _video_row(profile_id: int, video: dto.Video) -> dict[str, Any]:
 
 def post_rows(platform: str, profile_id: int, items: Sequence[Any]) -> list[dict[str, Any]]:
     """Rows of ``posts`` for provider records (Instagram posts or YouTube videos)."""
-    if platform == "youtube":
+    if platform == Platform.YOUTUBE:
         return [_video_row(profile_id, v) for v in items]
     return [_post_row(platform, profile_id, p) for p in items]
 
@@ -432,7 +433,7 @@ async def store_posts(
                 "likes": p.like_count,
                 "comments": p.comment_count,
                 "views": getattr(p, "play_count", None)
-                if platform != "youtube"
+                if platform != Platform.YOUTUBE
                 else getattr(p, "view_count", None),
             }
             for p in written
@@ -632,7 +633,7 @@ async def observe_profile(conn: AsyncConnection, profile_id: int, *, job_id: int
                 "subject_type": "profile",
                 "subject_id": profile_id,
                 "followers": profile.followers_count,
-                "follows": profile.follows_count if profile.platform != "youtube" else None,
+                "follows": None if profile.platform == Platform.YOUTUBE else profile.follows_count,
                 "posts": profile.posts_count,
                 "views": profile.views_count,
                 "engagement_rate": rate,
