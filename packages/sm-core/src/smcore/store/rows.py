@@ -16,7 +16,6 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from smcore.providers import models as dto
-from smcore.sync.models import Platform
 from smcore.store.models import (
     Comment,
     Follower,
@@ -30,6 +29,7 @@ from smcore.store.models import (
     SocialProfile,
     Subscription,
 )
+from smcore.sync.models import Platform
 
 
 def _unique(rows: Iterable[dict[str, Any]], key: str = "ext_id") -> list[dict[str, Any]]:
