@@ -138,6 +138,63 @@ Store = Callable[[AsyncConnection, Fetched], Awaitable[Stored]]
 Finish = Callable[[AsyncConnection, bool], Awaitable[tuple[Verdict, str | None]]]
 
 
+@dataclass(frozen=True)
+class _Listing:
+    """The listing a ``pages`` call walks: one stream (of one subject) of one job."""
+
+    job: Job
+    stream: str
+    kind: str
+    subject_id: int | None
+
+    def running(
+        self, cursor: str | None, provider: str | None, parent: int | None
+    ) -> ledger.CallRecord:
+        """The ServiceCall of a request about to be sent from ``cursor`` (issued by
+        ``provider``)."""
+        return ledger.CallRecord(
+            self.job.id,
+            self.stream,
+            self.kind,
+            Status.RUNNING,
+            subject_id=self.subject_id,
+            parent_id=parent,
+            cursor={"from_cursor": cursor, "cursor_provider": provider},
+        )
+
+    def refill_marker(
+        self, call: ledger.CallRecord, call_id: int, message: str | None
+    ) -> ledger.CallRecord:
+        """The marker that makes the listing go on from where ``call`` was sent."""
+        sent = call.cursor or {}
+        return ledger.CallRecord(
+            self.job.id,
+            self.stream,
+            f"{self.kind}_refill",
+            Status.SKIPPED,
+            subject_id=self.subject_id,
+            parent_id=call_id,
+            cursor={
+                "restart": True,
+                "resume_cursor": sent.get("from_cursor"),
+                "provider": sent.get("cursor_provider"),
+                "has_more": True,
+            },
+            error=message,
+        )
+
+
+@dataclass
+class _Turn:
+    """What a committed page decided."""
+
+    has_more: bool
+    verdict: Verdict
+    message: str | None
+    parent: int
+    opened: int | None = None
+
+
 def _nonzero(**counts: int) -> dict[str, int]:
     return {k: v for k, v in counts.items() if v}
 
@@ -223,18 +280,14 @@ class Engine:
         cursor, provider = (at.cursor, at.provider) if at.last_call_id is not None else start
         parent, restarts = at.last_call_id, at.restarts
         pages, items = at.pages, 0
+        opened: int | None = None  # the next page's call, opened in the last page's transaction
+        listing = _Listing(job, stream, kind, subject_id)
         while True:
-            async with self.db.begin() as conn:
-                call = ledger.CallRecord(
-                    job.id,
-                    stream,
-                    kind,
-                    Status.RUNNING,
-                    subject_id=subject_id,
-                    parent_id=parent,
-                    cursor={"from_cursor": cursor},
-                )
-                call_id = await ledger.open_call(conn, call)
+            call = listing.running(cursor, provider, parent)
+            if opened is None:
+                async with self.db.begin() as conn:
+                    opened = await ledger.open_call(conn, call)
+            call_id, opened = opened, None
             got = await fetch(cursor, provider)
             fetched = got if isinstance(got, Fetched) else Fetched(got)
             page = fetched.page
@@ -249,77 +302,106 @@ class Engine:
                 parent = call_id
                 continue
             async with self.db.begin() as conn:
-                stored = await store(conn, fetched)
-                quarantined = await rows.quarantine(
+                turn = await self._commit(
                     conn,
-                    page.rejected,
-                    job_id=job.id,
-                    service_call_id=call_id,
-                    platform=job.platform,
-                    stream=stream,
+                    listing,
+                    call_id,
+                    call,
+                    fetched,
+                    store=store,
+                    finish=finish,
+                    may_refill=restarts < MAX_REFILLS,
                 )
-                has_more = page.has_more and not stored.stop
-                verdict, message = Verdict.DONE, None
-                if not has_more and finish is not None:
-                    verdict, message = await finish(conn, restarts < MAX_REFILLS)
-                refill = verdict is Verdict.REFILL
-                stored.summary.update(
-                    items=len(page.items), has_more=has_more, **_nonzero(quarantined=quarantined)
-                )
-                state = {
-                    "end_cursor": page.end_cursor if has_more else None,
-                    "provider": page.api_provider,
-                    "has_more": has_more or refill,
-                    "from_cursor": cursor,
-                }
-                done = dataclasses.replace(
-                    call, status=Status.SUCCEEDED, cursor=state, summary=stored.summary
-                )
-                await ledger.close_call(conn, call_id, done)
-                await ledger.record_raw(
-                    conn,
-                    service_call_id=call_id,
-                    provider=page.api_provider or "",
-                    method=kind,
-                    request=page.request,
-                    response=page.response,
-                )
-                await self._record_extra(
-                    conn, job, stream, call_id, subject_id=subject_id, fetched=fetched
-                )
-                if refill:
-                    # Ask again from the cursor of the page that ended early (a list that
-                    # stops short usually goes on when asked again).
-                    parent = await ledger.record_call(
-                        conn,
-                        ledger.CallRecord(
-                            job.id,
-                            stream,
-                            f"{kind}_refill",
-                            Status.SKIPPED,
-                            subject_id=subject_id,
-                            parent_id=call_id,
-                            cursor={
-                                "restart": True,
-                                "resume_cursor": cursor,
-                                "provider": provider,
-                                "has_more": True,
-                            },
-                            error=message,
-                        ),
-                    )
             pages += 1
             items += len(page.items)
             PAGES_SYNCED.labels(job.platform, stream).inc()
             progress({"stream": stream, "pages": pages, "subject_id": subject_id})
-            if refill:
-                log.info("listing_refilled", reason=message, refills=restarts + 1)
+            opened, parent = turn.opened, turn.parent
+            if turn.verdict is Verdict.REFILL:
+                log.info("listing_refilled", reason=turn.message, refills=restarts + 1)
                 restarts += 1
                 continue
-            if not has_more:
-                status: OutcomeStatus = "partial" if verdict is Verdict.INCOMPLETE else "succeeded"
-                return StreamOutcome(stream, status, pages=pages, items=items, message=message)
-            cursor, provider, parent = page.end_cursor, page.api_provider, call_id
+            if not turn.has_more:
+                status: OutcomeStatus = (
+                    "partial" if turn.verdict is Verdict.INCOMPLETE else "succeeded"
+                )
+                return StreamOutcome(stream, status, pages=pages, items=items, message=turn.message)
+            cursor, provider = page.end_cursor, page.api_provider
+
+    async def _commit(
+        self,
+        conn: AsyncConnection,
+        listing: _Listing,
+        call_id: int,
+        call: ledger.CallRecord,
+        fetched: Fetched,
+        *,
+        store: Store,
+        finish: Finish | None,
+        may_refill: bool,
+    ) -> _Turn:
+        """One page's transaction: its rows, quarantined items, verdict, ServiceCall closed,
+        raw payloads, and the next request's ServiceCall opened."""
+        job, page = listing.job, fetched.page
+        sent = call.cursor or {}
+        cursor, provider = sent.get("from_cursor"), sent.get("cursor_provider")
+        stored = await store(conn, fetched)
+        quarantined = await rows.quarantine(
+            conn,
+            page.rejected,
+            job_id=job.id,
+            service_call_id=call_id,
+            platform=job.platform,
+            stream=listing.stream,
+        )
+        has_more = page.has_more and not stored.stop
+        verdict, message = Verdict.DONE, None
+        if not has_more and finish is not None:
+            verdict, message = await finish(conn, may_refill)
+        refill = verdict is Verdict.REFILL
+        stored.summary.update(
+            items=len(page.items), has_more=has_more, **_nonzero(quarantined=quarantined)
+        )
+        state = {
+            "end_cursor": page.end_cursor if has_more else None,
+            "provider": page.api_provider,
+            "has_more": has_more or refill,
+            "from_cursor": cursor,
+        }
+        await ledger.close_call(
+            conn,
+            call_id,
+            dataclasses.replace(
+                call, status=Status.SUCCEEDED, cursor=state, summary=stored.summary
+            ),
+        )
+        await ledger.record_raw(
+            conn,
+            service_call_id=call_id,
+            provider=page.api_provider or "",
+            method=listing.kind,
+            request=page.request,
+            response=page.response,
+        )
+        await self._record_extra(
+            conn, job, listing.stream, call_id, subject_id=listing.subject_id, fetched=fetched
+        )
+        turn = _Turn(has_more, verdict, message, parent=call_id)
+        if refill:
+            # Ask again from the cursor of the page that ended early (a list that stops short
+            # usually goes on when asked again).
+            turn.parent = await ledger.record_call(
+                conn, listing.refill_marker(call, call_id, message)
+            )
+            turn.opened = await ledger.open_call(
+                conn, listing.running(cursor, provider, turn.parent)
+            )
+        elif has_more:
+            # The next request's ServiceCall exists before it is sent, written with this page.
+            turn.opened = await ledger.open_call(
+                conn, listing.running(page.end_cursor, page.api_provider, turn.parent)
+            )
+        return turn
 
     @staticmethod
     async def _record_extra(
