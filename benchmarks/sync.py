@@ -364,7 +364,13 @@ async def upsert_all(url: str, pages: list[tuple[int, str, list[Account]]]) -> f
         for profile_id, direction, accounts in pages:
             async with engine.begin() as conn:
                 await rows.upsert_accounts(
-                    conn, "instagram", profile_id, direction, accounts, job_id=BENCH_JOB
+                    conn,
+                    "instagram",
+                    profile_id,
+                    direction,
+                    accounts,
+                    job_id=BENCH_JOB,
+                    previous_pass=None,  # a first pass, as the sync's
                 )
         return time.perf_counter() - started
     finally:

@@ -6,6 +6,7 @@ its ServiceCall and its cursor together.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -198,26 +199,14 @@ async def close_call(conn: AsyncConnection, call_id: int, call: CallRecord) -> N
     )
 
 
-async def close_interrupted(
-    conn: AsyncConnection, job_id: int, stream: str, subject_id: int | None
-) -> int:
-    """ServiceCalls of a stream left ``running`` by a worker that died: they failed.
+async def close_interrupted(conn: AsyncConnection, call_ids: Sequence[int]) -> None:
+    """ServiceCalls left ``running`` by a worker that died: they failed.
 
     Called by the stream's one runner (it holds the stream's lock), so none is really running.
     """
-    subject = (
-        ServiceCall.subject_id.is_(None)
-        if subject_id is None
-        else ServiceCall.subject_id == subject_id
-    )
-    result = await conn.execute(
+    await conn.execute(
         update(ServiceCall)
-        .where(
-            ServiceCall.job_call_id == job_id,
-            ServiceCall.stream == stream,
-            subject,
-            ServiceCall.status == Status.RUNNING,
-        )
+        .where(ServiceCall.id.in_(call_ids), ServiceCall.status == Status.RUNNING)
         .values(
             status=Status.FAILED,
             error_message="interrupted: the worker stopped during this request",
@@ -225,7 +214,6 @@ async def close_interrupted(
             updated_at=func.now(),
         )
     )
-    return result.rowcount or 0
 
 
 async def record_raw(
@@ -258,6 +246,7 @@ class Position:
     last_call_id: int | None  # the chain's parent for the next page
     pages: int  # pages committed so far
     restarts: int  # listings restarted (expired cursor) or refilled (a list that ended early)
+    interrupted: tuple[int, ...] = ()  # calls left running by a worker that died
 
 
 async def position(
@@ -281,7 +270,11 @@ async def position(
     provider: str | None = None
     last_id: int | None = None
     done = False
+    interrupted: list[int] = []
     for row in rows:
+        if row.status == Status.RUNNING:
+            interrupted.append(row.id)
+            continue
         state = row.cursor or {}
         if state.get("restart"):
             # A listing restarted (expired cursor) or refilled (a list that ended early):
@@ -295,7 +288,7 @@ async def position(
             cursor, provider = state.get("end_cursor"), state.get("provider")
             done = not state.get("has_more", False)
             last_id = row.id
-    return Position(done, cursor, provider, last_id, pages, restarts)
+    return Position(done, cursor, provider, last_id, pages, restarts, tuple(interrupted))
 
 
 async def calls_of(conn: AsyncConnection, job_id: int) -> list[dict[str, Any]]:

@@ -201,12 +201,14 @@ async def upsert_accounts(
     accounts: Sequence[dto.Account],
     *,
     job_id: int,
+    previous_pass: datetime | None,
 ) -> int:
     """Followers (or followings) of a profile: accounts and their subscriptions, seen by this pass.
 
-    A subscription new to the store, or seen again after an unfollow, gets a ``follow`` event
-    whose window opens at the profile's previous complete pass. Returns how many follows this
-    page observed.
+    A follow observed after monitoring began (a subscription new since ``previous_pass``, the
+    profile's last complete pass, or seen again after an unfollow) gets a ``follow`` event whose
+    window opens at that pass. The first pass records the state it finds, not events: when
+    those accounts followed is unknown. Returns how many follows this page observed.
     """
     rows = _unique(
         {
@@ -235,9 +237,13 @@ async def upsert_accounts(
         for fid in follower_ids
     ]
     returned = (await conn.execute(_SUBSCRIPTION_UPSERT, subs)).all()
-    follows = [sub_id for sub_id, was_active in returned if not was_active]
+    # was_active: None for a new subscription, False for a re-follow.
+    follows = [
+        sub_id
+        for sub_id, was_active in returned
+        if was_active is False or (was_active is None and previous_pass is not None)
+    ]
     if follows:
-        previous = await last_complete_pass(conn, profile_id, direction)
         await conn.execute(
             insert(FollowEvent),
             [
@@ -246,7 +252,7 @@ async def upsert_accounts(
                     "social_profile_id": profile_id,
                     "direction": direction,
                     "kind": "follow",
-                    "not_before": previous,
+                    "not_before": previous_pass,
                     "job_call_id": job_id,
                 }
                 for sub_id in follows

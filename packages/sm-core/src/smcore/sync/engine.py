@@ -272,16 +272,21 @@ class Engine:
     ) -> StreamOutcome:
         """Page a listing from the ledger's resume point (or ``start``: cursor, provider) to
         its end, an early stop, a pause or a failure."""
-        async with self.db.begin() as conn:
-            await ledger.close_interrupted(conn, job.id, stream, subject_id)
-            at = await ledger.position(conn, job.id, stream, subject_id)
-        if at.done:
-            return StreamOutcome(stream, "succeeded", pages=at.pages)
-        cursor, provider = (at.cursor, at.provider) if at.last_call_id is not None else start
-        parent, restarts = at.last_call_id, at.restarts
-        pages, items = at.pages, 0
-        opened: int | None = None  # the next page's call, opened in the last page's transaction
         listing = _Listing(job, stream, kind, subject_id)
+        async with self.db.begin() as conn:
+            at = await ledger.position(conn, job.id, stream, subject_id)
+            if at.interrupted:
+                await ledger.close_interrupted(conn, at.interrupted)
+            if at.done:
+                return StreamOutcome(stream, "succeeded", pages=at.pages)
+            cursor, provider = (at.cursor, at.provider) if at.last_call_id is not None else start
+            parent, restarts = at.last_call_id, at.restarts
+            # The first request's call, opened with the read of where the listing stands; the
+            # next ones are opened in the transaction of the page before them.
+            opened: int | None = await ledger.open_call(
+                conn, listing.running(cursor, provider, parent)
+            )
+        pages, items = at.pages, 0
         while True:
             call = listing.running(cursor, provider, parent)
             if opened is None:

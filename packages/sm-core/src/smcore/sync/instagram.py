@@ -47,12 +47,21 @@ async def _subscriptions(run: Run, direction: str) -> StreamOutcome:
     method = api.followers if direction == "follower" else api.followings
     expected: int = account.followers_count if direction == "follower" else account.follows_count
 
+    async with engine.db.connect() as conn:
+        previous_pass = await rows.last_complete_pass(conn, account.id, direction)
+
     async def fetch(cursor: str | None, provider: str | None) -> Page[Any]:
         return await method(user_id=account.ext_id, end_cursor=cursor, last_provider_name=provider)
 
     async def store(conn: AsyncConnection, fetched: Fetched) -> Stored:
         new = await rows.upsert_accounts(
-            conn, PLATFORM, account.id, direction, fetched.page.items, job_id=job.id
+            conn,
+            PLATFORM,
+            account.id,
+            direction,
+            fetched.page.items,
+            job_id=job.id,
+            previous_pass=previous_pass,
         )
         return Stored({"follows": new})
 

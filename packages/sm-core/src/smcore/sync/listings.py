@@ -164,6 +164,8 @@ async def comments(
             conn, [t.post_id for t in targets if t.comments_count == 0], observed
         )
 
+    done: list[int] = []
+
     async def unit(target: rows.CommentTarget) -> StreamOutcome:
         since = None if job.full or target.synced_at is None else target.synced_at - COMMENT_LAG
 
@@ -171,11 +173,9 @@ async def comments(
             page = fetched.page
             stored = await rows.upsert_comments(conn, job.platform, target.post_id, page.items)
             stop = since is not None and any(c.created_at < since for c in page.items)
-            if stop or not page.has_more:
-                await rows.comments_synced(conn, [target.post_id], observed)
             return Stored({"stored": stored}, stop)
 
-        return await run.engine.pages(
+        outcome = await run.engine.pages(
             job,
             stream,
             kind=kind,
@@ -184,8 +184,17 @@ async def comments(
             progress=run.progress,
             subject_id=target.post_id,
         )
+        if outcome.status == "succeeded":
+            done.append(target.post_id)
+        return outcome
 
-    return await run.engine.units(stream, [t for t in targets if t.comments_count > 0], unit)
+    try:
+        return await run.engine.units(stream, [t for t in targets if t.comments_count > 0], unit)
+    finally:
+        # Marked once for the stream (a stream stopped half-way marks what it finished; a unit
+        # done before is done in the ledger and reads nothing again when the stream resumes).
+        async with run.engine.db.begin() as conn:
+            await rows.comments_synced(conn, done, observed)
 
 
 def _before(item: Any, moment: datetime) -> bool:
