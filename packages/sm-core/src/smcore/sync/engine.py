@@ -118,10 +118,9 @@ class Fetched:
 
 @dataclass
 class Stored:
-    """What storing a page did: its summary for the ServiceCall, and whether to stop early."""
+    """What storing a page did: its summary for the ServiceCall."""
 
     summary: dict[str, Any] = field(default_factory=dict)
-    stop: bool = False
 
 
 class Verdict(StrEnum):
@@ -134,6 +133,9 @@ class Verdict(StrEnum):
 
 Fetch = Callable[[str | None, str | None], Awaitable[Page[Any] | Fetched]]
 Store = Callable[[AsyncConnection, Fetched], Awaitable[Stored]]
+# Whether a listing stops after this page although the provider has more: a pure function of
+# the page, known before it is stored (the next page is fetched while this one is stored).
+Stops = Callable[[Fetched], bool]
 # Called once the listing ends, with whether a refill may still be asked for.
 Finish = Callable[[AsyncConnection, bool], Awaitable[tuple[Verdict, str | None]]]
 
@@ -208,7 +210,7 @@ class Engine:
         providers: Providers,
         *,
         limiter: RateLimiter | None = None,
-        unit_concurrency: int = 4,
+        unit_concurrency: int = 2,
     ) -> None:
         self.db = engine
         self.providers = providers
@@ -268,10 +270,15 @@ class Engine:
         progress: Progress,
         subject_id: int | None = None,
         finish: Finish | None = None,
+        stops: Stops | None = None,
         start: tuple[str | None, str | None] = (None, None),
     ) -> StreamOutcome:
         """Page a listing from the ledger's resume point (or ``start``: cursor, provider) to
-        its end, an early stop, a pause or a failure."""
+        its end, an early stop (``stops``), a pause or a failure.
+
+        While a page is stored, the next one is already being fetched (its ServiceCall opened
+        first), so a listing costs the longer of fetching and storing a page, not their sum.
+        """
         listing = _Listing(job, stream, kind, subject_id)
         async with self.db.begin() as conn:
             at = await ledger.position(conn, job.id, stream, subject_id)
@@ -281,57 +288,77 @@ class Engine:
                 return StreamOutcome(stream, "succeeded", pages=at.pages)
             cursor, provider = (at.cursor, at.provider) if at.last_call_id is not None else start
             parent, restarts = at.last_call_id, at.restarts
-            # The first request's call, opened with the read of where the listing stands; the
-            # next ones are opened in the transaction of the page before them.
+            # The first request's call, opened with the read of where the listing stands.
             opened: int | None = await ledger.open_call(
                 conn, listing.running(cursor, provider, parent)
             )
         pages, items = at.pages, 0
-        while True:
-            call = listing.running(cursor, provider, parent)
-            if opened is None:
+        ahead: asyncio.Future[Page[Any] | Fetched] | None = None
+        try:
+            while True:
+                call = listing.running(cursor, provider, parent)
+                if opened is None:
+                    async with self.db.begin() as conn:
+                        opened = await ledger.open_call(conn, call)
+                call_id, opened = opened, None
+                got = await ahead if ahead is not None else await fetch(cursor, provider)
+                ahead = None
+                fetched = got if isinstance(got, Fetched) else Fetched(got)
+                page = fetched.page
+                if not page.success:
+                    outcome, restart = await self._failed(
+                        job, stream, call_id, call, page=page, restarts=restarts
+                    )
+                    if not restart:
+                        return outcome
+                    cursor, provider, parent, restarts = None, None, call_id, restarts + 1
+                    continue
+                more = page.has_more and not (stops is not None and stops(fetched))
+                if more:
+                    opened, ahead = await self._fetch_ahead(listing, fetch, page, call_id)
                 async with self.db.begin() as conn:
-                    opened = await ledger.open_call(conn, call)
-            call_id, opened = opened, None
-            got = await fetch(cursor, provider)
-            fetched = got if isinstance(got, Fetched) else Fetched(got)
-            page = fetched.page
-            if not page.success:
-                outcome, restart = await self._failed(
-                    job, stream, call_id, call, page=page, restarts=restarts
-                )
-                if not restart:
-                    return outcome
-                cursor = provider = None
-                restarts += 1
-                parent = call_id
-                continue
-            async with self.db.begin() as conn:
-                turn = await self._commit(
-                    conn,
-                    listing,
-                    call_id,
-                    call,
-                    fetched,
-                    store=store,
-                    finish=finish,
-                    may_refill=restarts < MAX_REFILLS,
-                )
-            pages += 1
-            items += len(page.items)
-            PAGES_SYNCED.labels(job.platform, stream).inc()
-            progress({"stream": stream, "pages": pages, "subject_id": subject_id})
-            opened, parent = turn.opened, turn.parent
-            if turn.verdict is Verdict.REFILL:
-                log.info("listing_refilled", reason=turn.message, refills=restarts + 1)
-                restarts += 1
-                continue
-            if not turn.has_more:
-                status: OutcomeStatus = (
-                    "partial" if turn.verdict is Verdict.INCOMPLETE else "succeeded"
-                )
-                return StreamOutcome(stream, status, pages=pages, items=items, message=turn.message)
-            cursor, provider = page.end_cursor, page.api_provider
+                    turn = await self._commit(
+                        conn,
+                        listing,
+                        call_id,
+                        call,
+                        fetched,
+                        store=store,
+                        finish=finish,
+                        more=more,
+                        may_refill=restarts < MAX_REFILLS,
+                    )
+                pages += 1
+                items += len(page.items)
+                PAGES_SYNCED.labels(job.platform, stream).inc()
+                progress({"stream": stream, "pages": pages, "subject_id": subject_id})
+                parent = turn.parent
+                if turn.verdict is Verdict.REFILL:
+                    log.info("listing_refilled", reason=turn.message, refills=restarts + 1)
+                    opened = turn.opened
+                    restarts += 1
+                    continue
+                if not more:
+                    status: OutcomeStatus = (
+                        "partial" if turn.verdict is Verdict.INCOMPLETE else "succeeded"
+                    )
+                    return StreamOutcome(
+                        stream, status, pages=pages, items=items, message=turn.message
+                    )
+                cursor, provider = page.end_cursor, page.api_provider
+        finally:
+            if ahead is not None:  # the stream ended by an error: the request is not needed
+                ahead.cancel()
+
+    async def _fetch_ahead(
+        self, listing: _Listing, fetch: Fetch, page: Page[Any], call_id: int
+    ) -> tuple[int, asyncio.Future[Page[Any] | Fetched]]:
+        """Open the next page's ServiceCall, then start fetching it."""
+        async with self.db.begin() as conn:
+            opened = await ledger.open_call(
+                conn, listing.running(page.end_cursor, page.api_provider, call_id)
+            )
+        return opened, asyncio.ensure_future(fetch(page.end_cursor, page.api_provider))
 
     async def _commit(
         self,
@@ -343,10 +370,11 @@ class Engine:
         *,
         store: Store,
         finish: Finish | None,
+        more: bool,
         may_refill: bool,
     ) -> _Turn:
         """One page's transaction: its rows, quarantined items, verdict, ServiceCall closed,
-        raw payloads, and the next request's ServiceCall opened."""
+        raw payloads (and, to ask again for a list that ended early, the marker and the call)."""
         job, page = listing.job, fetched.page
         sent = call.cursor or {}
         cursor, provider = sent.get("from_cursor"), sent.get("cursor_provider")
@@ -359,7 +387,7 @@ class Engine:
             platform=job.platform,
             stream=listing.stream,
         )
-        has_more = page.has_more and not stored.stop
+        has_more = more
         verdict, message = Verdict.DONE, None
         if not has_more and finish is not None:
             verdict, message = await finish(conn, may_refill)
@@ -400,11 +428,6 @@ class Engine:
             )
             turn.opened = await ledger.open_call(
                 conn, listing.running(cursor, provider, turn.parent)
-            )
-        elif has_more:
-            # The next request's ServiceCall exists before it is sent, written with this page.
-            turn.opened = await ledger.open_call(
-                conn, listing.running(page.end_cursor, page.api_provider, turn.parent)
             )
         return turn
 

@@ -75,6 +75,13 @@ async def posts(
         return StreamOutcome(stream, "skipped", message="private: posts are not visible")
     window, horizon, until = job.window_start, job.horizon, job.until
 
+    def stops(fetched: Fetched) -> bool:
+        # Pinned posts are old posts shown first: they never end the scan.
+        return horizon is not None and any(
+            not getattr(item, "pinned", False) and _before(item, horizon)
+            for item in fetched.page.items
+        )
+
     async def store(conn: AsyncConnection, fetched: Fetched) -> Stored:
         page = fetched.page
         found = [r for r in records(fetched) if until is None or _before(r, until)]
@@ -82,15 +89,13 @@ async def posts(
         ids = await rows.store_posts(
             conn, job.platform, profile_row.id, found, job_id=job.id, refresh=fresh
         )
-        stop = horizon is not None and any(
-            not getattr(item, "pinned", False) and _before(item, horizon) for item in page.items
-        )
+        stop = stops(fetched)
         if stop or not page.has_more:
             await _first_frontier(conn, profile_row.id, page.end_cursor, page.api_provider, stop)
-        return Stored({"stored": len(ids), "refreshed": len(fresh)}, stop)
+        return Stored({"stored": len(ids), "refreshed": len(fresh)})
 
     return await run.engine.pages(
-        job, stream, kind=kind, fetch=fetch, store=store, progress=run.progress
+        job, stream, kind=kind, fetch=fetch, store=store, stops=stops, progress=run.progress
     )
 
 
@@ -169,11 +174,14 @@ async def comments(
     async def unit(target: rows.CommentTarget) -> StreamOutcome:
         since = None if job.full or target.synced_at is None else target.synced_at - COMMENT_LAG
 
+        def stops(fetched: Fetched) -> bool:
+            return since is not None and any(c.created_at < since for c in fetched.page.items)
+
         async def store(conn: AsyncConnection, fetched: Fetched) -> Stored:
-            page = fetched.page
-            stored = await rows.upsert_comments(conn, job.platform, target.post_id, page.items)
-            stop = since is not None and any(c.created_at < since for c in page.items)
-            return Stored({"stored": stored}, stop)
+            items = fetched.page.items
+            return Stored(
+                {"stored": await rows.upsert_comments(conn, job.platform, target.post_id, items)}
+            )
 
         outcome = await run.engine.pages(
             job,
@@ -181,6 +189,7 @@ async def comments(
             kind=kind,
             fetch=fetch_for(target.ext_id),
             store=store,
+            stops=stops,
             progress=run.progress,
             subject_id=target.post_id,
         )
