@@ -28,6 +28,7 @@ class Syncer:
     sim: RunningSim
     database_url: str
     env: WorkflowEnvironment
+    settings: Callable[..., Settings]
 
     def truth(self, path: str) -> Any:
         response = httpx.get(f"{self.sim.url}/_sim/truth/{path}", timeout=60)
@@ -67,7 +68,7 @@ class Syncer:
     @asynccontextmanager
     async def worker(self, max_concurrent_activities: int = 16) -> AsyncIterator[None]:
         async with running_worker(
-            settings_for(self.sim),
+            self.settings(self.sim),
             database_url=self.database_url,
             client=self.env.client,
             max_concurrent_activities=max_concurrent_activities,
@@ -75,19 +76,11 @@ class Syncer:
             yield
 
 
-def settings_for(sim: RunningSim, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {
-        "rocket_api_host": sim.url,
-        "rocket_api_key": sim.api_key,
-        "rapid_scraper_api_host": sim.url,
-        "rapid_api_key": sim.api_key,
-        "youtube_api_host": sim.url,
-        "youtube_api_key": sim.api_key,
-    }
-    return Settings(**{**values, **overrides})
-
-
 @pytest.fixture
-def syncer(database_url: str, temporal_env: WorkflowEnvironment) -> Callable[[RunningSim], Syncer]:
+def syncer(
+    database_url: str,
+    temporal_env: WorkflowEnvironment,
+    sim_settings: Callable[..., Settings],
+) -> Callable[[RunningSim], Syncer]:
     """``syncer(sim)``: a :class:`Syncer` over this test's database."""
-    return lambda sim: Syncer(sim, database_url, temporal_env)
+    return lambda sim: Syncer(sim, database_url, temporal_env, sim_settings)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -32,24 +32,15 @@ def truth(sim: RunningSim, path: str) -> Any:
     return httpx.get(f"{sim.url}/_sim/truth/{path}", timeout=30).json()
 
 
-def settings_for(sim: RunningSim, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {
-        "rocket_api_host": sim.url,
-        "rocket_api_key": sim.api_key,
-        "rapid_scraper_api_host": sim.url,
-        "rapid_api_key": sim.api_key,
-        "youtube_api_host": sim.url,
-        "youtube_api_key": sim.api_key,
-    }
-    return Settings(**{**values, **overrides})
-
-
 @pytest_asyncio.fixture
 async def worker(
-    sim: RunningSim, database_url: str, temporal_env: WorkflowEnvironment
+    sim: RunningSim,
+    database_url: str,
+    temporal_env: WorkflowEnvironment,
+    sim_settings: Callable[..., Settings],
 ) -> AsyncIterator[Any]:
     async with running_worker(
-        settings_for(sim), database_url=database_url, client=temporal_env.client
+        sim_settings(sim), database_url=database_url, client=temporal_env.client
     ) as w:
         yield w
 
@@ -229,7 +220,10 @@ def grew(before: dict[Any, float], after: dict[Any, float], name: str, **labels:
 
 
 async def test_metrics_count_pages_calls_waits_and_quota_pauses(
-    sim: RunningSim, database_url: str, temporal_env: WorkflowEnvironment
+    sim: RunningSim,
+    database_url: str,
+    temporal_env: WorkflowEnvironment,
+    sim_settings: Callable[..., Settings],
 ) -> None:
     from smcore.api.app import create_app  # noqa: PLC0415
     from smcore.providers import Providers  # noqa: PLC0415
@@ -244,7 +238,7 @@ async def test_metrics_count_pages_calls_waits_and_quota_pauses(
         before = scrape((await api.get("/metrics")).text)
         username = public_profile(sim)
         async with running_worker(
-            settings_for(sim, rocket_rate_limit_rps=500.0),
+            sim_settings(sim, rocket_rate_limit_rps=500.0),
             database_url=database_url,
             client=temporal_env.client,
         ):
@@ -260,7 +254,7 @@ async def test_metrics_count_pages_calls_waits_and_quota_pauses(
         # A YouTube quota that runs out: the stream pauses and says so.
         with serve(seed=2, profiles=2, channels=1, quota=1) as quota_sim:
             channel = truth(quota_sim, "youtube")["channels"][0]["channel_id"]
-            settings = settings_for(quota_sim)
+            settings = sim_settings(quota_sim)
             engine = db.async_engine(database_url, pool_size=2)
             limiter = PostgresRateLimiter(engine, {})
             try:

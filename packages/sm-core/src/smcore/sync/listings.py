@@ -72,7 +72,7 @@ async def posts(
     job = run.job
     profile_row = await run.engine.profile(job)
     if profile_row.is_private:
-        return StreamOutcome(stream, "skipped", message="private: posts are not visible")
+        return _private(stream, "posts")
     window, horizon, until = job.window_start, job.horizon, job.until
 
     def stops(fetched: Fetched) -> bool:
@@ -121,7 +121,7 @@ async def history(
     job = run.job
     profile_row = await run.engine.profile(job)
     if profile_row.is_private:
-        return StreamOutcome(stream, "skipped", message="private: posts are not visible")
+        return _private(stream, "posts")
     async with run.engine.db.connect() as conn:
         frontier = await rows.frontier(conn, profile_row.id, POSTS_FRONTIER)
     if frontier is None or frontier.complete:
@@ -160,7 +160,7 @@ async def comments(
     job = run.job
     profile_row = await run.engine.profile(job)
     if profile_row.is_private:
-        return StreamOutcome(stream, "skipped", message="private: comments are not visible")
+        return _private(stream, "comments")
     observed = job.observed_at
     async with run.engine.db.begin() as conn:
         targets = await rows.comment_targets(conn, profile_row.id, refreshed_since=job.window_start)
@@ -204,6 +204,10 @@ async def comments(
         # done before is done in the ledger and reads nothing again when the stream resumes).
         async with run.engine.db.begin() as conn:
             await rows.comments_synced(conn, done, observed)
+
+
+def _private(stream: str, what: str) -> StreamOutcome:
+    return StreamOutcome(stream, "skipped", message=f"private: {what} are not visible")
 
 
 def _before(item: Any, moment: datetime) -> bool:
