@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from smcore.store.models import JobCall, RawPayload, ServiceCall, Status
@@ -153,49 +152,62 @@ class CallRecord:
     summary: dict[str, Any] | None = None
     error: str | None = None
     parent_id: int | None = None
-    started_at: datetime | None = None
+
+
+# Built once: a page writes these every time, and building a statement costs more CPU than
+# sending it (the per-page ledger rows are most of a sync's statements).
+_OPEN_CALL = insert(ServiceCall).values(started_at=func.now()).returning(ServiceCall.id)
+_RECORD_CALL = (
+    insert(ServiceCall)
+    .values(started_at=func.now(), finished_at=func.now())
+    .returning(ServiceCall.id)
+)
+_CLOSE_CALL = (
+    update(ServiceCall)
+    .where(ServiceCall.id == bindparam("call_id"))
+    .values(finished_at=func.now(), updated_at=func.now())
+)
+_RAW = insert(RawPayload)
+
+
+def _call_row(call: CallRecord) -> dict[str, Any]:
+    return {
+        "job_call_id": call.job_id,
+        "parent_service_call_id": call.parent_id,
+        "kind": call.kind,
+        "status": call.status,
+        "stream": call.stream,
+        "subject_id": call.subject_id,
+        "cursor": call.cursor or {},
+        "result_summary": call.summary or {},
+        "error_message": call.error,
+    }
 
 
 async def record_call(conn: AsyncConnection, call: CallRecord) -> int:
     """Write one finished ServiceCall (a marker, or a call recorded after the fact)."""
-    call_id: int = await conn.scalar(  # type: ignore[assignment]  # RETURNING id
-        insert(ServiceCall)
-        .values(
-            job_call_id=call.job_id,
-            parent_service_call_id=call.parent_id,
-            kind=call.kind,
-            status=call.status,
-            stream=call.stream,
-            subject_id=call.subject_id,
-            cursor=call.cursor or {},
-            result_summary=call.summary or {},
-            error_message=call.error,
-            started_at=call.started_at or func.now(),
-            finished_at=None if call.status == Status.RUNNING else func.now(),
-        )
-        .returning(ServiceCall.id)
-    )
+    call_id: int = await conn.scalar(_RECORD_CALL, _call_row(call))  # type: ignore[assignment]  # RETURNING id
     return call_id
 
 
 async def open_call(conn: AsyncConnection, call: CallRecord) -> int:
     """The ServiceCall of a request about to be sent: ``running`` until :func:`close_call`."""
-    return await record_call(conn, replace(call, status=Status.RUNNING))
+    row = _call_row(replace(call, status=Status.RUNNING))
+    call_id: int = await conn.scalar(_OPEN_CALL, row)  # type: ignore[assignment]  # RETURNING id
+    return call_id
 
 
 async def close_call(conn: AsyncConnection, call_id: int, call: CallRecord) -> None:
     """End a running ServiceCall (in the transaction of its page's rows and cursor)."""
     await conn.execute(
-        update(ServiceCall)
-        .where(ServiceCall.id == call_id)
-        .values(
-            status=call.status,
-            cursor=call.cursor or {},
-            result_summary=call.summary or {},
-            error_message=call.error,
-            finished_at=func.now(),
-            updated_at=func.now(),
-        )
+        _CLOSE_CALL,
+        {
+            "call_id": call_id,
+            "status": call.status,
+            "cursor": call.cursor or {},
+            "result_summary": call.summary or {},
+            "error_message": call.error,
+        },
     )
 
 
@@ -226,13 +238,14 @@ async def record_raw(
     response: Any,
 ) -> None:
     await conn.execute(
-        insert(RawPayload).values(
-            service_call_id=service_call_id,
-            provider=provider,
-            method=method,
-            request=request,
-            response=response,
-        )
+        _RAW,
+        {
+            "service_call_id": service_call_id,
+            "provider": provider,
+            "method": method,
+            "request": request,
+            "response": response,
+        },
     )
 
 

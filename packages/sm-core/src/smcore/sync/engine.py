@@ -52,6 +52,9 @@ log = structlog.get_logger(__name__)
 
 MAX_RESTARTS = 3  # listings restarted from the start after an expired cursor
 MAX_REFILLS = 12  # a list that ended early, asked again from where it ended
+# Per-post units (a post's comments) paged at once per stream. More than 2 made bursts that a
+# provider's short-window limit refused (429s pause every worker), measured in benchmarks/sync.py.
+UNIT_CONCURRENCY = 2
 _TRY_LOCK = text("SELECT pg_try_advisory_lock(hashtextextended(:key, 0))")
 _UNLOCK = text("SELECT pg_advisory_unlock(hashtextextended(:key, 0))")
 
@@ -210,7 +213,7 @@ class Engine:
         providers: Providers,
         *,
         limiter: RateLimiter | None = None,
-        unit_concurrency: int = 2,
+        unit_concurrency: int = UNIT_CONCURRENCY,
     ) -> None:
         self.db = engine
         self.providers = providers
@@ -276,8 +279,8 @@ class Engine:
         """Page a listing from the ledger's resume point (or ``start``: cursor, provider) to
         its end, an early stop (``stops``), a pause or a failure.
 
-        While a page is stored, the next one is already being fetched (its ServiceCall opened
-        first), so a listing costs the longer of fetching and storing a page, not their sum.
+        One request in flight per listing: a worker killed at any moment fetches at most that
+        page again.
         """
         listing = _Listing(job, stream, kind, subject_id)
         async with self.db.begin() as conn:
@@ -293,72 +296,51 @@ class Engine:
                 conn, listing.running(cursor, provider, parent)
             )
         pages, items = at.pages, 0
-        ahead: asyncio.Future[Page[Any] | Fetched] | None = None
-        try:
-            while True:
-                call = listing.running(cursor, provider, parent)
-                if opened is None:
-                    async with self.db.begin() as conn:
-                        opened = await ledger.open_call(conn, call)
-                call_id, opened = opened, None
-                got = await ahead if ahead is not None else await fetch(cursor, provider)
-                ahead = None
-                fetched = got if isinstance(got, Fetched) else Fetched(got)
-                page = fetched.page
-                if not page.success:
-                    outcome, restart = await self._failed(
-                        job, stream, call_id, call, page=page, restarts=restarts
-                    )
-                    if not restart:
-                        return outcome
-                    cursor, provider, parent, restarts = None, None, call_id, restarts + 1
-                    continue
-                more = page.has_more and not (stops is not None and stops(fetched))
-                if more:
-                    opened, ahead = await self._fetch_ahead(listing, fetch, page, call_id)
+        while True:
+            call = listing.running(cursor, provider, parent)
+            if opened is None:
                 async with self.db.begin() as conn:
-                    turn = await self._commit(
-                        conn,
-                        listing,
-                        call_id,
-                        call,
-                        fetched,
-                        store=store,
-                        finish=finish,
-                        more=more,
-                        may_refill=restarts < MAX_REFILLS,
-                    )
-                pages += 1
-                items += len(page.items)
-                PAGES_SYNCED.labels(job.platform, stream).inc()
-                progress({"stream": stream, "pages": pages, "subject_id": subject_id})
-                parent = turn.parent
-                if turn.verdict is Verdict.REFILL:
-                    log.info("listing_refilled", reason=turn.message, refills=restarts + 1)
-                    opened = turn.opened
-                    restarts += 1
-                    continue
-                if not more:
-                    status: OutcomeStatus = (
-                        "partial" if turn.verdict is Verdict.INCOMPLETE else "succeeded"
-                    )
-                    return StreamOutcome(
-                        stream, status, pages=pages, items=items, message=turn.message
-                    )
-                cursor, provider = page.end_cursor, page.api_provider
-        finally:
-            if ahead is not None:  # the stream ended by an error: the request is not needed
-                ahead.cancel()
-
-    async def _fetch_ahead(
-        self, listing: _Listing, fetch: Fetch, page: Page[Any], call_id: int
-    ) -> tuple[int, asyncio.Future[Page[Any] | Fetched]]:
-        """Open the next page's ServiceCall, then start fetching it."""
-        async with self.db.begin() as conn:
-            opened = await ledger.open_call(
-                conn, listing.running(page.end_cursor, page.api_provider, call_id)
-            )
-        return opened, asyncio.ensure_future(fetch(page.end_cursor, page.api_provider))
+                    opened = await ledger.open_call(conn, call)
+            call_id, opened = opened, None
+            got = await fetch(cursor, provider)
+            fetched = got if isinstance(got, Fetched) else Fetched(got)
+            page = fetched.page
+            if not page.success:
+                outcome, restart = await self._failed(
+                    job, stream, call_id, call, page=page, restarts=restarts
+                )
+                if not restart:
+                    return outcome
+                cursor, provider, parent, restarts = None, None, call_id, restarts + 1
+                continue
+            more = page.has_more and not (stops is not None and stops(fetched))
+            async with self.db.begin() as conn:
+                turn = await self._commit(
+                    conn,
+                    listing,
+                    call_id,
+                    call,
+                    fetched,
+                    store=store,
+                    finish=finish,
+                    more=more,
+                    may_refill=restarts < MAX_REFILLS,
+                )
+            pages += 1
+            items += len(page.items)
+            PAGES_SYNCED.labels(job.platform, stream).inc()
+            progress({"stream": stream, "pages": pages, "subject_id": subject_id})
+            opened, parent = turn.opened, turn.parent
+            if turn.verdict is Verdict.REFILL:
+                log.info("listing_refilled", reason=turn.message, refills=restarts + 1)
+                restarts += 1
+                continue
+            if not more:
+                status: OutcomeStatus = (
+                    "partial" if turn.verdict is Verdict.INCOMPLETE else "succeeded"
+                )
+                return StreamOutcome(stream, status, pages=pages, items=items, message=turn.message)
+            cursor, provider = page.end_cursor, page.api_provider
 
     async def _commit(
         self,
@@ -374,7 +356,8 @@ class Engine:
         may_refill: bool,
     ) -> _Turn:
         """One page's transaction: its rows, quarantined items, verdict, ServiceCall closed,
-        raw payloads (and, to ask again for a list that ended early, the marker and the call)."""
+        raw payloads, and the next request's ServiceCall opened (after a list that ended early:
+        the refill marker, then the call that asks again)."""
         job, page = listing.job, fetched.page
         sent = call.cursor or {}
         cursor, provider = sent.get("from_cursor"), sent.get("cursor_provider")
@@ -428,6 +411,11 @@ class Engine:
             )
             turn.opened = await ledger.open_call(
                 conn, listing.running(cursor, provider, turn.parent)
+            )
+        elif has_more:
+            # The next request's ServiceCall exists before it is sent, written with this page.
+            turn.opened = await ledger.open_call(
+                conn, listing.running(page.end_cursor, page.api_provider, turn.parent)
             )
         return turn
 
