@@ -158,10 +158,11 @@ class Transport:
             if self.limiter is not None:
                 await self.limiter.acquire(self.provider)
             answer, error = await self._attempt(request, classify)
-            if error is None:
-                assert answer is not None  # noqa: S101 - _attempt gives one or the other
+            if answer is not None:
                 PROVIDER_CALLS.labels(self.provider, "ok").inc()
                 return answer
+            if error is None:  # _attempt gives one or the other
+                raise RuntimeError(f"{self.provider}: neither an answer nor an error")
             error.provider, error.method = self.provider, method
             PROVIDER_CALLS.labels(self.provider, error.kind.value).inc()
 
