@@ -15,7 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from smcore.store.models import JobCall, RawPayload, ServiceCall, Status
 
-RUNNING_OR_DONE = (Status.SUCCEEDED, Status.SKIPPED)
+# A call that ended the way its listing goes on from (a failed or running one does not).
+COMMITTED = (Status.SUCCEEDED, Status.SKIPPED)
 
 
 async def create_job(
@@ -296,7 +297,7 @@ async def position(
             cursor, provider, done = state.get("resume_cursor"), state.get("provider"), False
             last_id = row.id
             continue
-        if row.status in RUNNING_OR_DONE:
+        if row.status in COMMITTED:
             pages += 1 if row.status == Status.SUCCEEDED else 0
             cursor, provider = state.get("end_cursor"), state.get("provider")
             done = not state.get("has_more", False)

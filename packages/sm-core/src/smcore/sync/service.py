@@ -58,29 +58,16 @@ async def create_job(
         InvalidJobError: an unknown platform or scope, no target or two, a bad window.
         NotStoredError: ``until_id`` names a post not stored yet.
     """
-    streams.plan(platform, scope)
-    if (username is None) == (ext_id is None):
-        raise InvalidJobError("a sync needs a username or an ext_id, not both")
-    if refresh_days is not None and refresh_days <= 0:
-        raise InvalidJobError(f"refresh_days must be positive, got {refresh_days}")
     async with engine.begin() as conn:
-        profile_id = await _profile_id(conn, platform, username=username, ext_id=ext_id)
-        until = await _post_time(conn, platform, until_id) if until_id else None
-        params = {
-            "username": username,
-            "ext_id": ext_id,
-            "scope": str(scope),
-            "until_id": until_id,
-            "until_taken_at": until.isoformat() if until else None,
-            "full": full,
-            "refresh_days": refresh_days,
-        }
-        return await ledger.create_job(
+        return await _new_job(
             conn,
-            platform=str(platform),
-            kind=JobKind.SYNC,
-            params=params,
-            subject_id=profile_id,
+            platform=platform,
+            scope=scope,
+            username=username,
+            ext_id=ext_id,
+            until_id=until_id,
+            full=full,
+            refresh_days=refresh_days,
             parent_id=parent_id,
         )
 
@@ -88,14 +75,53 @@ async def create_job(
 async def create_batch(
     engine: AsyncEngine, targets: list[dict[str, Any]], *, platform: Platform | str = ""
 ) -> int:
-    """A batch JobCall and one pending child JobCall per target (``create_job``'s keywords)."""
+    """A batch JobCall and one pending child JobCall per target (``create_job``'s keywords),
+    in one transaction: a bad target creates nothing."""
     async with engine.begin() as conn:
         batch_id = await ledger.create_job(
             conn, platform=str(platform), kind=JobKind.BATCH, params={"size": len(targets)}
         )
-    for target in targets:
-        await create_job(engine, parent_id=batch_id, **target)
+        for target in targets:
+            await _new_job(conn, parent_id=batch_id, **target)
     return batch_id
+
+
+async def _new_job(
+    conn: AsyncConnection,
+    *,
+    platform: Platform | str,
+    scope: Scope | str,
+    username: str | None = None,
+    ext_id: str | None = None,
+    until_id: str | None = None,
+    full: bool = False,
+    refresh_days: float | None = None,
+    parent_id: int | None = None,
+) -> int:
+    streams.plan(platform, scope)
+    if (username is None) == (ext_id is None):
+        raise InvalidJobError("a sync needs a username or an ext_id, not both")
+    if refresh_days is not None and refresh_days <= 0:
+        raise InvalidJobError(f"refresh_days must be positive, got {refresh_days}")
+    profile_id = await _profile_id(conn, platform, username=username, ext_id=ext_id)
+    until = await _post_time(conn, platform, until_id) if until_id else None
+    params = {
+        "username": username,
+        "ext_id": ext_id,
+        "scope": str(scope),
+        "until_id": until_id,
+        "until_taken_at": until.isoformat() if until else None,
+        "full": full,
+        "refresh_days": refresh_days,
+    }
+    return await ledger.create_job(
+        conn,
+        platform=str(platform),
+        kind=JobKind.SYNC,
+        params=params,
+        subject_id=profile_id,
+        parent_id=parent_id,
+    )
 
 
 async def _profile_id(
