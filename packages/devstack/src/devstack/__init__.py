@@ -7,10 +7,20 @@ Python API::
     info = Stack().up()          # or: with ensure() as info: ...
     info.database_url, info.temporal_address
     Stack().down()
+
+The servers' binaries come with the ``embedded`` extra (``devstack[embedded]``). The stack's
+names are imported on first use (PEP 562), so an app that only needs the settings rule, the
+errors and the migration helpers (a production image) never loads the embedded-server modules.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from devstack.errors import DevstackError, ServiceStartError, SettingsError
-from devstack.stack import ServiceState, Stack, StackInfo, default_data_dir, ensure
+
+if TYPE_CHECKING:
+    from devstack.stack import ServiceState, Stack, StackInfo, default_data_dir, ensure
 
 __all__ = [
     "DevstackError",
@@ -22,3 +32,13 @@ __all__ = [
     "default_data_dir",
     "ensure",
 ]
+
+_STACK_NAMES = frozenset({"ServiceState", "Stack", "StackInfo", "default_data_dir", "ensure"})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _STACK_NAMES:
+        from devstack import stack  # noqa: PLC0415 - the embedded servers load on first use
+
+        return getattr(stack, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

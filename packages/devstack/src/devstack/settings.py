@@ -7,7 +7,8 @@ naming it. Key names are the seed's (``DB_HOST``, ``DB_PORT``, ``DB_USERNAME``, 
 :class:`StackSettings` and add theirs.
 
 Where no database or Temporal address is configured, :func:`endpoints` starts the embedded
-ones through devstack; with them configured nothing embedded starts.
+ones through devstack (they need the ``devstack[embedded]`` extra); with them configured nothing
+embedded starts, and nothing embedded is imported.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from devstack import databases
 from devstack.errors import DevstackError, SettingsError
-from devstack.stack import ensure
 
 
 class AppEnv(StrEnum):
@@ -170,6 +170,10 @@ def endpoints(
             database_url or "", temporal_address or "", settings.temporal_namespace, False, False
         )
         return
+    # Only now: a configured app (production) never loads the embedded-server modules, and
+    # without devstack[embedded] up() stops here with the hint to install it or set the keys.
+    from devstack.stack import ensure  # noqa: PLC0415
+
     with ensure(
         settings.devstack_data_dir, postgres=need_pg, temporal=need_temporal, keep=keep
     ) as info:

