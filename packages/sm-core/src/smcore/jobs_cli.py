@@ -1,4 +1,4 @@
-"""``sm-core worker``, ``sm-core sync …``, ``sm-core schedule …``: the sync engine's commands.
+"""``sm-core worker``, ``sm-core sync …``, ``sm-core api``: the sync engine's commands.
 
 Thin: parse, bring up what is not configured (the running devstack, started if needed and
 left running), call one function, print.
@@ -8,16 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import signal
 from collections.abc import Callable, Coroutine
-from datetime import timedelta
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import select
 
 from devstack import DevstackError
 from devstack.settings import Endpoints, endpoints
@@ -31,7 +28,6 @@ out = Console()
 err = Console(stderr=True)
 
 sync_app = typer.Typer(help="Start, follow and resume syncs.", no_args_is_help=True)
-schedule_app = typer.Typer(help="Periodic syncs (Temporal Schedules).", no_args_is_help=True)
 
 Scope = Annotated[ScopeName, typer.Option(help="What to sync (a platform may lack some).")]
 RefreshDays = Annotated[
@@ -75,8 +71,16 @@ def worker_command(
         int | None,
         typer.Option(help="Serve Prometheus metrics on this port (0.0.0.0); off by default."),
     ] = None,
+    dispatch: Annotated[
+        bool,
+        typer.Option(help="Make sure the fleet's dispatcher runs (one per database, any worker)."),
+    ] = True,
 ) -> None:
-    """Run a worker: it executes every sync until Ctrl-C (SIGTERM, SIGINT)."""
+    """Run a worker: it executes every sync until Ctrl-C (SIGTERM, SIGINT).
+
+    On a stop signal it takes no new work and lets the pages in flight finish (up to the
+    grace period); a stream cut short resumes from the ledger on another worker.
+    """
     from devstack.logs import configure  # noqa: PLC0415
     from smcore.orchestration.worker import running_worker  # noqa: PLC0415
 
@@ -99,6 +103,7 @@ def worker_command(
             database_url=ep.database_url,
             client=client,
             max_concurrent_activities=concurrency,
+            dispatch=dispatch,
         ):
             err.print(f"worker ready on {ep.temporal_address} (task queue sm-core)")
             await stop.wait()
@@ -297,143 +302,6 @@ def sync_resume(
         raise typer.Exit(1)
     _print_started(result, as_json)
     _exit_for(result)
-
-
-def _interval(text: str) -> timedelta:
-    match = re.fullmatch(r"(\d+)([smhd])", text.strip())
-    if not match:
-        raise typer.BadParameter("use a number and a unit: 30m, 6h, 1d")
-    unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[match.group(2)]
-    return timedelta(**{unit: int(match.group(1))})
-
-
-@schedule_app.command("add")
-def schedule_add(
-    ctx: typer.Context,
-    platform: Annotated[PlatformName, typer.Argument(help="The platform.")],
-    target: Annotated[str, typer.Argument(help="Instagram username or YouTube channel id")],
-    every: Annotated[str, typer.Option(help="Interval: 30m, 6h, 1d")] = "1d",
-    scope: Scope = ScopeName.ALL,
-    refresh_days: RefreshDays = None,
-) -> None:
-    """Sync a profile periodically (a row in sync_schedules + a Temporal Schedule)."""
-    from sqlalchemy.dialects.postgresql import insert  # noqa: PLC0415
-
-    from smcore.orchestration import client as orchestration  # noqa: PLC0415
-    from smcore.store import db  # noqa: PLC0415
-    from smcore.store.models import SyncSchedule  # noqa: PLC0415
-    from smcore.sync.streams import plan  # noqa: PLC0415
-
-    settings: Settings = ctx.obj
-    interval = _interval(every)
-    try:
-        plan(platform, scope)
-    except JobError as exc:
-        raise typer.BadParameter(str(exc)) from None
-
-    async def run(ep: Endpoints) -> str:
-        engine = db.async_engine(ep.database_url, pool_size=1)
-        try:
-            async with engine.begin() as conn:
-                stmt = insert(SyncSchedule).values(
-                    platform=platform,
-                    target=target,
-                    scope=scope,
-                    interval_seconds=int(interval.total_seconds()),
-                    refresh_days=refresh_days,
-                )
-                await conn.execute(
-                    stmt.on_conflict_do_update(
-                        index_elements=[SyncSchedule.platform, SyncSchedule.target],
-                        set_={
-                            "scope": scope,
-                            "interval_seconds": int(interval.total_seconds()),
-                            "refresh_days": refresh_days,
-                            "enabled": True,
-                        },
-                    )
-                )
-                client = await _client(ep)
-                return await orchestration.add_schedule(
-                    client,
-                    platform=platform,
-                    target=target,
-                    scope=scope,
-                    every=interval,
-                    database=db.database_name(ep.database_url),
-                    refresh_days=refresh_days,
-                )
-        finally:
-            await engine.dispose()
-
-    out.print(f"schedule {_with_stack(settings, run)}: {platform} {target} every {every}")
-
-
-@schedule_app.command("list")
-def schedule_list(ctx: typer.Context, as_json: AsJson = False) -> None:
-    """The schedules in sync_schedules."""
-    from smcore.store import db  # noqa: PLC0415
-    from smcore.store.models import SyncSchedule  # noqa: PLC0415
-
-    settings: Settings = ctx.obj
-
-    async def run(ep: Endpoints) -> list[dict[str, Any]]:
-        engine = db.async_engine(ep.database_url, pool_size=1)
-        try:
-            async with engine.connect() as conn:
-                rows = (await conn.execute(select(SyncSchedule).order_by(SyncSchedule.id))).all()
-        finally:
-            await engine.dispose()
-        return [dict(r._mapping) for r in rows]
-
-    schedules = _with_stack(settings, run)
-    if as_json:
-        print(json.dumps(schedules, default=str))
-        return
-    table = Table("id", "platform", "target", "scope", "every (s)", "enabled")
-    for s in schedules:
-        table.add_row(
-            str(s["id"]),
-            s["platform"],
-            s["target"],
-            s["scope"],
-            str(s["interval_seconds"]),
-            str(s["enabled"]),
-        )
-    out.print(table)
-
-
-@schedule_app.command("remove")
-def schedule_remove(
-    ctx: typer.Context,
-    platform: Annotated[PlatformName, typer.Argument(help="The platform.")],
-    target: Annotated[str, typer.Argument(help="Instagram username or YouTube channel id")],
-) -> None:
-    """Stop a periodic sync."""
-    from sqlalchemy import delete  # noqa: PLC0415
-
-    from smcore.orchestration import client as orchestration  # noqa: PLC0415
-    from smcore.store import db  # noqa: PLC0415
-    from smcore.store.models import SyncSchedule  # noqa: PLC0415
-
-    settings: Settings = ctx.obj
-
-    async def run(ep: Endpoints) -> None:
-        engine = db.async_engine(ep.database_url, pool_size=1)
-        try:
-            async with engine.begin() as conn:
-                await conn.execute(
-                    delete(SyncSchedule).where(
-                        SyncSchedule.platform == platform, SyncSchedule.target == target
-                    )
-                )
-            client = await _client(ep)
-            await orchestration.remove_schedule(client, orchestration.schedule_id(platform, target))
-        finally:
-            await engine.dispose()
-
-    _with_stack(settings, run)
-    out.print(f"removed schedule {platform} {target}")
 
 
 def api_command(

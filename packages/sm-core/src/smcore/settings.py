@@ -30,9 +30,16 @@ class Settings(StackSettings):
         "youtube_rate_limit_rps",
         "provider_connect_timeout_s",
         "provider_read_timeout_s",
+        "raw_retention_days",
         "provider_max_attempts",
         "log_level",
         "api_public_reads",
+        "fleet_max_in_flight",
+        "fleet_in_flight_per_rps",
+        "fleet_batch_size",
+        "youtube_daily_quota",
+        "rocket_daily_quota",
+        "scraper_daily_quota",
     }
 
     rocket_api_key: SecretStr = Field(
@@ -72,8 +79,33 @@ class Settings(StackSettings):
         8, ge=1, description="Attempts per call on 5xx, timeouts and dropped connections"
     )
     log_level: str = Field("INFO", description="Log level (DEBUG, INFO, WARNING, ERROR)")
+    raw_retention_days: int = Field(
+        90,
+        gt=0,
+        description="Days raw provider payloads are kept (whole months dropped by a daily job)",
+    )
     api_keys: SecretStr = Field(
         SecretStr("dev-key"),
         description="Comma-separated keys accepted in X-API-Key by write endpoints",
     )
     api_public_reads: bool = Field(True, description="Read endpoints need no key")
+    fleet_max_in_flight: int = Field(
+        64, ge=1, description="Fleet accounts in flight per platform when its rate is unlimited"
+    )
+    fleet_in_flight_per_rps: float = Field(
+        2.0,
+        gt=0,
+        description="Fleet accounts in flight per request/s of a platform's configured rate",
+    )
+    fleet_batch_size: int = Field(
+        100, ge=1, le=1000, description="Accounts per batch the fleet dispatcher starts"
+    )
+    youtube_daily_quota: int = Field(
+        10_000, ge=0, description="YouTube Data API units a day (fleet plan; 0: no quota)"
+    )
+    rocket_daily_quota: int = Field(
+        0, ge=0, description="RocketAPI requests a day your plan allows (fleet plan; 0: none)"
+    )
+    scraper_daily_quota: int = Field(
+        0, ge=0, description="RapidAPI scraper requests a day (fleet plan; 0: none)"
+    )

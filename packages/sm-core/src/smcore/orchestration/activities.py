@@ -8,11 +8,13 @@ from typing import Any
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from smcore.fleet import dispatch as fleet
 from smcore.sync.errors import JobError, TransientStreamError
 from smcore.sync.models import (
     BatchResult,
     BatchSlice,
     ChildFailed,
+    Dispatched,
     FinishInput,
     JobResult,
     Platform,
@@ -34,10 +36,22 @@ def _terminal(exc: JobError) -> ApplicationError:
 
 
 class SyncActivities:
-    """Activities over one shared service (one engine, one provider client per worker)."""
+    """Activities over one shared service (one engine, one provider client per worker).
 
-    def __init__(self, service: SyncService) -> None:
+    ``room``: accounts in flight each platform allows the fleet dispatcher (see
+    ``smcore.fleet.dispatch.capacity``); ``batch_size``: accounts per batch it starts.
+    """
+
+    def __init__(
+        self,
+        service: SyncService,
+        *,
+        room: dict[Platform, int] | None = None,
+        batch_size: int = 100,
+    ) -> None:
         self.service = service
+        self.room = room or dict.fromkeys(Platform, 64)
+        self.batch_size = batch_size
 
     @activity.defn(name="run_stream")
     async def run_stream(self, request: StreamInput) -> StreamOutcome:
@@ -110,6 +124,11 @@ class SyncActivities:
             raise _terminal(exc) from exc
         return SyncInput(job_id, self.service.db.url.database or "")
 
+    @activity.defn(name="dispatch_fleet")
+    async def dispatch_fleet(self) -> Dispatched:
+        """Start the fleet's due accounts there is room for (one dispatcher round)."""
+        return await fleet.dispatch(self.service.db, self.room, batch_size=self.batch_size)
+
     def all(self) -> list[Any]:
         return [
             self.start_job,
@@ -119,4 +138,5 @@ class SyncActivities:
             self.batch_children,
             self.finish_batch,
             self.create_job,
+            self.dispatch_fleet,
         ]

@@ -1,33 +1,27 @@
-"""Starting, resuming and scheduling syncs on Temporal (what the CLI and the API call)."""
+"""Starting and resuming syncs and the fleet dispatcher on Temporal (what the CLI, the API and
+the worker call)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
-from temporalio.client import (
-    Client,
-    Schedule,
-    ScheduleActionStartWorkflow,
-    ScheduleIntervalSpec,
-    ScheduleSpec,
-    WorkflowHandle,
-)
+from temporalio.api.common.v1 import Payload
+from temporalio.client import Client, ScheduleActionStartWorkflow, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
 from smcore.orchestration import task_queue
 from smcore.orchestration.workflows import (
+    FleetDispatcherWorkflow,
     SyncBatchWorkflow,
     SyncProfileWorkflow,
     batch_workflow_id,
+    fleet_workflow_id,
     workflow_id,
 )
 from smcore.sync.models import (
     BatchInput,
     BatchResult,
+    FleetInput,
     JobResult,
-    Platform,
     ScheduleInput,
-    Scope,
     SyncInput,
 )
 
@@ -63,36 +57,46 @@ async def start_batch(
     )
 
 
-def schedule_id(platform: Platform, target: str) -> str:
-    return f"sync-{platform}-{target}"
+def fleet_schedule_prefix() -> str:
+    """The id prefix of the per-profile Temporal Schedules older versions made."""
+    return "sync-"
 
 
-async def add_schedule(
-    client: Client,
-    *,
-    platform: Platform,
-    target: str,
-    scope: Scope,
-    every: timedelta,
-    database: str,
-    refresh_days: float | None = None,
-) -> str:
-    """A Temporal Schedule that syncs ``target`` every ``every`` (replaces the seed's cron)."""
-    sid = schedule_id(platform, target)
-    await client.create_schedule(
-        sid,
-        Schedule(
-            action=ScheduleActionStartWorkflow(
-                "ScheduledSync",
-                ScheduleInput(platform, target, scope, refresh_days),
-                id=f"{sid}-run",
-                task_queue=task_queue(database),
-            ),
-            spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=every)]),
-        ),
+async def start_fleet(
+    client: Client, database: str, *, concurrency: int = 64
+) -> WorkflowHandle[FleetDispatcherWorkflow, None]:
+    """Start the database's fleet dispatcher, or find the one running (there is one)."""
+    return await client.start_workflow(
+        FleetDispatcherWorkflow.run,
+        FleetInput(database, concurrency=concurrency),
+        id=fleet_workflow_id(database),
+        task_queue=task_queue(database),
+        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
     )
-    return sid
 
 
-async def remove_schedule(client: Client, sid: str) -> None:
-    await client.get_schedule_handle(sid).delete()
+async def retire_schedules(client: Client, database: str) -> list[ScheduleInput]:
+    """Delete this database's per-profile Temporal Schedules (older versions made one per
+    account); what each scheduled, for the fleet to keep. The fleet's dispatcher replaces them.
+    """
+    queue = task_queue(database)
+    retired: list[ScheduleInput] = []
+    async for listed in await client.list_schedules():
+        if not listed.id.startswith(fleet_schedule_prefix()):
+            continue
+        handle = client.get_schedule_handle(listed.id)
+        action = (await handle.describe()).schedule.action
+        if not isinstance(action, ScheduleActionStartWorkflow) or action.task_queue != queue:
+            continue
+        if action.workflow != "ScheduledSync" or len(action.args) != 1:
+            continue
+        payloads = list(action.args)
+        if payloads and isinstance(payloads[0], Payload):
+            (target,) = await client.data_converter.decode(payloads, [ScheduleInput])
+        else:
+            target = payloads[0]
+        if isinstance(target, ScheduleInput):
+            retired.append(target)
+        await handle.delete()
+    return retired

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from smcore.fleet import accounts as fleet
+from smcore.fleet.dispatch import capacity
+from smcore.orchestration import client as orchestration
 from smcore.orchestration import task_queue
 from smcore.orchestration.activities import SyncActivities
 from smcore.orchestration.workflows import (
+    FleetDispatcherWorkflow,
     ScheduledSyncWorkflow,
     SyncBatchWorkflow,
     SyncProfileWorkflow,
@@ -19,9 +24,11 @@ from smcore.providers import Providers, rate_limits
 from smcore.providers.ratelimit import PostgresRateLimiter
 from smcore.settings import Settings
 from smcore.store import db
+from smcore.sync.models import Platform, ScheduleInput
 from smcore.sync.service import SyncService
 
-WORKFLOWS = [SyncProfileWorkflow, SyncBatchWorkflow, ScheduledSyncWorkflow]
+GRACEFUL_SHUTDOWN = timedelta(seconds=30)
+WORKFLOWS = [SyncProfileWorkflow, SyncBatchWorkflow, ScheduledSyncWorkflow, FleetDispatcherWorkflow]
 
 
 @contextlib.asynccontextmanager
@@ -31,22 +38,57 @@ async def running_worker(
     database_url: str,
     client: Client,
     max_concurrent_activities: int = 16,
+    dispatch: bool = False,
 ) -> AsyncIterator[Worker]:
-    """A started worker for the duration of the block (tests, the demo, ``sm-core worker``)."""
+    """A started worker for the duration of the block (tests, the demo, ``sm-core worker``).
+
+    ``dispatch``: also make sure the database's fleet dispatcher runs (one per database,
+    whatever the number of workers: starting it again finds the one running), after moving
+    any per-profile Temporal Schedules of older versions into the fleet.
+    """
     engine = db.async_engine(database_url, pool_size=max(4, max_concurrent_activities // 2))
     limits = rate_limits(settings)
     limiter = PostgresRateLimiter(engine, limits) if limits else None
     try:
         async with Providers.from_settings(settings, limiter=limiter) as providers:
-            activities = SyncActivities(SyncService(engine, providers, limiter=limiter))
+            activities = SyncActivities(
+                SyncService(engine, providers, limiter=limiter),
+                room=capacity(settings),
+                batch_size=settings.fleet_batch_size,
+            )
             worker = Worker(
                 client,
                 task_queue=task_queue(db.database_name(database_url)),
                 workflows=WORKFLOWS,
                 activities=activities.all(),
                 max_concurrent_activities=max_concurrent_activities,
+                # On shutdown, activities in flight get this long to finish their page; one cut
+                # short is retried elsewhere and resumes from the ledger's last cursor.
+                graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
             )
             async with worker:
+                if dispatch:
+                    database = db.database_name(database_url)
+                    retired = await orchestration.retire_schedules(client, database)
+                    if retired:
+                        await fleet.add(engine, [_account(r) for r in retired])
+                    await orchestration.start_fleet(
+                        client, database, concurrency=max_concurrent_activities
+                    )
                 yield worker
     finally:
         await engine.dispose()
+
+
+def _account(schedule: ScheduleInput) -> fleet.Account:
+    """A per-profile Temporal Schedule of an older version, as a fleet account (its interval is
+    not in its input: the fleet's default cadence)."""
+    youtube = schedule.platform == Platform.YOUTUBE
+    return fleet.Account(
+        platform=Platform(schedule.platform),
+        username=None if youtube else schedule.target,
+        ext_id=schedule.target if youtube else None,
+        cadence_s=fleet.cadence(None),
+        scope=schedule.scope,
+        refresh_days=schedule.refresh_days,
+    )

@@ -9,6 +9,7 @@ from datetime import timedelta
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ChildWorkflowError
+from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from smcore.sync.models import (
@@ -16,7 +17,9 @@ with workflow.unsafe.imports_passed_through():
         BatchResult,
         BatchSlice,
         ChildFailed,
+        Dispatched,
         FinishInput,
+        FleetInput,
         JobResult,
         ScheduleInput,
         Started,
@@ -42,6 +45,7 @@ STREAM_RETRY = RetryPolicy(
     non_retryable_error_types=["JobError"],
 )
 BATCH_SLICE = 100  # children per run of a batch's history (then continue-as-new)
+DISPATCH_ROUNDS = 200  # dispatcher rounds per run of its history (then continue-as-new)
 
 
 def workflow_id(request: SyncInput) -> str:
@@ -63,6 +67,11 @@ def _root_cause(exc: BaseException) -> str:
 
 def batch_workflow_id(db: str, batch_job_call_id: int) -> str:
     return f"batch-{db}-job-{batch_job_call_id}" if db else f"batch-job-{batch_job_call_id}"
+
+
+def fleet_workflow_id(db: str) -> str:
+    """One dispatcher per database: starting it again finds the one running."""
+    return f"fleet-{db}" if db else "fleet"
 
 
 @workflow.defn(name="SyncProfile")
@@ -191,3 +200,38 @@ class ScheduledSyncWorkflow:
             SyncProfileWorkflow.run, job, id=workflow_id(job)
         )
         return result
+
+
+@workflow.defn(name="FleetDispatcher")
+class FleetDispatcherWorkflow:
+    """The fleet's one dispatcher: every round it starts the due accounts there is room for
+    (``smcore.fleet.dispatch``) as batches, then sleeps until the next is due.
+
+    The batches are abandoned children: they outlive the dispatcher's continue-as-new, and a
+    batch's accounts are marked in flight in the store, so no round starts them twice.
+    """
+
+    @workflow.run
+    async def run(self, request: FleetInput) -> None:
+        for _ in range(DISPATCH_ROUNDS):
+            done: Dispatched = await workflow.execute_activity(
+                "dispatch_fleet",
+                result_type=Dispatched,
+                start_to_close_timeout=QUICK_TIMEOUT,
+                retry_policy=QUICK_RETRY,
+            )
+            for batch in done.batches:
+                await workflow.start_child_workflow(
+                    SyncBatchWorkflow.run,
+                    BatchInput(batch, request.db, request.concurrency),
+                    id=batch_workflow_id(request.db, batch),
+                    parent_close_policy=ParentClosePolicy.ABANDON,
+                )
+            if done.full or done.batches:
+                wait = request.busy_s
+            elif done.next_due_in_s is None:
+                wait = request.idle_s
+            else:
+                wait = min(max(done.next_due_in_s, request.busy_s), request.idle_s)
+            await workflow.sleep(timedelta(seconds=wait))
+        workflow.continue_as_new(request)

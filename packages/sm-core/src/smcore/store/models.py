@@ -19,6 +19,7 @@ from sqlalchemy import (
     DateTime,
     Double,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     MetaData,
@@ -141,18 +142,22 @@ class Subscription(Base):
     """The current follow state: ``direction`` 'follower' (the account follows the profile) or
     'following' (the profile follows the account). ``last_seen_job_call_id`` is the sync pass
     that last saw it; after a complete pass, active rows it did not see are unfollows. Every
-    change is also kept as a :class:`FollowEvent`; ``followed_at`` is the current period's."""
+    change is also kept as a :class:`FollowEvent`; ``followed_at`` is the current period's.
+
+    Hash-partitioned by profile (migration 0007): the key is ``(id, social_profile_id)``."""
 
     __tablename__ = "subscriptions"
     __table_args__ = (
         UniqueConstraint("social_profile_id", "follower_id", "direction"),
         CheckConstraint("direction IN ('follower', 'following')", name="direction"),
         Index("ix_subscriptions_pass", "social_profile_id", "direction", "last_seen_job_call_id"),
+        {"postgresql_partition_by": "HASH (social_profile_id)"},
     )
 
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    # autoincrement: the key is composite, and the sequence still numbers rows by ``id`` alone.
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
     social_profile_id: Mapped[int] = mapped_column(
-        ForeignKey("social_profiles.id", ondelete="CASCADE"), nullable=False
+        ForeignKey("social_profiles.id", ondelete="CASCADE"), primary_key=True
     )
     follower_id: Mapped[int] = mapped_column(
         ForeignKey("followers.id", ondelete="CASCADE"), nullable=False, index=True
@@ -170,20 +175,28 @@ class Subscription(Base):
 class FollowEvent(Base):
     """One follow or unfollow observation: it happened after ``not_before`` (the last
     observation that saw the other state; NULL: before monitoring began) and by
-    ``observed_at``."""
+    ``observed_at``.
+
+    Hash-partitioned by profile like :class:`Subscription` (migration 0007), so an event and
+    its subscription sit in partitions of the same number."""
 
     __tablename__ = "follow_events"
     __table_args__ = (
         CheckConstraint("kind IN ('follow', 'unfollow')", name="kind"),
         Index("ix_follow_events_profile", "social_profile_id", "direction", "observed_at"),
+        # The subscription's key includes the partition key (its profile).
+        ForeignKeyConstraint(
+            ["subscription_id", "social_profile_id"],
+            ["subscriptions.id", "subscriptions.social_profile_id"],
+            ondelete="CASCADE",
+        ),
+        {"postgresql_partition_by": "HASH (social_profile_id)"},
     )
 
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    subscription_id: Mapped[int] = mapped_column(
-        ForeignKey("subscriptions.id", ondelete="CASCADE"), nullable=False, index=True
-    )
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    subscription_id: Mapped[int] = mapped_column(BigInteger, nullable=False, index=True)
     social_profile_id: Mapped[int] = mapped_column(
-        ForeignKey("social_profiles.id", ondelete="CASCADE"), nullable=False
+        ForeignKey("social_profiles.id", ondelete="CASCADE"), primary_key=True
     )
     direction: Mapped[str] = mapped_column(Text, nullable=False)
     kind: Mapped[str] = mapped_column(Text, nullable=False)
@@ -335,7 +348,11 @@ class Like(Base):
 
 
 class MetricSnapshot(Base):
-    """Metrics of a profile or post at one moment: the time series."""
+    """Metrics of a profile or post at one moment: the time series.
+
+    Range-partitioned by month of ``captured_at`` (migration 0007). A job's snapshots carry the
+    job's start as ``captured_at``: the same on every write of the job, so the time can be part
+    of the unique key a partitioned table needs and a resumed page still finds its row."""
 
     __tablename__ = "metric_snapshots"
     __table_args__ = (
@@ -347,14 +364,18 @@ class MetricSnapshot(Base):
             "subject_type",
             "subject_id",
             "job_call_id",
+            "captured_at",
             unique=True,
         ),
+        {"postgresql_partition_by": "RANGE (captured_at)"},
     )
 
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
     subject_type: Mapped[str] = _text("profile")
     subject_id: Mapped[int] = mapped_column(BigInteger, nullable=False)
-    captured_at: Mapped[datetime] = _now()
+    captured_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), primary_key=True
+    )
     followers: Mapped[int | None] = mapped_column(BigInteger)
     follows: Mapped[int | None] = mapped_column(BigInteger)
     posts: Mapped[int | None] = mapped_column(BigInteger)
@@ -432,11 +453,15 @@ class ServiceCall(Base):
 
 
 class RawPayload(Base):
-    """The raw layer: what a provider was asked and answered, exactly."""
+    """The raw layer: what a provider was asked and answered, exactly.
+
+    Range-partitioned by month of ``fetched_at`` (migration 0007); months older than
+    ``RAW_RETENTION_DAYS`` are dropped whole by :mod:`smcore.store.retention`."""
 
     __tablename__ = "raw_payloads"
+    __table_args__ = ({"postgresql_partition_by": "RANGE (fetched_at)"},)
 
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
     service_call_id: Mapped[int | None] = mapped_column(
         ForeignKey("service_calls.id", ondelete="CASCADE"), index=True
     )
@@ -444,23 +469,63 @@ class RawPayload(Base):
     method: Mapped[str] = _text()
     request: Mapped[dict[str, Any]] = _json()
     response: Mapped[Any] = mapped_column(JSONB)
-    fetched_at: Mapped[datetime] = _now()
+    fetched_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), primary_key=True
+    )
 
 
 class SyncSchedule(Base):
-    """A periodic sync, driven by a Temporal Schedule of the same id."""
+    """A monitored account of the fleet: what to sync, how often, and the dispatcher's state
+    (``smcore.fleet``). Keyed by platform + external id once known: a username can change."""
 
     __tablename__ = "sync_schedules"
-    __table_args__ = (UniqueConstraint("platform", "target"),)
+    __table_args__ = (
+        CheckConstraint("username IS NOT NULL OR ext_id IS NOT NULL", name="account"),
+        Index(
+            "uq_sync_schedules_ext_id",
+            "platform",
+            "ext_id",
+            unique=True,
+            postgresql_where=text("ext_id IS NOT NULL"),
+        ),
+        Index(
+            "uq_sync_schedules_username",
+            "platform",
+            "username",
+            unique=True,
+            postgresql_where=text("ext_id IS NULL"),
+        ),
+        Index(
+            "ix_sync_schedules_due",
+            "platform",
+            "next_due_at",
+            postgresql_where=text("enabled AND running_job_call_id IS NULL"),
+        ),
+        Index(
+            "ix_sync_schedules_running",
+            "running_job_call_id",
+            postgresql_where=text("running_job_call_id IS NOT NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     platform: Mapped[str] = mapped_column(Text, nullable=False)
-    target: Mapped[str] = mapped_column(Text, nullable=False)  # username or channel id
+    username: Mapped[str | None] = mapped_column(Text)
+    ext_id: Mapped[str | None] = mapped_column(Text)  # Instagram pk, YouTube channel id
     scope: Mapped[str] = _text("all")
     interval_seconds: Mapped[int] = mapped_column(
         Integer, server_default=text("86400"), nullable=False
     )
     refresh_days: Mapped[float | None] = mapped_column(Double)  # None: the default window
     enabled: Mapped[bool] = _flag(True)
+    next_due_at: Mapped[datetime] = _now()
+    running_job_call_id: Mapped[int | None] = mapped_column(BigInteger)
+    last_job_call_id: Mapped[int | None] = mapped_column(BigInteger)
+    last_status: Mapped[str | None] = mapped_column(Text)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_lag_s: Mapped[float | None] = mapped_column(Double)  # how late the last sync started
+    failures: Mapped[int] = _int()  # failed syncs in a row (the backoff)
     created_at: Mapped[datetime] = _now()
     updated_at: Mapped[datetime] = _now()

@@ -18,7 +18,7 @@ from smcore.store import rows
 from smcore.sync import listings
 from smcore.sync.engine import Fetch, Fetched, Stored, Verdict
 from smcore.sync.models import Platform, Scope, StreamOutcome
-from smcore.sync.streams import Run, Stream, register
+from smcore.sync.streams import Run, Sizes, Stream, pages, register
 
 log = structlog.get_logger(__name__)
 
@@ -151,20 +151,57 @@ async def comments(run: Run) -> StreamOutcome:
 _SUBS = frozenset({Scope.SUBSCRIPTIONS})
 _POSTS = frozenset({Scope.POSTS})
 
+
+def _followers_cost(sizes: Sizes, per_page: float) -> float:
+    return 0.0 if sizes.private else pages(sizes.followers, per_page)
+
+
+def _followings_cost(sizes: Sizes, per_page: float) -> float:
+    return 0.0 if sizes.private else pages(sizes.follows, per_page)
+
+
 register(
     PLATFORM,
     (
         Stream("profile", profile, frozenset({Scope.PROFILE}), "read again by every sync"),
-        Stream("followers", followers, _SUBS, "a full pass; unfollows from complete passes"),
-        Stream("followings", followings, _SUBS, "a full pass; unfollows from complete passes"),
-        Stream("posts", posts, _POSTS, "rolling window (refresh_days)", after=("profile",)),
-        Stream("posts_history", posts_history, _POSTS, "backfill from the frontier"),
+        Stream(
+            "followers",
+            followers,
+            _SUBS,
+            "a full pass; unfollows from complete passes",
+            cost=_followers_cost,
+        ),
+        Stream(
+            "followings",
+            followings,
+            _SUBS,
+            "a full pass; unfollows from complete passes",
+            cost=_followings_cost,
+        ),
+        Stream(
+            "posts",
+            posts,
+            _POSTS,
+            "rolling window (refresh_days)",
+            after=("profile",),
+            per_page=12,
+            cost=lambda sizes, per_page: pages(sizes.window_posts, per_page),
+        ),
+        Stream(
+            "posts_history",
+            posts_history,
+            _POSTS,
+            "backfill from the frontier",
+            per_page=12,
+            cost=lambda sizes, per_page: 0.0,
+        ),
         Stream(
             "comments",
             comments,
             frozenset({Scope.COMMENTS}),
             "per post in the window: new since the last sync",
             after=("posts",),
+            cost=lambda sizes, per_page: float(sizes.window_posts),
         ),
     ),
 )

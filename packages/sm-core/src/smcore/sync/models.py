@@ -132,3 +132,32 @@ class ScheduleInput:
     target: str
     scope: Scope
     refresh_days: float | None = None
+
+
+@dataclass(frozen=True)
+class FleetInput:
+    """The fleet dispatcher of one database (``smcore.fleet``).
+
+    Attributes:
+        concurrency: children each batch runs at once (its room already bounds the batch).
+        idle_s: the longest the dispatcher sleeps when nothing is due.
+        busy_s: how soon it looks again when a platform had no room for its due accounts.
+    """
+
+    db: str = ""
+    concurrency: int = 64
+    idle_s: float = 30.0
+    busy_s: float = 2.0
+
+
+@dataclass(frozen=True)
+class Dispatched:
+    """One round of the dispatcher: the batches it created, and when to look again."""
+
+    batches: list[int] = field(default_factory=list)
+    accounts: int = 0
+    reaped: int = 0
+    # Seconds until the next idle account is due (None: no account is waiting).
+    next_due_in_s: float | None = None
+    # Some platform had due accounts and no room: look again soon.
+    full: bool = False

@@ -14,6 +14,7 @@ import structlog
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from smcore.fleet import dispatch as fleet
 from smcore.store import ledger, rows
 from smcore.store.models import Comment, JobKind, Post, SocialProfile, Status, Subscription
 from smcore.sync import streams
@@ -208,9 +209,9 @@ class SyncService(Engine):
             quarantined = await rows.quarantined_in_job(conn, job.id, stream=None)
             if quarantined:
                 summary["quarantined"] = quarantined
-            await ledger.finish_job(
-                conn, job.id, status=status, summary=summary, error="; ".join(errors) or None
-            )
+            error = "; ".join(errors) or None
+            await ledger.finish_job(conn, job.id, status=status, summary=summary, error=error)
+            await fleet.job_closed(conn, job.id, status, error)
         log.info("job_finished", job_call_id=job.id, status=status.value)
         return JobResult(job.id, status.value, summary)
 
@@ -218,6 +219,7 @@ class SyncService(Engine):
         """A child workflow failed before closing its JobCall: close it as failed."""
         async with self.db.begin() as conn:
             await ledger.fail_job(conn, job_id, error)
+            await fleet.job_closed(conn, job_id, Status.FAILED, error)
 
     # ------------------------------------------------------------------ batches
     async def batch_children(self, batch_id: int, *, after_id: int, limit: int) -> list[int]:

@@ -31,6 +31,26 @@ class Run:
 
 
 @dataclass(frozen=True)
+class Sizes:
+    """What the store knows of an account's size: what a stream's cost is estimated from."""
+
+    followers: int = 0
+    follows: int = 0
+    posts: int = 0
+    private: bool = False
+    window_posts: int = 0  # stored posts inside the refresh window
+
+
+def one_call(sizes: Sizes, per_page: float) -> float:
+    return 1.0
+
+
+def pages(count: int, per_page: float) -> float:
+    """Calls to read ``count`` items at ``per_page`` a call (a list always costs one)."""
+    return max(1.0, -(-count // max(1.0, per_page)))
+
+
+@dataclass(frozen=True)
 class Stream:
     """A stream of a platform.
 
@@ -40,6 +60,9 @@ class Stream:
         scopes: the scopes that include it (``all`` includes every stream).
         refresh: how a later sync treats what an earlier one stored (for docs and status).
         after: the streams it needs stored first.
+        per_page: items a call returns (the fleet plan's default until the ledger knows).
+        cost: provider calls one steady-state sync of this stream makes for an account of
+            these sizes (``smcore.fleet.plan``); a backfill costs nothing once done.
     """
 
     name: str
@@ -47,6 +70,8 @@ class Stream:
     scopes: frozenset[Scope]
     refresh: str
     after: tuple[str, ...] = field(default=())
+    per_page: int = 50
+    cost: Callable[[Sizes, float], float] = one_call
 
     def covers(self, scope: Scope) -> bool:
         return scope is Scope.ALL or scope in self.scopes

@@ -14,7 +14,7 @@ from smcore.store import rows
 from smcore.sync import listings
 from smcore.sync.engine import Fetch, Fetched
 from smcore.sync.models import Platform, Scope, StreamOutcome
-from smcore.sync.streams import Run, Stream, register
+from smcore.sync.streams import Run, Stream, pages, register
 
 PLATFORM = Platform.YOUTUBE
 
@@ -98,14 +98,30 @@ register(
     PLATFORM,
     (
         Stream("channel", channel, frozenset({Scope.PROFILE}), "read again by every sync"),
-        Stream("uploads", uploads, _POSTS, "rolling window (refresh_days)", after=("channel",)),
-        Stream("uploads_history", uploads_history, _POSTS, "backfill from the frontier"),
+        Stream(
+            "uploads",
+            uploads,
+            _POSTS,
+            "rolling window (refresh_days)",
+            after=("channel",),
+            # a playlist page, then videos.list for its ids: two calls a page
+            cost=lambda sizes, per_page: 2 * pages(sizes.window_posts, per_page),
+        ),
+        Stream(
+            "uploads_history",
+            uploads_history,
+            _POSTS,
+            "backfill from the frontier",
+            cost=lambda sizes, per_page: 0.0,
+        ),
         Stream(
             "comments",
             comments,
             frozenset({Scope.COMMENTS}),
             "per video in the window: new since the last sync",
             after=("uploads",),
+            per_page=100,
+            cost=lambda sizes, per_page: float(sizes.window_posts),
         ),
     ),
 )
