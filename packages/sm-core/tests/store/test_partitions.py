@@ -7,6 +7,9 @@ drops the raw months older than the retention, keeps the rest, and empties DEFAU
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,7 +24,7 @@ from sqlalchemy import create_engine, pool
 
 from devstack.errors import SettingsError
 from devstack.migrations import sqlalchemy_url
-from devstack.pytest_plugin import DatabaseTemplates
+from devstack.pytest_plugin import DatabaseTemplates, environ_without
 from smcore.settings import Settings
 from smcore.store import db, retention
 from smcore.store.models import Base
@@ -306,7 +309,7 @@ def _insert_at(url: str, moments: dict[str, datetime]) -> None:
             )
 
 
-def _labels(url: str, table: str, column: str) -> set[str]:
+def _labels(url: str, table: str, column: str) -> set[Any]:
     with psycopg.connect(url) as conn:
         query = sql.SQL("SELECT {} FROM {}").format(sql.Identifier(column), sql.Identifier(table))
         return {r[0] for r in conn.execute(query)}
@@ -392,3 +395,39 @@ def test_raw_retention_days_defaults_to_90_and_must_be_positive(
     monkeypatch.setenv("RAW_RETENTION_DAYS", "0")
     with pytest.raises(SettingsError, match="RAW_RETENTION_DAYS"):
         Settings.load()
+
+
+def test_the_retention_command_runs_at_the_given_clock_and_prints_json(
+    database_url: str, tmp_path: Path
+) -> None:
+    base = retention.month_start(datetime.now(UTC))
+    _insert_at(database_url, {"this month": base + timedelta(days=1)})
+    now = retention.month_start(base, 6) + timedelta(days=10)
+    env = {
+        **environ_without(Settings, tmp_path / "stack"),
+        "DATABASE_URL": database_url,
+        "RAW_RETENTION_DAYS": "30",
+    }
+
+    def sm_core(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "smcore", "retention", "run", *args],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    result = sm_core("--now", now.isoformat(), "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["cutoff"] == (now - timedelta(days=30)).isoformat()
+    assert retention.partition_name("raw_payloads", base) in report["dropped"]
+    assert retention.partition_name("raw_payloads", now) in report["created"]
+    assert _labels(database_url, "raw_payloads", "method") == set()
+    assert _labels(database_url, "metric_snapshots", "followers") == {len("this month")}
+    naive = sm_core("--now", "2030-01-01T00:00:00")
+    assert naive.returncode == 2
+    assert "time zone" in naive.stderr
