@@ -6,6 +6,7 @@ from __future__ import annotations
 from temporalio.api.common.v1 import Payload
 from temporalio.client import Client, ScheduleActionStartWorkflow, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.service import RPCError, RPCStatusCode
 
 from smcore.orchestration import task_queue
 from smcore.orchestration.workflows import (
@@ -74,6 +75,18 @@ async def start_fleet(
         id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
     )
+
+
+async def wake_fleet(client: Client, database: str) -> bool:
+    """Make the database's dispatcher look for due accounts now; False: none is running."""
+    handle = client.get_workflow_handle(fleet_workflow_id(database))
+    try:
+        await handle.signal(FleetDispatcherWorkflow.wake)
+    except RPCError as exc:
+        if exc.status is RPCStatusCode.NOT_FOUND:
+            return False
+        raise
+    return True
 
 
 async def retire_schedules(client: Client, database: str) -> list[ScheduleInput]:

@@ -4,6 +4,7 @@ profile syncs as child workflows, a bounded number at once, one slice per run of
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import timedelta
 
 from temporalio import workflow
@@ -211,9 +212,18 @@ class FleetDispatcherWorkflow:
     batch's accounts are marked in flight in the store, so no round starts them twice.
     """
 
+    def __init__(self) -> None:
+        self._woken = False
+
+    @workflow.signal
+    def wake(self) -> None:
+        """Look now (accounts were added, or made due)."""
+        self._woken = True
+
     @workflow.run
     async def run(self, request: FleetInput) -> None:
         for _ in range(DISPATCH_ROUNDS):
+            self._woken = False
             done: Dispatched = await workflow.execute_activity(
                 "dispatch_fleet",
                 result_type=Dispatched,
@@ -233,5 +243,6 @@ class FleetDispatcherWorkflow:
                 wait = request.idle_s
             else:
                 wait = min(max(done.next_due_in_s, request.busy_s), request.idle_s)
-            await workflow.sleep(timedelta(seconds=wait))
+            with contextlib.suppress(TimeoutError):  # the wait's end, not a failure
+                await workflow.wait_condition(lambda: self._woken, timeout=timedelta(seconds=wait))
         workflow.continue_as_new(request)

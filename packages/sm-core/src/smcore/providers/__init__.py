@@ -59,7 +59,7 @@ def _methods(value: str, known: tuple[str, ...], key: str) -> frozenset[str]:
 
 
 def rate_limits(settings: Settings) -> dict[str, Limit]:
-    """The configured shared limits, per provider (burst: one second's worth)."""
+    """The configured shared limits, per provider."""
     limits = {}
     for name, rps in (
         ("rocket", settings.rocket_rate_limit_rps),
@@ -67,7 +67,9 @@ def rate_limits(settings: Settings) -> dict[str, Limit]:
         ("youtube", settings.youtube_rate_limit_rps),
     ):
         if rps is not None:
-            limits[name] = Limit(rps=rps, burst=max(1, int(rps)))
+            # Burst: a quarter second's worth. Providers meter short windows, so a second's
+            # worth sent at once (many accounts starting together) would meet 429s.
+            limits[name] = Limit(rps=rps, burst=max(1, int(rps / 4)))
     return limits
 
 
