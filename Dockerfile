@@ -4,20 +4,33 @@
 #   docker run -e START_MODE=api -e APP_ENV=production -e ... -p 8000:8000 sm-core
 # docker-compose.yml runs it with PostgreSQL and Temporal.
 
-# Builder and runtime share the interpreter: the venv's python links to /usr/local/bin.
+# Builder and runtime share the base and so the interpreter: the venv's python links to PYTHON.
+# Any base with CPython 3.11 and its venv module will do: the official image (the default), or
+# a Debian bookworm made with debootstrap (python3.11 and its venv module, ca-certificates) and
+# `podman import`, with PYTHON=/usr/bin/python3.11 (benchmarks/image.py builds that way).
 ARG PYTHON_IMAGE=python:3.11-slim
+ARG PYTHON=/usr/local/bin/python3.11
 
 # ---------------------------------------------------------------- builder
 FROM ${PYTHON_IMAGE} AS builder
+ARG PYTHON
 
-# uv pinned to the version that wrote uv.lock; this stage is thrown away.
-RUN pip install --no-cache-dir --disable-pip-version-check uv==0.13.9
-
+# An optional build secret `ca_bundle`: a CA bundle for a network that inspects TLS
+# (`--secret id=ca_bundle,src=/etc/ssl/certs/ca-certificates.crt`). pip and uv trust it while
+# they download; a secret is never stored in a layer.
 ENV UV_COMPILE_BYTECODE=1 \
     UV_LINK_MODE=copy \
     UV_PYTHON_DOWNLOADS=never \
-    UV_PYTHON=/usr/local/bin/python3.11 \
+    UV_PYTHON=${PYTHON} \
     UV_PROJECT_ENVIRONMENT=/app/.venv
+
+# uv pinned to the version that wrote uv.lock, in a venv of its own (a Debian base's system
+# python refuses pip installs); this stage is thrown away.
+RUN --mount=type=secret,id=ca_bundle,required=false \
+    if [ -s /run/secrets/ca_bundle ]; then export PIP_CERT=/run/secrets/ca_bundle; fi \
+    && "${PYTHON}" -m venv /opt/uv \
+    && /opt/uv/bin/pip install --no-cache-dir --disable-pip-version-check uv==0.13.9 \
+    && ln -s /opt/uv/bin/uv /usr/local/bin/uv
 
 WORKDIR /src
 
@@ -30,15 +43,18 @@ COPY packages/socialsim/pyproject.toml packages/socialsim/
 COPY packages/sm-core/pyproject.toml packages/sm-core/
 COPY packages/trendflow/pyproject.toml packages/trendflow/
 COPY packages/agronom/pyproject.toml packages/agronom/
-RUN --mount=type=cache,target=/root/.cache/uv \
-    uv sync --locked --no-dev --no-install-workspace --package sm-core
+# devstack comes without its `embedded` extra: no PostgreSQL or Temporal binaries in the image.
+RUN --mount=type=cache,target=/root/.cache/uv --mount=type=secret,id=ca_bundle,required=false \
+    if [ -s /run/secrets/ca_bundle ]; then export SSL_CERT_FILE=/run/secrets/ca_bundle; fi \
+    && uv sync --locked --no-dev --no-install-workspace --package sm-core
 
 # Then SM Core and devstack (the only members it needs), installed as wheels (--no-editable):
 # the runtime stage takes the venv alone, not the sources.
 COPY packages/devstack/src packages/devstack/src
 COPY packages/sm-core/src packages/sm-core/src
-RUN --mount=type=cache,target=/root/.cache/uv \
-    uv sync --locked --no-dev --no-editable --package sm-core
+RUN --mount=type=cache,target=/root/.cache/uv --mount=type=secret,id=ca_bundle,required=false \
+    if [ -s /run/secrets/ca_bundle ]; then export SSL_CERT_FILE=/run/secrets/ca_bundle; fi \
+    && uv sync --locked --no-dev --no-editable --package sm-core
 
 # ---------------------------------------------------------------- runtime
 FROM ${PYTHON_IMAGE} AS runtime
