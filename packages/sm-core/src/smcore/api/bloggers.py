@@ -40,9 +40,14 @@ class Blogger(BaseModel):
 
 class BloggerPage(BaseModel):
     items: list[Blogger]
-    total: int = Field(description="Matches in all pages")
+    total: int = Field(
+        description="Matches in all pages; when total_exact is false, a lower bound (listing "
+        "without q) or the database's estimate (a search matching more than "
+        f"{profile_search.FEW} profiles)"
+    )
     total_exact: bool = Field(
         description=f"False when listing without q stopped counting at {profile_search.TOTAL_CAP}"
+        ", or when a search's total is estimated"
     )
     corrected: str | None = Field(
         description="When the words as typed matched nothing: the spellings searched instead "
