@@ -63,7 +63,10 @@ def fleet_import(
 
     async def run(ep: Endpoints) -> accounts.ImportReport:
         with sys.stdin if str(file) == "-" else file.open(encoding="utf-8", newline="") as f:
-            rows = list(accounts.read(f, fmt=fmt))
+            try:
+                rows = list(accounts.read(f, fmt=fmt))
+            except accounts.FleetError as exc:
+                raise typer.BadParameter(str(exc)) from None
         return await _engine_do(ep, lambda engine: accounts.import_rows(engine, rows))  # type: ignore[no-any-return]  # _engine_do returns what the lambda returns
 
     report = _with_stack(settings, run)

@@ -203,6 +203,14 @@ async def test_per_profile_schedules_of_older_versions_move_into_the_fleet(synce
         )
         async with _workers(s, 1):
             await _until(_passes_done(s, 1), 60, "the moved schedule's first sync")
+        # The dispatcher's first round ran the store's daily upkeep (partitions, retention).
+        history = s.env.client.get_workflow_handle(orchestration.fleet_workflow_id(database))
+        upkeep = [
+            e.activity_task_scheduled_event_attributes.activity_type.name
+            async for e in history.fetch_history_events()
+            if e.HasField("activity_task_scheduled_event_attributes")
+        ]
+        assert upkeep[:2] == ["store_upkeep", "dispatch_fleet"]
         ids = [x.id async for x in await s.env.client.list_schedules()]
         assert sid not in ids
         assert s.rows("SELECT username, scope, refresh_days FROM sync_schedules") == [

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Callable, Iterator
-from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -162,37 +160,6 @@ async def test_private_and_missing_profiles_end_skipped(
         "SELECT is_private FROM social_profiles WHERE username = %s",
         private["username"],
     ) == [(True,)]
-
-
-async def test_a_schedule_runs_syncs_through_temporal(
-    sim: RunningSim, database_url: str, temporal_env: WorkflowEnvironment, worker: Any
-) -> None:
-    sid = await orchestration.add_schedule(
-        temporal_env.client,
-        platform="instagram",
-        target="user_0001",
-        scope="profile",
-        every=timedelta(hours=6),
-        database=db.database_name(database_url),
-    )
-    try:
-        await temporal_env.client.get_schedule_handle(sid).trigger()
-        for _ in range(200):
-            done = stored(
-                database_url,
-                "SELECT status FROM job_calls WHERE params->>'username' = %s",
-                "user_0001",
-            )
-            if done and done[0][0] == "succeeded":
-                break
-            await asyncio.sleep(0.1)
-        assert done == [("succeeded",)]
-        snapshots = stored(
-            database_url, "SELECT count(*) FROM metric_snapshots WHERE subject_type = 'profile'"
-        )
-        assert snapshots[0][0] >= 1
-    finally:
-        await orchestration.remove_schedule(temporal_env.client, sid)
 
 
 def public_profile(sim: RunningSim) -> str:

@@ -1,5 +1,5 @@
-"""The FastAPI application: one router per feature (``bloggers``, ``syncs``, ``health``),
-the app's shared state, error handlers and request metrics."""
+"""The FastAPI application: one router per feature (``bloggers``, ``syncs``, ``fleet``,
+``health``), the app's shared state, error handlers and request metrics."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from smcore.api import bloggers, health, syncs
+from smcore.api import bloggers, fleet, health, syncs
 from smcore.api.deps import AppState
 from smcore.api.syncs import InstagramSync, YouTubeSync
 from smcore.metrics import HTTP_LATENCY
@@ -50,6 +50,7 @@ def create_app(settings: Settings, *, database_url: str, temporal_address: str |
     app.add_middleware(_Latency)
     app.include_router(bloggers.router)
     app.include_router(syncs.router)
+    app.include_router(fleet.router)
     app.include_router(health.router)
 
     @app.exception_handler(StarletteHTTPException)

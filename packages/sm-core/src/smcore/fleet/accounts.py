@@ -185,6 +185,9 @@ def read(lines: Iterable[str], *, fmt: str | None = None) -> Iterator[tuple[int,
 
     ``fmt`` is ``csv`` or ``jsonl``; by default a first line starting with ``{`` means JSON
     Lines.
+
+    Raises:
+        FleetError: a CSV without a usable header (nothing of it can be read).
     """
     it = iter(lines)
     first = next(it, None)
@@ -206,7 +209,12 @@ def read(lines: Iterable[str], *, fmt: str | None = None) -> Iterator[tuple[int,
             yield number, _checked(number, data)
         return
     reader = csv.reader([head, *it])
-    header = [h.strip().lower() for h in next(reader)]
+    header = [_ALIASES.get(h.strip().lower(), h.strip().lower()) for h in next(reader)]
+    if "platform" not in header or not {"username", "ext_id"} & set(header):
+        raise FleetError(
+            "the first line must be a header naming platform and username and/or ext_id "
+            f"(got {', '.join(header)[:200]!r})"
+        )
     for values in reader:
         number = reader.line_num
         if not any(v.strip() for v in values):

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from typing import Any
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from smcore.fleet import dispatch as fleet
+from smcore.store import retention
 from smcore.sync.errors import JobError, TransientStreamError
 from smcore.sync.models import (
     BatchResult,
@@ -48,10 +50,12 @@ class SyncActivities:
         *,
         room: dict[Platform, int] | None = None,
         batch_size: int = 100,
+        raw_retention_days: int = 90,
     ) -> None:
         self.service = service
         self.room = room or dict.fromkeys(Platform, 64)
         self.batch_size = batch_size
+        self.raw_retention_days = raw_retention_days
 
     @activity.defn(name="run_stream")
     async def run_stream(self, request: StreamInput) -> StreamOutcome:
@@ -129,6 +133,17 @@ class SyncActivities:
         """Start the fleet's due accounts there is room for (one dispatcher round)."""
         return await fleet.dispatch(self.service.db, self.room, batch_size=self.batch_size)
 
+    @activity.defn(name="store_upkeep")
+    async def store_upkeep(self) -> list[str]:
+        """The daily upkeep: month partitions ahead, expired raw months dropped; what it did."""
+        report = await retention.run(
+            self.service.db, now=datetime.now(UTC), raw_retention_days=self.raw_retention_days
+        )
+        return [
+            *(f"created {n}" for n in report.created),
+            *(f"dropped {n}" for n in report.dropped),
+        ]
+
     def all(self) -> list[Any]:
         return [
             self.start_job,
@@ -139,4 +154,5 @@ class SyncActivities:
             self.finish_batch,
             self.create_job,
             self.dispatch_fleet,
+            self.store_upkeep,
         ]

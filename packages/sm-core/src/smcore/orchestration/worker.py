@@ -55,6 +55,7 @@ async def running_worker(
                 SyncService(engine, providers, limiter=limiter),
                 room=capacity(settings),
                 batch_size=settings.fleet_batch_size,
+                raw_retention_days=settings.raw_retention_days,
             )
             worker = Worker(
                 client,

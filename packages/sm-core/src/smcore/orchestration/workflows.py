@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from datetime import timedelta
 
 from temporalio import workflow
@@ -47,6 +48,7 @@ STREAM_RETRY = RetryPolicy(
 )
 BATCH_SLICE = 100  # children per run of a batch's history (then continue-as-new)
 DISPATCH_ROUNDS = 200  # dispatcher rounds per run of its history (then continue-as-new)
+UPKEEP_EVERY = timedelta(days=1)  # partitions ahead, raw retention (smcore.store.retention)
 
 
 def workflow_id(request: SyncInput) -> str:
@@ -206,7 +208,9 @@ class ScheduledSyncWorkflow:
 @workflow.defn(name="FleetDispatcher")
 class FleetDispatcherWorkflow:
     """The fleet's one dispatcher: every round it starts the due accounts there is room for
-    (``smcore.fleet.dispatch``) as batches, then sleeps until the next is due.
+    (``smcore.fleet.dispatch``) as batches, then sleeps until the next is due. Once a day it
+    also runs the store's upkeep: the coming month partitions, and raw payloads past
+    ``RAW_RETENTION_DAYS`` dropped a month at a time.
 
     The batches are abandoned children: they outlive the dispatcher's continue-as-new, and a
     batch's accounts are marked in flight in the store, so no round starts them twice.
@@ -224,6 +228,13 @@ class FleetDispatcherWorkflow:
     async def run(self, request: FleetInput) -> None:
         for _ in range(DISPATCH_ROUNDS):
             self._woken = False
+            if workflow.now().timestamp() - request.upkeep_at >= UPKEEP_EVERY.total_seconds():
+                await workflow.execute_activity(
+                    "store_upkeep",
+                    start_to_close_timeout=timedelta(minutes=30),
+                    retry_policy=QUICK_RETRY,
+                )
+                request = dataclasses.replace(request, upkeep_at=workflow.now().timestamp())
             done: Dispatched = await workflow.execute_activity(
                 "dispatch_fleet",
                 result_type=Dispatched,

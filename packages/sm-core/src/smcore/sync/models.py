@@ -142,12 +142,15 @@ class FleetInput:
         concurrency: children each batch runs at once (its room already bounds the batch).
         idle_s: the longest the dispatcher sleeps when nothing is due.
         busy_s: how soon it looks again when a platform had no room for its due accounts.
+        upkeep_at: when it last ran the store's daily upkeep (``smcore.store.retention``).
     """
 
     db: str = ""
     concurrency: int = 64
     idle_s: float = 30.0
     busy_s: float = 2.0
+    # When the store's daily upkeep (partitions ahead, raw retention) last ran, epoch seconds.
+    upkeep_at: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,171 @@
+"""``/api/v1/fleet``: the monitored accounts (import, list, remove), their status and plan.
+
+The same operations as ``sm-core fleet …``, over ``smcore.fleet``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import structlog
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response, status
+from pydantic import BaseModel, Field
+
+from smcore.api.deps import API, Engine, State, read_access, require_key
+from smcore.fleet import accounts
+from smcore.fleet import plan as fleet_plan
+from smcore.fleet import status as fleet_status
+from smcore.fleet.status import State as AccountState
+from smcore.orchestration import client as orchestration
+from smcore.sync.models import Platform
+
+log = structlog.get_logger(__name__)
+router = APIRouter(prefix=f"{API}/fleet", tags=["fleet"])
+
+MAX_IMPORT_BYTES = 50 * 1024 * 1024
+_FORMATS = {"text/csv": "csv", "application/x-ndjson": "jsonl", "application/jsonl": "jsonl"}
+
+
+class BadRowOut(BaseModel):
+    line: int = Field(description="Line of the file (1: the first line, a CSV's header)")
+    reason: str
+
+
+class ImportResult(BaseModel):
+    rows: int = Field(description="Data rows read")
+    added: int
+    updated: int
+    duplicates: int = Field(description="Rows naming an account an earlier row named")
+    bad: list[BadRowOut] = Field(description="Rows refused, by line; the rest were imported")
+
+
+class FleetAccount(BaseModel):
+    id: int
+    platform: Platform
+    username: str | None
+    ext_id: str | None
+    scope: str
+    cadence_s: int
+    state: AccountState
+    next_due_at: Any
+    lag_s: float
+    failures: int
+    last_status: str | None
+    last_error: str | None
+    last_job_call_id: int | None
+    last_started_at: Any
+    last_finished_at: Any
+
+
+@router.post(
+    "/import",
+    response_model=ImportResult,
+    dependencies=[Depends(require_key)],
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "text/csv": {"schema": {"type": "string"}},
+                "application/x-ndjson": {"schema": {"type": "string"}},
+            },
+            "description": (
+                "One account per row: platform, username and/or ext_id, cadence (30m, 6h, "
+                "1d, weekly…), scope, refresh_days. CSV needs a header row."
+            ),
+        }
+    },
+    responses={
+        401: {"description": "No valid X-API-Key"},
+        413: {"description": "Over 50 MiB: split the file"},
+        415: {"description": "Not text/csv or application/x-ndjson"},
+        422: {"description": "Not UTF-8 text, or a CSV without its header row"},
+    },
+)
+async def import_accounts(request: Request, engine: Engine, state: State) -> ImportResult:
+    """Add or update accounts from CSV or JSON Lines (idempotent); bad rows are reported by
+    line and the rest imported. The dispatcher is told to look at once."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    fmt = _FORMATS.get(kind)
+    if fmt is None:
+        raise HTTPException(
+            status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, "send text/csv or application/x-ndjson"
+        )
+    body = await request.body()
+    if len(body) > MAX_IMPORT_BYTES:
+        raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, "over 50 MiB: split the file")
+    try:
+        data = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, "the body is not UTF-8"
+        ) from None
+    try:
+        rows = accounts.read_text(data, fmt=fmt)
+    except accounts.FleetError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+    report = await accounts.import_rows(engine, rows)
+    if report.added or report.updated:
+        await _wake(state, engine.url.database or "")
+    return ImportResult(
+        rows=report.rows,
+        added=report.added,
+        updated=report.updated,
+        duplicates=report.duplicates,
+        bad=[BadRowOut(line=b.line, reason=b.reason) for b in report.bad],
+    )
+
+
+async def _wake(state: Any, database: str) -> None:
+    """Tell the dispatcher (it also looks by itself within half a minute)."""
+    if state.temporal_address is None:
+        return
+    try:
+        await orchestration.wake_fleet(await state.temporal(), database)
+    except (RuntimeError, OSError, HTTPException) as exc:
+        log.warning("fleet_wake_failed", error=str(exc))
+
+
+@router.get("", response_model=fleet_status.FleetStatus, dependencies=[Depends(read_access)])
+async def get_status(engine: Engine) -> fleet_status.FleetStatus:
+    """Accounts by state (running, failing, overdue, due, scheduled, disabled), per platform,
+    and the lag of idle accounts against their cadence."""
+    return await fleet_status.status(engine)
+
+
+@router.get("/accounts", response_model=list[FleetAccount], dependencies=[Depends(read_access)])
+async def list_accounts(
+    engine: Engine,
+    state: Annotated[AccountState | None, Query()] = None,
+    platform: Annotated[Platform | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[FleetAccount]:
+    """Accounts with their state and last result, by id."""
+    rows = await fleet_status.accounts(engine, state=state, platform=platform, limit=limit)
+    return [FleetAccount(**r) for r in rows]
+
+
+@router.delete(
+    "/accounts/{platform}/{ref}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    dependencies=[Depends(require_key)],
+    responses={
+        401: {"description": "No valid X-API-Key"},
+        404: {"description": "Not in the fleet"},
+    },
+)
+async def remove_account(
+    engine: Engine,
+    platform: Platform,
+    ref: Annotated[str, Path(description="Username or external id", max_length=100)],
+) -> Response:
+    """Stop monitoring an account (its stored data and history stay)."""
+    if not await accounts.remove(engine, platform, [ref]):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"{platform} {ref} is not in the fleet")
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/plan", response_model=fleet_plan.FleetPlan, dependencies=[Depends(read_access)])
+async def get_plan(engine: Engine, state: State) -> fleet_plan.FleetPlan:
+    """Provider calls a day the fleet needs, per provider, stream and cadence, against each
+    provider's configured rate and daily quota."""
+    return await fleet_plan.plan(state.settings, engine)
