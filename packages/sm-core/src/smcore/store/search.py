@@ -9,18 +9,23 @@
   search runs again: two swapped letters in a name still find the profile.
 - With no words, profiles are listed by followers.
 
-How a search runs depends on the planner's estimate of its matches (``sm_search_estimate``):
+How a search runs depends on its estimated matches E: the share of profiles holding each word
+as ANALYZE last found it (``pg_stats``, read with the query's words in the same round trip as
+parsing them; the planner's own figures, without planning anything), prefixes counting the
+name words they expand to (``search_words``). P is ``offset + limit``, N the profiles.
 
-- Up to ``FEW`` matches: every match is ranked, and the total is exact.
+- E up to ``FEW``, or up to sqrt(P * N) (about 4,500 at a million profiles, page one): every
+  match is ranked, and the total is exact. Reading E matches costs E row visits.
 - More (a common first name, a short prefix: tens of thousands at a million profiles): ranking
   them all cost 50 to 500 ms. The page is ranked among pools of the most-followed matches
   instead, one pool per tier (the exact handle; whole words in names; any words in names; whole
-  words anywhere; any match), each read in the followers index's order and stopped after
-  ``offset + limit`` rows, so no more than a page or so of rows per pool is visited. Within a
-  tier the page is the same as full ranking whenever the tier's best rows are among its most
-  followed (they are, by definition, when rank ties; a profile named "Anna Anna" with few
-  followers may rank lower than full ranking would put it). The total is the planner's
-  estimate (``total_exact`` false).
+  words anywhere; any match), each stopped after P rows. A pool with many matches walks the
+  followers index, visiting about P * N / E rows; one with few (a word common in bios, rare in
+  names) reads its own index (names: ``sm_name_document``) and sorts: E rows. Whichever is
+  fewer, so a pool visits at most about sqrt(P * N) rows. Within a tier the page is the same as
+  full ranking whenever the tier's best rows are among its most followed (they are, by
+  definition, when rank ties; a profile named "Anna Anna" with few followers may rank lower
+  than full ranking would put it). The total is the estimate (``total_exact`` false).
 
 Listing without words counts up to ``TOTAL_CAP`` and says when it stopped there (``total_exact``
 false).
@@ -35,9 +40,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 TOTAL_CAP = 10_000
-# Above this many estimated matches, a search reads pools of the most-followed matches instead
-# of ranking them all: at a million profiles ranking 2,000 rows costs about what reading a page
-# of a common word in followers order does.
+# Up to this many estimated matches, a search ranks them all, however small the table (above
+# it, only when sqrt(P * N) is larger: see the module's docstring).
 FEW = 2_000
 MAX_EDITS = 2
 ALTERNATIVES = 8
@@ -54,22 +58,89 @@ _NEAR = text(
     "WHERE length(word) BETWEEN length(:word) - :edits AND length(:word) + :edits "
     "AND levenshtein_less_equal(word, :word, :edits) <= :edits"
 )
-# The query's words as the index has them: the same parser, accents removed, in typed order;
-# and this transaction's settings, in the same round trip. Planning is cheap, JIT compiling is
-# not: it costs more than these queries themselves. Plans are made for the values at hand: a
-# generic plan cannot tell a rare word (the index) from a common one (the followers order).
+
+
+def _statistics(words: str, prefix: str) -> str:
+    """The table's size and, for the full-text index and the name index, the share of profiles
+    holding each of its most common words that ``words`` (a text[] expression) has or
+    ``prefix`` starts (``pg_stats``, kept by ANALYZE): the planner's own figures, read
+    without planning anything; and how many name words start with ``prefix``."""
+
+    def share(table: str, column: str) -> str:
+        return (
+            "(SELECT jsonb_build_object('floor',"  # noqa: S608 - fixed fragments, values bound
+            "  s.most_common_elem_freqs[cardinality(s.most_common_elems::text::text[]) + 1],"
+            "  'words', (SELECT jsonb_object_agg(e.word, e.share)"
+            "    FROM unnest(s.most_common_elems::text::text[], s.most_common_elem_freqs)"
+            "      AS e (word, share)"
+            f"    WHERE e.word = ANY({words}) OR starts_with(e.word, {prefix})))"
+            " FROM pg_stats AS s WHERE s.schemaname = current_schema()"
+            f" AND s.tablename = '{table}' AND s.attname = '{column}')"
+        )
+
+    return (
+        "(SELECT reltuples FROM pg_class WHERE oid = 'social_profiles'::regclass) AS profiles, "  # noqa: S608 - fixed fragments
+        f"{share('social_profiles', 'search_document')} AS everywhere, "
+        f"{share('ix_social_profiles_names', 'sm_name_document')} AS names, "
+        "(SELECT count(*) FROM search_words"
+        f" WHERE word >= {prefix} AND word < {prefix} || chr(1114111)) AS prefixed"
+    )
+
+
+# The query's words as the index has them (the same parser, accents removed, in typed order),
+# their statistics, and this transaction's settings, in one round trip. Planning is cheap, JIT
+# compiling is not: it costs more than these queries themselves. Plans are made for the values
+# at hand: a generic plan cannot tell a rare word (the index) from a common one (the followers
+# order). A parallel plan only adds start-up time to these short queries.
 _PREPARE = text(
-    "SELECT set_config('jit', 'off', true), set_config('work_mem', '16MB', true),"
+    "WITH parsed AS (SELECT ARRAY(SELECT lexeme FROM unnest(to_tsvector('simple',"  # noqa: S608 - fixed fragments
+    "   sm_unaccent(translate(:q, '._-', '   ')))) ORDER BY positions[1]) AS words)"
+    " SELECT set_config('jit', 'off', true), set_config('work_mem', '16MB', true),"
     " set_config('plan_cache_mode', 'force_custom_plan', true),"
-    " ARRAY(SELECT lexeme FROM unnest(to_tsvector('simple',"
-    "   sm_unaccent(translate(:q, '._-', '   ')))) ORDER BY positions[1]) AS words"
+    " set_config('max_parallel_workers_per_gather', '0', true), words, "
+    + _statistics(
+        "parsed.words",
+        "CASE WHEN length(words[cardinality(words)]) >= 2 THEN words[cardinality(words)] END",
+    )
+    + " FROM parsed"
 )
-_ESTIMATES = text(
-    "SELECT sm_search_estimate(false, to_tsquery('simple', :tsq)) AS everywhere,"
-    " sm_search_estimate(false, to_tsquery('simple', :whole)) AS whole,"
-    " sm_search_estimate(true, to_tsquery('simple', :tsq)) AS names,"
-    " sm_search_estimate(true, to_tsquery('simple', :whole)) AS names_whole"
-)
+_STATISTICS = text("SELECT " + _statistics("CAST(:words AS text[])", "NULL"))
+
+
+@dataclass(frozen=True, slots=True)
+class Statistics:
+    """What the planner knows of the words searched: profiles, and per index (everywhere,
+    names) the share of profiles holding each common word, ``floor`` for any other word."""
+
+    profiles: float
+    everywhere: dict[str, Any] | None
+    names: dict[str, Any] | None
+    prefixed: int = 0  # name words that start with the last word, when it is a prefix
+
+    def estimate(self, words: list[list[str]], *, prefix_last: bool, names: bool) -> float:
+        """The planner's estimate of the matches of ``tsquery(words, prefix_last=...)``:
+        alternatives of a word OR-ed, words AND-ed as if independent; 0 before any ANALYZE."""
+        stats = self.names if names else self.everywhere
+        if not stats or self.profiles <= 0:
+            return 0.0
+        shares: dict[str, float] = stats["words"] or {}
+        floor = float(stats["floor"] or 0) / 2
+        selectivity = 1.0
+        for i, alternatives in enumerate(words):
+            none = 1.0
+            for word in alternatives:
+                if prefix_last and i == len(words) - 1 and len(word) >= 2:
+                    common = [v for k, v in shares.items() if k.startswith(word)]
+                    # The less common words a prefix expands to count too ("be": a few common
+                    # words, 30,000 profiles in all); as rare words go, half the floor each.
+                    share = sum(common) + max(0, self.prefixed - len(common)) * floor / 2
+                    if any(w.startswith(word) for ws in words[:-1] for w in ws):
+                        share = 1.0  # "maría ma": every María matches "ma:*" already
+                else:
+                    share = shares.get(word, 0.0)
+                none *= 1 - max(share, floor)
+            selectivity *= 1 - none
+        return selectivity * self.profiles
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,13 +173,17 @@ async def search(
     conn: AsyncConnection, *, q: str, platform: str | None, limit: int, offset: int
 ) -> Result:
     """One page of matching profiles with the total number of matches (or its estimate)."""
-    words = list((await conn.execute(_PREPARE, {"q": q})).one().words)
+    prepared = (await conn.execute(_PREPARE, {"q": q})).one()
+    words = list(prepared.words)
     if not words:
         return await _browse(conn, platform=platform, limit=limit, offset=offset)
     found = await _find(
         conn,
         words=[[w] for w in words],
         prefix_last=True,
+        statistics=Statistics(
+            prepared.profiles, prepared.everywhere, prepared.names, prepared.prefixed
+        ),
         handle=q.strip().lstrip("@").lower(),
         platform=platform,
         limit=limit,
@@ -119,10 +194,12 @@ async def search(
     corrected = await _corrections(conn, words)
     if corrected is None:
         return found
+    known = (await conn.execute(_STATISTICS, {"words": [w for ws in corrected for w in ws]})).one()
     result = await _find(
         conn,
         words=corrected,
         prefix_last=False,
+        statistics=Statistics(known.profiles, known.everywhere, known.names),
         handle="",
         platform=platform,
         limit=limit,
@@ -137,6 +214,7 @@ async def _find(
     *,
     words: list[list[str]],
     prefix_last: bool,
+    statistics: Statistics,
     handle: str,
     platform: str | None,
     limit: int,
@@ -148,8 +226,15 @@ async def _find(
         "tsq_names": tsquery(words, prefix_last=prefix_last, weight="A"),
         "whole_names": tsquery(words, prefix_last=False, weight="A"),
     }
-    estimates = (await conn.execute(_ESTIMATES, queries)).one()
-    if estimates.everywhere <= FEW:
+    everywhere = statistics.estimate(words, prefix_last=prefix_last, names=False)
+
+    def few(estimate: float) -> bool:
+        # Reading E matches from the index and sorting them visits E rows; walking the
+        # followers order until ``pool`` of them visits pool / E of the table. The first is
+        # cheaper up to E = sqrt(pool * profiles): about 4,500 at a million, page one.
+        return estimate * estimate <= (offset + limit) * statistics.profiles
+
+    if everywhere <= FEW or few(everywhere):
         return await _match(
             conn,
             tsq=queries["tsq"],
@@ -159,21 +244,29 @@ async def _find(
             limit=limit,
             offset=offset,
         )
-    pools: list[str] = []
-    for query, estimate in (("whole", estimates.names_whole), ("tsq", estimates.names)):
+
+    pools: list[tuple[str, bool]] = []  # (condition, read from its own index and sorted)
+    for query in ("whole", "tsq"):
         if query == "whole" and queries["whole"] == queries["tsq"]:
             continue
-        # Few name matches: their own index finds them (a word rare in names may be common in
+        prefix = prefix_last and query == "tsq"
+        # Few name matches: the name index finds them (a word rare in names may be common in
         # bios, and a walk in followers order would pass every bio match to reach them). Many:
         # the walk stops soon, checking the stored document with the names' weight.
-        pools.append(
-            f"sm_name_document(username, full_name) @@ to_tsquery('simple', :{query})"
-            if estimate <= FEW
-            else f"search_document @@ to_tsquery('simple', :{query}_names)"
-        )
-    if queries["whole"] != queries["tsq"]:
-        pools.append("search_document @@ to_tsquery('simple', :whole)")
-    pools.append("search_document @@ to_tsquery('simple', :tsq)")  # last: `seen` counts it
+        if few(statistics.estimate(words, prefix_last=prefix, names=True)):
+            pools.append(
+                (f"sm_name_document(username, full_name) @@ to_tsquery('simple', :{query})", True)
+            )
+        else:
+            pools.append((f"{_WALKED} @@ to_tsquery('simple', :{query}_names)", False))
+    for query in ("whole", "tsq"):  # the last, any match, is the one `seen` counts
+        if query == "whole" and queries["whole"] == queries["tsq"]:
+            continue
+        prefix = prefix_last and query == "tsq"
+        if few(statistics.estimate(words, prefix_last=prefix, names=False)):
+            pools.append((f"search_document @@ to_tsquery('simple', :{query})", True))
+        else:
+            pools.append((f"{_WALKED} @@ to_tsquery('simple', :{query})", False))
     sql = text(_pooled_sql(pools))
     params = {
         **queries,
@@ -190,19 +283,26 @@ async def _find(
     seen = int(rows[0]["seen"])
     if seen < offset + limit:  # the pool of any match holds every match
         return Result(items, seen, True, None)
-    return Result(items, max(int(estimates.everywhere), seen), False, None)
+    return Result(items, max(round(everywhere), seen), False, None)
 
 
 _PLATFORM = "(CAST(:platform AS text) IS NULL OR platform = :platform)"
+# The stored document as no index has it: a pool read in followers order must not be read
+# from the full-text index instead, as the planner would when its estimate is too low (it takes
+# "maría & ma:*" for rare, though every María matches "ma:*").
+_WALKED = "COALESCE(search_document, search_document)"
 
 
-def _pooled_sql(pools: list[str]) -> str:
-    """Each pool's most-followed matches (in followers order, stopped at ``:pool`` rows) and
-    the exact handle, ranked like a full search; ``seen``: the size of the last pool."""
+def _pooled_sql(pools: list[tuple[str, bool]]) -> str:
+    """Each pool's most-followed matches (stopped at ``:pool`` rows: in followers order, or
+    found in the condition's index and sorted, as ``pools`` says) and the exact handle, ranked
+    like a full search; ``seen``: the size of the last pool."""
+    # ``followers_count + 0``: no index has that order, so the planner reads the matches from
+    # the condition's own index and sorts them instead of walking the followers index.
     ctes = "".join(
         f"p{i} AS MATERIALIZED (SELECT id FROM social_profiles WHERE {cond} AND {_PLATFORM} "  # noqa: S608 - fixed fragments
-        "ORDER BY followers_count DESC, id LIMIT :pool), "
-        for i, cond in enumerate(pools)
+        f"ORDER BY followers_count{' + 0' if sort else ''} DESC, id LIMIT :pool), "
+        for i, (cond, sort) in enumerate(pools)
     )
     union = "".join(f" UNION SELECT id FROM p{i}" for i in range(len(pools)))  # noqa: S608 - fixed
     return (

@@ -1,15 +1,15 @@
 """Search that stays fast when a word is common.
 
 A word shared by tens of thousands of profiles ("anna", a two-letter prefix) made search visit
-and rank every match: 50 ms to half a second at a million profiles. Search now asks the planner
-how many rows a query matches and, when they are many, reads only the most-followed matches in
-the followers index's order, stopping after a page (``smcore.store.search``). For that it needs:
+and rank every match: 50 ms to half a second at a million profiles. Search now estimates how
+many rows a query matches from the planner's statistics and, when they are many, reads only the
+most-followed matches in the followers index's order, stopping after a page
+(``smcore.store.search``). For that it needs:
 
 - ``sm_name_document``: the username and full-name part of ``search_document`` (no bio), with a
   GIN index of its own, so that name matches are found apart from bio matches when a word is
-  rare in names and common in bios, and so the planner keeps statistics on name words;
-- an index on ``lower(username)``, so the exact ``@handle`` is found without ranking;
-- ``sm_search_estimate``: the planner's estimate of a query's matches, read in one call.
+  rare in names and common in bios, and so ANALYZE keeps statistics on name words;
+- an index on ``lower(username)``, so the exact ``@handle`` is found without ranking.
 
 Revision ID: 0008
 Revises: 0007
@@ -43,31 +43,9 @@ def upgrade() -> None:
     op.execute(
         "CREATE INDEX ix_social_profiles_username_lower ON social_profiles (lower(username))"
     )
-    # EXPLAIN's row estimate: an exact count of a common word costs what ranking it did.
-    # VOLATILE only because PostgreSQL allows EXPLAIN in no other kind of function.
-    op.execute(
-        """
-        CREATE FUNCTION sm_search_estimate(names boolean, query tsquery) RETURNS bigint
-        LANGUAGE plpgsql VOLATILE STRICT AS $$
-        DECLARE
-            plan json;
-        BEGIN
-            IF names THEN
-                EXECUTE format('EXPLAIN (FORMAT JSON) SELECT 1 FROM social_profiles '
-                    'WHERE sm_name_document(username, full_name) @@ %L::tsquery', query)
-                    INTO plan;
-            ELSE
-                EXECUTE format('EXPLAIN (FORMAT JSON) SELECT 1 FROM social_profiles '
-                    'WHERE search_document @@ %L::tsquery', query) INTO plan;
-            END IF;
-            RETURN (plan -> 0 -> 'Plan' ->> 'Plan Rows')::bigint;
-        END $$
-        """
-    )
 
 
 def downgrade() -> None:
-    op.execute("DROP FUNCTION sm_search_estimate(boolean, tsquery)")
     op.execute("DROP INDEX ix_social_profiles_username_lower")
     op.execute("DROP INDEX ix_social_profiles_names")
     op.execute("DROP FUNCTION sm_name_document(text, text)")
