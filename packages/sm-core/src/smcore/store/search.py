@@ -33,7 +33,7 @@ false).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import text
@@ -60,61 +60,82 @@ _NEAR = text(
 )
 
 
-def _statistics(words: str, prefix: str) -> str:
-    """The table's size and, for the full-text index and the name index, the share of profiles
-    holding each of its most common words that ``words`` (a text[] expression) has or
-    ``prefix`` starts (``pg_stats``, kept by ANALYZE): the planner's own figures, read
-    without planning anything; and how many name words start with ``prefix``."""
-
-    def share(table: str, column: str) -> str:
-        return (
-            "(SELECT jsonb_build_object('floor',"  # noqa: S608 - fixed fragments, values bound
-            "  s.most_common_elem_freqs[cardinality(s.most_common_elems::text::text[]) + 1],"
-            "  'words', (SELECT jsonb_object_agg(e.word, e.share)"
-            "    FROM unnest(s.most_common_elems::text::text[], s.most_common_elem_freqs)"
-            "      AS e (word, share)"
-            f"    WHERE e.word = ANY({words}) OR starts_with(e.word, {prefix})))"
-            " FROM pg_stats AS s WHERE s.schemaname = current_schema()"
-            f" AND s.tablename = '{table}' AND s.attname = '{column}')"
-        )
-
-    return (
-        "(SELECT reltuples FROM pg_class WHERE oid = 'social_profiles'::regclass) AS profiles, "  # noqa: S608 - fixed fragments
-        f"{share('social_profiles', 'search_document')} AS everywhere, "
-        f"{share('ix_social_profiles_names', 'sm_name_document')} AS names, "
-        "(SELECT count(*) FROM search_words"
-        f" WHERE word >= {prefix} AND word < {prefix} || chr(1114111)) AS prefixed"
-    )
-
-
-# The query's words as the index has them (the same parser, accents removed, in typed order),
-# their statistics, and this transaction's settings, in one round trip. Planning is cheap, JIT
-# compiling is not: it costs more than these queries themselves. Plans are made for the values
-# at hand: a generic plan cannot tell a rare word (the index) from a common one (the followers
-# order). A parallel plan only adds start-up time to these short queries.
+# The query's words as the index has them (the same parser, accents removed, in typed order);
+# what the estimates need: the table's size, when it was last analysed (which tells cached
+# statistics apart, see ``_common_words``), how many name words start with the last word (a
+# prefix); and this transaction's settings; in one round trip. Planning is cheap, JIT compiling
+# is not: it costs more than these queries themselves. Plans are made for the values at hand:
+# a generic plan cannot tell a rare word (the index) from a common one (the followers order).
+# A parallel plan only adds start-up time to these short queries.
 _PREPARE = text(
-    "WITH parsed AS (SELECT ARRAY(SELECT lexeme FROM unnest(to_tsvector('simple',"  # noqa: S608 - fixed fragments
-    "   sm_unaccent(translate(:q, '._-', '   ')))) ORDER BY positions[1]) AS words)"
+    "WITH parsed AS (SELECT ARRAY(SELECT lexeme FROM unnest(to_tsvector('simple',"
+    "   sm_unaccent(translate(:q, '._-', '   ')))) ORDER BY positions[1]) AS words),"
+    " last AS (SELECT CASE WHEN length(words[cardinality(words)]) >= 2"
+    "   THEN words[cardinality(words)] END AS prefix FROM parsed)"
     " SELECT set_config('jit', 'off', true), set_config('work_mem', '16MB', true),"
     " set_config('plan_cache_mode', 'force_custom_plan', true),"
-    " set_config('max_parallel_workers_per_gather', '0', true), words, "
-    + _statistics(
-        "parsed.words",
-        "CASE WHEN length(words[cardinality(words)]) >= 2 THEN words[cardinality(words)] END",
-    )
-    + " FROM parsed"
+    " set_config('max_parallel_workers_per_gather', '0', true), words,"
+    " (SELECT reltuples FROM pg_class WHERE oid = 'social_profiles'::regclass) AS profiles,"
+    " ARRAY[inet_server_addr()::text, inet_server_port()::text, current_database(),"
+    "   'social_profiles'::regclass::oid::text,"
+    "   pg_stat_get_last_analyze_time('social_profiles'::regclass)::text,"
+    "   pg_stat_get_last_autoanalyze_time('social_profiles'::regclass)::text] AS analysed,"
+    " (SELECT count(*) FROM search_words"
+    "   WHERE word >= prefix AND word < prefix || chr(1114111)) AS prefixed"
+    " FROM parsed, last"
 )
-_STATISTICS = text("SELECT " + _statistics("CAST(:words AS text[])", "NULL"))
+# The most common words of the full-text index and of the name index, with the share of
+# profiles that holds each, as ANALYZE found them: the planner's own figures.
+_COMMON_WORDS = text(
+    "SELECT s.tablename = 'social_profiles' AS everywhere,"
+    " s.most_common_elems::text::text[] AS words, s.most_common_elem_freqs AS shares"
+    " FROM pg_stats AS s WHERE s.schemaname = current_schema()"
+    " AND (s.tablename, s.attname) IN"
+    " (('social_profiles', 'search_document'), ('ix_social_profiles_names', 'sm_name_document'))"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Shares:
+    """The share of profiles holding each of an index's most common words; ``floor`` for any
+    other word (half the least common one's share, as the planner takes it)."""
+
+    words: dict[str, float]
+    floor: float
+
+
+# Reading pg_stats costs 5 to 10 ms (a view over the catalogue, a thousand words cast from
+# text); it changes only when the table is analysed, so each process keeps the last few reads,
+# keyed by server, database, table and analysis time.
+_COMMON: dict[tuple[str | None, ...], tuple[Shares | None, Shares | None]] = {}
+
+
+async def _common_words(
+    conn: AsyncConnection, analysed: list[str | None]
+) -> tuple[Shares | None, Shares | None]:
+    """(everywhere, names) as last analysed; None before any ANALYZE."""
+    key = tuple(analysed)
+    if key not in _COMMON:
+        found: dict[bool, Shares] = {}
+        for row in (await conn.execute(_COMMON_WORDS)).all():
+            n = len(row.words or [])
+            if n:  # the shares list ends with the least and greatest share, and nulls
+                shares = dict(zip(row.words, row.shares[:n], strict=True))
+                found[row.everywhere] = Shares(shares, float(row.shares[n]) / 2)
+        if len(_COMMON) >= 16:
+            _COMMON.clear()
+        _COMMON[key] = (found.get(True), found.get(False))
+    return _COMMON[key]
 
 
 @dataclass(frozen=True, slots=True)
 class Statistics:
     """What the planner knows of the words searched: profiles, and per index (everywhere,
-    names) the share of profiles holding each common word, ``floor`` for any other word."""
+    names) its most common words; how many name words start with the last word."""
 
     profiles: float
-    everywhere: dict[str, Any] | None
-    names: dict[str, Any] | None
+    everywhere: Shares | None
+    names: Shares | None
     prefixed: int = 0  # name words that start with the last word, when it is a prefix
 
     def estimate(self, words: list[list[str]], *, prefix_last: bool, names: bool) -> float:
@@ -123,8 +144,7 @@ class Statistics:
         stats = self.names if names else self.everywhere
         if not stats or self.profiles <= 0:
             return 0.0
-        shares: dict[str, float] = stats["words"] or {}
-        floor = float(stats["floor"] or 0) / 2
+        shares, floor = stats.words, stats.floor
         selectivity = 1.0
         for i, alternatives in enumerate(words):
             none = 1.0
@@ -177,13 +197,13 @@ async def search(
     words = list(prepared.words)
     if not words:
         return await _browse(conn, platform=platform, limit=limit, offset=offset)
+    everywhere, names = await _common_words(conn, prepared.analysed)
+    statistics = Statistics(prepared.profiles, everywhere, names, prepared.prefixed)
     found = await _find(
         conn,
         words=[[w] for w in words],
         prefix_last=True,
-        statistics=Statistics(
-            prepared.profiles, prepared.everywhere, prepared.names, prepared.prefixed
-        ),
+        statistics=statistics,
         handle=q.strip().lstrip("@").lower(),
         platform=platform,
         limit=limit,
@@ -194,12 +214,11 @@ async def search(
     corrected = await _corrections(conn, words)
     if corrected is None:
         return found
-    known = (await conn.execute(_STATISTICS, {"words": [w for ws in corrected for w in ws]})).one()
     result = await _find(
         conn,
         words=corrected,
         prefix_last=False,
-        statistics=Statistics(known.profiles, known.everywhere, known.names),
+        statistics=replace(statistics, prefixed=0),
         handle="",
         platform=platform,
         limit=limit,
