@@ -22,7 +22,7 @@ from temporalio.client import (
     ScheduleState,
 )
 
-from smcore.fleet import accounts
+from smcore.fleet import accounts, dispatch
 from smcore.fleet import status as fleet_status
 from smcore.orchestration import client as orchestration
 from smcore.orchestration import task_queue
@@ -216,3 +216,31 @@ async def test_per_profile_schedules_of_older_versions_move_into_the_fleet(synce
         assert s.rows("SELECT username, scope, refresh_days FROM sync_schedules") == [
             (name, "profile", 3.0)
         ]
+
+
+async def test_a_batch_whose_round_was_lost_is_started_later(syncer: Any) -> None:
+    with serve(seed=8, profiles=12, channels=0) as sim:
+        s = syncer(sim)
+        names = [p["username"] for p in s.truth("instagram")["profiles"] if p["exists"]][:10]
+        await _import(
+            s.database_url,
+            "platform,username,scope\n" + "".join(f"instagram,{n},profile\n" for n in names),
+        )
+        # A round committed its batch, then its worker died before the dispatcher heard.
+        engine = db.async_engine(s.database_url, pool_size=1)
+        try:
+            lost = await dispatch.dispatch(engine, dict.fromkeys(Platform, 100))
+        finally:
+            await engine.dispose()
+        assert lost.accounts == 10 and not lost.orphans
+        s.rows(
+            "UPDATE job_calls SET created_at = now() - interval '3 minutes' "
+            "WHERE id = %s RETURNING id",
+            lost.batches[0],
+        )
+        async with _workers(s, 1):
+            await _until(_passes_done(s, 1), 90, "the lost batch's syncs")
+        assert s.rows("SELECT status FROM job_calls WHERE id = %s", lost.batches[0]) == [
+            ("succeeded",)
+        ]
+        assert s.scalar("SELECT count(*) FROM job_calls WHERE kind = 'batch'") == 1

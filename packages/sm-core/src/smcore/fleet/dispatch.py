@@ -9,6 +9,8 @@ Every step is one SQL statement over ``sync_schedules``:
 - ``job_closed``: called in the transaction that closes a JobCall. A failed sync is due again
   after a backoff (1 min, doubling, at most the cadence) and the account counts as failing; any
   other outcome clears the failures. The account learns its external id from the profile.
+- ``dispatch`` also returns the batches an earlier round made whose workflow never started
+  (a worker died between the commit and the result): the dispatcher starts them.
 - ``reap``: accounts whose JobCall was closed without them hearing of it, or that has shown no
   sign of life for ``STALE_AFTER``, are closed as failed (and so retried), never left stuck.
 
@@ -35,6 +37,9 @@ log = structlog.get_logger(__name__)
 
 STALE_AFTER = timedelta(hours=6)  # no ServiceCall or JobCall update for this long: reaped
 BACKOFF_FIRST_S = 60
+# A fleet batch still pending this long after it was made: its round's result was lost (the
+# worker died between committing the batch and returning it); the dispatcher starts it again.
+ORPHAN_AFTER = timedelta(minutes=2)
 
 
 def providers_of(settings: Settings) -> dict[Platform, tuple[str, ...]]:
@@ -113,6 +118,14 @@ _START = text(
     RETURNING s.id
     """
 )
+_ORPHANS = text(
+    """
+    SELECT id FROM job_calls
+    WHERE kind = 'batch' AND status = 'pending' AND params ->> 'fleet' = 'true'
+      AND created_at < :before
+    ORDER BY id LIMIT 20
+    """
+)
 _NEXT_DUE = text(
     "SELECT extract(epoch FROM min(next_due_at) - CAST(:now AS timestamptz)) "
     "FROM sync_schedules WHERE enabled AND running_job_call_id IS NULL"
@@ -163,9 +176,12 @@ async def dispatch(
             full = True
     async with engine.connect() as conn:
         wait = await conn.scalar(_NEXT_DUE, {"now": now})
+        orphans = list(await conn.scalars(_ORPHANS, {"before": now - ORPHAN_AFTER}))
     if accounts or reaped:
         log.info("fleet_dispatched", batches=len(batches), accounts=accounts, reaped=reaped)
-    return Dispatched(batches, accounts, reaped, None if wait is None else float(wait), full=full)
+    return Dispatched(
+        batches, accounts, reaped, None if wait is None else float(wait), full, orphans
+    )
 
 
 _CLOSE = text(

@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ChildWorkflowError
+from temporalio.exceptions import ActivityError, ChildWorkflowError, WorkflowAlreadyStartedError
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
@@ -219,6 +219,14 @@ class FleetDispatcherWorkflow:
     def __init__(self) -> None:
         self._woken = False
 
+    async def _start(self, request: FleetInput, batch: int) -> None:
+        await workflow.start_child_workflow(
+            SyncBatchWorkflow.run,
+            BatchInput(batch, request.db, request.concurrency),
+            id=batch_workflow_id(request.db, batch),
+            parent_close_policy=ParentClosePolicy.ABANDON,
+        )
+
     @workflow.signal
     def wake(self) -> None:
         """Look now (accounts were added, or made due)."""
@@ -242,12 +250,10 @@ class FleetDispatcherWorkflow:
                 retry_policy=QUICK_RETRY,
             )
             for batch in done.batches:
-                await workflow.start_child_workflow(
-                    SyncBatchWorkflow.run,
-                    BatchInput(batch, request.db, request.concurrency),
-                    id=batch_workflow_id(request.db, batch),
-                    parent_close_policy=ParentClosePolicy.ABANDON,
-                )
+                await self._start(request, batch)
+            for batch in done.orphans:
+                with contextlib.suppress(WorkflowAlreadyStartedError):  # it was only slow
+                    await self._start(request, batch)
             if done.full or done.batches:
                 wait = request.busy_s
             elif done.next_due_in_s is None:

@@ -164,3 +164,6 @@ class Dispatched:
     next_due_in_s: float | None = None
     # Some platform had due accounts and no room: look again soon.
     full: bool = False
+    # Batches an earlier round created whose workflow never started (that round's result was
+    # lost with its worker): start them now.
+    orphans: list[int] = field(default_factory=list)
