@@ -137,3 +137,21 @@ def test_weighted_queries_keep_prefixes_and_alternatives() -> None:
     assert search.tsquery(words, prefix_last=True, weight="A") == "('anna':A | 'ana':A) & 'pe':*A"
     assert search.tsquery([["p"]], prefix_last=True, weight="A") == "'p':A"
     assert search.tsquery([["pe"]], prefix_last=True) == "'pe':*"
+
+
+def test_estimates_follow_the_planners_statistics() -> None:
+    everywhere = search.Shares({"anna": 0.05, "maria": 0.03, "mark": 0.01}, floor=0.0005)
+
+    def estimate(*words: str, prefix_last: bool = False, prefixed: int = 0) -> float:
+        stats = search.Statistics(1_000_000, everywhere, None, prefixed=prefixed)
+        return stats.estimate([[w] for w in words], prefix_last=prefix_last, names=False)
+
+    assert estimate("anna") == pytest.approx(50_000)
+    assert estimate("zzz") == pytest.approx(500), "any other word: the floor"
+    assert estimate("anna", prefix_last=True, prefixed=1) == pytest.approx(50_000)
+    # A prefix: its common words, and the rest of the name words it expands to (38 here).
+    assert estimate("ma", prefix_last=True, prefixed=40) == pytest.approx(40_000 + 38 * 250)
+    # Words together as if independent, but "maria ma" is every Maria.
+    assert estimate("anna", "maria") == pytest.approx(1_500)
+    assert estimate("maria", "ma", prefix_last=True, prefixed=40) == pytest.approx(30_000)
+    assert search.Statistics(0, None, None).estimate([["anna"]], prefix_last=True, names=False) == 0

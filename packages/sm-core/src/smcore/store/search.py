@@ -10,22 +10,26 @@
 - With no words, profiles are listed by followers.
 
 How a search runs depends on its estimated matches E: the share of profiles holding each word
-as ANALYZE last found it (``pg_stats``, read with the query's words in the same round trip as
-parsing them; the planner's own figures, without planning anything), prefixes counting the
-name words they expand to (``search_words``). P is ``offset + limit``, N the profiles.
+as ANALYZE last found it (``pg_stats``, read once per analysis and kept per process; the
+planner's own figures, without planning anything), words AND-ed as if independent, a prefix
+counting the name words it expands to (``search_words``, counted in the round trip that parses
+the words). P is ``offset + limit``, N the profiles. Reading the matches from their index costs
+E row visits, plus a tenth of one per index entry of a prefix's words ("ma:*" reads 150,000
+entries, even in "john & ma:*"); walking the followers order until P matches, P * N / E.
 
-- E up to ``FEW``, or up to sqrt(P * N) (about 4,500 at a million profiles, page one): every
-  match is ranked, and the total is exact. Reading E matches costs E row visits.
-- More (a common first name, a short prefix: tens of thousands at a million profiles): ranking
-  them all cost 50 to 500 ms. The page is ranked among pools of the most-followed matches
-  instead, one pool per tier (the exact handle; whole words in names; any words in names; whole
-  words anywhere; any match), each stopped after P rows. A pool with many matches walks the
-  followers index, visiting about P * N / E rows; one with few (a word common in bios, rare in
-  names) reads its own index (names: ``sm_name_document``) and sorts: E rows. Whichever is
-  fewer, so a pool visits at most about sqrt(P * N) rows. Within a tier the page is the same as
-  full ranking whenever the tier's best rows are among its most followed (they are, by
-  definition, when rank ties; a profile named "Anna Anna" with few followers may rank lower
-  than full ranking would put it). The total is the estimate (``total_exact`` false).
+- Reading is cheaper (or E is at most ``FEW``): every match is ranked, and the total is exact.
+- Walking is cheaper (a common first name, a short prefix: tens of thousands at a million
+  profiles): ranking them all cost 50 to 500 ms. The page is ranked among pools of the
+  most-followed matches instead, one pool per tier (the exact handle; whole words in names; any
+  words in names; whole words anywhere; any match), each stopped after P rows and each read or
+  walked, whichever is cheaper for that tier (a word common in bios may be rare in names:
+  ``sm_name_document`` has an index of its own). A walk stops after twice the rows it should
+  visit and then reads the index instead: estimates of words together can be far off ("иван &
+  ca:*": Cyrillic and Latin names rarely meet), and a walk past rare matches visits the table.
+  Within a tier the page is the same as full ranking whenever the tier's best rows are among
+  its most followed (they are, by definition, when rank ties; a profile named "Anna Anna" with
+  few followers may rank lower than full ranking would put it). The total is the estimate
+  (``total_exact`` false).
 
 Listing without words counts up to ``TOTAL_CAP`` and says when it stopped there (``total_exact``
 false).
@@ -41,8 +45,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 TOTAL_CAP = 10_000
 # Up to this many estimated matches, a search ranks them all, however small the table (above
-# it, only when sqrt(P * N) is larger: see the module's docstring).
+# it, when reading them costs less than walking the followers order: see the module docstring).
 FEW = 2_000
+# Index entries of a prefix's words read in the time of one row: a prefix's bitmap holds every
+# profile with any word it expands to, whatever else the query asks.
+PREFIX_ENTRIES_PER_ROW = 10
+# A walk in followers order stops after WALK times the rows it is expected to visit.
+WALK = 2
 MAX_EDITS = 2
 ALTERNATIVES = 8
 _COLUMNS = (
@@ -246,14 +255,23 @@ async def _find(
         "whole_names": tsquery(words, prefix_last=False, weight="A"),
     }
     everywhere = statistics.estimate(words, prefix_last=prefix_last, names=False)
+    pool = offset + limit
 
-    def few(estimate: float) -> bool:
-        # Reading E matches from the index and sorting them visits E rows; walking the
-        # followers order until ``pool`` of them visits pool / E of the table. The first is
-        # cheaper up to E = sqrt(pool * profiles): about 4,500 at a million, page one.
-        return estimate * estimate <= (offset + limit) * statistics.profiles
+    def walk(*, prefix: bool, names: bool) -> int:
+        """0 when reading the matches from their index and sorting them visits fewer rows than
+        walking the followers order until ``pool`` of them; else the rows the walk should
+        visit, twice as many as it is expected to (the walk visits pool / E of the table; the
+        index E rows, plus, for a prefix, the index entries of every word it expands to, a tenth
+        of a row each: "ma:*" is 150,000 of them, even in "john & ma:*")."""
+        estimate = statistics.estimate(words, prefix_last=prefix, names=names)
+        read = estimate
+        if prefix and len(words[-1][0]) >= 2:
+            expanded = statistics.estimate(words[-1:], prefix_last=True, names=names)
+            read += expanded / PREFIX_ENTRIES_PER_ROW
+        walked = pool * statistics.profiles / max(estimate, 1)
+        return 0 if read <= max(FEW, walked) else round(WALK * walked)
 
-    if everywhere <= FEW or few(everywhere):
+    if not walk(prefix=prefix_last, names=False):
         return await _match(
             conn,
             tsq=queries["tsq"],
@@ -264,34 +282,36 @@ async def _find(
             offset=offset,
         )
 
-    pools: list[tuple[str, bool]] = []  # (condition, read from its own index and sorted)
+    # Per tier: (the condition its own index answers, the same on the stored document, how
+    # many rows to walk in followers order, 0 to read the index and sort instead).
+    pools: list[tuple[str, str, int]] = []
     for query in ("whole", "tsq"):
         if query == "whole" and queries["whole"] == queries["tsq"]:
             continue
         prefix = prefix_last and query == "tsq"
-        # Few name matches: the name index finds them (a word rare in names may be common in
-        # bios, and a walk in followers order would pass every bio match to reach them). Many:
-        # the walk stops soon, checking the stored document with the names' weight.
-        if few(statistics.estimate(words, prefix_last=prefix, names=True)):
-            pools.append(
-                (f"sm_name_document(username, full_name) @@ to_tsquery('simple', :{query})", True)
+        # Names have their own index: a word rare in names may be common in bios, and a walk in
+        # followers order would pass every bio match to reach them. The walk checks the stored
+        # document with the names' weight.
+        pools.append(
+            (
+                f"sm_name_document(username, full_name) @@ to_tsquery('simple', :{query})",
+                f"search_document @@ to_tsquery('simple', :{query}_names)",
+                walk(prefix=prefix, names=True),
             )
-        else:
-            pools.append((f"{_WALKED} @@ to_tsquery('simple', :{query}_names)", False))
+        )
     for query in ("whole", "tsq"):  # the last, any match, is the one `seen` counts
         if query == "whole" and queries["whole"] == queries["tsq"]:
             continue
         prefix = prefix_last and query == "tsq"
-        if few(statistics.estimate(words, prefix_last=prefix, names=False)):
-            pools.append((f"search_document @@ to_tsquery('simple', :{query})", True))
-        else:
-            pools.append((f"{_WALKED} @@ to_tsquery('simple', :{query})", False))
+        condition = f"search_document @@ to_tsquery('simple', :{query})"
+        pools.append((condition, condition, walk(prefix=prefix, names=False)))
     sql = text(_pooled_sql(pools))
     params = {
         **queries,
         "handle": handle,
         "platform": platform,
-        "pool": offset + limit,
+        "pool": pool,
+        **{f"walk{i}": rows for i, (_, _, rows) in enumerate(pools)},
         "limit": limit,
         "offset": offset,
     }
@@ -306,26 +326,39 @@ async def _find(
 
 
 _PLATFORM = "(CAST(:platform AS text) IS NULL OR platform = :platform)"
-# The stored document as no index has it: a pool read in followers order must not be read
-# from the full-text index instead, as the planner would when its estimate is too low (it takes
-# "maría & ma:*" for rare, though every María matches "ma:*").
-_WALKED = "COALESCE(search_document, search_document)"
 
 
-def _pooled_sql(pools: list[tuple[str, bool]]) -> str:
-    """Each pool's most-followed matches (stopped at ``:pool`` rows: in followers order, or
-    found in the condition's index and sorted, as ``pools`` says) and the exact handle, ranked
-    like a full search; ``seen``: the size of the last pool."""
-    # ``followers_count + 0``: no index has that order, so the planner reads the matches from
-    # the condition's own index and sorts them instead of walking the followers index.
-    ctes = "".join(
-        f"p{i} AS MATERIALIZED (SELECT id FROM social_profiles WHERE {cond} AND {_PLATFORM} "  # noqa: S608 - fixed fragments
-        f"ORDER BY followers_count{' + 0' if sort else ''} DESC, id LIMIT :pool), "
-        for i, (cond, sort) in enumerate(pools)
-    )
+def _pooled_sql(pools: list[tuple[str, str, int]]) -> str:
+    """Each pool's most-followed matches, stopped at ``:pool`` rows, and the exact handle,
+    ranked like a full search; ``seen``: the size of the last pool.
+
+    A pool is read from its condition's index and sorted, or walks the followers order, as
+    ``pools`` says. The walk is the estimate's bet that matches are common; estimates of words
+    together can be far off ("иван & ca:*": Cyrillic and Latin names rarely meet), so a walk
+    stops after ``:walk<i>`` profiles, and when that did not fill the pool, the index is read."""
+    ctes = []
+    for i, (indexed, stored, walk) in enumerate(pools):
+        # ``followers_count + 0``: no index has that order, so the planner reads the matches
+        # from the condition's own index and sorts them.
+        read = (
+            f"SELECT id FROM social_profiles WHERE {indexed} AND {_PLATFORM}"  # noqa: S608 - fixed fragments
+            " ORDER BY followers_count + 0 DESC, id LIMIT :pool"
+        )
+        if not walk:
+            ctes.append(f"p{i} AS MATERIALIZED ({read}), ")
+            continue
+        unfilled = f"(SELECT count(*) FROM w{i}) < :pool AND "  # noqa: S608 - fixed fragments
+        ctes.append(
+            f"w{i} AS MATERIALIZED (SELECT id FROM (SELECT id, followers_count, platform,"  # noqa: S608 - fixed fragments
+            "  search_document FROM social_profiles ORDER BY followers_count DESC, id"
+            f"  LIMIT :walk{i}) AS walked WHERE {stored} AND {_PLATFORM}"
+            "  ORDER BY followers_count DESC, id LIMIT :pool), "
+            f"p{i} AS MATERIALIZED (SELECT id FROM w{i} UNION"
+            f" ({read.replace(' WHERE ', ' WHERE ' + unfilled, 1)})), "
+        )
     union = "".join(f" UNION SELECT id FROM p{i}" for i in range(len(pools)))  # noqa: S608 - fixed
     return (
-        f"WITH {ctes}pool AS ("  # noqa: S608 - fixed fragments, values bound
+        f"WITH {''.join(ctes)}pool AS ("  # noqa: S608 - fixed fragments, values bound
         "  SELECT id FROM social_profiles WHERE lower(username) = :handle"
         f"  AND search_document @@ to_tsquery('simple', :tsq) AND {_PLATFORM}{union}"
         f") SELECT {_COLUMNS}, lower(username) = :handle AS handle,"
