@@ -42,8 +42,9 @@ class BloggerPage(BaseModel):
     items: list[Blogger]
     total: int = Field(
         description="Matches in all pages; when total_exact is false, a lower bound (listing "
-        "without q) or the database's estimate (a search matching more than "
-        f"{profile_search.FEW} profiles)"
+        "without q) or the database's estimate (a search that matches more than "
+        f"{profile_search.FEW} profiles and would cost more to rank them all than to read the "
+        "most followed)"
     )
     total_exact: bool = Field(
         description=f"False when listing without q stopped counting at {profile_search.TOTAL_CAP}"
