@@ -10,6 +10,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from smcore.fleet import dispatch as fleet
+from smcore.orchestration.workflows import STREAM_RETRY
 from smcore.store import retention
 from smcore.sync.errors import JobError, TransientStreamError
 from smcore.sync.models import (
@@ -26,6 +27,7 @@ from smcore.sync.models import (
     StreamInput,
     StreamOutcome,
     SyncInput,
+    ends_job,
 )
 from smcore.sync.service import SyncService, create_job
 
@@ -82,6 +84,52 @@ class SyncActivities:
             raise _terminal(exc) from exc
         finally:
             ticker.cancel()
+
+    @activity.defn(name="sync_job")
+    async def sync_job(self, request: SyncInput) -> JobResult:
+        """A whole sync in one activity (a fleet batch's child): its streams in order, a
+        provider's pause waited out here, transient failures retried with backoff; killed, the
+        retry starts again and every finished stream returns at once from the ledger."""
+        progress: dict[str, Any] = {"job_call_id": request.job_call_id}
+
+        async def beat() -> None:
+            while True:
+                activity.heartbeat(dict(progress))
+                await asyncio.sleep(HEARTBEAT_EVERY_S)
+
+        ticker = asyncio.create_task(beat())
+        try:
+            started = await self.service.start(request.job_call_id, activity.info().workflow_id)
+            outcomes: list[StreamOutcome] = []
+            for stream in started.streams:
+                outcome = await self._stream(request.job_call_id, stream, progress)
+                outcomes.append(outcome)
+                if ends_job(started, stream, outcome):
+                    break
+            return await self.service.finish(FinishInput(request.job_call_id, outcomes))
+        except JobError as exc:
+            raise _terminal(exc) from exc
+        finally:
+            ticker.cancel()
+
+    async def _stream(self, job_id: int, stream: str, progress: dict[str, Any]) -> StreamOutcome:
+        """One stream to its end, as the profile workflow runs it: a provider's pause waited
+        out, a transient failure retried with backoff (``STREAM_RETRY``), then given up."""
+        delay = STREAM_RETRY.initial_interval.total_seconds()
+        failures = 0
+        while True:
+            try:
+                outcome = await self.service.run(job_id, stream, progress.update)
+            except TransientStreamError as exc:
+                failures += 1
+                if failures >= STREAM_RETRY.maximum_attempts:
+                    return StreamOutcome(stream, "partial", message=f"gave up: {exc}")
+                await asyncio.sleep(delay)
+                delay = min(delay * STREAM_RETRY.backoff_coefficient, 120.0)
+                continue
+            if outcome.status != "waiting":
+                return outcome
+            await asyncio.sleep(max(1.0, outcome.retry_after_s or 30.0))
 
     @activity.defn(name="start_job")
     async def start_job(self, request: StartInput) -> Started:
@@ -148,6 +196,7 @@ class SyncActivities:
         return [
             self.start_job,
             self.run_stream,
+            self.sync_job,
             self.finish_job,
             self.fail_job,
             self.batch_children,

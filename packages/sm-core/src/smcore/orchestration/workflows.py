@@ -29,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
         StreamInput,
         StreamOutcome,
         SyncInput,
+        ends_job,
     )
 
 QUICK_RETRY = RetryPolicy(
@@ -95,8 +96,8 @@ class SyncProfileWorkflow:
         for stream in started.streams:
             outcome = await self._stream(request.job_call_id, stream)
             outcomes.append(outcome)
-            if stream == started.streams[0] and outcome.status in ("skipped", "failed"):
-                break  # no profile: nothing else to sync
+            if ends_job(started, stream, outcome):
+                break
         result: JobResult = await workflow.execute_activity(
             "finish_job",
             FinishInput(request.job_call_id, outcomes),
@@ -159,10 +160,19 @@ class SyncBatchWorkflow:
             async with gate:
                 job = SyncInput(job_id, request.db)
                 try:
-                    await workflow.execute_child_workflow(
-                        SyncProfileWorkflow.run, job, id=workflow_id(job)
-                    )
-                except ChildWorkflowError as exc:
+                    if request.inline:
+                        await workflow.execute_activity(
+                            "sync_job",
+                            job,
+                            start_to_close_timeout=timedelta(hours=24),
+                            heartbeat_timeout=timedelta(seconds=10),
+                            retry_policy=STREAM_RETRY,
+                        )
+                    else:
+                        await workflow.execute_child_workflow(
+                            SyncProfileWorkflow.run, job, id=workflow_id(job)
+                        )
+                except (ChildWorkflowError, ActivityError) as exc:
                     # The child could not close its JobCall: close it here, failed, with why.
                     await workflow.execute_activity(
                         "fail_job",
@@ -173,9 +183,7 @@ class SyncBatchWorkflow:
 
         await asyncio.gather(*(child(i) for i in ids))
         if len(ids) == BATCH_SLICE:
-            workflow.continue_as_new(
-                BatchInput(request.batch_job_call_id, request.db, request.concurrency, ids[-1])
-            )
+            workflow.continue_as_new(dataclasses.replace(request, after_id=ids[-1]))
         result: BatchResult = await workflow.execute_activity(
             "finish_batch",
             request.batch_job_call_id,
@@ -222,7 +230,7 @@ class FleetDispatcherWorkflow:
     async def _start(self, request: FleetInput, batch: int) -> None:
         await workflow.start_child_workflow(
             SyncBatchWorkflow.run,
-            BatchInput(batch, request.db, request.concurrency),
+            BatchInput(batch, request.db, request.concurrency, inline=True),
             id=batch_workflow_id(request.db, batch),
             parent_close_policy=ParentClosePolicy.ABANDON,
         )

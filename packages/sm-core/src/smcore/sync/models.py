@@ -71,6 +71,11 @@ class Started:
     streams: list[str] = field(default_factory=list)
 
 
+def ends_job(started: Started, stream: str, outcome: StreamOutcome) -> bool:
+    """Whether a stream's outcome ends its job early: no profile, nothing else to sync."""
+    return stream == started.streams[0] and outcome.status in ("skipped", "failed")
+
+
 @dataclass(frozen=True)
 class FinishInput:
     job_call_id: int
@@ -96,6 +101,10 @@ class BatchInput:
     db: str = ""
     concurrency: int = 8
     after_id: int = 0
+    # Each child as one activity (``sync_job``: its streams in order, retried from the
+    # ledger) rather than a workflow of its own: a fraction of the orchestration per child,
+    # for fleets of many small syncs. Its streams then pause and retry inside the activity.
+    inline: bool = False
 
 
 @dataclass(frozen=True)
