@@ -17,15 +17,17 @@ the words). P is ``offset + limit``, N the profiles. Reading the matches from th
 E row visits, plus a tenth of one per index entry of a prefix's words ("ma:*" reads 150,000
 entries, even in "john & ma:*"); walking the followers order until P matches, P * N / E.
 
-- Reading is cheaper (or E is at most ``FEW``): every match is ranked, and the total is exact.
-- Walking is cheaper (a common first name, a short prefix: tens of thousands at a million
-  profiles): ranking them all cost 50 to 500 ms. The page is ranked among pools of the
-  most-followed matches instead, one pool per tier (the exact handle; whole words in names; any
-  words in names; whole words anywhere; any match), each stopped after P rows and each read or
-  walked, whichever is cheaper for that tier (a word common in bios may be rare in names:
+- Reading every match costs no more than the pools below together (or E is at most ``FEW``):
+  every match is ranked, and the total is exact.
+- Else (a common first name, a short prefix: tens of thousands at a million profiles; ranking
+  them all cost 50 to 500 ms), the page is ranked among pools of the most-followed matches, one
+  pool per tier (the exact handle; whole words in names; any words in names; whole words
+  anywhere; any match), each stopped after P rows and each read or walked, whichever is
+  cheaper for that tier (a word common in bios may be rare in names:
   ``sm_name_document`` has an index of its own). A walk stops after twice the rows it should
-  visit and then reads the index instead: estimates of words together can be far off ("иван &
-  ca:*": Cyrillic and Latin names rarely meet), and a walk past rare matches visits the table.
+  visit (at most what reading would) and then reads the index instead: estimates of words
+  together can be far off ("иван & ca:*": Cyrillic and Latin names rarely meet), and a walk
+  past rare matches visits the table.
   Within a tier the page is the same as full ranking whenever the tier's best rows are among
   its most followed (they are, by definition, when rank ties; a profile named "Anna Anna" with
   few followers may rank lower than full ranking would put it). The total is the estimate
@@ -37,6 +39,7 @@ false).
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -50,7 +53,8 @@ FEW = 2_000
 # Index entries of a prefix's words read in the time of one row: a prefix's bitmap holds every
 # profile with any word it expands to, whatever else the query asks.
 PREFIX_ENTRIES_PER_ROW = 10
-# A walk in followers order stops after WALK times the rows it is expected to visit.
+# A walk in followers order stops after WALK times the rows it is expected to visit (or the rows
+# reading the index would, if fewer: reading is what follows a walk stopped short).
 WALK = 2
 MAX_EDITS = 2
 ALTERNATIVES = 8
@@ -257,21 +261,43 @@ async def _find(
     everywhere = statistics.estimate(words, prefix_last=prefix_last, names=False)
     pool = offset + limit
 
-    def walk(*, prefix: bool, names: bool) -> int:
-        """0 when reading the matches from their index and sorting them visits fewer rows than
-        walking the followers order until ``pool`` of them; else the rows the walk should
-        visit, twice as many as it is expected to (the walk visits pool / E of the table; the
+    def costs(*, prefix: bool, names: bool) -> tuple[float, float]:
+        """Rows visited reading the matches from their index and sorting them, and walking the
+        followers order until ``pool`` of them: the walk visits pool / E of the table; the
         index E rows, plus, for a prefix, the index entries of every word it expands to, a tenth
-        of a row each: "ma:*" is 150,000 of them, even in "john & ma:*")."""
+        of a row each ("ma:*" is 150,000 of them, even in "john & ma:*")."""
         estimate = statistics.estimate(words, prefix_last=prefix, names=names)
         read = estimate
         if prefix and len(words[-1][0]) >= 2:
             expanded = statistics.estimate(words[-1:], prefix_last=True, names=names)
             read += expanded / PREFIX_ENTRIES_PER_ROW
-        walked = pool * statistics.profiles / max(estimate, 1)
-        return 0 if read <= max(FEW, walked) else round(WALK * walked)
+        return read, pool * statistics.profiles / max(estimate, 1)
 
-    if not walk(prefix=prefix_last, names=False):
+    # Per tier: (the condition its own index answers, the same on the stored document, how
+    # many rows to walk in followers order, 0 to read the index and sort instead): a walk is
+    # stopped after twice the rows it should visit, or the rows reading would, if fewer.
+    pools: list[tuple[str, str, int]] = []
+    pooled = 0.0  # the rows all pools visit
+    for names, query in itertools.product((True, False), ("whole", "tsq")):
+        if query == "whole" and queries["whole"] == queries["tsq"]:
+            continue
+        read, walked = costs(prefix=prefix_last and query == "tsq", names=names)
+        pooled += min(read, walked)
+        walk = 0 if read <= max(FEW, walked) else round(min(WALK * walked, read))
+        if names:
+            # Names have their own index: a word rare in names may be common in bios, and a
+            # walk in followers order would pass every bio match to reach them. The walk checks
+            # the stored document with the names' weight.
+            indexed = f"sm_name_document(username, full_name) @@ to_tsquery('simple', :{query})"
+            pools.append(
+                (indexed, f"search_document @@ to_tsquery('simple', :{query}_names)", walk)
+            )
+        else:  # the last, any match, is the one `seen` counts
+            condition = f"search_document @@ to_tsquery('simple', :{query})"
+            pools.append((condition, condition, walk))
+
+    read, _ = costs(prefix=prefix_last, names=False)
+    if read <= max(FEW, pooled):  # ranking every match costs no more than the pools
         return await _match(
             conn,
             tsq=queries["tsq"],
@@ -281,30 +307,6 @@ async def _find(
             limit=limit,
             offset=offset,
         )
-
-    # Per tier: (the condition its own index answers, the same on the stored document, how
-    # many rows to walk in followers order, 0 to read the index and sort instead).
-    pools: list[tuple[str, str, int]] = []
-    for query in ("whole", "tsq"):
-        if query == "whole" and queries["whole"] == queries["tsq"]:
-            continue
-        prefix = prefix_last and query == "tsq"
-        # Names have their own index: a word rare in names may be common in bios, and a walk in
-        # followers order would pass every bio match to reach them. The walk checks the stored
-        # document with the names' weight.
-        pools.append(
-            (
-                f"sm_name_document(username, full_name) @@ to_tsquery('simple', :{query})",
-                f"search_document @@ to_tsquery('simple', :{query}_names)",
-                walk(prefix=prefix, names=True),
-            )
-        )
-    for query in ("whole", "tsq"):  # the last, any match, is the one `seen` counts
-        if query == "whole" and queries["whole"] == queries["tsq"]:
-            continue
-        prefix = prefix_last and query == "tsq"
-        condition = f"search_document @@ to_tsquery('simple', :{query})"
-        pools.append((condition, condition, walk(prefix=prefix, names=False)))
     sql = text(_pooled_sql(pools))
     params = {
         **queries,
