@@ -49,6 +49,8 @@ async def test_import_status_list_plan_and_remove(api: httpx.AsyncClient) -> Non
     assert bad_type.status_code == 415
     not_utf8 = await api.post("/api/v1/fleet/import", content=b"\xff\xfe", headers=csv)
     assert not_utf8.status_code == 422
+    headless = await api.post("/api/v1/fleet/import", content="instagram,anna\n", headers=csv)
+    assert headless.status_code == 422 and "first line" in headless.json()["detail"]
 
     status = (await api.get("/api/v1/fleet")).json()
     assert status["accounts"] == 3 and status["by_state"]["due"] == 3

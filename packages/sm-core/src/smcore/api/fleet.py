@@ -23,6 +23,7 @@ log = structlog.get_logger(__name__)
 router = APIRouter(prefix=f"{API}/fleet", tags=["fleet"])
 
 MAX_IMPORT_BYTES = 50 * 1024 * 1024
+_FIRST_LINE = "^[^\\n]*platform"
 _FORMATS = {"text/csv": "csv", "application/x-ndjson": "jsonl", "application/jsonl": "jsonl"}
 
 
@@ -65,8 +66,9 @@ class FleetAccount(BaseModel):
         "requestBody": {
             "required": True,
             "content": {
-                "text/csv": {"schema": {"type": "string"}},
-                "application/x-ndjson": {"schema": {"type": "string"}},
+                # The first line names the platform: a CSV's header, or JSON Lines' first object.
+                "text/csv": {"schema": {"type": "string", "pattern": _FIRST_LINE}},
+                "application/x-ndjson": {"schema": {"type": "string", "pattern": _FIRST_LINE}},
             },
             "description": (
                 "One account per row: platform, username and/or ext_id, cadence (30m, 6h, "
@@ -78,7 +80,7 @@ class FleetAccount(BaseModel):
         401: {"description": "No valid X-API-Key"},
         413: {"description": "Over 50 MiB: split the file"},
         415: {"description": "Not text/csv or application/x-ndjson"},
-        422: {"description": "Not UTF-8 text, or a CSV without its header row"},
+        422: {"description": "Not UTF-8 text, or a first line that does not name the platform"},
     },
 )
 async def import_accounts(request: Request, engine: Engine, state: State) -> ImportResult:

@@ -187,12 +187,16 @@ def read(lines: Iterable[str], *, fmt: str | None = None) -> Iterator[tuple[int,
     Lines.
 
     Raises:
-        FleetError: a CSV without a usable header (nothing of it can be read).
+        FleetError: a first line that does not name the platform (a CSV without its header):
+            nothing of the file can be read.
     """
     it = iter(lines)
-    first = next(it, None)
-    if first is None:
-        return
+    first = next(it, "")
+    if "platform" not in first:
+        raise FleetError(
+            "the first line must name the platform: a CSV header (platform,username,…) or a "
+            f"JSON object with a platform (got {first[:100]!r})"
+        )
     head = first.lstrip("\ufeff")
     if (fmt or ("jsonl" if head.lstrip().startswith("{") else "csv")) == "jsonl":
         for number, line in enumerate([head, *it], start=1):
@@ -209,12 +213,7 @@ def read(lines: Iterable[str], *, fmt: str | None = None) -> Iterator[tuple[int,
             yield number, _checked(number, data)
         return
     reader = csv.reader([head, *it])
-    header = [_ALIASES.get(h.strip().lower(), h.strip().lower()) for h in next(reader)]
-    if "platform" not in header or not {"username", "ext_id"} & set(header):
-        raise FleetError(
-            "the first line must be a header naming platform and username and/or ext_id "
-            f"(got {', '.join(header)[:200]!r})"
-        )
+    header = [h.strip().lower() for h in next(reader)]
     for values in reader:
         number = reader.line_num
         if not any(v.strip() for v in values):
