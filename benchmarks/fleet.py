@@ -585,7 +585,7 @@ async def exercise(bench: Bench, worker: WorkerProcess, data_dir: Path) -> Run:
     client = await Client.connect(bench.temporal_address)
     passes: list[PassFigures] = []
     problems: list[str] = []
-    for number in (1, 2):
+    for number in (1, 2)[: args.passes]:
         if number == 2:
             await asyncio.to_thread(control, http, "/_sim/clock", {"advance_hours": 24})
         sampler.phase = f"pass{number}"
@@ -806,6 +806,9 @@ if __name__ == "__main__":
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--bare-accounts", type=int, default=2000, help="the bare loop's slice")
     parser.add_argument("--pass-timeout", type=float, default=7200.0, help="seconds per pass")
+    parser.add_argument(
+        "--passes", type=int, choices=(1, 2), default=2, help="1: the full pass only (no refresh)"
+    )
     arguments = parser.parse_args()
     try:
         result = asyncio.run(main(arguments))
