@@ -448,7 +448,7 @@ async def bare_loop(
     console: Console,
 ) -> PassFigures:
     """The same syncs straight over ``SyncService``, ``concurrency`` at once, no Temporal."""
-    engine = db.async_engine(url, pool_size=max(4, concurrency // 2))  # as the worker's
+    engine = db.async_engine(url, pool_size=max(4, concurrency))  # as the worker's
     statuses: dict[str, int] = {}
     try:
         async with Providers.from_settings(settings) as providers:

@@ -46,7 +46,10 @@ async def running_worker(
     whatever the number of workers: starting it again finds the one running), after moving
     any per-profile Temporal Schedules of older versions into the fleet.
     """
-    engine = db.async_engine(database_url, pool_size=max(4, max_concurrent_activities // 2))
+    # Every stream holds a session connection for its lock (``Engine.locked``) while its pages
+    # commit on others: a lock per activity at once, plus the pages' (the overflow, as many).
+    # Fewer, and activities holding their locks could all wait for a page's connection.
+    engine = db.async_engine(database_url, pool_size=max(4, max_concurrent_activities))
     limits = rate_limits(settings)
     limiter = PostgresRateLimiter(engine, limits) if limits else None
     try:
