@@ -238,9 +238,17 @@ async def test_a_batch_whose_round_was_lost_is_started_later(syncer: Any) -> Non
             "WHERE id = %s RETURNING id",
             lost.batches[0],
         )
+        batch = lost.batches[0]
         async with _workers(s, 1):
             await _until(_passes_done(s, 1), 90, "the lost batch's syncs")
-        assert s.rows("SELECT status FROM job_calls WHERE id = %s", lost.batches[0]) == [
-            ("succeeded",)
-        ]
+            # The batch closes after its last child: wait for it too.
+            await _until(
+                lambda: (
+                    s.scalar("SELECT status FROM job_calls WHERE id = %s", batch)
+                    not in ("pending", "running")
+                ),
+                60,
+                "the lost batch to close",
+            )
+        assert s.rows("SELECT status FROM job_calls WHERE id = %s", batch) == [("succeeded",)]
         assert s.scalar("SELECT count(*) FROM job_calls WHERE kind = 'batch'") == 1
