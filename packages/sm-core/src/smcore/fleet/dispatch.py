@@ -28,6 +28,7 @@ import structlog
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from smcore.providers import instagram_priority, rate_limits
 from smcore.settings import Settings
 from smcore.store import ledger
 from smcore.store.models import JobKind, Status
@@ -44,25 +45,18 @@ ORPHAN_AFTER = timedelta(minutes=2)
 
 def providers_of(settings: Settings) -> dict[Platform, tuple[str, ...]]:
     """The providers each platform's calls go to (Instagram's in failover order)."""
-    instagram = tuple(p.strip() for p in settings.instagram_provider_priority.split(",") if p)
-    return {Platform.INSTAGRAM: instagram, Platform.YOUTUBE: ("youtube",)}
-
-
-def rate_of(settings: Settings, provider: str) -> float | None:
-    """A provider's configured requests/s (None: no limit)."""
-    value: float | None = getattr(settings, f"{provider}_rate_limit_rps", None)
-    return value
+    return {Platform.INSTAGRAM: tuple(instagram_priority(settings)), Platform.YOUTUBE: ("youtube",)}
 
 
 def capacity(settings: Settings) -> dict[Platform, int]:
     """Accounts each platform may have in flight at once."""
+    limits = rate_limits(settings)
     room: dict[Platform, int] = {}
     for platform, providers in providers_of(settings).items():
-        rates = [rate_of(settings, p) for p in providers]
-        if not rates or any(r is None for r in rates):
+        if not providers or any(p not in limits for p in providers):
             room[platform] = settings.fleet_max_in_flight
         else:
-            rps = sum(r for r in rates if r is not None)
+            rps = sum(limits[p].rps for p in providers)
             room[platform] = max(1, math.ceil(rps * settings.fleet_in_flight_per_rps))
     return room
 

@@ -20,7 +20,8 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from smcore.fleet.dispatch import providers_of, rate_of
+from smcore.fleet.dispatch import providers_of
+from smcore.providers import daily_quotas, rate_limits
 from smcore.settings import Settings
 from smcore.sync import streams
 from smcore.sync.models import DEFAULT_REFRESH_DAYS, Platform, Scope
@@ -95,11 +96,6 @@ class FleetPlan:
         return asdict(self)
 
 
-def _quota(settings: Settings, provider: str) -> int | None:
-    value: int = getattr(settings, f"{provider}_daily_quota", 0)
-    return value or None
-
-
 async def plan(
     settings: Settings, engine: AsyncEngine, *, now: datetime | None = None
 ) -> FleetPlan:
@@ -166,8 +162,9 @@ def _median_sizes(known: list[Any]) -> Sizes:
 
 def _judge(settings: Settings, load: ProviderLoad) -> None:
     """Capacity, load and a verdict that says which cadence fails and by how much."""
-    load.rate_rps = rate_of(settings, load.provider)
-    load.daily_quota = _quota(settings, load.provider)
+    limit = rate_limits(settings).get(load.provider)
+    load.rate_rps = limit.rps if limit else None
+    load.daily_quota = daily_quotas(settings).get(load.provider)
     limits = [v for v in (load.rate_rps and load.rate_rps * DAY_S, load.daily_quota) if v]
     load.by_stream = {k: round(v, 1) for k, v in load.by_stream.items()}
     if not limits:

@@ -58,6 +58,21 @@ def _methods(value: str, known: tuple[str, ...], key: str) -> frozenset[str]:
     return methods
 
 
+def instagram_priority(settings: Settings) -> list[str]:
+    """Instagram's providers in the order they are tried (``INSTAGRAM_PROVIDER_PRIORITY``)."""
+    return [p.strip() for p in settings.instagram_provider_priority.split(",") if p.strip()]
+
+
+def daily_quotas(settings: Settings) -> dict[str, int]:
+    """The configured daily quotas, per provider (calls or units a day; unset ones left out)."""
+    quotas = {
+        "rocket": settings.rocket_daily_quota,
+        "scraper": settings.scraper_daily_quota,
+        "youtube": settings.youtube_daily_quota,
+    }
+    return {name: q for name, q in quotas.items() if q}
+
+
 def rate_limits(settings: Settings) -> dict[str, Limit]:
     """The configured shared limits, per provider."""
     limits = {}
@@ -116,7 +131,7 @@ class Providers:
                 base_url=base_url(settings.rapid_scraper_api_host),
                 api_key=settings.rapid_api_key.get_secret_value(),
             )
-        priority = [p.strip() for p in settings.instagram_provider_priority.split(",") if p.strip()]
+        priority = instagram_priority(settings)
         unknown = set(priority) - {"rocket", "scraper"}
         if unknown:
             raise ProviderConfigError(
