@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.table import Table
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from devstack.settings import Endpoints
 from smcore.fleet.status import State
@@ -20,6 +22,8 @@ from smcore.jobs_cli import AsJson, RefreshDays, Scope, _with_stack, err, out
 from smcore.settings import Settings
 from smcore.sync.models import Platform as PlatformName
 from smcore.sync.models import Scope as ScopeName
+
+T = TypeVar("T")
 
 fleet_app = typer.Typer(
     help="The monitored accounts: import, status, plan, remove.", no_args_is_help=True
@@ -33,7 +37,8 @@ Format = Annotated[
 ]
 
 
-async def _engine_do(ep: Endpoints, work: Any) -> Any:
+async def _engine_do(ep: Endpoints, work: Callable[[AsyncEngine], Awaitable[T]]) -> T:
+    """``work`` on an engine over the endpoints' database, disposed of afterwards."""
     from smcore.store import db  # noqa: PLC0415
 
     engine = db.async_engine(ep.database_url, pool_size=2)
@@ -67,7 +72,7 @@ def fleet_import(
                 rows = list(accounts.read(f, fmt=fmt))
             except accounts.FleetError as exc:
                 raise typer.BadParameter(str(exc)) from None
-        return await _engine_do(ep, lambda engine: accounts.import_rows(engine, rows))  # type: ignore[no-any-return]  # _engine_do returns what the lambda returns
+        return await _engine_do(ep, lambda engine: accounts.import_rows(engine, rows))
 
     report = _with_stack(settings, run)
     for bad in report.bad[:50]:
@@ -111,7 +116,7 @@ def fleet_status(
     listing = accounts_ or state is not None
 
     async def run(ep: Endpoints) -> tuple[Any, list[dict[str, Any]]]:
-        async def work(engine: Any) -> tuple[Any, list[dict[str, Any]]]:
+        async def work(engine: AsyncEngine) -> tuple[Any, list[dict[str, Any]]]:
             report = await fleet_status_.status(engine)
             rows = (
                 await fleet_status_.accounts(engine, state=state, platform=platform, limit=limit)
@@ -120,7 +125,7 @@ def fleet_status(
             )
             return report, rows
 
-        return await _engine_do(ep, work)  # type: ignore[no-any-return]  # what work returns
+        return await _engine_do(ep, work)
 
     report, rows = _with_stack(settings, run)
     if as_json:
@@ -171,7 +176,7 @@ def fleet_plan(ctx: typer.Context, as_json: AsJson = False) -> None:
     settings: Settings = ctx.obj
 
     async def run(ep: Endpoints) -> plan.FleetPlan:
-        return await _engine_do(ep, lambda engine: plan.plan(settings, engine))  # type: ignore[no-any-return]  # what the lambda returns
+        return await _engine_do(ep, lambda engine: plan.plan(settings, engine))
 
     result = _with_stack(settings, run)
     if as_json:
@@ -206,7 +211,7 @@ def fleet_remove(
     settings: Settings = ctx.obj
 
     async def run(ep: Endpoints) -> int:
-        return await _engine_do(ep, lambda engine: accounts.remove(engine, platform, refs))  # type: ignore[no-any-return]  # what the lambda returns
+        return await _engine_do(ep, lambda engine: accounts.remove(engine, platform, refs))
 
     removed = _with_stack(settings, run)
     out.print(f"removed {removed} of {len(refs)}")
@@ -247,7 +252,7 @@ def schedule_add(
         raise typer.BadParameter(str(exc)) from None
 
     async def run(ep: Endpoints) -> tuple[int, int]:
-        return await _engine_do(ep, lambda engine: accounts.add(engine, [account]))  # type: ignore[no-any-return]  # what the lambda returns
+        return await _engine_do(ep, lambda engine: accounts.add(engine, [account]))
 
     added, _ = _with_stack(settings, run)
     verb = "added" if added else "updated"
