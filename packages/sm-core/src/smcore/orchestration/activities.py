@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -10,7 +12,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from smcore.fleet import dispatch as fleet
-from smcore.orchestration.workflows import STREAM_RETRY
+from smcore.orchestration.workflows import STREAM_BACKOFF_MAX, STREAM_RETRY
 from smcore.store import retention
 from smcore.sync.errors import JobError, TransientStreamError
 from smcore.sync.models import (
@@ -39,6 +41,24 @@ def _terminal(exc: JobError) -> ApplicationError:
     return ApplicationError(f"{type(exc).__name__}: {exc}", type="JobError", non_retryable=True)
 
 
+@contextlib.asynccontextmanager
+async def _heartbeating(progress: dict[str, Any]) -> AsyncIterator[None]:
+    """Heartbeat ``progress`` every few seconds beside the work, not only between pages: a
+    page may spend a while in provider retries, and a heartbeat timeout must mean "the worker
+    died", never "a slow page" (two attempts of one stream at once would fetch pages twice)."""
+
+    async def beat() -> None:
+        while True:
+            activity.heartbeat(dict(progress))
+            await asyncio.sleep(HEARTBEAT_EVERY_S)
+
+    ticker = asyncio.create_task(beat())
+    try:
+        yield
+    finally:
+        ticker.cancel()
+
+
 class SyncActivities:
     """Activities over one shared service (one engine, one provider client per worker).
 
@@ -50,67 +70,47 @@ class SyncActivities:
         self,
         service: SyncService,
         *,
-        room: dict[Platform, int] | None = None,
-        batch_size: int = 100,
-        raw_retention_days: int = 90,
+        room: dict[Platform, int],
+        batch_size: int,
+        raw_retention_days: int,
     ) -> None:
         self.service = service
-        self.room = room or dict.fromkeys(Platform, 64)
+        self.room = room
         self.batch_size = batch_size
         self.raw_retention_days = raw_retention_days
 
     @activity.defn(name="run_stream")
     async def run_stream(self, request: StreamInput) -> StreamOutcome:
-        """Run a stream, heartbeating every few seconds while it is alive.
-
-        The heartbeat runs beside the work, not only between pages: a page may spend a while in
-        provider retries, and a heartbeat timeout must mean "the worker died", never "a slow
-        page" (two attempts of one stream at once would fetch pages twice).
-        """
+        """Run a stream, heartbeating while it is alive (``_heartbeating``)."""
         progress: dict[str, Any] = {"stream": request.stream}
-
-        async def beat() -> None:
-            while True:
-                activity.heartbeat(dict(progress))
-                await asyncio.sleep(HEARTBEAT_EVERY_S)
-
-        ticker = asyncio.create_task(beat())
         try:
-            return await self.service.run(request.job_call_id, request.stream, progress.update)
+            async with _heartbeating(progress):
+                return await self.service.run(request.job_call_id, request.stream, progress.update)
         except TransientStreamError as exc:
             # Retried by Temporal with backoff; the next attempt resumes from the ledger.
             raise ApplicationError(str(exc), type="TransientStreamError") from exc
         except JobError as exc:
             raise _terminal(exc) from exc
-        finally:
-            ticker.cancel()
 
     @activity.defn(name="sync_job")
     async def sync_job(self, request: SyncInput) -> JobResult:
         """A whole sync in one activity (a fleet batch's child): its streams in order, a
         provider's pause waited out here, transient failures retried with backoff; killed, the
         retry starts again and every finished stream returns at once from the ledger."""
-        progress: dict[str, Any] = {"job_call_id": request.job_call_id}
-
-        async def beat() -> None:
-            while True:
-                activity.heartbeat(dict(progress))
-                await asyncio.sleep(HEARTBEAT_EVERY_S)
-
-        ticker = asyncio.create_task(beat())
+        job_id = request.job_call_id
+        progress: dict[str, Any] = {"job_call_id": job_id}
         try:
-            started = await self.service.start(request.job_call_id, activity.info().workflow_id)
-            outcomes: list[StreamOutcome] = []
-            for stream in started.streams:
-                outcome = await self._stream(request.job_call_id, stream, progress)
-                outcomes.append(outcome)
-                if ends_job(started, stream, outcome):
-                    break
-            return await self.service.finish(FinishInput(request.job_call_id, outcomes))
+            async with _heartbeating(progress):
+                started = await self.service.start(job_id, activity.info().workflow_id)
+                outcomes: list[StreamOutcome] = []
+                for stream in started.streams:
+                    outcome = await self._stream(job_id, stream, progress)
+                    outcomes.append(outcome)
+                    if ends_job(started, stream, outcome):
+                        break
+                return await self.service.finish(FinishInput(job_id, outcomes))
         except JobError as exc:
             raise _terminal(exc) from exc
-        finally:
-            ticker.cancel()
 
     async def _stream(self, job_id: int, stream: str, progress: dict[str, Any]) -> StreamOutcome:
         """One stream to its end, as the profile workflow runs it: a provider's pause waited
@@ -125,7 +125,10 @@ class SyncActivities:
                 if failures >= STREAM_RETRY.maximum_attempts:
                     return StreamOutcome(stream, "partial", message=f"gave up: {exc}")
                 await asyncio.sleep(delay)
-                delay = min(delay * STREAM_RETRY.backoff_coefficient, 120.0)
+                delay = min(
+                    delay * STREAM_RETRY.backoff_coefficient,
+                    STREAM_BACKOFF_MAX.total_seconds(),
+                )
                 continue
             if outcome.status != "waiting":
                 return outcome

@@ -40,10 +40,11 @@ QUICK_RETRY = RetryPolicy(
 QUICK_TIMEOUT = timedelta(minutes=2)
 # A stream pages inside one activity and commits every page; a worker that dies stops
 # heartbeating, and the retry resumes from the ledger's last cursor.
+STREAM_BACKOFF_MAX = timedelta(minutes=2)
 STREAM_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=2),
     backoff_coefficient=2.0,
-    maximum_interval=timedelta(minutes=2),
+    maximum_interval=STREAM_BACKOFF_MAX,
     maximum_attempts=12,
     non_retryable_error_types=["JobError"],
 )
