@@ -11,7 +11,7 @@ import structlog
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response, status
 from pydantic import BaseModel, Field
 
-from smcore.api.deps import API, Engine, State, read_access, require_key
+from smcore.api.deps import API, AppState, Engine, State, read_access, require_key
 from smcore.fleet import accounts
 from smcore.fleet import plan as fleet_plan
 from smcore.fleet import status as fleet_status
@@ -117,7 +117,7 @@ async def import_accounts(request: Request, engine: Engine, state: State) -> Imp
     )
 
 
-async def _wake(state: Any, database: str) -> None:
+async def _wake(state: AppState, database: str) -> None:
     """Tell the dispatcher (it also looks by itself within half a minute)."""
     if state.temporal_address is None:
         return

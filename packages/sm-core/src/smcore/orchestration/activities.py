@@ -165,14 +165,14 @@ class SyncActivities:
     @activity.defn(name="create_job")
     async def create_job(self, request: ScheduleInput) -> SyncInput:
         """A new JobCall for a scheduled sync (Instagram: a username; YouTube: a channel id)."""
-        youtube = request.platform == Platform.YOUTUBE
+        username, ext_id = request.keys()
         try:
             job_id = await create_job(
                 self.service.db,
                 platform=request.platform,
                 scope=request.scope,
-                username=None if youtube else request.target,
-                ext_id=request.target if youtube else None,
+                username=username,
+                ext_id=ext_id,
                 refresh_days=request.refresh_days,
             )
         except JobError as exc:

@@ -87,11 +87,11 @@ async def running_worker(
 def _account(schedule: ScheduleInput) -> fleet.Account:
     """A per-profile Temporal Schedule of an older version, as a fleet account (its interval is
     not in its input: the fleet's default cadence)."""
-    youtube = schedule.platform == Platform.YOUTUBE
+    username, ext_id = schedule.keys()
     return fleet.Account(
         platform=Platform(schedule.platform),
-        username=None if youtube else schedule.target,
-        ext_id=schedule.target if youtube else None,
+        username=username,
+        ext_id=ext_id,
         cadence_s=fleet.cadence(None),
         scope=schedule.scope,
         refresh_days=schedule.refresh_days,

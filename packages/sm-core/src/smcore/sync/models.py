@@ -142,6 +142,13 @@ class ScheduleInput:
     scope: Scope
     refresh_days: float | None = None
 
+    def keys(self) -> tuple[str | None, str | None]:
+        """(username, ext_id) as ``create_job`` takes them: a YouTube target is a channel id,
+        an Instagram one a username."""
+        if self.platform == Platform.YOUTUBE:
+            return None, self.target
+        return self.target, None
+
 
 @dataclass(frozen=True)
 class FleetInput:
