@@ -25,7 +25,7 @@ class Record:
 
 @dataclass(slots=True, kw_only=True)
 class Profile(Record):
-    """An Instagram account, as user_info returns it."""
+    """An account with its public page (Instagram, TikTok), as user_info returns it."""
 
     username: str
     full_name: str = ""
@@ -37,6 +37,8 @@ class Profile(Record):
     followers_count: int | None = None
     follows_count: int | None = None
     posts_count: int | None = None
+    likes_total: int | None = None  # TikTok: likes of all its videos ("heartCount")
+    sec_uid: str | None = None  # TikTok: the secure id its listings are asked by
 
 
 @dataclass(slots=True, kw_only=True)
@@ -63,7 +65,7 @@ class Media(Record):
 
 @dataclass(slots=True, kw_only=True)
 class Post(Record):
-    """A post (feed item or reel): one caption, one or many media."""
+    """A post (feed item, reel, story, TikTok video): one caption, one or many media."""
 
     code: str | None = None
     taken_at: datetime
@@ -73,6 +75,10 @@ class Post(Record):
     like_count: int | None = None
     comment_count: int | None = None
     play_count: int | None = None
+    share_count: int | None = None
+    save_count: int | None = None  # TikTok: "collectCount"
+    expires_at: datetime | None = None  # a story: when it vanishes
+    duration_s: float | None = None
     owner_ext_id: str | None = None
     pinned: bool = False  # pinned to the top of the owner's feed, whatever its age
     media: list[Media] = field(default_factory=list)
@@ -80,7 +86,8 @@ class Post(Record):
 
 @dataclass(slots=True, kw_only=True)
 class Comment(Record):
-    """A comment on a post or video (YouTube: the top-level comment of a thread)."""
+    """A comment on a post or video (YouTube: the top-level comment of a thread), or a reply
+    to one (``parent_ext_id``: the comment it answers)."""
 
     post_ext_id: str
     text: str
@@ -91,6 +98,7 @@ class Comment(Record):
     author_username: str | None = None
     author_name: str | None = None
     author_avatar_url: str | None = None
+    parent_ext_id: str | None = None
 
 
 @dataclass(slots=True, kw_only=True)
