@@ -11,7 +11,13 @@ import pytest
 
 from smcore.providers import Providers, paginate
 from smcore.providers.errors import ErrorKind, ProviderError
-from smcore.providers.youtube import classify, parse_channel, parse_comment_thread, parse_upload
+from smcore.providers.youtube import (
+    classify,
+    parse_channel,
+    parse_comment_thread,
+    parse_reply,
+    parse_upload,
+)
 from smcore.settings import Settings
 
 
@@ -57,6 +63,20 @@ def test_parsers_keep_every_field_the_recording_has(youtube_fixtures: Path) -> N
     assert thread.text == "Google.com", "textOriginal, not the HTML of textDisplay"
     assert thread.author_ext_id == "UCzj-CjKYmGlZ7vTL-vOe57A"
     assert thread.reply_count == 0
+
+
+def test_replies_of_a_thread_parse_with_their_parent(youtube_fixtures: Path) -> None:
+    body = load(youtube_fixtures, "comments_comments_by_parent_paged_1.json")
+    replies = [parse_reply(raw, "F1UP7wRCPH8") for raw in body["items"]]
+    first = replies[0]
+    assert first.ext_id == "Ugw5zYU6n9pmIgAZWvN4AaABAg.91zT3cYb5B291za6voUoRh"
+    assert first.parent_ext_id == "Ugw5zYU6n9pmIgAZWvN4AaABAg"
+    assert first.post_ext_id == "F1UP7wRCPH8"
+    assert first.text == "this is the third reply!"
+    assert first.author_ext_id == "UCNvMBmCASzTNNX8lW3JRMbw"
+    assert first.created_at.isoformat() == "2019-12-01T04:46:31+00:00"
+    assert {r.parent_ext_id for r in replies} == {"Ugw5zYU6n9pmIgAZWvN4AaABAg"}
+    assert body["nextPageToken"], "the recording's first page says there is more"
 
 
 @pytest.mark.parametrize(

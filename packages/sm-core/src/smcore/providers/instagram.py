@@ -42,6 +42,10 @@ InstagramMethod = Literal[
     "post_comments",
     "user_reels",
     "user_highlights",
+    "user_stories",
+    "highlight_stories",
+    "post_likers",
+    "comment_replies",
 ]
 METHODS: tuple[InstagramMethod, ...] = (
     "user_info",
@@ -51,6 +55,10 @@ METHODS: tuple[InstagramMethod, ...] = (
     "post_comments",
     "user_reels",
     "user_highlights",
+    "user_stories",
+    "highlight_stories",
+    "post_likers",
+    "comment_replies",
 )
 
 
@@ -170,6 +178,9 @@ def parse_media(raw: dict[str, Any]) -> Post:
         like_count=count(raw.get("like_count")),
         comment_count=count(raw.get("comment_count")),
         play_count=count(raw.get("play_count")),
+        expires_at=unix_time(raw["expiring_at"], "media.expiring_at")
+        if raw.get("expiring_at") is not None
+        else None,
         owner_ext_id=ext_id(owner["pk"], "media.user")
         if isinstance(owner, dict) and owner.get("pk") is not None
         else None,
@@ -180,7 +191,8 @@ def parse_media(raw: dict[str, Any]) -> Post:
     )
 
 
-def parse_comment(raw: dict[str, Any], post_ext_id: str) -> Comment:
+def parse_comment(raw: dict[str, Any], post_ext_id: str, parent: str | None = None) -> Comment:
+    """A comment, or (``parent``: the comment it answers) a reply."""
     user = raw.get("user")
     if not isinstance(user, dict):
         user = {}
@@ -197,6 +209,7 @@ def parse_comment(raw: dict[str, Any], post_ext_id: str) -> Comment:
         author_username=opt_text(user.get("username"), "comment.user.username"),
         author_name=opt_text(user.get("full_name"), "comment.user.full_name"),
         author_avatar_url=opt_text(user.get("profile_pic_url"), "comment.user.profile_pic_url"),
+        parent_ext_id=parent,
         raw=raw,
     )
 
@@ -259,6 +272,44 @@ def comments_page(body: dict[str, Any], params: Mapping[str, Any]) -> PageParts:
 
 def highlights_page(body: dict[str, Any], _: Mapping[str, Any]) -> PageParts:
     return [parse_highlight(h) for h in items_of(body, "tray", "highlights")], None, False
+
+
+def reels_media_page(body: dict[str, Any], params: Mapping[str, Any]) -> PageParts:
+    """Stories (a user's live ones, or a highlight's): ``reels[<id>].items[]``, one page.
+
+    The reel asked for only: ``reels`` is keyed by user pk (stories) or "highlight:<id>".
+    """
+    reels = body.get("reels")
+    if reels is None:
+        reels = {}
+    reels = obj(reels, "reels")
+    reel = reels.get(str(params["reel_id"]))
+    if reel is None:  # nothing live: the reel is left out
+        return [], None, False
+    return each(items_of(obj(reel, "reels[]"), "items", "reel"), parse_media), None, False
+
+
+def likers_page(body: dict[str, Any], _: Mapping[str, Any]) -> PageParts:
+    """A post's likers: ``users[]``, at most 1,000, no cursor (``user_count``: all of them)."""
+    return each(items_of(body, "users", "likers"), parse_short_user), None, False
+
+
+def replies_page(body: dict[str, Any], params: Mapping[str, Any]) -> PageParts:
+    """A comment's replies: ``child_comments[]``; the next cursor is ``next_max_child_cursor``
+    (RocketAPI, towards newer) or ``next_min_child_cursor`` (Instagram's own, towards older),
+    whichever the body carries, with its ``has_more_…_child_comments`` flag."""
+    post, parent = str(params["post_id"]), str(params["comment_id"])
+    items = each(
+        items_of(body, "child_comments", "replies"), lambda c: parse_comment(c, post, parent)
+    )
+    for cursor_key, more_key in (
+        ("next_max_child_cursor", "has_more_tail_child_comments"),
+        ("next_min_child_cursor", "has_more_head_child_comments"),
+    ):
+        cursor = _cursor(body.get(cursor_key))
+        if cursor is not None:
+            return items, cursor, bool(body.get(more_key, True))
+    return items, None, False
 
 
 # --------------------------------------------------------------------------- the facade
@@ -371,3 +422,31 @@ class Instagram:
 
     async def user_highlights(self, *, user_id: str) -> Page[Highlight]:
         return await self._call("user_highlights", {"user_id": str(user_id)})
+
+    async def user_stories(self, *, user_id: str) -> Page[Post]:
+        """The stories live now (one page: an empty one when there are none)."""
+        return await self._call("user_stories", {"user_id": str(user_id), "reel_id": str(user_id)})
+
+    async def highlight_stories(self, *, highlight_id: str) -> Page[Post]:
+        """The stories of a highlight (its id without the "highlight:" prefix)."""
+        reel = f"highlight:{highlight_id}"
+        return await self._call("highlight_stories", {"highlight_id": reel, "reel_id": reel})
+
+    async def post_likers(self, *, post_id: str) -> Page[Account]:
+        """Up to 1,000 likers of a post, one page (the providers do not paginate them)."""
+        return await self._call("post_likers", {"post_id": str(post_id)})
+
+    async def comment_replies(
+        self,
+        *,
+        post_id: str,
+        comment_id: str,
+        end_cursor: str | None = None,
+        last_provider_name: str | None = None,
+    ) -> Page[Comment]:
+        return await self._call(
+            "comment_replies",
+            {"post_id": str(post_id), "comment_id": str(comment_id)},
+            end_cursor,
+            last_provider_name,
+        )

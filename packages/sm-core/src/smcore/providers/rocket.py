@@ -72,6 +72,21 @@ ENDPOINTS: dict[str, _Endpoint] = {
     "user_highlights": _Endpoint(
         "user/get_highlights", lambda p: {"id": p["user_id"]}, None, ig.highlights_page
     ),
+    "user_stories": _Endpoint(
+        "user/get_stories", lambda p: {"ids": [p["user_id"]]}, None, ig.reels_media_page
+    ),
+    "highlight_stories": _Endpoint(
+        "highlight/get_stories", lambda p: {"ids": [p["highlight_id"]]}, None, ig.reels_media_page
+    ),
+    "post_likers": _Endpoint(
+        "media/get_likes_by_id", lambda p: {"id": p["post_id"]}, None, ig.likers_page
+    ),
+    "comment_replies": _Endpoint(
+        "comment/get_replies",
+        lambda p: {"id": p["comment_id"], "media_id": p["post_id"]},
+        "max_id",
+        ig.replies_page,
+    ),
     "post_comments": _Endpoint(
         "media/get_comments",
         lambda p: {"id": p["post_id"], "can_support_threading": True},

@@ -20,8 +20,14 @@ from smcore.providers.failover import call_with_failover
 from smcore.providers.models import Channel, Comment, Page, Upload, Video
 from smcore.providers.transport import Transport, decode_json, retry_after_seconds
 
-YouTubeMethod = Literal["channel", "uploads", "videos", "comment_threads"]
-METHODS: tuple[YouTubeMethod, ...] = ("channel", "uploads", "videos", "comment_threads")
+YouTubeMethod = Literal["channel", "uploads", "videos", "comment_threads", "comment_replies"]
+METHODS: tuple[YouTubeMethod, ...] = (
+    "channel",
+    "uploads",
+    "videos",
+    "comment_threads",
+    "comment_replies",
+)
 MAX_IDS = 50
 PACIFIC = ZoneInfo("America/Los_Angeles")
 
@@ -203,6 +209,35 @@ def parse_comment_thread(raw: dict[str, Any]) -> Comment:
     )
 
 
+def parse_reply(raw: dict[str, Any], video_id: str) -> Comment:
+    """A reply of ``comments.list parentId=…`` (its snippet names its thread: ``parentId``)."""
+    snippet = payload.obj(raw.get("snippet"), "comment.snippet")
+    author = snippet.get("authorChannelId")
+    created = _time(snippet.get("publishedAt"))
+    if created is None:
+        raise payload.bad("comment: no publishedAt")
+    return payload.build(
+        Comment,
+        "comment",
+        ext_id=payload.ext_id(raw.get("id"), "comment"),
+        post_ext_id=video_id,
+        parent_ext_id=payload.ext_id(snippet.get("parentId"), "comment.parentId"),
+        text=payload.opt_text(snippet.get("textOriginal"), "textOriginal")
+        or payload.opt_text(snippet.get("textDisplay"), "textDisplay")
+        or "",
+        created_at=created,
+        like_count=payload.count(snippet.get("likeCount")),
+        author_ext_id=payload.opt_text(author.get("value"), "authorChannelId")
+        if isinstance(author, dict)
+        else None,
+        author_name=payload.opt_text(snippet.get("authorDisplayName"), "authorDisplayName"),
+        author_avatar_url=payload.opt_text(
+            snippet.get("authorProfileImageUrl"), "authorProfileImage"
+        ),
+        raw=raw,
+    )
+
+
 def _list_page(
     parse: Callable[[dict[str, Any]], Any], *, per_item: bool = True
 ) -> Callable[[dict[str, Any]], payload.PageParts]:
@@ -225,6 +260,13 @@ _PARSE: dict[YouTubeMethod, Callable[[dict[str, Any]], payload.PageParts]] = {
 }
 
 
+def _parse(method: YouTubeMethod, params: Mapping[str, Any]) -> Callable[[dict[str, Any]], Any]:
+    if method == "comment_replies":
+        video = str(params["video_id"])
+        return _list_page(lambda raw: parse_reply(raw, video))
+    return _PARSE[method]
+
+
 def _query(method: YouTubeMethod, params: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     if method == "channel":
         query = {"part": "snippet,statistics,contentDetails"}
@@ -244,6 +286,13 @@ def _query(method: YouTubeMethod, params: Mapping[str, Any]) -> tuple[str, dict[
         return "videos", {
             "part": "snippet,statistics,contentDetails",
             "id": ",".join(params["ids"]),
+        }
+    if method == "comment_replies":
+        return "comments", {
+            "part": "snippet",
+            "parentId": params["parent_id"],
+            "maxResults": 100,
+            "textFormat": "plainText",
         }
     return "commentThreads", {
         "part": "snippet,replies",
@@ -277,7 +326,7 @@ class YouTubeApi:
         body = answer.payload
 
         def parse() -> payload.PageParts:
-            parts = _PARSE[method](body)
+            parts: payload.PageParts = _parse(method, params)(body)
             if method == "channel" and not parts[0]:
                 # channels.list answers an unknown id with 200 and no items.
                 raise ProviderError(ErrorKind.NOT_FOUND, "no such channel", status=200)
@@ -343,4 +392,20 @@ class YouTube:
     ) -> Page[Comment]:
         return await self._call(
             "comment_threads", {"video_id": video_id}, end_cursor, last_provider_name
+        )
+
+    async def comment_replies(
+        self,
+        *,
+        video_id: str,
+        parent_id: str,
+        end_cursor: str | None = None,
+        last_provider_name: str | None = None,
+    ) -> Page[Comment]:
+        """Every reply of a comment thread (``parent_id``: the thread's id), 100 a page."""
+        return await self._call(
+            "comment_replies",
+            {"video_id": video_id, "parent_id": parent_id},
+            end_cursor,
+            last_provider_name,
         )

@@ -113,6 +113,7 @@ class SocialProfile(Base):
     engagement_rate: Mapped[float] = mapped_column(Double, server_default=text("0"), nullable=False)
     is_private: Mapped[bool] = _flag()
     is_verified: Mapped[bool] = _flag()
+    sec_uid: Mapped[str | None] = mapped_column(Text)  # TikTok: what its listings are asked by
     raw_data: Mapped[dict[str, Any]] = _json()
     last_synced_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = _now()
@@ -271,6 +272,7 @@ class Post(Base):
     __table_args__ = (
         UniqueConstraint("platform", "ext_id"),
         Index("ix_posts_profile_taken", "social_profile_id", "taken_at"),
+        Index("ix_posts_profile_product", "social_profile_id", "product_type", "taken_at"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -281,13 +283,23 @@ class Post(Base):
     )
     code: Mapped[str] = _text()
     kind: Mapped[str] = _text("photo")
+    # Instagram's product type ("feed", "carousel_container", "clips" for a reel, "story"),
+    # "video" for a TikTok video, "" for a YouTube video.
+    product_type: Mapped[str] = _text()
     title: Mapped[str] = _text()
     caption: Mapped[str] = _text()
     taken_at: Mapped[datetime] = _now()
     likes_count: Mapped[int] = _bigint()
     comments_count: Mapped[int] = _bigint()
     views_count: Mapped[int] = _bigint()
+    shares_count: Mapped[int] = _bigint()
+    saves_count: Mapped[int] = _bigint()
     pinned: Mapped[bool] = _flag()
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # a story's
+    # Coverage of the likers listing: listed by the last likers sync, of the total it reported.
+    likers_listed: Mapped[int | None] = mapped_column(Integer)
+    likers_total: Mapped[int | None] = mapped_column(BigInteger)
+    likers_synced_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     comments_synced_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     raw_data: Mapped[dict[str, Any]] = _json()
     created_at: Mapped[datetime] = _now()
@@ -314,15 +326,23 @@ class Media(Base):
 
 
 class Comment(Base):
-    """A comment on a post (YouTube: a comment thread's top-level comment)."""
+    """A comment on a post (YouTube: a comment thread's top-level comment), or a reply to one
+    (``parent_id``)."""
 
     __tablename__ = "comments"
-    __table_args__ = (UniqueConstraint("platform", "ext_id"), Index("ix_comments_post", "post_id"))
+    __table_args__ = (
+        UniqueConstraint("platform", "ext_id"),
+        Index("ix_comments_post", "post_id"),
+        Index("ix_comments_parent", "parent_id"),
+        Index("ix_comments_author", "author_id"),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     platform: Mapped[str] = mapped_column(Text, nullable=False)
     ext_id: Mapped[str] = mapped_column(Text, nullable=False)
     post_id: Mapped[int] = mapped_column(ForeignKey("posts.id", ondelete="CASCADE"), nullable=False)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("comments.id", ondelete="CASCADE"))
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("followers.id", ondelete="SET NULL"))
     author_ext_id: Mapped[str] = _text()
     author_username: Mapped[str] = _text()
     author_name: Mapped[str] = _text()
@@ -335,15 +355,58 @@ class Comment(Base):
 
 
 class Like(Base):
-    """An account that liked a post (no provider method fills it yet)."""
+    """An account that liked a post, as its likers listing showed it (``created_at``: first
+    seen; ``job_call_id``: the sync that last listed it)."""
 
     __tablename__ = "likes"
-    __table_args__ = (UniqueConstraint("post_id", "liker_ext_id"),)
+    __table_args__ = (
+        UniqueConstraint("post_id", "liker_ext_id"),
+        Index("ix_likes_liker", "liker_id"),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     post_id: Mapped[int] = mapped_column(ForeignKey("posts.id", ondelete="CASCADE"), nullable=False)
+    liker_id: Mapped[int | None] = mapped_column(ForeignKey("followers.id", ondelete="SET NULL"))
     liker_ext_id: Mapped[str] = mapped_column(Text, nullable=False)
     liker_username: Mapped[str] = _text()
+    job_call_id: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = _now()
+    updated_at: Mapped[datetime] = _now()
+
+
+class Highlight(Base):
+    """A story highlight of a profile; its stories are posts (``product_type`` "story")."""
+
+    __tablename__ = "highlights"
+    __table_args__ = (UniqueConstraint("social_profile_id", "ext_id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    social_profile_id: Mapped[int] = mapped_column(
+        ForeignKey("social_profiles.id", ondelete="CASCADE"), nullable=False
+    )
+    ext_id: Mapped[str] = mapped_column(Text, nullable=False)
+    title: Mapped[str] = _text()
+    media_count: Mapped[int | None] = mapped_column(Integer)
+    cover_url: Mapped[str] = _text()
+    published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    raw_data: Mapped[dict[str, Any]] = _json()
+    created_at: Mapped[datetime] = _now()
+    updated_at: Mapped[datetime] = _now()
+
+
+class HighlightItem(Base):
+    """A story in a highlight."""
+
+    __tablename__ = "highlight_items"
+    __table_args__ = (Index("ix_highlight_items_post", "post_id"),)
+
+    highlight_id: Mapped[int] = mapped_column(
+        ForeignKey("highlights.id", ondelete="CASCADE"), primary_key=True
+    )
+    post_id: Mapped[int] = mapped_column(
+        ForeignKey("posts.id", ondelete="CASCADE"), primary_key=True
+    )
+    position: Mapped[int] = _int()
     created_at: Mapped[datetime] = _now()
 
 
@@ -382,6 +445,7 @@ class MetricSnapshot(Base):
     views: Mapped[int | None] = mapped_column(BigInteger)
     likes: Mapped[int | None] = mapped_column(BigInteger)
     comments: Mapped[int | None] = mapped_column(BigInteger)
+    shares: Mapped[int | None] = mapped_column(BigInteger)
     engagement_rate: Mapped[float | None] = mapped_column(Double)
     job_call_id: Mapped[int | None] = mapped_column(BigInteger)
 

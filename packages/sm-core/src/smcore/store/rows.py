@@ -20,6 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from smcore.providers import models as dto
 from smcore.store.models import (
     FollowPass,
+    Highlight,
+    HighlightItem,
     HistoryFrontier,
     JobCall,
     MetricSnapshot,
@@ -126,22 +128,27 @@ _ACCOUNTS = text(
 _POST_COLUMNS = (
     "code",
     "kind",
+    "product_type",
     "title",
     "caption",
     "taken_at",
     "likes_count",
     "comments_count",
     "views_count",
+    "shares_count",
+    "saves_count",
     "pinned",
+    "expires_at",
     "raw_data",
 )
 _POSTS = text(
     f"""
     WITH page AS MATERIALIZED (
         SELECT * FROM jsonb_to_recordset(CAST(:page AS jsonb)) AS p(
-            ext_id text, refresh boolean, code text, kind text, title text, caption text,
-            taken_at timestamptz, likes_count bigint, comments_count bigint,
-            views_count bigint, pinned boolean, raw_data jsonb, media jsonb)
+            ext_id text, refresh boolean, code text, kind text, product_type text, title text,
+            caption text, taken_at timestamptz, likes_count bigint, comments_count bigint,
+            views_count bigint, shares_count bigint, saves_count bigint, pinned boolean,
+            expires_at timestamptz, raw_data jsonb, media jsonb)
     ), refreshed AS (
         INSERT INTO posts AS t (platform, ext_id, social_profile_id, {", ".join(_POST_COLUMNS)})
         SELECT :platform, ext_id, :profile, {", ".join(_POST_COLUMNS)}
@@ -178,26 +185,66 @@ _POSTS = text(
     """  # noqa: S608 - the interpolated names are the constant _POST_COLUMNS, values are bound
 )
 
+# The authors of a page of comments (or the likers of a post) into the accounts table: new
+# ones inserted, a changed name updated. The statement that follows reads their ids by key (a
+# new statement sees what concurrent writers committed meanwhile: no author is missed).
+_AUTHORS = text(
+    """
+    INSERT INTO followers AS f (platform, ext_id, username, full_name, avatar)
+    SELECT :platform, ext_id, username, full_name, avatar
+    FROM jsonb_to_recordset(CAST(:people AS jsonb)) AS p(
+        ext_id text, username text, full_name text, avatar text)
+    ORDER BY ext_id
+    ON CONFLICT (platform, ext_id) DO UPDATE SET
+        username = excluded.username, full_name = excluded.full_name,
+        avatar = excluded.avatar, updated_at = now()
+    WHERE excluded.username <> ''
+      AND (f.username, f.full_name, f.avatar)
+          IS DISTINCT FROM (excluded.username, excluded.full_name, excluded.avatar)
+    """
+)
+
 _COMMENTS = text(
     """
     INSERT INTO comments AS c
-        (platform, ext_id, post_id, author_ext_id, author_username, author_name, text,
-         likes_count, replies_count, raw_data, created_at)
-    SELECT :platform, ext_id, :post, author_ext_id, author_username, author_name, text,
-           likes_count, replies_count, raw_data, created_at
+        (platform, ext_id, post_id, parent_id, author_id, author_ext_id, author_username,
+         author_name, text, likes_count, replies_count, raw_data, created_at)
+    SELECT :platform, p.ext_id, :post, parent.id, author.id, p.author_ext_id,
+           p.author_username, p.author_name, p.text, p.likes_count, p.replies_count,
+           p.raw_data, p.created_at
     FROM jsonb_to_recordset(CAST(:page AS jsonb)) AS p(
-        ext_id text, author_ext_id text, author_username text, author_name text, text text,
-        likes_count integer, replies_count integer, raw_data jsonb, created_at timestamptz)
-    ORDER BY ext_id
+        ext_id text, parent_ext_id text, author_ext_id text, author_username text,
+        author_name text, text text, likes_count integer, replies_count integer,
+        raw_data jsonb, created_at timestamptz)
+    LEFT JOIN comments parent
+        ON parent.platform = :platform AND parent.ext_id = p.parent_ext_id
+    LEFT JOIN followers author
+        ON author.platform = :platform AND author.ext_id = p.author_ext_id
+    ORDER BY p.ext_id
     ON CONFLICT (platform, ext_id) DO UPDATE SET
         text = excluded.text, likes_count = excluded.likes_count,
         replies_count = excluded.replies_count, raw_data = excluded.raw_data,
         author_username = excluded.author_username, author_name = excluded.author_name,
+        author_id = excluded.author_id, parent_id = coalesce(excluded.parent_id, c.parent_id),
         updated_at = now()
     WHERE (c.text, c.likes_count, c.replies_count, c.raw_data, c.author_username,
-           c.author_name)
+           c.author_name, c.author_id, c.parent_id)
           IS DISTINCT FROM (excluded.text, excluded.likes_count, excluded.replies_count,
-                            excluded.raw_data, excluded.author_username, excluded.author_name)
+                            excluded.raw_data, excluded.author_username, excluded.author_name,
+                            excluded.author_id, coalesce(excluded.parent_id, c.parent_id))
+    """
+)
+
+_LIKES = text(
+    """
+    INSERT INTO likes AS l (post_id, liker_id, liker_ext_id, liker_username, job_call_id)
+    SELECT :post, f.id, p.ext_id, p.username, :job
+    FROM jsonb_to_recordset(CAST(:people AS jsonb)) AS p(ext_id text, username text)
+    LEFT JOIN followers f ON f.platform = :platform AND f.ext_id = p.ext_id
+    ORDER BY p.ext_id
+    ON CONFLICT (post_id, liker_ext_id) DO UPDATE SET
+        liker_id = excluded.liker_id, liker_username = excluded.liker_username,
+        job_call_id = excluded.job_call_id, updated_at = now()
     """
 )
 
@@ -234,6 +281,24 @@ def instagram_profile_row(profile: dto.Profile) -> dict[str, Any]:
     }
 
 
+def tiktok_profile_row(profile: dto.Profile) -> dict[str, Any]:
+    return {
+        "ext_id": profile.ext_id,
+        "username": profile.username,
+        "full_name": profile.full_name,
+        "bio": profile.biography,
+        "avatar": profile.avatar_url or "",
+        "url": f"https://www.tiktok.com/@{profile.username}",
+        "followers_count": profile.followers_count or 0,
+        "follows_count": profile.follows_count or 0,
+        "posts_count": profile.posts_count or 0,
+        "is_private": profile.is_private,
+        "is_verified": profile.is_verified,
+        "sec_uid": profile.sec_uid,
+        "raw_data": profile.raw,
+    }
+
+
 def youtube_channel_row(channel: dto.Channel) -> dict[str, Any]:
     handle = (channel.handle or "").lstrip("@")
     return {
@@ -251,7 +316,16 @@ def youtube_channel_row(channel: dto.Channel) -> dict[str, Any]:
     }
 
 
-_METRICS = ("followers", "follows", "posts", "views", "likes", "comments", "engagement_rate")
+_METRICS = (
+    "followers",
+    "follows",
+    "posts",
+    "views",
+    "likes",
+    "comments",
+    "shares",
+    "engagement_rate",
+)
 # captured_at is the job's start, the same on every write of a job: the table is partitioned by
 # it (migration 0007), so it is part of the unique key, and a resumed page must find its row.
 _JOB_START = (
@@ -428,13 +502,17 @@ def _post_row(platform: str, profile_id: int, post: dto.Post) -> dict[str, Any]:
         "social_profile_id": profile_id,
         "code": post.code or "",
         "kind": post.kind,
+        "product_type": post.product_type or "",
         "title": "",
         "caption": post.caption or "",
         "taken_at": post.taken_at,
         "likes_count": post.like_count or 0,
         "comments_count": post.comment_count or 0,
         "views_count": post.play_count or 0,
+        "shares_count": post.share_count or 0,
+        "saves_count": post.save_count or 0,
         "pinned": post.pinned,
+        "expires_at": post.expires_at.isoformat() if post.expires_at else None,
         "raw_data": post.raw,
     }
 
@@ -446,13 +524,17 @@ def _video_row(profile_id: int, video: dto.Video) -> dict[str, Any]:
         "social_profile_id": profile_id,
         "code": video.ext_id,
         "kind": "video",
+        "product_type": "",
         "title": video.title,
         "caption": video.description,
         "taken_at": video.published_at or datetime.now().astimezone(),
         "likes_count": video.like_count or 0,
         "comments_count": video.comment_count or 0,
         "views_count": video.view_count or 0,
+        "shares_count": 0,
+        "saves_count": 0,
         "pinned": False,
+        "expires_at": None,
         "raw_data": video.raw,
     }
 
@@ -523,6 +605,7 @@ async def store_posts(
                 "views": getattr(p, "play_count", None)
                 if platform != Platform.YOUTUBE
                 else getattr(p, "view_count", None),
+                "shares": getattr(p, "share_count", None),
             }
             for p in posts
             if p.ext_id in ids
@@ -532,11 +615,18 @@ async def store_posts(
     return ids
 
 
+STORY = "story"
+"""``posts.product_type`` of a story: stored beside posts (with its media), but not a post of the
+feed: never a comment or likers target, never in the engagement rate."""
+
+
 async def newest_post_time(conn: AsyncConnection, profile_id: int) -> datetime | None:
-    """The newest stored post of a profile, pinned ones aside."""
+    """The newest stored post of a profile, pinned ones and stories aside."""
     value: datetime | None = await conn.scalar(
         select(func.max(Post.taken_at)).where(
-            Post.social_profile_id == profile_id, Post.pinned.is_(False)
+            Post.social_profile_id == profile_id,
+            Post.pinned.is_(False),
+            Post.product_type != STORY,
         )
     )
     return value
@@ -597,12 +687,24 @@ async def set_frontier(
 
 
 # ---------------------------------------------------------------------------------- comments
+async def _upsert_people(
+    conn: AsyncConnection, platform: str, people: Iterable[dict[str, Any]]
+) -> None:
+    """Comment authors or likers into the accounts table (``followers``)."""
+    rows = _unique(p for p in people if p["ext_id"])
+    if rows:
+        await conn.execute(_AUTHORS, {"people": _document(rows), "platform": platform})
+
+
 async def upsert_comments(
     conn: AsyncConnection, platform: str, post_id: int, comments: Sequence[dto.Comment]
 ) -> int:
+    """Comments (or replies: ``parent_ext_id`` set, the parent stored before) of one post, their
+    authors linked to the accounts table."""
     rows = _unique(
         {
             "ext_id": c.ext_id,
+            "parent_ext_id": c.parent_ext_id,
             "author_ext_id": c.author_ext_id or "",
             "author_username": c.author_username or "",
             "author_name": c.author_name or "",
@@ -616,8 +718,55 @@ async def upsert_comments(
     )
     if not rows:
         return 0
+    await _upsert_people(
+        conn,
+        platform,
+        (
+            {
+                "ext_id": c.author_ext_id or "",
+                "username": c.author_username or "",
+                "full_name": c.author_name or "",
+                "avatar": c.author_avatar_url or "",
+            }
+            for c in comments
+        ),
+    )
     await conn.execute(_COMMENTS, {"page": _document(rows), "platform": platform, "post": post_id})
     return len(rows)
+
+
+async def upsert_likers(
+    conn: AsyncConnection,
+    platform: str,
+    post_id: int,
+    likers: Sequence[dto.Account],
+    *,
+    total: int,
+    job_id: int,
+) -> int:
+    """A post's likers as its listing showed them, linked to the accounts table, and the
+    listing's coverage (listed of ``total``) on the post. Returns how many were listed."""
+    people = _unique(
+        {
+            "ext_id": a.ext_id,
+            "username": a.username,
+            "full_name": a.full_name,
+            "avatar": a.avatar_url or "",
+        }
+        for a in likers
+    )
+    await _upsert_people(conn, platform, people)
+    if people:
+        await conn.execute(
+            _LIKES,
+            {"people": _document(people), "platform": platform, "post": post_id, "job": job_id},
+        )
+    await conn.execute(
+        update(Post)
+        .where(Post.id == post_id)
+        .values(likers_listed=len(people), likers_total=total, likers_synced_at=func.now())
+    )
+    return len(people)
 
 
 @dataclass(frozen=True)
@@ -637,7 +786,7 @@ async def comment_targets(
     """Posts whose comments to fetch, newest first: those inside the refresh window
     (``refreshed_since``; None: every post) and those whose comments were never fetched."""
     query = select(Post.id, Post.ext_id, Post.comments_count, Post.comments_synced_at).where(
-        Post.social_profile_id == profile_id
+        Post.social_profile_id == profile_id, Post.product_type != STORY
     )
     if refreshed_since is not None:
         query = query.where((Post.taken_at >= refreshed_since) | Post.comments_synced_at.is_(None))
@@ -649,6 +798,107 @@ async def comments_synced(conn: AsyncConnection, post_ids: Sequence[int], at: da
     """The posts' comments are fetched as of ``at`` (the provider's time of this sync)."""
     if post_ids:
         await conn.execute(update(Post).where(Post.id.in_(post_ids)).values(comments_synced_at=at))
+
+
+@dataclass(frozen=True)
+class ReplyTarget:
+    """A comment whose replies a sync fetches (its post's ids too: providers ask by both)."""
+
+    comment_id: int
+    ext_id: str
+    post_id: int
+    post_ext_id: str
+
+
+_REPLY_TARGETS = text(
+    """
+    SELECT c.id, c.ext_id, p.id AS post_id, p.ext_id AS post_ext_id
+    FROM posts p JOIN comments c ON c.post_id = p.id
+    WHERE p.social_profile_id = :profile
+      AND (CAST(:since AS timestamptz) IS NULL OR p.taken_at >= CAST(:since AS timestamptz))
+      AND c.parent_id IS NULL AND c.replies_count > 0
+      AND c.replies_count > (SELECT count(*) FROM comments r WHERE r.parent_id = c.id)
+    ORDER BY p.taken_at DESC, c.id
+    """
+)
+
+
+async def reply_targets(
+    conn: AsyncConnection, profile_id: int, *, since: datetime | None
+) -> list[ReplyTarget]:
+    """Comments with more replies than are stored, on posts published since ``since`` (None:
+    every post), newest post first."""
+    found = await conn.execute(_REPLY_TARGETS, {"profile": profile_id, "since": since})
+    return [ReplyTarget(r.id, r.ext_id, r.post_id, r.post_ext_id) for r in found]
+
+
+@dataclass(frozen=True)
+class LikersTarget:
+    post_id: int
+    ext_id: str
+    likes_count: int
+
+
+async def likers_targets(
+    conn: AsyncConnection, profile_id: int, *, since: datetime | None
+) -> list[LikersTarget]:
+    """Posts whose likers to list: those published since ``since`` (None: all) with likes,
+    and those with likes whose likers were never listed; stories aside."""
+    query = select(Post.id, Post.ext_id, Post.likes_count).where(
+        Post.social_profile_id == profile_id,
+        Post.product_type != STORY,
+        Post.likes_count > 0,
+    )
+    if since is not None:
+        query = query.where((Post.taken_at >= since) | Post.likers_synced_at.is_(None))
+    found = await conn.execute(query.order_by(Post.taken_at.desc(), Post.id.desc()))
+    return [LikersTarget(r.id, r.ext_id, r.likes_count) for r in found]
+
+
+# ---------------------------------------------------------------------------------- highlights
+async def upsert_highlights(
+    conn: AsyncConnection, profile_id: int, highlights: Sequence[dto.Highlight]
+) -> dict[str, int]:
+    """A profile's highlights; returns ext_id → highlight id."""
+    rows = [
+        {
+            "social_profile_id": profile_id,
+            "ext_id": h.ext_id,
+            "title": h.title,
+            "media_count": h.media_count,
+            "cover_url": h.cover_url or "",
+            "published_at": h.created_at,
+            "raw_data": h.raw,
+        }
+        for h in {h.ext_id: h for h in highlights}.values()
+    ]
+    if not rows:
+        return {}
+    stmt = pg_insert(Highlight).values(rows)
+    upsert = stmt.on_conflict_do_update(
+        index_elements=[Highlight.social_profile_id, Highlight.ext_id],
+        set_=_updates(Highlight, stmt.excluded, ["title", "media_count", "cover_url", "raw_data"]),
+    ).returning(Highlight.ext_id, Highlight.id)
+    return {row.ext_id: row.id for row in await conn.execute(upsert)}
+
+
+async def link_highlight_items(
+    conn: AsyncConnection, highlight_id: int, post_ids: Sequence[int]
+) -> None:
+    """The stories of a highlight, in its order (a story removed from it stays linked)."""
+    if post_ids:
+        stmt = pg_insert(HighlightItem).values(
+            [
+                {"highlight_id": highlight_id, "post_id": pid, "position": i}
+                for i, pid in enumerate(post_ids)
+            ]
+        )
+        await conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[HighlightItem.highlight_id, HighlightItem.post_id],
+                set_={"position": stmt.excluded.position},
+            )
+        )
 
 
 # ---------------------------------------------------------------------------------- quarantine
@@ -700,7 +950,11 @@ async def observe_profile(conn: AsyncConnection, profile_id: int, *, job_id: int
     metric the provider gave."""
     recent = (
         select(Post.likes_count, Post.comments_count)
-        .where(Post.social_profile_id == profile_id, Post.pinned.is_(False))
+        .where(
+            Post.social_profile_id == profile_id,
+            Post.pinned.is_(False),
+            Post.product_type != STORY,
+        )
         .order_by(Post.taken_at.desc())
         .limit(12)
         .subquery()
