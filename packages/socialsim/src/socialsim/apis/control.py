@@ -7,11 +7,19 @@ what the APIs would answer now, at the simulated clock:
   "exists"}]}``.
 - ``GET /_sim/truth/instagram/{username}``: ``{"profile": {...}, "followers": [pk],
   "followings": [pk], "malformed_followers": [pk], "malformed_followings": [pk],
-  "posts": [POST]}``; lists newest first; ``malformed_*`` are the members of ``followers`` /
-  ``followings`` that the APIs serve malformed (empty without a ``bad_item_rate``).
-- ``GET /_sim/truth/instagram/{username}/posts/{post_pk}``: ``{"post": POST, "comments":
-  [{"ext_id", "created_at" (unix), "like_count", "child_comment_count", "malformed"}]}``,
-  every comment the API lists now, newest first; 404 when the post is not that profile's.
+  "posts": [POST], "reels": [post ext_id], "stories": [{"ext_id", "taken_at",
+  "expiring_at", "media_type"}], "highlights": [{"ext_id" (no ``highlight:`` prefix),
+  "title", "media_count", "items": [story ext_id]}]}``; followers, followings, posts and
+  reels newest first; ``malformed_*`` are the members of ``followers`` / ``followings`` that
+  the APIs serve malformed (empty without a ``bad_item_rate``); ``stories`` are the live
+  ones (``user/get_stories``), oldest first; ``highlights`` are the tray's, newest first,
+  each with its stories oldest first, expired ones included.
+- ``GET /_sim/truth/instagram/{username}/posts/{post_pk}``: ``{"post": POST, "likers": [pk]
+  (every one, newest first), "likers_listable" (how many the APIs list: at most 1,000),
+  "comments": [{"ext_id", "created_at" (unix), "like_count", "child_comment_count",
+  "author_ext_id", "malformed", "replies": [{"ext_id", "created_at", "like_count",
+  "author_ext_id"}] (oldest first)}]}``, every comment the API lists now, newest first; 404
+  when the post is not that profile's.
 - ``POST`` is ``{"ext_id", "code", "taken_at" (unix), "media_type", "product_type",
   "comment_count", "like_count", "play_count" (null unless a video), "media_count",
   "pinned", "malformed"}``; posts are newest first (the feed lists the pinned ones first).
@@ -21,8 +29,10 @@ what the APIs would answer now, at the simulated clock:
   first.
 - ``GET /_sim/truth/youtube/{channel_id}/videos/{video_id}``: ``{"video": VIDEO,
   "comments": [{"ext_id" (thread id), "created_at" (unix), "like_count", "reply_count",
-  "malformed"}]}``, the top-level threads ``commentThreads.list`` lists now, newest first;
-  404 when the video is not that channel's.
+  "malformed", "replies": [{"ext_id", "created_at" (unix), "like_count"}]}]}``, the
+  top-level threads ``commentThreads.list`` lists now, newest first, each with every reply
+  ``comments.list`` lists now, in its order (newest first); 404 when the video is not that
+  channel's.
 - ``VIDEO`` is ``{"ext_id", "title", "published_at" (RFC 3339), "view_count", "like_count",
   "comment_count", "comment_thread_count", "comments_disabled", "malformed" (its
   ``videos.list`` item), "malformed_playlist_item" (its uploads playlist entry)}``.
@@ -93,6 +103,26 @@ def instagram_profile(sim: Sim, username: str) -> dict[str, Any] | None:
         "malformed_followers": [pk for pk in followers if ig_api.bad_user(sim, pk)],
         "malformed_followings": [pk for pk in followings if ig_api.bad_user(sim, pk)],
         "posts": [_post(sim, post, pinned=post.index in pinned) for post in reversed(state.posts)],
+        "reels": [str(state.posts[i].pk) for i in reversed(state.clips)],
+        "stories": [
+            {
+                "ext_id": str(s.pk),
+                "taken_at": s.taken_at,
+                "expiring_at": s.expiring_at,
+                "media_type": s.media_type,
+            }
+            for s in ig.live_stories(profile)
+        ],
+        "highlights": [
+            {
+                "ext_id": h.pk,
+                "title": h.title,
+                "media_count": len(items),
+                "items": [str(s.pk) for s in items],
+            }
+            for h in ig.highlights(profile)
+            for items in (ig.highlight_items(profile, h),)
+        ],
     }
 
 
@@ -123,15 +153,28 @@ def instagram_post(sim: Sim, username: str, post_pk: str) -> dict[str, Any] | No
         return None
     post = found[1]
     comments = [ig.comment(post, k) for k in range(ig.comment_count(post) - 1, -1, -1)]
+    likers = ig.likers(post)
     return {
         "post": _post(sim, post, pinned=post.index in ig.state(profile).pinned),
+        "likers": [ig.account(index).pk for index in likers],
+        "likers_listable": min(ig_api.MAX_LIKERS, len(likers)),
         "comments": [
             {
                 "ext_id": c.pk,
                 "created_at": c.created_at,
                 "like_count": c.like_count,
                 "child_comment_count": c.child_comment_count,
+                "author_ext_id": ig.account(c.author).pk,
                 "malformed": ig_api.bad_comment(sim, c),
+                "replies": [
+                    {
+                        "ext_id": r.pk,
+                        "created_at": r.created_at,
+                        "like_count": r.like_count,
+                        "author_ext_id": ig.account(r.author).pk,
+                    }
+                    for r in ig.replies(post, c)
+                ],
             }
             for c in comments
         ],
@@ -197,20 +240,24 @@ def youtube_video(sim: Sim, channel_id: str, video_id: str) -> dict[str, Any] | 
     video = yt.find_video(video_id)
     if channel is None or video is None or video.channel != channel.index:
         return None
-    threads = [yt.thread(video, k) for k in range(yt.thread_count(video) - 1, -1, -1)]
-    return {
-        "video": _video(sim, video),
-        "comments": [
+    comments = []
+    for k in range(yt.thread_count(video) - 1, -1, -1):
+        t = yt.thread(video, k)
+        replies, _ = yt.replies_page(video, k, t, None, t.reply_count)
+        comments.append(
             {
                 "ext_id": t.thread_id,
                 "created_at": t.created_at,
                 "like_count": t.like_count,
                 "reply_count": t.reply_count,
                 "malformed": yt_api.bad_thread(sim, t),
+                "replies": [
+                    {"ext_id": r.comment_id, "created_at": r.created_at, "like_count": r.like_count}
+                    for r in replies
+                ],
             }
-            for t in threads
-        ],
-    }
+        )
+    return {"video": _video(sim, video), "comments": comments}
 
 
 def clock(sim: Sim) -> dict[str, Any]:

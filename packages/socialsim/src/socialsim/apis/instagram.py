@@ -13,6 +13,11 @@ With a ``bad_item_rate``, some list items are served malformed, always the same 
 - a post (feed and reels, keyed by media pk): ``taken_at`` is the string ``"undefined"``;
 - a comment (keyed by comment pk): ``pk`` is null;
 - a follower or following (keyed by user pk, in every list): ``pk`` and ``pk_id`` are null.
+
+Stories, highlight stories, likers and comment replies are always served whole. For a
+private profile they are refused like its other lists; a call naming several profiles or
+highlights (``user/get_stories``, ``highlight/get_stories``) is refused as a whole by the
+first id it cannot show.
 """
 
 from __future__ import annotations
@@ -22,10 +27,25 @@ from typing import Any, Literal
 
 from socialsim.cursors import CursorError
 from socialsim.sim import ApiName, Sim
-from socialsim.world.instagram import Comment, Highlight, Instagram, Post, Profile
+from socialsim.world.instagram import (
+    Comment,
+    CommentReply,
+    Highlight,
+    Instagram,
+    Post,
+    Profile,
+    Story,
+)
 
-ErrorKind = Literal["not_found", "media_not_found", "private", "bad_cursor"]
-Stream = Literal["followers", "following", "media", "clips", "comments"]
+ErrorKind = Literal[
+    "not_found",
+    "media_not_found",
+    "comment_not_found",
+    "highlight_not_found",
+    "private",
+    "bad_cursor",
+]
+Stream = Literal["followers", "following", "media", "clips", "comments", "replies"]
 
 
 class InstagramError(Exception):
@@ -262,7 +282,132 @@ def highlights(sim: Sim, user_id: object) -> list[dict[str, Any]]:
         InstagramError: unknown or private profile.
     """
     profile = public_profile_by_id(sim, user_id)
-    return [highlight(h) for h in sim.world.instagram.highlights(profile)]
+    return [
+        highlight(sim.world.instagram, profile, h) for h in sim.world.instagram.highlights(profile)
+    ]
+
+
+MAX_STORY_USERS = 4
+"""``user/get_stories`` takes at most this many user ids."""
+MAX_LIKERS = 1_000
+"""Likers are one page of at most this many, newest first: no pagination."""
+REPLIES_PER_PAGE = 20
+
+
+def story_reels(sim: Sim, user_ids: list[object]) -> list[dict[str, Any]]:
+    """The live stories of public profiles as reels, in the order asked, leaving out a
+    profile without a live story.
+
+    Raises:
+        InstagramError: an unknown or private profile among them.
+    """
+    ig = sim.world.instagram
+    profiles = [public_profile_by_id(sim, user_id) for user_id in user_ids]
+    reels = []
+    for profile in profiles:
+        stories = ig.live_stories(profile)
+        if stories:
+            reels.append(
+                {
+                    "id": int(profile.pk),
+                    "items": [story(sim, profile, s) for s in stories],
+                    "expiring_at": stories[-1].expiring_at,
+                    "latest_reel_media": stories[-1].taken_at,
+                    "media_count": len(stories),
+                    "user": short_user(sim, profile.index),
+                }
+            )
+    return reels
+
+
+def highlight_reels(sim: Sim, highlight_ids: list[object]) -> list[dict[str, Any]]:
+    """Highlights of public profiles with their stories, in the order asked.
+
+    Raises:
+        InstagramError: an unknown highlight, or one of a private profile.
+    """
+    ig = sim.world.instagram
+    reels = []
+    for highlight_id in highlight_ids:
+        found = ig.find_highlight(str(highlight_id))
+        if found is None:
+            raise InstagramError("highlight_not_found")
+        profile, h = found
+        if profile.is_private:
+            raise InstagramError("private")
+        items = ig.highlight_items(profile, h)
+        reels.append(
+            {
+                "id": f"highlight:{h.pk}",
+                "title": h.title,
+                "created_at": h.created_at,
+                "media_count": len(items),
+                "items": [story(sim, profile, s) for s in items],
+                "user": short_user(sim, profile.index),
+            }
+        )
+    return reels
+
+
+def likers(sim: Sim, media_id: object) -> tuple[list[dict[str, Any]], int]:
+    """The newest :data:`MAX_LIKERS` likers of a post (``SHORT_USER``) and its like count.
+
+    Raises:
+        InstagramError: unknown media, private owner.
+    """
+    _, post = media_by_id(sim, media_id)
+    ig = sim.world.instagram
+    users = [short_user(sim, index) for index in ig.likers(post, MAX_LIKERS)]
+    return users, ig.like_count(post)
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyPage:
+    """A page of a comment's replies (``COMMENT`` payloads with ``parent_comment_id``)."""
+
+    replies: list[dict[str, Any]]
+    child_comment_count: int
+    parent_comment_id: str
+    cursor: str | None
+
+
+def reply_page(
+    sim: Sim,
+    api: ApiName,
+    media_id: object,
+    comment_id: object,
+    cursor: object,
+    *,
+    newest_first: bool,
+) -> ReplyPage:
+    """A page of :data:`REPLIES_PER_PAGE` replies of a post's comment: newest first paging
+    towards older ones (Instagram's "head"), or oldest first paging towards newer ("tail").
+
+    Raises:
+        InstagramError: unknown media or comment, private owner, bad cursor.
+    """
+    _, post = media_by_id(sim, media_id)
+    ig = sim.world.instagram
+    parent = ig.find_comment(post, str(comment_id))
+    if parent is None:
+        raise InstagramError("comment_not_found")
+    position = read_cursor(sim, api, "replies", parent.pk, cursor)
+    replies, position = ig.replies_page(
+        post, parent, position, REPLIES_PER_PAGE, newest_first=newest_first
+    )
+    return ReplyPage(
+        replies=[reply(sim, r) for r in replies],
+        child_comment_count=parent.child_comment_count,
+        parent_comment_id=parent.pk,
+        cursor=issue_cursor(sim, api, "replies", parent.pk, position),
+    )
+
+
+def id_list(value: object) -> list[object]:
+    """Ids sent as a JSON list, or as one string of comma-separated ids."""
+    if isinstance(value, list):
+        return value
+    return [part for part in str(value).split(",") if part.strip()]
 
 
 def bad_post(sim: Sim, post: Post) -> bool:
@@ -336,7 +481,7 @@ def web_user(ig: Instagram, profile: Profile) -> dict[str, Any]:
         "edge_followed_by": {"count": state.followers.alive_count},
         "edge_follow": {"count": state.following.alive_count},
         "edge_owner_to_timeline_media": {"count": len(state.posts)},
-        "highlight_reel_count": profile.highlights,
+        "highlight_reel_count": len(ig.highlights(profile)),
     }
 
 
@@ -442,12 +587,40 @@ def comment(sim: Sim, c: Comment) -> dict[str, Any]:
     }
 
 
-def highlight(h: Highlight) -> dict[str, Any]:
+def reply(sim: Sim, r: CommentReply) -> dict[str, Any]:
+    """A reply: ``COMMENT`` (no replies of its own) plus ``parent_comment_id``."""
+    return {
+        "pk": r.pk,
+        "text": r.text,
+        "created_at": r.created_at,
+        "comment_like_count": r.like_count,
+        "child_comment_count": 0,
+        "user": short_user(sim, r.author),
+        "parent_comment_id": r.parent_pk,
+    }
+
+
+def story(sim: Sim, profile: Profile, s: Story) -> dict[str, Any]:
+    """``STORY``: one story, an Instagram media item of ``product_type`` ``"story"``."""
+    pk = str(s.pk)
+    return {
+        "pk": pk,
+        "id": f"{pk}_{profile.pk}",
+        "media_type": s.media_type,
+        "product_type": "story",
+        "taken_at": s.taken_at,
+        "expiring_at": s.expiring_at,
+        "user": {"pk": profile.pk, "username": profile.username},
+        **_versions(s.pk, s.media_type == 2),
+    }
+
+
+def highlight(ig: Instagram, profile: Profile, h: Highlight) -> dict[str, Any]:
     """``HIGHLIGHT``: one highlight of the tray."""
     return {
         "id": f"highlight:{h.pk}",
         "title": h.title,
-        "media_count": h.media_count,
+        "media_count": len(ig.highlight_items(profile, h)),
         "created_at": h.created_at,
         "cover_media": {
             "cropped_image_version": {

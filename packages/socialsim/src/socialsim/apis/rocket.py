@@ -2,6 +2,23 @@
 
 Every answered call is wrapped in RocketAPI's envelope; Instagram's own refusals (not
 found, private, bad cursor) travel inside it as ``response.status_code``.
+
+Stories, highlights, likers and replies (bodies inside the envelope, each with
+``"status": "ok"``):
+
+- ``user/get_stories`` ``{"ids": [user pk, …]}`` (at most 4) → ``{"reels": {"<pk>": REEL},
+  "reels_media": [REEL, …]}``; ``REEL`` is ``{"id": <pk as an integer>, "items": [STORY],
+  "expiring_at", "latest_reel_media", "media_count", "user": SHORT_USER}``; a profile
+  without a live story is absent.
+- ``highlight/get_stories`` ``{"ids": ["highlight:<id>", …]}`` → ``{"reels":
+  {"highlight:<id>": {"id", "title", "created_at", "media_count", "items": [STORY],
+  "user"}}, "reels_media": [...]}``.
+- ``media/get_likes_by_id`` ``{"id": media pk}`` → ``{"users": [SHORT_USER] (newest likers
+  first, at most 1,000), "user_count": <like count>}``; no pagination.
+- ``comment/get_replies`` ``{"id": comment pk, "media_id": media pk, "max_id"?}`` →
+  ``{"child_comments": [COMMENT + "parent_comment_id"], "child_comment_count",
+  "has_more_tail_child_comments", "next_max_child_cursor" (null on the last page),
+  "parent_comment_id"}``: oldest first, 20 a page, paging towards newer replies.
 """
 
 from __future__ import annotations
@@ -22,6 +39,8 @@ from socialsim.sim import Sim
 _FAILURES = {
     "not_found": (404, "User not found"),
     "media_not_found": (404, "Media not found or unavailable"),
+    "comment_not_found": (404, "Comment not found"),
+    "highlight_not_found": (404, "Highlight not found"),
     "private": (403, "Not authorized to view user"),
     "bad_cursor": (400, "Invalid cursor"),
 }
@@ -159,6 +178,50 @@ def _get_comments(sim: Sim, params: dict[str, Any]) -> Reply:
     return reply
 
 
+def _ids(params: dict[str, Any], limit: int | None = None) -> list[object]:
+    ids = ig.id_list(_field(params, "ids"))
+    if not ids:
+        raise _BadRequest("ids: this field is required.")
+    if limit is not None and len(ids) > limit:
+        raise _BadRequest(f"ids: ensure this field has no more than {limit} elements.")
+    return ids
+
+
+def _get_stories(sim: Sim, params: dict[str, Any]) -> Reply:
+    reels = ig.story_reels(sim, _ids(params, ig.MAX_STORY_USERS))
+    return _ok({"reels": {str(reel["id"]): reel for reel in reels}, "reels_media": reels})
+
+
+def _get_highlight_stories(sim: Sim, params: dict[str, Any]) -> Reply:
+    reels = ig.highlight_reels(sim, _ids(params))
+    return _ok({"reels": {reel["id"]: reel for reel in reels}, "reels_media": reels})
+
+
+def _get_likes(sim: Sim, params: dict[str, Any]) -> Reply:
+    users, count = ig.likers(sim, _field(params, "id"))
+    return _ok({"users": users, "user_count": count})
+
+
+def _get_replies(sim: Sim, params: dict[str, Any]) -> Reply:
+    page = ig.reply_page(
+        sim,
+        "rocket",
+        _field(params, "media_id"),
+        _field(params, "id"),
+        params.get("max_id"),
+        newest_first=False,
+    )
+    return _ok(
+        {
+            "child_comments": page.replies,
+            "child_comment_count": page.child_comment_count,
+            "has_more_tail_child_comments": page.cursor is not None,
+            "next_max_child_cursor": page.cursor,
+            "parent_comment_id": page.parent_comment_id,
+        }
+    )
+
+
 _METHODS: dict[str, _Method] = {
     "user/get_info": _get_info,
     "user/get_info_by_id": _get_info_by_id,
@@ -168,6 +231,10 @@ _METHODS: dict[str, _Method] = {
     "user/get_clips": _get_clips,
     "user/get_highlights": _get_highlights,
     "media/get_comments": _get_comments,
+    "user/get_stories": _get_stories,
+    "highlight/get_stories": _get_highlight_stories,
+    "media/get_likes_by_id": _get_likes,
+    "comment/get_replies": _get_replies,
 }
 
 

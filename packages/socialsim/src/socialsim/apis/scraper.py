@@ -1,5 +1,21 @@
 """A RapidAPI Instagram scraper: ``GET /profile``, ``/user-feeds``, ``/followers`` … with
-``x-rapidapi-key``. Instagram's payloads without an envelope; refusals are HTTP errors."""
+``x-rapidapi-key``. Instagram's payloads without an envelope; refusals are HTTP errors.
+
+Stories, highlights, likers and replies (shapes of :mod:`socialsim.apis.instagram`):
+
+- ``GET /stories?id=<user pk>`` → ``{"reel": REEL | null}`` (null: no live story); ``REEL``
+  is ``{"id": <pk as an integer>, "items": [STORY], "expiring_at", "latest_reel_media",
+  "media_count", "user": SHORT_USER}``.
+- ``GET /highlight-stories?id=highlight:<id>`` (the prefix may be left out) → ``{"reel":
+  {"id": "highlight:<id>", "title", "created_at", "media_count", "items": [STORY],
+  "user"}}``.
+- ``GET /post-likers?id=<media pk>`` → ``{"users": [SHORT_USER] (newest likers first, at most
+  1,000), "user_count": <like count>}``; no pagination.
+- ``GET /comment-replies?comment_id=&media_id=&min_id=`` → ``{"child_comments": [COMMENT +
+  "parent_comment_id"], "child_comment_count", "has_more_head_child_comments",
+  "next_min_child_cursor" (null on the last page), "parent_comment_id"}``: Instagram's
+  ``inline_child_comments`` style, newest first, 20 a page, paging towards older replies.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +35,8 @@ from socialsim.sim import Sim
 _FAILURES = {
     "not_found": (404, "User not found"),
     "media_not_found": (404, "Media not found"),
+    "comment_not_found": (404, "Comment not found"),
+    "highlight_not_found": (404, "Highlight not found"),
     "private": (403, "This account is private"),
     "bad_cursor": (400, "Invalid cursor"),
 }
@@ -109,6 +127,39 @@ def _comments(sim: Sim, params: dict[str, str]) -> Reply:
     return Reply(200, body, bad_items=page.bad_items)
 
 
+def _stories(sim: Sim, params: dict[str, str]) -> Reply:
+    reels = ig.story_reels(sim, [_required(params, "id")])
+    return Reply(200, {"reel": reels[0] if reels else None})
+
+
+def _highlight_stories(sim: Sim, params: dict[str, str]) -> Reply:
+    return Reply(200, {"reel": ig.highlight_reels(sim, [_required(params, "id")])[0]})
+
+
+def _post_likers(sim: Sim, params: dict[str, str]) -> Reply:
+    users, count = ig.likers(sim, _required(params, "id"))
+    return Reply(200, {"users": users, "user_count": count})
+
+
+def _comment_replies(sim: Sim, params: dict[str, str]) -> Reply:
+    page = ig.reply_page(
+        sim,
+        "scraper",
+        _required(params, "media_id"),
+        _required(params, "comment_id"),
+        params.get("min_id"),
+        newest_first=True,
+    )
+    body = {
+        "child_comments": page.replies,
+        "child_comment_count": page.child_comment_count,
+        "has_more_head_child_comments": page.cursor is not None,
+        "next_min_child_cursor": page.cursor,
+        "parent_comment_id": page.parent_comment_id,
+    }
+    return Reply(200, body)
+
+
 _PATHS: dict[str, _Path] = {
     "/profile": _profile,
     "/user-feeds": _user_feeds,
@@ -117,6 +168,10 @@ _PATHS: dict[str, _Path] = {
     "/reels": _reels,
     "/highlights": _highlights,
     "/comments": _comments,
+    "/stories": _stories,
+    "/highlight-stories": _highlight_stories,
+    "/post-likers": _post_likers,
+    "/comment-replies": _comment_replies,
 }
 
 

@@ -1,4 +1,4 @@
-"""YouTube Data API v3: ``GET /youtube/v3/channels|playlistItems|videos|commentThreads``.
+"""YouTube Data API v3: ``GET /youtube/v3/channels|playlistItems|videos|commentThreads|comments``.
 
 Shapes follow Google's recorded responses (``shared/fixtures/youtube-data-api-v3``); counts
 in ``statistics`` are strings; errors are Google's ``{"error": {"code", "message",
@@ -13,6 +13,11 @@ With a ``bad_item_rate``, some list items are served malformed, always the same 
 - a video of ``videos.list`` (keyed by video id, decided apart from its playlistItem): ``id``
   is null;
 - a commentThread (keyed by thread id): ``id`` and ``snippet.topLevelComment.id`` are null.
+
+``comments.list`` lists every reply of a thread (``parentId=<thread id>``, ``maxResults`` up
+to 100, 20 by default), newest first as Google's recording does; a thread embeds the first
+five it lists (``part=replies``), the same comments. ``id=`` looks up comments (top-level or
+replies) by id, unknown ones left out; an unknown ``parentId`` is a 404 ``commentNotFound``.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ from socialsim.cursors import CursorError
 from socialsim.gateway import ApiSpec, Call, Reply
 from socialsim.sim import Sim
 from socialsim.world.clock import iso
-from socialsim.world.youtube import Channel, Thread, Video
+from socialsim.world.youtube import EMBEDDED_REPLIES, Channel, Thread, Video
 from socialsim.world.youtube import Reply as CommentReply
 
 QUOTA_MESSAGE = (
@@ -394,10 +399,11 @@ def _videos(sim: Sim, params: dict[str, str]) -> Reply:
 
 
 def _comment_snippet(
-    video: Video, comment: Thread | CommentReply, html_text: bool
+    sim: Sim, video: Video, comment: Thread | CommentReply, html_text: bool
 ) -> dict[str, Any]:
     channel_id = comment.author_channel_id
     return {
+        "channelId": sim.world.youtube.channels[video.channel].channel_id,
         "authorDisplayName": comment.author,
         "authorProfileImageUrl": f"https://yt3.ggpht.com/{channel_id}=s48",
         "authorChannelUrl": f"http://www.youtube.com/channel/{channel_id}",
@@ -414,9 +420,9 @@ def _comment_snippet(
 
 
 def _reply_item(
-    video: Video, thread: Thread, reply: CommentReply, html_text: bool
+    sim: Sim, video: Video, thread: Thread, reply: CommentReply, html_text: bool
 ) -> dict[str, Any]:
-    snippet = _comment_snippet(video, reply, html_text)
+    snippet = _comment_snippet(sim, video, reply, html_text)
     snippet["parentId"] = thread.thread_id
     return {
         "kind": "youtube#comment",
@@ -443,15 +449,17 @@ def _thread_item(
                 "kind": "youtube#comment",
                 "etag": _etag(thread.thread_id, "top"),
                 "id": thread.thread_id,
-                "snippet": _comment_snippet(video, thread, html_text),
+                "snippet": _comment_snippet(sim, video, thread, html_text),
             },
             "canReply": True,
             "totalReplyCount": thread.reply_count,
             "isPublic": True,
         }
     if "replies" in parts and thread.reply_count > 0:
-        replies = yt.replies(video, k, thread, 5)
-        item["replies"] = {"comments": [_reply_item(video, thread, r, html_text) for r in replies]}
+        replies, _ = yt.replies_page(video, k, thread, None, EMBEDDED_REPLIES)
+        item["replies"] = {
+            "comments": [_reply_item(sim, video, thread, r, html_text) for r in replies]
+        }
     if bad_thread(sim, thread):
         item["id"] = None
         if "snippet" in item:
@@ -501,6 +509,82 @@ def _comment_threads(sim: Sim, params: dict[str, str]) -> Reply:
     return Reply(200, body, bad_items=bad_items)
 
 
+# ---------------------------------------------------------------------- comments
+
+
+def _comment_not_found() -> _Refused:
+    return _Refused(
+        google_error(
+            404,
+            'The comment identified by the <code><a href="/youtube/v3/docs/comments/'
+            'list#parentId">parentId</a></code> parameter could not be found.',
+            "commentNotFound",
+            "youtube.comment",
+        )
+    )
+
+
+def _comment_by_id(sim: Sim, comment_id: str, html_text: bool) -> dict[str, Any] | None:
+    """A top-level comment or a reply shown now, by its id."""
+    yt = sim.world.youtube
+    thread_id, _, _ = comment_id.partition(".")
+    found = yt.find_thread(thread_id)
+    if found is None:
+        return None
+    video, k = found
+    thread = yt.thread(video, k)
+    if comment_id == thread_id:
+        return {
+            "kind": "youtube#comment",
+            "etag": _etag(thread.thread_id, "top"),
+            "id": thread.thread_id,
+            "snippet": _comment_snippet(sim, video, thread, html_text),
+        }
+    replies, _ = yt.replies_page(video, k, thread, None, thread.reply_count)
+    reply = next((r for r in replies if r.comment_id == comment_id), None)
+    return None if reply is None else _reply_item(sim, video, thread, reply, html_text)
+
+
+def _comments(sim: Sim, params: dict[str, str]) -> Reply:
+    _parts(params)
+    html_text = params.get("textFormat", "html") == "html"
+    body: dict[str, Any] = {
+        "kind": "youtube#commentListResponse",
+        "etag": _etag("comments", sorted(params.items()), sim.world.now),
+    }
+    if params.get("id"):
+        ids = [i.strip() for i in params["id"].split(",") if i.strip()]
+        items = [item for i in ids if (item := _comment_by_id(sim, i, html_text)) is not None]
+        body["pageInfo"] = {"totalResults": len(items), "resultsPerPage": len(items)}
+        body["items"] = items
+        return Reply(200, body)
+    parent_id = params.get("parentId", "").strip()
+    if not parent_id:
+        raise _Refused(
+            google_error(
+                400,
+                "No filter selected. Expected one of: id, parentId",
+                "missingRequiredParameter",
+                "youtube.parameter",
+            )
+        )
+    yt = sim.world.youtube
+    found = yt.find_thread(parent_id)
+    if found is None:
+        raise _comment_not_found()
+    video, k = found
+    thread = yt.thread(video, k)
+    per_page = _max_results(params, 20, 100)
+    before = _position(sim, "comments", parent_id, params)
+    replies, position = yt.replies_page(video, k, thread, before, per_page)
+    if position is not None:
+        body["nextPageToken"] = sim.cursors.issue("youtube", "comments", parent_id, position)
+    items = [_reply_item(sim, video, thread, r, html_text) for r in replies]
+    body["pageInfo"] = {"totalResults": len(items), "resultsPerPage": per_page}
+    body["items"] = items
+    return Reply(200, body)
+
+
 # ---------------------------------------------------------------------- the API
 
 _Resource = Callable[[Sim, dict[str, str]], Reply]
@@ -510,6 +594,7 @@ _RESOURCES: dict[str, _Resource] = {
     "playlistItems": _playlist_items,
     "videos": _videos,
     "commentThreads": _comment_threads,
+    "comments": _comments,
 }
 
 

@@ -1,4 +1,5 @@
-"""Instagram: profiles, a shared pool of accounts, follow lists, posts, comments, highlights.
+"""Instagram: profiles, a shared pool of accounts, follow lists, posts, comments and their
+replies, likers, stories, highlights.
 
 Profiles are pool accounts ``0 … N-1`` (``user_0001`` is account 0), the giant profile, when
 configured, is account ``N``; every other account of the pool exists only as a function of
@@ -16,11 +17,28 @@ About one in four profiles with at least 6 posts when first generated pins 1 to 
 those posts, never among its 5 newest (:meth:`Instagram.pinned`): the feed
 (:meth:`Instagram.posts_page`) lists them first on page one and skips them further down, so
 a complete listing still holds every post once.
+
+Stories, likers and comment replies are functions of the seed and the clock, never stored:
+
+- A profile with a story habit (:attr:`Profile.stories_per_day`; some profiles have none)
+  posts stories on each UTC day by a generator of (seed, profile, day); a story lives
+  :data:`STORY_TTL` seconds, so the live ones are those of today and yesterday taken in
+  the last 24 hours (:meth:`Instagram.live_stories`).
+- A highlight keeps the stories it was made of (found walking back from its creation), and
+  the newest one of a profile is still being added to: one in three of the stories posted
+  since it was made joins it once posted (:meth:`Instagram.highlight_items`); a story in
+  a highlight is the same story, same pk, as the live one.
+- A post's likers are a permutation of account indexes keyed by the post: the first
+  :meth:`Instagram.like_count` of them have liked it, so the set only grows.
+- A comment's replies arrive after it along :func:`~socialsim.world.randomness.arrival`
+  (all within :data:`REPLY_WINDOW`); its ``child_comment_count`` counts those arrived now.
 """
 
 from __future__ import annotations
 
 import bisect
+import dataclasses
+import math
 import random
 from dataclasses import dataclass, field
 
@@ -41,6 +59,32 @@ PINNING_MIN_POSTS = 6
 """Only a profile with this many posts (when first generated) may pin some."""
 NEVER_PINNED_NEWEST = 5
 """Pinned posts are old ones: never among the profile's newest five."""
+
+DAY = 86400
+STORY_TTL = DAY
+"""A story is seen for 24 hours after it is taken (``expiring_at = taken_at + STORY_TTL``)."""
+STORY_MS = 500
+"""A story's pk sits this many ms into its second: never a post's or a carousel child's."""
+HIGHLIGHT_PK_BASE = 17_900_000_000_000_000
+HIGHLIGHT_PROFILE_BITS = 24
+"""A highlight pk carries its profile's index in its low bits (so a pk finds its owner)."""
+OPEN_HIGHLIGHT_SHARE = 3
+"""One in this many of the stories posted after the newest highlight was made join it."""
+MAX_REPLIES = 60
+REPLY_TAU = 4 * 3600.0
+"""Replies of a comment arrive along a saturating curve of this time constant."""
+REPLY_WINDOW = math.ceil(REPLY_TAU * math.log(2 * MAX_REPLIES)) + 1
+"""Every reply of a comment has arrived this many seconds after the comment."""
+
+# Labels for :func:`~socialsim.world.randomness.mix` of the attributes defined here; the
+# shared ones in :mod:`~socialsim.world.randomness` stay below 100.
+STORY_HABIT = 101
+STORY_IN_HIGHLIGHT = 102
+REPLY_PK = 103
+REPLY_TEXT = 104
+REPLY_LIKES = 105
+REPLY_AUTHOR = 106
+LIKERS = 107
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +120,8 @@ class Profile:
     highlights: int
     joined_at: int
     is_giant: bool = False
+    stories_per_day: float = 0.0
+    """Mean stories a day (0: the profile never posts stories)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +143,13 @@ class Post:
 
 @dataclass(frozen=True, slots=True)
 class Comment:
-    """One top-level comment of a post."""
+    """One top-level comment of a post, as it is now.
+
+    Attributes:
+        child_comment_count: replies arrived by now (those :meth:`Instagram.replies_page`
+            lists).
+        reply_total: replies it will ever have.
+    """
 
     pk: str
     text: str
@@ -105,16 +157,50 @@ class Comment:
     like_count: int
     child_comment_count: int
     author: int
+    reply_total: int
+
+
+@dataclass(frozen=True, slots=True)
+class CommentReply:
+    """One reply to a top-level comment."""
+
+    pk: str
+    parent_pk: str
+    text: str
+    created_at: int
+    like_count: int
+    author: int
+
+
+@dataclass(frozen=True, slots=True)
+class Story:
+    """One story of a profile (live for :data:`STORY_TTL` seconds after ``taken_at``)."""
+
+    pk: int
+    taken_at: int
+    media_type: int
+
+    @property
+    def expiring_at(self) -> int:
+        """When the story stops being shown."""
+        return self.taken_at + STORY_TTL
 
 
 @dataclass(frozen=True, slots=True)
 class Highlight:
-    """One story highlight of a profile."""
+    """One story highlight of a profile.
+
+    Attributes:
+        kept: the stories it was made of, oldest first.
+        open: whether stories posted after ``created_at`` still join it (the newest
+            highlight of a profile).
+    """
 
     pk: str
     title: str
-    media_count: int
     created_at: int
+    kept: tuple[Story, ...]
+    open: bool
 
 
 class FollowList:
@@ -237,6 +323,9 @@ class Instagram:
         self._states: dict[int, ProfileState] = {}
         self._media: dict[int, tuple[int, int]] = {}
         self._accounts: dict[int, Account] = {}
+        self._story_days: dict[tuple[int, int], tuple[Story, ...]] = {}
+        self._highlights: dict[int, list[Highlight]] = {}
+        self._comment_numbers: dict[int, dict[str, int]] = {}
 
     # ------------------------------------------------------------------ accounts
 
@@ -295,7 +384,7 @@ class Instagram:
         last = words.pick(words.LAST_NAMES, r.getrandbits(32))
         topics = r.sample(words.TOPICS, 3)
         username = f"user_{index + 1:0{width}d}"
-        return Profile(
+        profile = Profile(
             index=index,
             username=username,
             pk=str(self._pk(index, rnd.mix(self.seed, rnd.NAME, index))),
@@ -312,6 +401,13 @@ class Instagram:
             highlights=r.randint(1, 12) if r.random() < 0.3 else 0,
             joined_at=r.randint(FIRST_POST_AT, SIM_START - 200 * 86400),
         )
+        # A hash of its own, so that the story habit shifts no other draw of the world. A
+        # profile with highlights has posted stories; about 4 in 10 of the others never do.
+        h = rnd.mix(self.seed, STORY_HABIT, index)
+        if profile.highlights == 0 and h % 10 < 4:
+            return profile
+        rate = 0.3 + 2.7 * ((h >> 8) % 1000) / 1000
+        return dataclasses.replace(profile, stories_per_day=rate)
 
     def _make_giant(self, index: int, followers: int, posts: int) -> Profile:
         return Profile(
@@ -331,6 +427,7 @@ class Instagram:
             highlights=5,
             joined_at=FIRST_POST_AT,
             is_giant=True,
+            stories_per_day=3.0,
         )
 
     def find_username(self, username: str) -> Profile | None:
@@ -537,19 +634,89 @@ class Instagram:
         return 7 * self.like_count(post) + post.pk % 97
 
     def comment(self, post: Post, k: int) -> Comment:
-        """Comment number ``k`` (in arrival order) of a post."""
+        """Comment number ``k`` (in arrival order) of a post, as it is now."""
         seed, pk = self.seed, post.pk
         likes_hash = rnd.mix(seed, rnd.COMMENT_LIKES, pk, k)
         children_hash = rnd.mix(seed, rnd.COMMENT_CHILDREN, pk, k)
         text_hash = rnd.mix(seed, rnd.COMMENT_TEXT, pk, k)
+        created_at = rnd.arrival(k, post.comments_final, post.taken_at, post.tau)
+        if children_hash % 10 < 8:
+            replies = 0
+        elif (children_hash >> 20) % 10 == 0:
+            replies = 6 + (children_hash >> 8) % (MAX_REPLIES - 5)
+        else:
+            replies = 1 + children_hash % 5
         return Comment(
-            pk=str(10**17 + rnd.mix(seed, rnd.COMMENT_PK, pk, k) % (8 * 10**17)),
+            pk=self._comment_pk(post, k),
             text=words.sentence(text_hash, 2 + text_hash % 7),
-            created_at=rnd.arrival(k, post.comments_final, post.taken_at, post.tau),
+            created_at=created_at,
             like_count=likes_hash % 4 if likes_hash % 100 < 70 else likes_hash % 500,
-            child_comment_count=0 if children_hash % 10 < 8 else 1 + children_hash % 5,
+            child_comment_count=rnd.arrived(replies, created_at, REPLY_TAU, self.clock.now),
             author=rnd.mix(seed, rnd.COMMENT_AUTHOR, pk, k) % self.pool_size,
+            reply_total=replies,
         )
+
+    def _comment_pk(self, post: Post, k: int) -> str:
+        return str(10**17 + rnd.mix(self.seed, rnd.COMMENT_PK, post.pk, k) % (8 * 10**17))
+
+    def find_comment(self, post: Post, comment_pk: str) -> Comment | None:
+        """The top-level comment of a post with this pk, if the post shows it now."""
+        numbers = self._comment_numbers.get(post.pk)
+        if numbers is None:
+            numbers = {self._comment_pk(post, k): k for k in range(post.comments_final)}
+            if len(self._comment_numbers) > 1_000:
+                self._comment_numbers.clear()
+            self._comment_numbers[post.pk] = numbers
+        k = numbers.get(comment_pk.strip())
+        if k is None or k >= self.comment_count(post):
+            return None
+        return self.comment(post, k)
+
+    def reply(self, post: Post, parent: Comment, j: int) -> CommentReply:
+        """Reply number ``j`` (in arrival order) of a top-level comment."""
+        seed, pk = self.seed, int(parent.pk)
+        text_hash = rnd.mix(seed, REPLY_TEXT, pk, j)
+        likes_hash = rnd.mix(seed, REPLY_LIKES, pk, j)
+        return CommentReply(
+            pk=str(10**17 + rnd.mix(seed, REPLY_PK, pk, j) % (8 * 10**17)),
+            parent_pk=parent.pk,
+            text=words.sentence(text_hash, 1 + text_hash % 6),
+            created_at=rnd.arrival(j, parent.reply_total, parent.created_at, REPLY_TAU),
+            like_count=likes_hash % 3 if likes_hash % 100 < 85 else likes_hash % 100,
+            author=rnd.mix(seed, REPLY_AUTHOR, pk, j) % self.pool_size,
+        )
+
+    def replies(self, post: Post, parent: Comment) -> list[CommentReply]:
+        """Every reply of a comment arrived by now, oldest first."""
+        return [self.reply(post, parent, j) for j in range(parent.child_comment_count)]
+
+    def replies_page(
+        self, post: Post, parent: Comment, position: int | None, count: int, *, newest_first: bool
+    ) -> tuple[list[CommentReply], int | None]:
+        """A page of a comment's replies; replies only ever arrive at the newer end.
+
+        Args:
+            post: the comment's post.
+            parent: the comment.
+            position: from an earlier page, or None to start. Oldest first, the page starts
+                at reply number ``position``; newest first, it holds those before it.
+            count: page size.
+            newest_first: page from the newest reply towards older ones ("head"), or from
+                the oldest towards newer ones ("tail").
+
+        Returns:
+            The replies and the position to continue from (None on the last page).
+        """
+        visible = parent.child_comment_count
+        if newest_first:
+            end = visible if position is None else min(position, visible)
+            start = max(0, end - count)
+            page = [self.reply(post, parent, j) for j in range(end - 1, start - 1, -1)]
+            return page, (start if start > 0 else None)
+        start = 0 if position is None else min(position, visible)
+        end = min(visible, start + count)
+        page = [self.reply(post, parent, j) for j in range(start, end)]
+        return page, (end if end < visible else None)
 
     def caption(self, post: Post) -> tuple[str, str]:
         """The caption's pk and text."""
@@ -557,20 +724,144 @@ class Instagram:
         tags = " ".join(f"#{t}" for t in (words.pick(words.TOPICS, h >> 40),))
         return str(17_800_000_000_000_000 + h % 10**17), f"{words.sentence(h, 3 + h % 9)} {tags}"
 
+    # ------------------------------------------------------------------ likers
+
+    def likers(self, post: Post, limit: int | None = None) -> list[int]:
+        """The account indexes that like a post now, newest first (the newest ``limit``).
+
+        The ``i``-th account to like a post is a keyed permutation of ``[0, n)`` at ``i``
+        (``n`` at least the pool and above the post's final likes; walked until it lands
+        inside; the owner's own index maps to ``n``), so the likers only ever grow.
+        """
+        owner = self._media[post.pk][0]
+        size = max(self.pool_size, post.likes_final + 1)
+        bits = size.bit_length()
+        mask, shift = (1 << bits) - 1, bits // 2 + 1
+        rounds = [
+            ((key | 1) & mask, key >> 40)
+            for key in (rnd.mix(self.seed, LIKERS, post.pk, r) for r in range(3))
+        ]
+        count = self.like_count(post)
+        last = 0 if limit is None else max(0, count - limit)
+        out = []
+        for i in range(count - 1, last - 1, -1):
+            x = i
+            while True:
+                for multiplier, offset in rounds:
+                    x = (x * multiplier + offset) & mask
+                    x ^= x >> shift
+                if x < size:
+                    break
+            out.append(size if x == owner else x)
+        return out
+
+    # ------------------------------------------------------------------ stories
+
+    def stories_of_day(self, profile: Profile, day: int) -> tuple[Story, ...]:
+        """The stories a profile posts on UTC day ``day`` (unix seconds // 86400), oldest
+        first, whether or not the clock has reached them."""
+        key = (profile.index, day)
+        cached = self._story_days.get(key)
+        if cached is not None:
+            return cached
+        stories: tuple[Story, ...] = ()
+        start = max(day * DAY, profile.joined_at)
+        if profile.stories_per_day > 0 and start < (day + 1) * DAY:
+            r = rnd.rng(self.seed, "ig-stories", profile.index, day)
+            count = min(rnd.poisson(r, profile.stories_per_day), (day + 1) * DAY - start)
+            moments = sorted(r.sample(range(start, (day + 1) * DAY), count))
+            shard = (profile.index % (1 << SHARD_BITS)) << 10
+            stories = tuple(
+                Story(
+                    pk=((t * 1000 + STORY_MS - IG_EPOCH_MS) << 23) | shard | (k % 1024),
+                    taken_at=t,
+                    media_type=2 if r.random() < 0.35 else 1,
+                )
+                for k, t in enumerate(moments)
+            )
+        if len(self._story_days) > 200_000:
+            self._story_days.clear()
+        self._story_days[key] = stories
+        return stories
+
+    def live_stories(self, profile: Profile) -> list[Story]:
+        """The profile's stories shown now (taken in the last 24 hours), oldest first."""
+        now = self.clock.now
+        today = now // DAY
+        return [
+            story
+            for day in (today - 1, today)
+            for story in self.stories_of_day(profile, day)
+            if story.taken_at <= now < story.expiring_at
+        ]
+
+    def _stories_before(self, profile: Profile, moment: int, count: int) -> list[Story]:
+        """Up to ``count`` of the profile's newest stories taken at ``moment`` or before,
+        oldest first."""
+        out: list[Story] = []
+        day = moment // DAY
+        while len(out) < count and day >= profile.joined_at // DAY:
+            for story in reversed(self.stories_of_day(profile, day)):
+                if story.taken_at <= moment and len(out) < count:
+                    out.append(story)
+            day -= 1
+        return out[::-1]
+
+    # ------------------------------------------------------------------ highlights
+
     def highlights(self, profile: Profile) -> list[Highlight]:
-        """The profile's highlights, newest first."""
+        """The profile's highlights, newest first (one without stories is never made)."""
+        cached = self._highlights.get(profile.index)
+        if cached is not None:
+            return cached
         r = rnd.rng(self.seed, "ig-highlights", profile.index)
         out = []
-        for _ in range(profile.highlights):
-            out.append(
-                Highlight(
-                    pk=str(17_900_000_000_000_000 + r.randrange(10**17)),
-                    title=r.choice(words.TOPICS).capitalize(),
-                    media_count=r.randint(1, 40),
-                    created_at=r.randint(profile.joined_at, SIM_START - 86400),
-                )
+        for n in range(profile.highlights):
+            pk = HIGHLIGHT_PK_BASE + (
+                (r.randrange(10**17 >> HIGHLIGHT_PROFILE_BITS) << HIGHLIGHT_PROFILE_BITS)
+                | profile.index
             )
-        return sorted(out, key=lambda h: h.created_at, reverse=True)
+            title = r.choice(words.TOPICS).capitalize()
+            size = r.randint(1, 40)
+            # The newest one (made last month) is still open; the others are older.
+            if n == 0:
+                created_at = SIM_START - r.randint(DAY, 30 * DAY)
+            else:
+                created_at = r.randint(profile.joined_at + 30 * DAY, SIM_START - 31 * DAY)
+            kept = self._stories_before(profile, created_at, size)
+            if kept:
+                out.append(Highlight(str(pk), title, created_at, tuple(kept), open=n == 0))
+        out.sort(key=lambda h: h.created_at, reverse=True)
+        if len(self._highlights) > 100_000:
+            self._highlights.clear()
+        self._highlights[profile.index] = out
+        return out
+
+    def find_highlight(self, pk: str) -> tuple[Profile, Highlight] | None:
+        """The owner and highlight of a highlight pk (with or without ``highlight:``)."""
+        text = pk.strip().removeprefix("highlight:")
+        if not text.isdigit() or int(text) < HIGHLIGHT_PK_BASE:
+            return None
+        index = (int(text) - HIGHLIGHT_PK_BASE) & ((1 << HIGHLIGHT_PROFILE_BITS) - 1)
+        if index >= len(self.profiles):
+            return None
+        profile = self.profiles[index]
+        found = next((h for h in self.highlights(profile) if h.pk == text), None)
+        return None if found is None else (profile, found)
+
+    def highlight_items(self, profile: Profile, highlight: Highlight) -> list[Story]:
+        """The stories a highlight holds now, oldest first (its ``media_count``)."""
+        items = list(highlight.kept)
+        if highlight.open:
+            now = self.clock.now
+            for day in range(highlight.created_at // DAY, now // DAY + 1):
+                items += [
+                    story
+                    for story in self.stories_of_day(profile, day)
+                    if highlight.created_at < story.taken_at <= now
+                    and rnd.mix(self.seed, STORY_IN_HIGHLIGHT, story.pk) % OPEN_HIGHLIGHT_SHARE == 0
+                ]
+        return items
 
 
 def _sample(r: random.Random, pool: int, count: int, exclude: int) -> list[int]:

@@ -4,10 +4,16 @@ Channels and their videos are generated when the world is built (they are few); 
 add videos, replayed on the next access. Comment threads exist only as functions of
 (video, number): thread ``k`` arrives at a time that grows with ``k``, so the threads visible
 now are the first ``n`` and a page is "threads before number X", newest first.
+
+A thread's replies arrive after it the same way (all within :data:`REPLY_WINDOW`), so its
+``reply_count`` counts those arrived now and a page of replies is "replies before number X",
+newest first, as ``comments.list`` lists them. A thread id carries its (channel, video,
+number) under a mask keyed by the seed, so :meth:`YouTube.find_thread` needs no index.
 """
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass
 from itertools import accumulate
@@ -21,6 +27,20 @@ FIRST_UPLOAD_AT = 1262304000
 
 MAX_THREADS = 2_000
 EMBEDDED_REPLIES = 5
+MAX_REPLIES = 30
+REPLY_TAU = 6 * 3600.0
+"""Replies of a thread arrive along a saturating curve of this time constant."""
+REPLY_WINDOW = math.ceil(REPLY_TAU * math.log(2 * MAX_REPLIES)) + 1
+"""Every reply of a thread has arrived this many seconds after the thread."""
+
+THREAD_MASK = 201
+"""Label for :func:`~socialsim.world.randomness.mix` of a thread id's mask (the shared labels
+in :mod:`~socialsim.world.randomness` stay below 100)."""
+_THREAD_PREFIX, _THREAD_SUFFIX = "Ugz", "4AaABAg"
+_MASK48 = (1 << 48) - 1
+_CHANNEL_BITS, _VIDEO_BITS, _NUMBER_BITS = 20, 16, 12
+"""How a thread id's 48 coordinate bits split (its other 48 bits are a hash)."""
+_B64_VALUES = {rnd.b64_chars(value, 1): value for value in range(64)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +85,12 @@ class Video:
 
 @dataclass(frozen=True, slots=True)
 class Thread:
-    """A comment thread: a top-level comment and its replies."""
+    """A comment thread: a top-level comment and its replies, as it is now.
+
+    Attributes:
+        reply_count: replies arrived by now (those :meth:`YouTube.replies_page` lists).
+        reply_total: replies it will ever have.
+    """
 
     thread_id: str
     author: str
@@ -74,6 +99,7 @@ class Thread:
     created_at: int
     like_count: int
     reply_count: int
+    reply_total: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,7 +267,18 @@ class YouTube:
             replies = (self._reply_total(video, k) for k in range(video.threads_final))
             sums = [0, *accumulate(replies)]
             self._reply_sums[video.video_id] = sums
-        return threads + sums[threads]
+        count = threads + sums[threads]
+        # Threads younger than the reply window may still be waiting for some replies.
+        settled = rnd.arrived(
+            video.threads_final,
+            video.published_at,
+            video.tau_comments,
+            self.clock.now - REPLY_WINDOW,
+        )
+        for k in range(min(settled, threads), threads):
+            thread = self.thread(video, k)
+            count -= thread.reply_total - thread.reply_count
+        return count
 
     def subscribers(self, channel: Channel) -> int:
         """Subscribers now (growing with simulated time)."""
@@ -256,7 +293,7 @@ class YouTube:
 
     def _reply_total(self, video: Video, k: int) -> int:
         h = rnd.mix(self.seed, rnd.THREAD_REPLIES, video.index, video.channel, k)
-        return 0 if h % 10 < 7 else 1 + (h >> 8) % 30
+        return 0 if h % 10 < 7 else 1 + (h >> 8) % MAX_REPLIES
 
     def _author(self, *coordinates: int) -> tuple[str, str]:
         h = rnd.mix(self.seed, rnd.THREAD_AUTHOR, *coordinates)
@@ -264,40 +301,79 @@ class YouTube:
         suffix = rnd.b64_chars(h | (rnd.mix(h, 1) << 64), 21) + "AQgw"[(h >> 62) & 3]
         return name, "UC" + suffix
 
+    def _thread_id(self, video: Video, k: int) -> str:
+        """``Ugz`` + 16 characters + ``4AaABAg``: 48 bits of hash, then the coordinates
+        masked by a hash of those 48 bits."""
+        h = rnd.mix(self.seed, rnd.THREAD_ID, video.channel, video.index, k) & _MASK48
+        coordinates = (
+            (video.channel << (_VIDEO_BITS + _NUMBER_BITS)) | (video.index << _NUMBER_BITS) | k
+        )
+        masked = coordinates ^ (rnd.mix(self.seed, THREAD_MASK, h) & _MASK48)
+        return _THREAD_PREFIX + rnd.b64_chars(h | (masked << 48), 16) + _THREAD_SUFFIX
+
+    def find_thread(self, thread_id: str) -> tuple[Video, int] | None:
+        """The video and number of a thread shown now, from its id (None otherwise)."""
+        body = thread_id.removeprefix(_THREAD_PREFIX).removesuffix(_THREAD_SUFFIX)
+        if len(body) != 16 or len(thread_id) != len(body) + 10:
+            return None
+        try:
+            value = sum(_B64_VALUES[char] << (6 * i) for i, char in enumerate(body))
+        except KeyError:
+            return None
+        h = value & _MASK48
+        coordinates = (value >> 48) ^ (rnd.mix(self.seed, THREAD_MASK, h) & _MASK48)
+        channel = coordinates >> (_VIDEO_BITS + _NUMBER_BITS)
+        index = (coordinates >> _NUMBER_BITS) & ((1 << _VIDEO_BITS) - 1)
+        k = coordinates & ((1 << _NUMBER_BITS) - 1)
+        if channel >= len(self.channels):
+            return None
+        uploads = self.uploads(self.channels[channel])
+        if index >= len(uploads) or k >= self.thread_count(uploads[index]):
+            return None
+        video = uploads[index]
+        return (video, k) if self._thread_id(video, k) == thread_id else None
+
     def thread(self, video: Video, k: int) -> Thread:
-        """Comment thread number ``k`` (in arrival order) of a video."""
+        """Comment thread number ``k`` (in arrival order) of a video, as it is now."""
         seed = self.seed
-        h = rnd.mix(seed, rnd.THREAD_ID, video.channel, video.index, k)
         text_hash = rnd.mix(seed, rnd.COMMENT_TEXT, video.channel, video.index, k)
         like_hash = rnd.mix(seed, rnd.THREAD_LIKES, video.channel, video.index, k)
         author, author_channel_id = self._author(video.channel, video.index, k)
+        created_at = rnd.arrival(k, video.threads_final, video.published_at, video.tau_comments)
+        replies = self._reply_total(video, k)
         return Thread(
-            thread_id="Ugz" + rnd.b64_chars(h | (rnd.mix(h, 2) << 64), 16) + "4AaABAg",
+            thread_id=self._thread_id(video, k),
             author=author,
             author_channel_id=author_channel_id,
             text=words.sentence(text_hash, 2 + text_hash % 9),
-            created_at=rnd.arrival(k, video.threads_final, video.published_at, video.tau_comments),
+            created_at=created_at,
             like_count=like_hash % 3 if like_hash % 100 < 75 else like_hash % 2_000,
-            reply_count=self._reply_total(video, k),
+            reply_count=rnd.arrived(replies, created_at, REPLY_TAU, self.clock.now),
+            reply_total=replies,
         )
 
-    def replies(self, video: Video, k: int, thread: Thread, limit: int) -> list[Reply]:
-        """The first ``limit`` replies of thread number ``k``, oldest first."""
-        out = []
-        for j in range(min(limit, thread.reply_count)):
-            h = rnd.mix(self.seed, rnd.THREAD_ID, video.channel, video.index, k, j + 1)
-            author, author_channel_id = self._author(video.channel, video.index, h)
-            out.append(
-                Reply(
-                    comment_id=f"{thread.thread_id}.{rnd.b64_chars(h | (rnd.mix(h, 3) << 64), 22)}",
-                    author=author,
-                    author_channel_id=author_channel_id,
-                    text=words.sentence(h >> 3, 1 + h % 6),
-                    created_at=thread.created_at,
-                    like_count=h % 4,
-                )
-            )
-        return out
+    def reply(self, video: Video, k: int, thread: Thread, j: int) -> Reply:
+        """Reply number ``j`` (in arrival order) of thread number ``k``."""
+        h = rnd.mix(self.seed, rnd.THREAD_ID, video.channel, video.index, k, j + 1)
+        author, author_channel_id = self._author(video.channel, video.index, h)
+        return Reply(
+            comment_id=f"{thread.thread_id}.{rnd.b64_chars(h | (rnd.mix(h, 3) << 64), 22)}",
+            author=author,
+            author_channel_id=author_channel_id,
+            text=words.sentence(h >> 3, 1 + h % 6),
+            created_at=rnd.arrival(j, thread.reply_total, thread.created_at, REPLY_TAU),
+            like_count=h % 4,
+        )
+
+    def replies_page(
+        self, video: Video, k: int, thread: Thread, before: int | None, count: int
+    ) -> tuple[list[Reply], int | None]:
+        """Up to ``count`` replies of a thread older than reply number ``before``, newest
+        first (``comments.list``'s order; its first page is what a thread embeds)."""
+        end = thread.reply_count if before is None else min(before, thread.reply_count)
+        start = max(0, end - count)
+        page = [self.reply(video, k, thread, j) for j in range(end - 1, start - 1, -1)]
+        return page, (start if start > 0 else None)
 
     def threads_page(
         self, video: Video, before: int | None, count: int
