@@ -40,6 +40,20 @@ class Settings(StackSettings):
         "youtube_daily_quota",
         "rocket_daily_quota",
         "scraper_daily_quota",
+        # TikTok: the Research API is optional (granted to academic researchers only).
+        "tiktok_research_api_host",
+        "tiktok_research_client_key",
+        "tiktok_research_client_secret",
+        "tiktok_research_rate_limit_rps",
+        "tiktok_research_daily_requests",
+        "tiktok_research_daily_records",
+        "tiktok_provider_priority",
+        "tikapi23_available_methods",
+        "tikwm_available_methods",
+        "tikapi23_rate_limit_rps",
+        "tikwm_rate_limit_rps",
+        "tikapi23_daily_quota",
+        "tikwm_daily_quota",
     }
 
     rocket_api_key: SecretStr = Field(
@@ -55,14 +69,46 @@ class Settings(StackSettings):
         "https://www.googleapis.com", description="YouTube Data API v3 host"
     )
 
+    tikapi23_api_key: SecretStr = Field(
+        SecretStr(""), description="RapidAPI key for tiktok-api23 (TikTok provider `tikapi23`)"
+    )
+    tikapi23_api_host: str = Field(
+        "", description="RapidAPI tiktok-api23 host, optionally with scheme and port"
+    )
+    tikwm_api_key: SecretStr = Field(
+        SecretStr(""), description="RapidAPI key for tiktok-scraper7 (TikTok provider `tikwm`)"
+    )
+    tikwm_api_host: str = Field(
+        "", description="RapidAPI tiktok-scraper7 (TikWM) host, optionally with scheme and port"
+    )
+    tiktok_research_api_host: str = Field(
+        "https://open.tiktokapis.com", description="TikTok Research API host"
+    )
+    tiktok_research_client_key: str = Field(
+        "", description="TikTok Research API client key (provider `research`)"
+    )
+    tiktok_research_client_secret: SecretStr = Field(
+        SecretStr(""), description="TikTok Research API client secret"
+    )
+
     instagram_provider_priority: str = Field(
         "rocket,scraper", description="Instagram providers in the order they are tried"
+    )
+    tiktok_provider_priority: str = Field(
+        "tikapi23,tikwm",
+        description="TikTok providers in the order they are tried (`research` only when listed)",
     )
     rocket_available_methods: str = Field(
         "", description="Methods `rocket` may serve, comma-separated [default: all]"
     )
     scraper_available_methods: str = Field(
         "", description="Methods `scraper` may serve, comma-separated [default: all]"
+    )
+    tikapi23_available_methods: str = Field(
+        "", description="Methods `tikapi23` may serve, comma-separated [default: all]"
+    )
+    tikwm_available_methods: str = Field(
+        "", description="Methods `tikwm` may serve, comma-separated [default: all]"
     )
     rocket_rate_limit_rps: float | None = Field(
         None, gt=0, description="Requests/s to RocketAPI across all workers [default: no limit]"
@@ -72,6 +118,15 @@ class Settings(StackSettings):
     )
     youtube_rate_limit_rps: float | None = Field(
         None, gt=0, description="Requests/s to the YouTube Data API across all workers"
+    )
+    tikapi23_rate_limit_rps: float | None = Field(
+        None, gt=0, description="Requests/s to tiktok-api23 across all workers"
+    )
+    tikwm_rate_limit_rps: float | None = Field(
+        None, gt=0, description="Requests/s to tiktok-scraper7 (TikWM) across all workers"
+    )
+    tiktok_research_rate_limit_rps: float | None = Field(
+        None, gt=0, description="Requests/s to the TikTok Research API across all workers"
     )
     provider_connect_timeout_s: float = Field(5.0, gt=0, description="Connect timeout, seconds")
     provider_read_timeout_s: float = Field(10.0, gt=0, description="Read timeout, seconds")
@@ -108,4 +163,16 @@ class Settings(StackSettings):
     )
     scraper_daily_quota: int = Field(
         0, ge=0, description="RapidAPI scraper requests a day (fleet plan; 0: none)"
+    )
+    tikapi23_daily_quota: int = Field(
+        0, ge=0, description="tiktok-api23 requests a day your plan allows (fleet plan; 0: none)"
+    )
+    tikwm_daily_quota: int = Field(
+        0, ge=0, description="tiktok-scraper7 requests a day your plan allows (fleet plan; 0: none)"
+    )
+    tiktok_research_daily_requests: int = Field(
+        1000, ge=0, description="TikTok Research API requests a day (reset at midnight UTC)"
+    )
+    tiktok_research_daily_records: int = Field(
+        100_000, ge=0, description="TikTok Research API records a day (reset at midnight UTC)"
     )

@@ -1,9 +1,11 @@
 """Third-party API clients: our Insteon.
 
 Instagram through two API providers (``rocket``: RocketAPI; ``scraper``: a RapidAPI
-scraper) with failover by priority, YouTube through the Data API v3. Each method returns a
-:class:`~smcore.providers.models.Page`: ``success``, ``items``, ``end_cursor``, ``has_more``,
-``api_provider``, ``error``. Build one :class:`Providers` per process, at the entrypoint::
+scraper) with failover by priority, YouTube through the Data API v3, TikTok through ``tikapi23``
+and ``tikwm`` (RapidAPI) with failover by priority and, where granted, TikTok's Research API
+(``research``). Each method returns a :class:`~smcore.providers.models.Page`: ``success``,
+``items``, ``end_cursor``, ``has_more``, ``api_provider``, ``error``. Build one
+:class:`Providers` per process, at the entrypoint::
 
     async with Providers.from_settings(settings, limiter=limiter) as providers:
         page = await providers.instagram.followers(user_id="123")
@@ -26,6 +28,11 @@ from smcore.providers.models import Page
 from smcore.providers.ratelimit import Limit
 from smcore.providers.rocket import RocketApi
 from smcore.providers.scraper import ScraperApi
+from smcore.providers.tikapi23 import TikApi23
+from smcore.providers.tiktok import METHODS as TIKTOK_METHODS
+from smcore.providers.tiktok import TikTok
+from smcore.providers.tiktok_research import ResearchApi
+from smcore.providers.tikwm import TikWm
 from smcore.providers.transport import RateLimiter, RetryPolicy, Transport
 from smcore.providers.youtube import YouTube, YouTubeApi
 from smcore.settings import Settings
@@ -39,7 +46,10 @@ __all__ = [
     "base_url",
     "paginate",
     "rate_limits",
+    "tiktok_priority",
 ]
+
+TIKTOK_PROVIDERS = ("tikapi23", "tikwm", "research")
 
 
 def base_url(host: str) -> str:
@@ -63,12 +73,20 @@ def instagram_priority(settings: Settings) -> list[str]:
     return [p.strip() for p in settings.instagram_provider_priority.split(",") if p.strip()]
 
 
+def tiktok_priority(settings: Settings) -> list[str]:
+    """TikTok's providers in the order they are tried (``TIKTOK_PROVIDER_PRIORITY``)."""
+    return [p.strip() for p in settings.tiktok_provider_priority.split(",") if p.strip()]
+
+
 def daily_quotas(settings: Settings) -> dict[str, int]:
     """The configured daily quotas, per provider (calls or units a day; unset ones left out)."""
     quotas = {
         "rocket": settings.rocket_daily_quota,
         "scraper": settings.scraper_daily_quota,
         "youtube": settings.youtube_daily_quota,
+        "tikapi23": settings.tikapi23_daily_quota,
+        "tikwm": settings.tikwm_daily_quota,
+        "research": settings.tiktok_research_daily_requests,
     }
     return {name: q for name, q in quotas.items() if q}
 
@@ -80,6 +98,9 @@ def rate_limits(settings: Settings) -> dict[str, Limit]:
         ("rocket", settings.rocket_rate_limit_rps),
         ("scraper", settings.scraper_rate_limit_rps),
         ("youtube", settings.youtube_rate_limit_rps),
+        ("tikapi23", settings.tikapi23_rate_limit_rps),
+        ("tikwm", settings.tikwm_rate_limit_rps),
+        ("research", settings.tiktok_research_rate_limit_rps),
     ):
         if rps is not None:
             # Burst: a quarter second's worth. Providers meter short windows, so a second's
@@ -88,13 +109,59 @@ def rate_limits(settings: Settings) -> dict[str, Limit]:
     return limits
 
 
+def _tiktok(settings: Settings, transport: Callable[[str], Transport]) -> TikTok:
+    """TikTok's providers in ``TIKTOK_PROVIDER_PRIORITY`` order; one without a host is left out
+    (the Research API also without its client key)."""
+    priority = tiktok_priority(settings)
+    unknown = set(priority) - set(TIKTOK_PROVIDERS)
+    if unknown:
+        raise ProviderConfigError(
+            f"TIKTOK_PROVIDER_PRIORITY: unknown providers {sorted(unknown)}; "
+            f"known: {list(TIKTOK_PROVIDERS)}"
+        )
+    apis: dict[str, Any] = {}
+    if settings.tikapi23_api_host:
+        apis["tikapi23"] = TikApi23(
+            transport("tikapi23"),
+            base_url=base_url(settings.tikapi23_api_host),
+            api_key=settings.tikapi23_api_key.get_secret_value(),
+        )
+    if settings.tikwm_api_host:
+        apis["tikwm"] = TikWm(
+            transport("tikwm"),
+            base_url=base_url(settings.tikwm_api_host),
+            api_key=settings.tikwm_api_key.get_secret_value(),
+        )
+    if "research" in priority and settings.tiktok_research_api_host:
+        apis["research"] = ResearchApi(
+            transport("research"),
+            base_url=base_url(settings.tiktok_research_api_host),
+            client_key=settings.tiktok_research_client_key,
+            client_secret=settings.tiktok_research_client_secret.get_secret_value(),
+            daily_requests=settings.tiktok_research_daily_requests,
+            daily_records=settings.tiktok_research_daily_records,
+        )
+    available = {
+        "tikapi23": _methods(
+            settings.tikapi23_available_methods, TIKTOK_METHODS, "TIKAPI23_AVAILABLE_METHODS"
+        ),
+        "tikwm": _methods(
+            settings.tikwm_available_methods, TIKTOK_METHODS, "TIKWM_AVAILABLE_METHODS"
+        ),
+    }
+    return TikTok([apis[p] for p in priority if p in apis], available)
+
+
 class Providers:
     """Every provider, on one pooled HTTP client."""
 
-    def __init__(self, client: httpx.AsyncClient, instagram: Instagram, youtube: YouTube) -> None:
+    def __init__(
+        self, client: httpx.AsyncClient, instagram: Instagram, youtube: YouTube, tiktok: TikTok
+    ) -> None:
         self.client = client
         self.instagram = instagram
         self.youtube = youtube
+        self.tiktok = tiktok
 
     @classmethod
     def from_settings(
@@ -155,7 +222,7 @@ class Providers:
                     api_key=settings.youtube_api_key.get_secret_value(),
                 )
             )
-        return cls(client, ig, YouTube(yt_apis))
+        return cls(client, ig, YouTube(yt_apis), _tiktok(settings, transport))
 
     async def aclose(self) -> None:
         await self.client.aclose()

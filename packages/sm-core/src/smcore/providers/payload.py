@@ -81,6 +81,20 @@ def text(value: Any, what: str) -> str:
     return value
 
 
+def without_nul(value: Any) -> Any:
+    """``value`` with every NUL character removed from its strings, keys included, at any depth.
+
+    PostgreSQL refuses NUL in ``text`` and ``jsonb`` alike; some providers (TikTok) send it.
+    """
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, dict):
+        return {without_nul(k): without_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [without_nul(v) for v in value]
+    return value
+
+
 def opt_text(value: Any, what: str) -> str | None:
     """An optional string field (empty strings become None)."""
     if value is None or value == "":
@@ -101,7 +115,7 @@ def each(raws: list[dict[str, Any]], parse: Callable[[dict[str, Any]], R]) -> li
 
 
 def _loose_id(raw: dict[str, Any]) -> str | None:
-    for key in ("pk_id", "pk", "id"):
+    for key in ("pk_id", "pk", "id", "cid", "video_id", "aweme_id"):
         value = raw.get(key)
         if isinstance(value, (str, int)) and not isinstance(value, bool) and str(value).strip():
             return str(value).strip()
