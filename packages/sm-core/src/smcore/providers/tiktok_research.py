@@ -135,6 +135,50 @@ class Walk:
             ) from None
 
 
+def videos_page(
+    envelope: dict[str, Any], walk: Walk, user: tt.TikTokUser | None = None
+) -> payload.PageParts:
+    """One video query answer within ``walk``: its videos and where the walk goes next.
+
+    Inside the window while the API says ``has_more`` (a page may hold fewer than asked and
+    still have more); then the window before it, until the walk has listed ``walk.total``
+    videos or reached TikTok's launch. A cursor the API repeats ends the window, not the walk.
+    """
+    data = payload.obj(envelope.get("data"), "video_query.data")
+    more = tt.flag(data.get("has_more"))
+    raws = tt.listed(data, "videos", "videos", more=more)
+    items = payload.each(raws, lambda v: tt.parse_research_video(v, user))
+    seen = walk.seen + len(raws)
+    next_cursor = tt.number(data.get("cursor"), "cursor")
+    search_id = payload.opt_text(data.get("search_id"), "search_id")
+    if more and next_cursor is not None:
+        if (next_cursor, search_id) != (walk.cursor, walk.search_id):
+            return items, Walk(walk.end, next_cursor, search_id, seen, walk.total).encode(), True
+        log.warning("cursor_repeated", provider="research", cursor=next_cursor)
+    if walk.start <= EARLIEST or (walk.total is not None and seen >= walk.total):
+        return items, None, False
+    return items, Walk(walk.start - timedelta(days=1), seen=seen, total=walk.total).encode(), True
+
+
+def comments_page(envelope: dict[str, Any]) -> payload.PageParts:
+    """One comment list answer: ``comments[]`` (replies among them), ``cursor``, ``has_more``."""
+    data = payload.obj(envelope.get("data"), "comment_list.data")
+    more = tt.flag(data.get("has_more"))
+    items = payload.each(
+        tt.listed(data, "comments", "comments", more=more), tt.parse_research_comment
+    )
+    next_cursor = tt.number(data.get("cursor"), "cursor")
+    end = None if next_cursor is None else str(next_cursor)
+    return items, end, more and end is not None
+
+
+def records(envelope: Any, key: str) -> int:
+    """How many records an answer holds (what the daily record quota counts)."""
+    data = envelope.get("data") if isinstance(envelope, dict) else None
+    found = data.get(key) if isinstance(data, dict) else None
+    return len(found) if isinstance(found, list) else 0
+
+
 def _error(body: Any) -> tuple[str, str]:
     error = body.get("error") if isinstance(body, dict) else None
     if not isinstance(error, dict):
@@ -352,31 +396,12 @@ class ResearchApi:
         answer = await self._post("user_posts", VIDEO_QUERY_PATH, VIDEO_FIELDS, body)
         envelope = answer.payload
 
-        def parse() -> payload.PageParts:
-            data = payload.obj(envelope.get("data"), "video_query.data")
-            more = tt.flag(data.get("has_more"))
-            raws = tt.listed(data, "videos", "videos", more=more)
-            self._spent_records(len(raws))
-            items = payload.each(raws, lambda v: tt.parse_research_video(v, user))
-            seen = walk.seen + len(raws)
-            next_cursor = tt.number(data.get("cursor"), "cursor")
-            search_id = payload.opt_text(data.get("search_id"), "search_id")
-            moved = (next_cursor, search_id) != (walk.cursor, walk.search_id)
-            if more and next_cursor is not None and moved:
-                inside = Walk(walk.end, next_cursor, search_id, seen, walk.total)
-                return items, inside.encode(), True
-            if more:
-                log.warning("cursor_repeated", provider=self.name, cursor=next_cursor)
-            if walk.start <= EARLIEST or (walk.total is not None and seen >= walk.total):
-                return items, None, False
-            following = Walk(walk.start - timedelta(days=1), seen=seen, total=walk.total)
-            return items, following.encode(), True
-
+        self._spent_records(records(envelope, "videos"))
         return answered(
             self.name,
             "user_posts",
             envelope,
-            parse,
+            lambda: videos_page(envelope, walk, user),
             {
                 "provider": self.name,
                 "endpoint": VIDEO_QUERY_PATH,
@@ -400,21 +425,12 @@ class ResearchApi:
         answer = await self._post("post_comments", COMMENT_LIST_PATH, COMMENT_FIELDS, body)
         envelope = answer.payload
 
-        def parse() -> payload.PageParts:
-            data = payload.obj(envelope.get("data"), "comment_list.data")
-            more = tt.flag(data.get("has_more"))
-            raws = tt.listed(data, "comments", "comments", more=more)
-            self._spent_records(len(raws))
-            items = payload.each(raws, tt.parse_research_comment)
-            next_cursor = tt.number(data.get("cursor"), "cursor")
-            end = None if next_cursor is None else str(next_cursor)
-            return items, end, more and end is not None
-
+        self._spent_records(records(envelope, "comments"))
         return answered(
             self.name,
             "post_comments",
             envelope,
-            parse,
+            lambda: comments_page(envelope),
             {
                 "provider": self.name,
                 "endpoint": COMMENT_LIST_PATH,
