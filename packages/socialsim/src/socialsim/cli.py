@@ -16,7 +16,8 @@ from socialsim.sim import SimConfig
 from socialsim.world import WorldConfig
 
 app = typer.Typer(
-    help="Local simulator of the third-party APIs SM Core calls (Instagram providers, YouTube).",
+    help="Local simulator of the third-party APIs SM Core calls (Instagram providers, YouTube, "
+    "TikTok providers).",
     add_completion=False,
 )
 
@@ -49,6 +50,12 @@ def serve(
         int, typer.Option(min=0, help="Followers of an extra 'giant' profile (0: no giant).")
     ] = 0,
     giant_posts: Annotated[int, typer.Option(min=0, help="Posts of the 'giant' profile.")] = 0,
+    tiktok_accounts: Annotated[
+        int,
+        typer.Option(
+            min=0, max=1000, help="TikTok creators tt_user_NNNN (a tt_giant comes on top)."
+        ),
+    ] = 30,
     latency_ms: Annotated[
         float, typer.Option(min=0, help="Mean added latency per API response (lognormal).")
     ] = 0.0,
@@ -83,8 +90,21 @@ def serve(
     timeout_fault_s: Annotated[
         float, typer.Option(min=0, help="How long a 'timeout' fault holds the response.")
     ] = 30.0,
+    research_daily_requests: Annotated[
+        int, typer.Option(min=0, help="TikTok Research API requests per UTC day.")
+    ] = 1_000,
+    research_daily_records: Annotated[
+        int, typer.Option(min=0, help="Records the Research API returns per UTC day.")
+    ] = 100_000,
+    research_follow_daily_requests: Annotated[
+        int, typer.Option(min=0, help="Research API follower/following requests per UTC day.")
+    ] = 20_000,
+    research_follow_daily_records: Annotated[
+        int, typer.Option(min=0, help="Research API follower/following records per UTC day.")
+    ] = 2_000_000,
 ) -> None:
-    """Serve RocketAPI, the RapidAPI scraper and YouTube Data API v3 on one port.
+    """Serve RocketAPI, the RapidAPI scraper, YouTube Data API v3 and TikTok (tikapi23, tikwm,
+    the Research API) on one port.
 
     Prints one JSON line ({"url", "pid", "seed"}) on stdout once connections are accepted;
     logs go to stderr.
@@ -99,6 +119,7 @@ def serve(
             channels=channels,
             giant_followers=giant_followers,
             giant_posts=giant_posts,
+            tiktok_accounts=tiktok_accounts,
         ),
         faults=FaultConfig(
             latency_ms=latency_ms,
@@ -112,6 +133,10 @@ def serve(
         api_key=api_key,
         expire_cursors=expire_cursors,
         cursor_ttl_s=cursor_ttl_s,
+        research_daily_requests=research_daily_requests,
+        research_daily_records=research_daily_records,
+        research_follow_daily_requests=research_follow_daily_requests,
+        research_follow_daily_records=research_follow_daily_records,
     )
 
     def announce(url: str, pid: int) -> None:

@@ -1,4 +1,5 @@
-"""Injected trouble: latency, rate limits, the YouTube quota, transport faults, bad items.
+"""Injected trouble: latency, rate limits, the YouTube and TikTok Research quotas, transport
+faults, the providers' own errors, bad items.
 
 Random choices come from generators seeded from the world's seed, one per concern, so the
 sequence of faults depends only on the sequence of requests: a rate-limited request still
@@ -133,6 +134,44 @@ class Quota:
         return True
 
 
+class DailyQuota:
+    """A budget of requests and of returned records per UTC day (TikTok's Research API).
+
+    A request is refused once either is spent; the records a request returns are charged after
+    it is answered, so the last answered request may overshoot the records budget.
+
+    Args:
+        requests: requests per day.
+        records: records per day.
+    """
+
+    def __init__(self, requests: int, records: int) -> None:
+        self.requests = requests
+        self.records = records
+        self.used_requests = 0
+        self.used_records = 0
+        self.day: dt.date | None = None
+
+    def _roll(self, sim_now: int) -> None:
+        day = dt.datetime.fromtimestamp(sim_now, dt.UTC).date()
+        if day != self.day:
+            self.day, self.used_requests, self.used_records = day, 0, 0
+
+    def admit(self, sim_now: int) -> bool:
+        """Spend one request at simulated time ``sim_now``; False when the day's budget is
+        gone (requests or records)."""
+        self._roll(sim_now)
+        if self.used_requests >= self.requests or self.used_records >= self.records:
+            return False
+        self.used_requests += 1
+        return True
+
+    def charge_records(self, sim_now: int, records: int) -> None:
+        """Spend the records an answered request returned."""
+        self._roll(sim_now)
+        self.used_records += records
+
+
 class FaultPlan:
     """The random side of faults: which request fails, how, and how late answers come.
 
@@ -148,6 +187,7 @@ class FaultPlan:
         self._faults = random.Random(f"{seed}/faults")  # noqa: S311
         self._truncation = random.Random(f"{seed}/truncation")  # noqa: S311
         self._latency = random.Random(f"{seed}/latency")  # noqa: S311
+        self._provider = random.Random(f"{seed}/provider-errors")  # noqa: S311
         sigma = 0.5
         self._latency_mu = math.log(max(config.latency_ms, 1e-9) / 1000) - sigma * sigma / 2
         self._latency_sigma = sigma
@@ -159,6 +199,14 @@ class FaultPlan:
         draw = self._faults.random()
         kind = self._faults.choice(TRANSPORT_FAULTS)
         return kind if draw < self.config.fault_rate else None
+
+    def provider_error(self, share: float = 1.0) -> bool:
+        """Whether this request gets an error the provider answers itself (the Research API's
+        ``internal_error``, an expired ``search_id``): ``share`` of ``fault_rate``, drawn apart
+        from transport faults so that these never shift them."""
+        if self.config.fault_rate <= 0:
+            return False
+        return self._provider.random() < self.config.fault_rate * share
 
     def truncate(self) -> bool:
         """Whether this follower/following page ends early."""

@@ -2,7 +2,8 @@
 
 In order: latency, a transport fault (drawn for every request, so the fault sequence depends
 only on the request sequence), the key, the API's rate limit, the API's own admission (the
-YouTube quota), then the endpoint. Every request is counted in :class:`~socialsim.stats.Stats`.
+YouTube quota, the TikTok Research API's daily quotas), then the endpoint. Every request is
+counted in :class:`~socialsim.stats.Stats`.
 """
 
 from __future__ import annotations
@@ -70,7 +71,8 @@ class ApiSpec:
         auth_error: the answer to a missing or wrong key.
         rate_limited: the answer to a request over the rate limit, given Retry-After.
         unknown: the answer to an unknown endpoint.
-        admit: a last check before the endpoint (YouTube's quota); None lets it through.
+        admit: a last check before the endpoint (YouTube's quota, the Research API's); None
+            lets it through.
     """
 
     name: ApiName
@@ -85,6 +87,9 @@ _MALFORMED: dict[ApiName, bytes] = {
     "rocket": b'{"status": "done", "response": {"status_code": 200, "content_type": "appl',
     "scraper": b'{"users": [{"pk": "1784',
     "youtube": b'{"kind": "youtube#playlistItemListResponse", "etag": "Yx',
+    "tikapi23": b'{"cursor": "1758331327601", "extra": {"fatal_item_ids": [], "logid": "2025',
+    "tikwm": b'{"code": 0, "msg": "success", "processed_time": 0.1187, "data": {"videos": [{"',
+    "research": b'{"data": {"videos": [{"id": 7320768196569599275, "create_time": 17044',
 }
 _SERVER_ERRORS = {
     500: b"Internal Server Error",

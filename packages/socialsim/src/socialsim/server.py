@@ -11,7 +11,16 @@ from collections.abc import Callable
 import uvicorn
 from starlette.applications import Starlette
 
-from socialsim.apis import control, rocket, scraper, youtube
+from socialsim.apis import (
+    control,
+    rocket,
+    scraper,
+    tikapi23,
+    tiktok_research,
+    tiktok_truth,
+    tikwm,
+    youtube,
+)
 from socialsim.sim import Sim, SimConfig
 
 log = logging.getLogger("socialsim")
@@ -24,10 +33,18 @@ def build_app(sim: Sim) -> Starlette:
         sim: the simulator's state.
 
     Returns:
-        A Starlette app with the RocketAPI, scraper, YouTube and ``/_sim`` routes.
+        A Starlette app with the RocketAPI, scraper, YouTube, tikapi23, tikwm, TikTok Research
+        and ``/_sim`` routes.
     """
-    routes = [*rocket.routes(sim), *scraper.routes(sim), *youtube.routes(sim)]
-    return Starlette(routes=[*routes, *control.routes(sim)])
+    routes = [
+        *rocket.routes(sim),
+        *scraper.routes(sim),
+        *youtube.routes(sim),
+        *tikapi23.routes(sim),
+        *tikwm.routes(sim),
+        *tiktok_research.routes(sim),
+    ]
+    return Starlette(routes=[*routes, *control.routes(sim), *tiktok_truth.routes(sim)])
 
 
 class _QuietDrops(logging.Filter):

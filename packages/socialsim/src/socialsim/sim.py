@@ -6,12 +6,12 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from socialsim.cursors import Cursors
-from socialsim.faults import FaultConfig, FaultPlan, Quota, TokenBucket
+from socialsim.faults import DailyQuota, FaultConfig, FaultPlan, Quota, TokenBucket
 from socialsim.stats import Stats
 from socialsim.world import World, WorldConfig
 
-ApiName = Literal["rocket", "scraper", "youtube"]
-API_NAMES: tuple[ApiName, ...] = ("rocket", "scraper", "youtube")
+ApiName = Literal["rocket", "scraper", "youtube", "tikapi23", "tikwm", "research"]
+API_NAMES: tuple[ApiName, ...] = ("rocket", "scraper", "youtube", "tikapi23", "tikwm", "research")
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +24,11 @@ class SimConfig:
         api_key: the one key every API accepts.
         expire_cursors: reject cursors older than ``cursor_ttl_s``.
         cursor_ttl_s: cursor lifetime in wall-clock seconds, when they expire.
+        research_daily_requests: TikTok Research API requests per UTC day (followers and
+            following apart).
+        research_daily_records: records the Research API returns per UTC day (idem).
+        research_follow_daily_requests: Research API follower/following requests per UTC day.
+        research_follow_daily_records: follower/following records per UTC day.
     """
 
     world: WorldConfig = field(default_factory=WorldConfig)
@@ -31,6 +36,10 @@ class SimConfig:
     api_key: str = "sim-key"
     expire_cursors: bool = False
     cursor_ttl_s: float = 20.0
+    research_daily_requests: int = 1_000
+    research_daily_records: int = 100_000
+    research_follow_daily_requests: int = 20_000
+    research_follow_daily_records: int = 2_000_000
 
 
 class Sim:
@@ -52,5 +61,13 @@ class Sim:
             {name: TokenBucket(rate) for name in API_NAMES} if rate else {}
         )
         self.quota = Quota(config.faults.quota) if config.faults.quota is not None else None
+        self.research_quota = DailyQuota(
+            config.research_daily_requests, config.research_daily_records
+        )
+        """The Research API's daily budget (video and user info, comments)."""
+        self.research_follow_quota = DailyQuota(
+            config.research_follow_daily_requests, config.research_follow_daily_records
+        )
+        """The Research API's daily budget for followers and following."""
         self.short_users: dict[int, dict[str, Any]] = {}
         """Rendered ``SHORT_USER`` payloads by account index (accounts never change)."""

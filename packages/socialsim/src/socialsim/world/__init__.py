@@ -1,4 +1,4 @@
-"""The simulated world: Instagram and YouTube under one simulated clock.
+"""The simulated world: Instagram, YouTube and TikTok under one simulated clock.
 
 Importable and usable without a server::
 
@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from socialsim.world.clock import Clock, Step
 from socialsim.world.instagram import Instagram
+from socialsim.world.tiktok import TikTok
 from socialsim.world.youtube import YouTube
 
 __all__ = ["World", "WorldConfig"]
@@ -28,6 +29,7 @@ class WorldConfig:
         channels: YouTube channels ``@channel0001`` ….
         giant_followers: followers of an extra ``giant`` profile (0 and no giant posts: none).
         giant_posts: posts of the ``giant`` profile.
+        tiktok_accounts: TikTok creators ``tt_user_0001`` … (a ``tt_giant`` comes on top).
     """
 
     seed: int = 0
@@ -35,10 +37,11 @@ class WorldConfig:
     channels: int = 20
     giant_followers: int = 0
     giant_posts: int = 0
+    tiktok_accounts: int = 30
 
 
 class World:
-    """Instagram and YouTube, deterministic from the config and the clock's steps.
+    """Instagram, YouTube and TikTok, deterministic from the config and the clock's steps.
 
     Args:
         config: the world's config (defaults when None).
@@ -56,6 +59,9 @@ class World:
         )
         self.youtube = YouTube(
             seed=self.config.seed, channels=self.config.channels, clock=self.clock
+        )
+        self.tiktok = TikTok(
+            seed=self.config.seed, accounts=self.config.tiktok_accounts, clock=self.clock
         )
 
     @property
