@@ -135,8 +135,8 @@ async def test_worker_killed_three_times_still_stores_exactly_the_truth(
         posts = dict(
             conn.execute(
                 "SELECT p.ext_id, count(c.id) FROM posts p "
-                "LEFT JOIN comments c ON c.post_id = p.id "
-                "GROUP BY p.ext_id"
+                "LEFT JOIN comments c ON c.post_id = p.id AND c.parent_id IS NULL "
+                "WHERE p.product_type <> 'story' GROUP BY p.ext_id"
             ).fetchall()
         )
         duplicates = conn.execute(
@@ -201,7 +201,12 @@ async def test_second_sync_fetches_only_new_posts_and_records_unfollows(
                 "WHERE NOT s.active AND s.unfollowed_at IS NOT NULL AND s.direction = 'follower'"
             ).fetchall()
         }
-        stored_posts = {r[0] for r in conn.execute("SELECT ext_id FROM posts").fetchall()}
+        stored_posts = {
+            r[0]
+            for r in conn.execute(
+                "SELECT ext_id FROM posts WHERE product_type <> 'story'"
+            ).fetchall()
+        }
     assert unfollowed == gone
     assert stored_posts == {p["ext_id"] for p in after["posts"]}
 

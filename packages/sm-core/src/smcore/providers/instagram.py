@@ -317,6 +317,8 @@ class InstagramApi(Protocol):
     """One Instagram API provider (``rocket``, ``scraper``)."""
 
     name: str
+    methods: frozenset[str]
+    """The methods its API has at all (``available`` narrows them by configuration)."""
 
     async def fetch(
         self, method: InstagramMethod, params: Mapping[str, Any], cursor: str | None
@@ -339,7 +341,11 @@ class Instagram:
         self.available = dict(available)
 
     def providers_for(self, method: InstagramMethod) -> list[InstagramApi]:
-        return [a for a in self.apis if method in self.available.get(a.name, frozenset(METHODS))]
+        return [
+            a
+            for a in self.apis
+            if method in a.methods and method in self.available.get(a.name, frozenset(METHODS))
+        ]
 
     async def _call(
         self,

@@ -147,6 +147,7 @@ class RocketApi:
         self, transport: Transport, *, base_url: str, api_key: str, name: str = "rocket"
     ) -> None:
         self.name = name
+        self.methods = frozenset(k.split(":")[0] for k in ENDPOINTS)
         self.transport = transport
         self.base_url = base_url.rstrip("/")
         self._headers = {"Authorization": f"Token {api_key}"}

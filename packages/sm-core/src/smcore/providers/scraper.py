@@ -113,6 +113,7 @@ class ScraperApi:
         self, transport: Transport, *, base_url: str, api_key: str, name: str = "scraper"
     ) -> None:
         self.name = name
+        self.methods = frozenset(ENDPOINTS)
         self.transport = transport
         self.base_url = base_url.rstrip("/")
         self._headers = {

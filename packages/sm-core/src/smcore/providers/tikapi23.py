@@ -32,7 +32,7 @@ from smcore.providers.payload import answered
 from smcore.providers.transport import Transport, decode_json
 
 # statusCode values that are final answers about the account.
-_NOT_FOUND = {10202, 10221}  # no such user; a banned or deleted one
+_NOT_FOUND = {10202, 10204, 10221}  # no such user (lists; user/info), no such video/comment
 _PRIVATE = {10222}  # TikTok's web API answers a private account's lists so
 
 

@@ -534,6 +534,8 @@ class RapidApiPace:
             return ProviderError(ErrorKind.AUTH, message or "key refused", status=status)
         if status >= 500 or status == 408:
             return ProviderError(ErrorKind.TRANSIENT, f"HTTP {status}", status=status)
+        if status == 400 and "cursor" in message.lower():
+            return ProviderError(ErrorKind.CURSOR_EXPIRED, message, status=status)
         # A 404 included: these APIs say "no such user" inside a 200, so a 404 is a path that
         # is not there (a changed API), not a final answer about the account.
         return ProviderError(ErrorKind.BAD_PAYLOAD, f"HTTP {status}: {message}", status=status)

@@ -10,11 +10,13 @@ integers above 2^53 (Python's parser keeps them exact; they become strings here)
 What it serves, and why not the rest:
 
 - ``user_posts``: ``/v2/research/video/query/`` by username, 30-day windows walked back from
-  the provider's today (its ``Date`` header) to the oldest video; the window, the query's
-  ``cursor`` and ``search_id`` travel in the cursor this adapter hands out. The walk stops once
-  it has listed as many videos as ``/v2/research/user/info/`` counted at its start, or at
-  TikTok's launch. A ``search_id`` that expired mid-listing is ``cursor_expired`` (the sync
-  restarts the listing).
+  the provider's today (its ``Date`` header); the window, the query's ``cursor`` and
+  ``search_id`` travel in the cursor this adapter hands out. The walk stops once it has listed
+  as many videos as ``/v2/research/user/info/`` counted at its start, or at the day the account
+  was made (a TikTok id's upper 32 bits are its creation time; TikTok's launch when the id does
+  not say). An account whose videos the API does not list (a private one) is walked back to that
+  day, a request per 30 days: skip private accounts' lists. A ``search_id`` that expired
+  mid-listing is ``cursor_expired`` (the sync restarts the listing).
 - ``post_comments``: ``/v2/research/video/comment/list/``; replies are listed among the
   comments, each with ``parent_ext_id``, so there is no separate ``comment_replies``.
 - Not ``user_info``: its user info carries no id, so a profile's ``ext_id`` could not be filled
@@ -69,6 +71,16 @@ EARLIEST = date(2016, 9, 1)  # TikTok's launch: no video is older
 TOKEN_MARGIN_S = 300.0  # a token is renewed this long before it expires
 
 
+def created_on(ext_id: str, today: date) -> date:
+    """The day a TikTok account was made, from its id (creation time in the upper 32 bits);
+    TikTok's launch when the id does not hold a plausible one (an old musical.ly id)."""
+    try:
+        day = datetime.fromtimestamp(int(ext_id) >> 32, UTC).date()
+    except (ValueError, OverflowError, OSError):
+        return EARLIEST
+    return day if EARLIEST <= day <= today else EARLIEST
+
+
 def seconds_until_utc_midnight(now: datetime) -> float:
     """The Research API's quotas reset at midnight UTC."""
     now = now.astimezone(UTC)
@@ -90,9 +102,10 @@ class Spend:
 class Walk:
     """Where a user's video walk stands; handed out as the opaque cursor of ``user_posts``.
 
-    ``end`` is the last day of the current window (its first: ``end - 29 days``); ``cursor``
-    and ``search_id`` continue the query inside it; ``seen`` counts the videos listed so far
-    and ``total`` the videos the user had when the walk began.
+    ``end`` is the last day of the current window (its first: ``end - 29 days``, never before
+    ``floor``, the day the account was made); ``cursor`` and ``search_id`` continue the query
+    inside it; ``seen`` counts the videos listed so far and ``total`` the videos the user had
+    when the walk began.
     """
 
     end: date
@@ -100,10 +113,15 @@ class Walk:
     search_id: str | None = None
     seen: int = 0
     total: int | None = None
+    floor: date = EARLIEST
 
     @property
     def start(self) -> date:
-        return max(EARLIEST, self.end - timedelta(days=WINDOW_DAYS - 1))
+        return max(self.floor, self.end - timedelta(days=WINDOW_DAYS - 1))
+
+    def next_window(self, seen: int) -> Walk:
+        """The window before this one, from its first page."""
+        return Walk(self.start - timedelta(days=1), 0, None, seen, self.total, self.floor)
 
     def encode(self) -> str:
         return json.dumps(
@@ -113,6 +131,7 @@ class Walk:
                 "search_id": self.search_id,
                 "seen": self.seen,
                 "total": self.total,
+                "floor": self.floor.strftime("%Y%m%d"),
             },
             separators=(",", ":"),
         )
@@ -128,6 +147,7 @@ class Walk:
                 search_id=raw["search_id"],
                 seen=int(raw["seen"]),
                 total=None if raw["total"] is None else int(raw["total"]),
+                floor=date.fromisoformat(raw["floor"]),
             )
         except (ValueError, TypeError, KeyError) as exc:
             raise ProviderError(
@@ -142,7 +162,8 @@ def videos_page(
 
     Inside the window while the API says ``has_more`` (a page may hold fewer than asked and
     still have more); then the window before it, until the walk has listed ``walk.total``
-    videos or reached TikTok's launch. A cursor the API repeats ends the window, not the walk.
+    videos or reached the day the account was made. A cursor the API repeats ends the window,
+    not the walk.
     """
     data = payload.obj(envelope.get("data"), "video_query.data")
     more = tt.flag(data.get("has_more"))
@@ -153,11 +174,12 @@ def videos_page(
     search_id = payload.opt_text(data.get("search_id"), "search_id")
     if more and next_cursor is not None:
         if (next_cursor, search_id) != (walk.cursor, walk.search_id):
-            return items, Walk(walk.end, next_cursor, search_id, seen, walk.total).encode(), True
+            inside = Walk(walk.end, next_cursor, search_id, seen, walk.total, walk.floor)
+            return items, inside.encode(), True
         log.warning("cursor_repeated", provider="research", cursor=next_cursor)
-    if walk.start <= EARLIEST or (walk.total is not None and seen >= walk.total):
+    if walk.start <= walk.floor or (walk.total is not None and seen >= walk.total):
         return items, None, False
-    return items, Walk(walk.start - timedelta(days=1), seen=seen, total=walk.total).encode(), True
+    return items, walk.next_window(seen).encode(), True
 
 
 def comments_page(envelope: dict[str, Any]) -> payload.PageParts:
@@ -368,13 +390,19 @@ class ResearchApi:
         raise ValueError(f"the Research API does not serve {method}")  # serves() says so first
 
     async def _walk_start(self, user: tt.TikTokUser) -> Walk:
-        """A new walk: the user's video count now, the first window ending today."""
+        """A new walk: the user's video count now, the first window ending today, the floor
+        the day the account was made."""
         answer = await self._post(
             "user_posts", USER_INFO_PATH, USER_FIELDS, {"username": user.username}
         )
         self._spent_records(1)
         data = payload.obj(answer.payload.get("data"), "user_info.data")
-        return Walk(end=self.now().date(), total=tt.number(data.get("video_count"), "video_count"))
+        today = self.now().date()
+        return Walk(
+            end=today,
+            total=tt.number(data.get("video_count"), "video_count"),
+            floor=created_on(user.ext_id, today),
+        )
 
     async def _videos(self, user: tt.TikTokUser, count: int, cursor: str | None) -> Page[Any]:
         walk = Walk.decode(cursor) if cursor is not None else await self._walk_start(user)

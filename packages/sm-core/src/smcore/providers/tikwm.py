@@ -141,6 +141,8 @@ def classify_envelope(envelope: dict[str, Any]) -> dict[str, Any]:
         raise ProviderError(ErrorKind.NOT_FOUND, message, status=200)
     if "private" in reason:
         raise ProviderError(ErrorKind.PRIVATE, message, status=200)
+    if "cursor" in reason:  # "Invalid cursor": not (or no longer) this listing's
+        raise ProviderError(ErrorKind.CURSOR_EXPIRED, message, status=200)
     if "limit" in reason:
         raise ProviderError(ErrorKind.RATE_LIMITED, message, status=200)
     # Not a documented answer: another provider may do better; retrying this one would not.

@@ -7,6 +7,7 @@ page). Counts arrive as strings; absent statistics stay None.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -252,11 +253,27 @@ def _list_page(
     return page
 
 
+def _threads_page(body: dict[str, Any]) -> payload.PageParts:
+    """Comment threads, each followed by the replies it embeds (a few: the rest come from
+    ``comments.list``)."""
+    threads, cursor, more = _list_page(parse_comment_thread)(body)
+    items: list[Any] = []
+    for thread in threads:
+        items.append(thread)
+        if isinstance(thread, Comment):
+            embedded = (thread.raw.get("replies") or {}).get("comments") or []
+            items += payload.each(
+                embedded if isinstance(embedded, list) else [],
+                functools.partial(parse_reply, video_id=thread.post_ext_id),
+            )
+    return items, cursor, more
+
+
 _PARSE: dict[YouTubeMethod, Callable[[dict[str, Any]], payload.PageParts]] = {
     "channel": _list_page(parse_channel, per_item=False),
     "uploads": _list_page(parse_upload),
     "videos": _list_page(parse_video),
-    "comment_threads": _list_page(parse_comment_thread),
+    "comment_threads": _threads_page,
 }
 
 

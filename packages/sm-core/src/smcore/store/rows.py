@@ -731,7 +731,15 @@ async def upsert_comments(
             for c in comments
         ),
     )
-    await conn.execute(_COMMENTS, {"page": _document(rows), "platform": platform, "post": post_id})
+    # Top-level comments first: a reply finds its parent by key, stored by then.
+    for group in (
+        [r for r in rows if not r["parent_ext_id"]],
+        [r for r in rows if r["parent_ext_id"]],
+    ):
+        if group:
+            await conn.execute(
+                _COMMENTS, {"page": _document(group), "platform": platform, "post": post_id}
+            )
     return len(rows)
 
 
@@ -880,6 +888,32 @@ async def upsert_highlights(
         set_=_updates(Highlight, stmt.excluded, ["title", "media_count", "cover_url", "raw_data"]),
     ).returning(Highlight.ext_id, Highlight.id)
     return {row.ext_id: row.id for row in await conn.execute(upsert)}
+
+
+@dataclass(frozen=True)
+class HighlightTarget:
+    highlight_id: int
+    ext_id: str
+
+
+async def highlight_targets(conn: AsyncConnection, profile_id: int) -> list[HighlightTarget]:
+    """Highlights whose stories to read: those holding fewer stored stories than they count
+    (new ones, ones that grew), newest first."""
+    linked = (
+        select(func.count())
+        .where(HighlightItem.highlight_id == Highlight.id)
+        .correlate(Highlight)
+        .scalar_subquery()
+    )
+    found = await conn.execute(
+        select(Highlight.id, Highlight.ext_id)
+        .where(
+            Highlight.social_profile_id == profile_id,
+            linked < func.coalesce(Highlight.media_count, 1),
+        )
+        .order_by(Highlight.published_at.desc().nulls_last(), Highlight.id)
+    )
+    return [HighlightTarget(r.id, r.ext_id) for r in found]
 
 
 async def link_highlight_items(

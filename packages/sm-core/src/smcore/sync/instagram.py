@@ -1,4 +1,5 @@
-"""Instagram's streams: profile, followers, followings, posts (refresh, history), comments.
+"""Instagram's streams: profile, followers, followings, posts (refresh, history), reels,
+stories, highlights and their stories, comments and their replies, likers.
 
 Follower and following passes judge themselves by the profile's own counts: a pass that
 reached the count is complete, and the active subscriptions it did not see are unfollows;
@@ -148,8 +149,171 @@ async def comments(run: Run) -> StreamOutcome:
     return await listings.comments(run, "comments", kind="comments_page", fetch_for=fetch_for)
 
 
+async def reels(run: Run) -> StreamOutcome:
+    """The reels feed (``user/get_clips``): the rolling refresh with play counts; the reels
+    older than the window come with the posts history (the feed lists them too)."""
+    account = await run.engine.profile(run.job)
+    api = run.engine.providers.instagram
+
+    async def fetch(cursor: str | None, provider: str | None) -> Page[Any]:
+        return await api.user_reels(
+            user_id=account.ext_id, end_cursor=cursor, last_provider_name=provider
+        )
+
+    return await listings.posts(
+        run, "reels", kind="reels_page", fetch=fetch, records=_items, backfill=False
+    )
+
+
+def _stories(fetched: Fetched) -> list[Any]:
+    items = fetched.page.items
+    for item in items:  # whatever the provider calls them, these are stories
+        item.product_type = rows.STORY
+    return items
+
+
+async def stories(run: Run) -> StreamOutcome:
+    """The stories live now, stored with their expiry and media (they stay after they vanish)."""
+    job, engine = run.job, run.engine
+    account = await engine.profile(job)
+    if account.is_private:
+        return StreamOutcome("stories", "skipped", message="private: stories are not visible")
+    api = engine.providers.instagram
+
+    async def fetch(cursor: str | None, provider: str | None) -> Page[Any]:
+        return await api.user_stories(user_id=account.ext_id)
+
+    async def store(conn: AsyncConnection, fetched: Fetched) -> Stored:
+        items = _stories(fetched)
+        ids = await rows.store_posts(
+            conn, PLATFORM, account.id, items, job_id=job.id, refresh=items
+        )
+        return Stored({"stored": len(ids)})
+
+    return await engine.pages(
+        job, "stories", kind="stories", fetch=fetch, store=store, progress=run.progress
+    )
+
+
+async def highlights(run: Run) -> StreamOutcome:
+    """The profile's highlights (the tray: titles, covers, counts)."""
+    job, engine = run.job, run.engine
+    account = await engine.profile(job)
+    if account.is_private:
+        return StreamOutcome("highlights", "skipped", message="private: highlights are not visible")
+    api = engine.providers.instagram
+
+    async def fetch(cursor: str | None, provider: str | None) -> Page[Any]:
+        return await api.user_highlights(user_id=account.ext_id)
+
+    async def store(conn: AsyncConnection, fetched: Fetched) -> Stored:
+        ids = await rows.upsert_highlights(conn, account.id, fetched.page.items)
+        return Stored({"stored": len(ids)})
+
+    return await engine.pages(
+        job, "highlights", kind="highlights", fetch=fetch, store=store, progress=run.progress
+    )
+
+
+async def highlight_stories(run: Run) -> StreamOutcome:
+    """The stories of each highlight that holds more than is stored: a unit per highlight."""
+    job, engine = run.job, run.engine
+    account = await engine.profile(job)
+    if account.is_private:
+        return StreamOutcome("highlight_stories", "skipped", message="private")
+    api = engine.providers.instagram
+    async with engine.db.connect() as conn:
+        targets = await rows.highlight_targets(conn, account.id)
+
+    async def unit(target: rows.HighlightTarget) -> StreamOutcome:
+        async def fetch(cursor: str | None, provider: str | None) -> Page[Any]:
+            return await api.highlight_stories(highlight_id=target.ext_id)
+
+        async def store(conn: AsyncConnection, fetched: Fetched) -> Stored:
+            items = _stories(fetched)
+            ids = await rows.store_posts(
+                conn, PLATFORM, account.id, items, job_id=job.id, refresh=items
+            )
+            await rows.link_highlight_items(
+                conn, target.highlight_id, [ids[i.ext_id] for i in items if i.ext_id in ids]
+            )
+            return Stored({"stored": len(ids)})
+
+        return await engine.pages(
+            job,
+            "highlight_stories",
+            kind="highlight_stories",
+            fetch=fetch,
+            store=store,
+            progress=run.progress,
+            subject_id=target.highlight_id,
+        )
+
+    return await engine.units("highlight_stories", targets, unit)
+
+
+async def replies(run: Run) -> StreamOutcome:
+    api = run.engine.providers.instagram
+
+    def fetch_for(target: rows.ReplyTarget) -> Fetch:
+        async def fetch(cursor: str | None, provider: str | None) -> Page[Any]:
+            return await api.comment_replies(
+                post_id=target.post_ext_id,
+                comment_id=target.ext_id,
+                end_cursor=cursor,
+                last_provider_name=provider,
+            )
+
+        return fetch
+
+    return await listings.replies(run, "replies", kind="replies_page", fetch_for=fetch_for)
+
+
+async def likes(run: Run) -> StreamOutcome:
+    """Per post of the window (and each never listed), its likers: one call, up to 1,000 of
+    them (no pagination: PROVIDERS.md); the coverage (listed of the post's likes) is stored."""
+    job, engine = run.job, run.engine
+    account = await engine.profile(job)
+    if account.is_private:
+        return StreamOutcome("likes", "skipped", message="private: likers are not visible")
+    api = engine.providers.instagram
+    async with engine.db.connect() as conn:
+        targets = await rows.likers_targets(conn, account.id, since=job.window_start)
+
+    async def unit(target: rows.LikersTarget) -> StreamOutcome:
+        async def fetch(cursor: str | None, provider: str | None) -> Page[Any]:
+            return await api.post_likers(post_id=target.ext_id)
+
+        async def store(conn: AsyncConnection, fetched: Fetched) -> Stored:
+            listed = await rows.upsert_likers(
+                conn,
+                PLATFORM,
+                target.post_id,
+                fetched.page.items,
+                total=target.likes_count,
+                job_id=job.id,
+            )
+            return Stored({"listed": listed, "of": target.likes_count})
+
+        return await engine.pages(
+            job,
+            "likes",
+            kind="likers",
+            fetch=fetch,
+            store=store,
+            progress=run.progress,
+            subject_id=target.post_id,
+        )
+
+    return await engine.units("likes", targets, unit)
+
+
 _SUBS = frozenset({Scope.SUBSCRIPTIONS})
 _POSTS = frozenset({Scope.POSTS})
+
+
+def _one_unless_private(sizes: Sizes, per_page: float) -> float:
+    return 0.0 if sizes.private else 1.0
 
 
 def _followers_cost(sizes: Sizes, per_page: float) -> float:
@@ -196,10 +360,59 @@ register(
             cost=lambda sizes, per_page: 0.0,
         ),
         Stream(
+            "reels",
+            reels,
+            _POSTS,
+            "rolling window (refresh_days); older reels come with the posts history",
+            after=("profile",),
+            per_page=12,
+            cost=lambda sizes, per_page: pages(sizes.window_posts, per_page),
+        ),
+        Stream(
+            "stories",
+            stories,
+            _POSTS,
+            "the live ones, read by every sync; an expired story stays stored",
+            cost=_one_unless_private,
+        ),
+        Stream(
+            "highlights",
+            highlights,
+            _POSTS,
+            "the tray, read by every sync",
+            cost=_one_unless_private,
+        ),
+        Stream(
+            "highlight_stories",
+            highlight_stories,
+            _POSTS,
+            "per highlight holding more stories than stored",
+            after=("highlights",),
+            # new or grown highlights only: nothing in a steady state
+            cost=lambda sizes, per_page: 0.0,
+        ),
+        Stream(
             "comments",
             comments,
             frozenset({Scope.COMMENTS}),
             "per post in the window: new since the last sync",
+            after=("posts",),
+            cost=lambda sizes, per_page: float(sizes.window_posts),
+        ),
+        Stream(
+            "replies",
+            replies,
+            frozenset({Scope.COMMENTS}),
+            "per comment in the window with more replies than stored",
+            after=("comments",),
+            # unknown until the comments are stored: at most one listing per commented post
+            cost=lambda sizes, per_page: float(sizes.window_posts),
+        ),
+        Stream(
+            "likes",
+            likes,
+            frozenset({Scope.LIKES}),
+            "per post in the window: its likers (up to 1,000) and their coverage",
             after=("posts",),
             cost=lambda sizes, per_page: float(sizes.window_posts),
         ),

@@ -8,7 +8,10 @@
 - **history** (backfill frontier): from where the profile's backfill stopped to the oldest post;
   the frontier moves with each page's transaction, so any stop is resumed by the next sync.
 - **comments**: per post, a unit of its own, several at once: the posts of the window and those
-  never fetched, each read from its newest comment back to the previous sync's time.
+  never fetched, each read from its newest comment back to the previous sync's time (or whole,
+  where a platform does not list comments newest first).
+- **replies**: per comment with more replies than are stored (on a post of the window), a unit
+  of its own: its replies, whole.
 
 A platform module supplies the provider calls and how to read its records; see
 ``smcore.sync.instagram`` and ``smcore.sync.youtube``.
@@ -66,9 +69,19 @@ async def profile(
 
 
 async def posts(
-    run: Run, stream: str, *, kind: str, fetch: Fetch, records: Records
+    run: Run,
+    stream: str,
+    *,
+    kind: str,
+    fetch: Fetch,
+    records: Records,
+    backfill: bool = True,
 ) -> StreamOutcome:
-    """The rolling refresh: newest first, down to the horizon (see the module docstring)."""
+    """The rolling refresh: newest first, down to the horizon (see the module docstring).
+
+    ``backfill`` False: a feed whose end starts no history backfill (Instagram's reels: the
+    posts history stores the older ones).
+    """
     job = run.job
     profile_row = await run.engine.profile(job)
     if profile_row.is_private:
@@ -90,7 +103,7 @@ async def posts(
             conn, job.platform, profile_row.id, found, job_id=job.id, refresh=fresh
         )
         stop = stops(fetched)
-        if stop or not page.has_more:
+        if backfill and (stop or not page.has_more):
             await _first_frontier(conn, profile_row.id, page.end_cursor, page.api_provider, stop)
         return Stored({"stored": len(ids), "refreshed": len(fresh)})
 
@@ -154,9 +167,18 @@ async def history(
 
 
 async def comments(
-    run: Run, stream: str, *, kind: str, fetch_for: Callable[[str], Fetch]
+    run: Run,
+    stream: str,
+    *,
+    kind: str,
+    fetch_for: Callable[[str], Fetch],
+    newest_first: bool = True,
 ) -> StreamOutcome:
-    """Per post its comments, newest first, back to the previous sync: units run together."""
+    """Per post its comments, newest first, back to the previous sync: units run together.
+
+    ``newest_first`` False: the platform lists comments in another order (TikTok: by
+    popularity), so a post's listing is read whole.
+    """
     job = run.job
     profile_row = await run.engine.profile(job)
     if profile_row.is_private:
@@ -172,7 +194,11 @@ async def comments(
     done: list[int] = []
 
     async def unit(target: rows.CommentTarget) -> StreamOutcome:
-        since = None if job.full or target.synced_at is None else target.synced_at - COMMENT_LAG
+        since = (
+            None
+            if job.full or target.synced_at is None or not newest_first
+            else target.synced_at - COMMENT_LAG
+        )
 
         def stops(fetched: Fetched) -> bool:
             return since is not None and any(c.created_at < since for c in fetched.page.items)
@@ -204,6 +230,38 @@ async def comments(
         # done before is done in the ledger and reads nothing again when the stream resumes).
         async with run.engine.db.begin() as conn:
             await rows.comments_synced(conn, done, observed)
+
+
+async def replies(
+    run: Run, stream: str, *, kind: str, fetch_for: Callable[[rows.ReplyTarget], Fetch]
+) -> StreamOutcome:
+    """Per comment with more replies than are stored, on the posts of the refresh window (all
+    posts with ``--full``), its replies, whole: units run together."""
+    job = run.job
+    profile_row = await run.engine.profile(job)
+    if profile_row.is_private:
+        return _private(stream, "comments")
+    async with run.engine.db.connect() as conn:
+        targets = await rows.reply_targets(conn, profile_row.id, since=job.window_start)
+
+    async def unit(target: rows.ReplyTarget) -> StreamOutcome:
+        async def store(conn: AsyncConnection, fetched: Fetched) -> Stored:
+            items = fetched.page.items
+            return Stored(
+                {"stored": await rows.upsert_comments(conn, job.platform, target.post_id, items)}
+            )
+
+        return await run.engine.pages(
+            job,
+            stream,
+            kind=kind,
+            fetch=fetch_for(target),
+            store=store,
+            progress=run.progress,
+            subject_id=target.comment_id,
+        )
+
+    return await run.engine.units(stream, targets, unit)
 
 
 def _private(stream: str, what: str) -> StreamOutcome:

@@ -20,6 +20,7 @@ class Scope(StrEnum):
     PROFILE = "profile"
     POSTS = "posts"
     COMMENTS = "comments"
+    LIKES = "likes"
     SUBSCRIPTIONS = "subscriptions"
     ALL = "all"
 

@@ -1,5 +1,5 @@
-"""YouTube's streams: the channel, its uploads (refresh, history) with their statistics, and
-per video its comment threads.
+"""YouTube's streams: the channel, its uploads (refresh, history) with their statistics, per
+video its comment threads, and the replies of threads beyond the few a thread embeds.
 
 An uploads page is one unit with the statistics of its videos (``videos``, up to 50 ids in one
 call): both are fetched, then stored in one transaction, each call a ServiceCall of its own.
@@ -92,6 +92,25 @@ async def comments(run: Run) -> StreamOutcome:
     return await listings.comments(run, "comments", kind="comment_threads", fetch_for=fetch_for)
 
 
+async def replies(run: Run) -> StreamOutcome:
+    """``comments.list parentId=…`` for each thread with more replies than are stored: one
+    quota unit a page of 100, like every list call."""
+    api = run.engine.providers.youtube
+
+    def fetch_for(target: rows.ReplyTarget) -> Fetch:
+        async def fetch(cursor: str | None, provider: str | None) -> Page[Any]:
+            return await api.comment_replies(
+                video_id=target.post_ext_id,
+                parent_id=target.ext_id,
+                end_cursor=cursor,
+                last_provider_name=provider,
+            )
+
+        return fetch
+
+    return await listings.replies(run, "replies", kind="comment_replies", fetch_for=fetch_for)
+
+
 _POSTS = frozenset({Scope.POSTS})
 
 register(
@@ -121,6 +140,16 @@ register(
             "per video in the window: new since the last sync",
             after=("uploads",),
             per_page=100,
+            cost=lambda sizes, per_page: float(sizes.window_posts),
+        ),
+        Stream(
+            "replies",
+            replies,
+            frozenset({Scope.COMMENTS}),
+            "per thread in the window with more replies than stored",
+            after=("comments",),
+            per_page=100,
+            # unknown until the threads are stored: at most one listing per commented video
             cost=lambda sizes, per_page: float(sizes.window_posts),
         ),
     ),
