@@ -182,7 +182,8 @@ def sync_instagram(
     wait: Wait = False,
     as_json: AsJson = False,
 ) -> None:
-    """Sync an Instagram profile: profile, followers/followings, posts, comments."""
+    """Sync an Instagram profile: profile, followers/followings, posts, reels, stories,
+    highlights, comments with replies, likers."""
     settings: Settings = ctx.obj
 
     async def run(ep: Endpoints) -> dict[str, Any]:
@@ -217,7 +218,7 @@ def sync_youtube(
     wait: Wait = False,
     as_json: AsJson = False,
 ) -> None:
-    """Sync a YouTube channel: channel, uploads with statistics, comment threads."""
+    """Sync a YouTube channel: channel, uploads with statistics, comment threads, replies."""
     settings: Settings = ctx.obj
 
     async def run(ep: Endpoints) -> dict[str, Any]:
@@ -229,6 +230,41 @@ def sync_youtube(
             wait,
             username=handle,
             ext_id=channel_id,
+            full=full,
+            refresh_days=refresh_days,
+        )
+
+    result = _with_stack(settings, run)
+    _print_started(result, as_json)
+    _exit_for(result)
+
+
+@sync_app.command("tiktok")
+def sync_tiktok(
+    ctx: typer.Context,
+    username: Annotated[str | None, typer.Option(help="TikTok username (uniqueId)")] = None,
+    user_id: Annotated[str | None, typer.Option(help="TikTok user id")] = None,
+    scope: Scope = ScopeName.ALL,
+    refresh_days: RefreshDays = None,
+    full: Annotated[
+        bool, typer.Option(help="Refresh every video and walk the whole history")
+    ] = False,
+    wait: Wait = False,
+    as_json: AsJson = False,
+) -> None:
+    """Sync a TikTok account: profile, followers/followings (~5,000 listed at most), videos
+    with their counts, comments and replies."""
+    settings: Settings = ctx.obj
+
+    async def run(ep: Endpoints) -> dict[str, Any]:
+        return await _start(
+            settings,
+            ep,
+            PlatformName.TIKTOK,
+            scope,
+            wait,
+            username=username,
+            ext_id=user_id,
             full=full,
             refresh_days=refresh_days,
         )

@@ -110,11 +110,14 @@ async def test_totals_count_every_match(api: httpx.AsyncClient) -> None:
 def test_the_sync_request_schema_lists_each_platforms_scopes() -> None:
     from typing import get_args  # noqa: PLC0415
 
-    from smcore.api.app import InstagramSync, YouTubeSync  # noqa: PLC0415
+    from smcore.api.syncs import SyncRequest  # noqa: PLC0415
     from smcore.sync.models import Platform  # noqa: PLC0415
     from smcore.sync.streams import scopes_of  # noqa: PLC0415
 
-    for model, platform in ((InstagramSync, Platform.INSTAGRAM), (YouTubeSync, Platform.YOUTUBE)):
+    models = get_args(get_args(SyncRequest)[0])
+    assert {m.model_fields["platform"].annotation.__args__[0] for m in models} == set(Platform)
+    for model in models:
+        platform = model.model_fields["platform"].annotation.__args__[0]
         scopes = model.model_fields["scope"].annotation
         assert set(get_args(scopes)) == set(scopes_of(platform))
 

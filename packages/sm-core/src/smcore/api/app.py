@@ -16,13 +16,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from smcore.api import bloggers, fleet, health, syncs
 from smcore.api.deps import AppState
-from smcore.api.syncs import InstagramSync, YouTubeSync
+from smcore.api.syncs import InstagramSync, TikTokSync, YouTubeSync
 from smcore.metrics import HTTP_LATENCY
 from smcore.settings import Settings
 from smcore.store import db
 from smcore.sync.errors import JobError
 
-__all__ = ["InstagramSync", "YouTubeSync", "create_app"]
+__all__ = ["InstagramSync", "TikTokSync", "YouTubeSync", "create_app"]
 
 _METHODS = ("DELETE", "GET", "PATCH", "POST", "PUT")
 

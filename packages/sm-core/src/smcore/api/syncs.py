@@ -62,7 +62,7 @@ class _SyncTarget(BaseModel):
 # The scopes are each platform's (smcore.sync.streams.scopes_of; a test keeps them equal).
 class InstagramSync(_SyncTarget):
     platform: Literal[Platform.INSTAGRAM]
-    scope: Literal["profile", "subscriptions", "posts", "comments", "all"] = "all"
+    scope: Literal["profile", "posts", "comments", "likes", "subscriptions", "all"] = "all"
 
 
 class YouTubeSync(_SyncTarget):
@@ -70,7 +70,12 @@ class YouTubeSync(_SyncTarget):
     scope: Literal["profile", "posts", "comments", "all"] = "all"
 
 
-SyncRequest = Annotated[InstagramSync | YouTubeSync, Field(discriminator="platform")]
+class TikTokSync(_SyncTarget):
+    platform: Literal[Platform.TIKTOK]
+    scope: Literal["profile", "posts", "comments", "subscriptions", "all"] = "all"
+
+
+SyncRequest = Annotated[InstagramSync | YouTubeSync | TikTokSync, Field(discriminator="platform")]
 
 
 class SyncStarted(BaseModel):

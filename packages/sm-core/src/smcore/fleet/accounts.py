@@ -48,6 +48,8 @@ _ALIASES = {
     "interval": "cadence",
 }
 _INSTAGRAM_USERNAME = re.compile(r"[a-z0-9._]{1,30}")
+_TIKTOK_USERNAME = re.compile(r"[a-z0-9._]{2,24}")
+_USERNAMES = {Platform.INSTAGRAM: _INSTAGRAM_USERNAME, Platform.TIKTOK: _TIKTOK_USERNAME}
 _YOUTUBE_CHANNEL = re.compile(r"UC[A-Za-z0-9_-]{22}")
 
 
@@ -161,10 +163,11 @@ def _identity(platform: Platform, row: dict[str, object]) -> tuple[str | None, s
         if not _YOUTUBE_CHANNEL.fullmatch(ext_id):
             raise FleetError(f"{ext_id!r} is not a YouTube channel id (UC + 22 characters)")
     else:
-        if username is not None and not _INSTAGRAM_USERNAME.fullmatch(username):
-            raise FleetError(f"{username!r} is not an Instagram username")
+        name = "Instagram" if platform is Platform.INSTAGRAM else "TikTok"
+        if username is not None and not _USERNAMES[platform].fullmatch(username):
+            raise FleetError(f"{username!r} is not a {name} username")
         if ext_id is not None and not ext_id.isdigit():
-            raise FleetError(f"{ext_id!r} is not an Instagram user id (digits)")
+            raise FleetError(f"{ext_id!r} is not a {name} user id (digits)")
     return username, ext_id
 
 

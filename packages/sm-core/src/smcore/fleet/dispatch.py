@@ -28,7 +28,7 @@ import structlog
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from smcore.providers import instagram_priority, rate_limits
+from smcore.providers import instagram_priority, rate_limits, tiktok_priority
 from smcore.settings import Settings
 from smcore.store import ledger
 from smcore.store.models import JobKind, Status
@@ -45,7 +45,11 @@ ORPHAN_AFTER = timedelta(minutes=2)
 
 def providers_of(settings: Settings) -> dict[Platform, tuple[str, ...]]:
     """The providers each platform's calls go to (Instagram's in failover order)."""
-    return {Platform.INSTAGRAM: tuple(instagram_priority(settings)), Platform.YOUTUBE: ("youtube",)}
+    return {
+        Platform.INSTAGRAM: tuple(instagram_priority(settings)),
+        Platform.YOUTUBE: ("youtube",),
+        Platform.TIKTOK: tuple(tiktok_priority(settings)),
+    }
 
 
 def capacity(settings: Settings) -> dict[Platform, int]:

@@ -33,6 +33,15 @@ def _profile(body: dict[str, Any], _: Mapping[str, Any]) -> payload.PageParts:
     return [ig.parse_web_user(body)], None, False
 
 
+def _reel(body: dict[str, Any], _: Mapping[str, Any]) -> payload.PageParts:
+    """Stories: ``{"reel": {"items": […]}}``, a null reel when nothing is live."""
+    reel = body.get("reel")
+    if reel is None:
+        return [], None, False
+    items = payload.items_of(payload.obj(reel, "reel"), "items", "reel")
+    return payload.each(items, ig.parse_media), None, False
+
+
 ENDPOINTS: dict[str, _Endpoint] = {
     "user_info": _Endpoint(
         "/profile",
@@ -64,6 +73,17 @@ ENDPOINTS: dict[str, _Endpoint] = {
     ),
     "post_comments": _Endpoint(
         "/comments", lambda p: {"id": p["post_id"]}, "min_id", ig.comments_page
+    ),
+    "user_stories": _Endpoint("/stories", lambda p: {"id": p["user_id"]}, None, _reel),
+    "highlight_stories": _Endpoint(
+        "/highlight-stories", lambda p: {"id": p["highlight_id"]}, None, _reel
+    ),
+    "post_likers": _Endpoint("/post-likers", lambda p: {"id": p["post_id"]}, None, ig.likers_page),
+    "comment_replies": _Endpoint(
+        "/comment-replies",
+        lambda p: {"comment_id": p["comment_id"], "media_id": p["post_id"]},
+        "min_id",
+        ig.replies_page,
     ),
 }
 

@@ -850,15 +850,15 @@ class LikersTarget:
 async def likers_targets(
     conn: AsyncConnection, profile_id: int, *, since: datetime | None
 ) -> list[LikersTarget]:
-    """Posts whose likers to list: those published since ``since`` (None: all) with likes,
-    and those with likes whose likers were never listed; stories aside."""
+    """Posts whose likers to list: those with likes published since ``since`` (None: all of
+    them), newest first; stories aside. Older posts keep the likers last listed."""
     query = select(Post.id, Post.ext_id, Post.likes_count).where(
         Post.social_profile_id == profile_id,
         Post.product_type != STORY,
         Post.likes_count > 0,
     )
     if since is not None:
-        query = query.where((Post.taken_at >= since) | Post.likers_synced_at.is_(None))
+        query = query.where(Post.taken_at >= since)
     found = await conn.execute(query.order_by(Post.taken_at.desc(), Post.id.desc()))
     return [LikersTarget(r.id, r.ext_id, r.likes_count) for r in found]
 

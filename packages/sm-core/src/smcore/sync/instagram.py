@@ -1,27 +1,22 @@
 """Instagram's streams: profile, followers, followings, posts (refresh, history), reels,
 stories, highlights and their stories, comments and their replies, likers.
 
-Follower and following passes judge themselves by the profile's own counts: a pass that
-reached the count is complete, and the active subscriptions it did not see are unfollows;
-a list that ended early is asked again from where it ended, and a pass that never reached the
-count records its coverage and no unfollows (providers end big lists early: PROVIDERS.md).
+Follower and following passes: ``smcore.sync.listings.subscriptions`` (a list that ended early
+is asked again from where it ended: Instagram's providers end big lists early, PROVIDERS.md).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from smcore.providers.models import Page
 from smcore.store import rows
 from smcore.sync import listings
-from smcore.sync.engine import Fetch, Fetched, Stored, Verdict
+from smcore.sync.engine import Fetch, Fetched, Stored
 from smcore.sync.models import Platform, Scope, StreamOutcome
 from smcore.sync.streams import Run, Sizes, Stream, pages, register
-
-log = structlog.get_logger(__name__)
 
 PLATFORM = Platform.INSTAGRAM
 
@@ -39,64 +34,18 @@ async def profile(run: Run) -> StreamOutcome:
 
 
 async def _subscriptions(run: Run, direction: str) -> StreamOutcome:
-    job, engine = run.job, run.engine
-    stream = "followers" if direction == "follower" else "followings"
-    account = await engine.profile(job)
-    if account.is_private:
-        return StreamOutcome(stream, "skipped", message="private: lists are not visible")
-    api = engine.providers.instagram
+    api = run.engine.providers.instagram
     method = api.followers if direction == "follower" else api.followings
-    expected: int = account.followers_count if direction == "follower" else account.follows_count
 
-    async with engine.db.connect() as conn:
-        previous_pass = await rows.last_complete_pass(conn, account.id, direction)
+    def fetch_for(account: Any) -> Fetch:
+        async def fetch(cursor: str | None, provider: str | None) -> Page[Any]:
+            return await method(
+                user_id=account.ext_id, end_cursor=cursor, last_provider_name=provider
+            )
 
-    async def fetch(cursor: str | None, provider: str | None) -> Page[Any]:
-        return await method(user_id=account.ext_id, end_cursor=cursor, last_provider_name=provider)
+        return fetch
 
-    async def store(conn: AsyncConnection, fetched: Fetched) -> Stored:
-        new = await rows.upsert_accounts(
-            conn,
-            PLATFORM,
-            account.id,
-            direction,
-            fetched.page.items,
-            job_id=job.id,
-            previous_pass=previous_pass,
-        )
-        return Stored({"follows": new})
-
-    async def finish(conn: AsyncConnection, may_refill: bool) -> tuple[Verdict, str | None]:
-        seen = await rows.seen_in_pass(conn, account.id, direction, job.id)
-        bad = await rows.quarantined_in_job(conn, job.id, stream)
-        reached = seen + bad
-        if reached < expected and may_refill:
-            return Verdict.REFILL, f"{stream} list ended at {reached} of {expected}"
-        complete = reached >= expected
-        gone = await rows.record_pass(
-            conn,
-            account.id,
-            direction,
-            job.id,
-            expected=expected,
-            reached=seen,
-            quarantined=bad,
-            complete=complete,
-        )
-        log.info("pass_finished", seen=seen, expected=expected, complete=complete, unfollows=gone)
-        if not complete:
-            return Verdict.INCOMPLETE, f"{stream}: reached {reached} of {expected}, no unfollows"
-        return Verdict.DONE, None
-
-    return await engine.pages(
-        job,
-        stream,
-        kind=f"{stream}_page",
-        fetch=fetch,
-        store=store,
-        finish=finish,
-        progress=run.progress,
-    )
+    return await listings.subscriptions(run, direction, fetch_for=fetch_for)
 
 
 async def followers(run: Run) -> StreamOutcome:
@@ -270,8 +219,9 @@ async def replies(run: Run) -> StreamOutcome:
 
 
 async def likes(run: Run) -> StreamOutcome:
-    """Per post of the window (and each never listed), its likers: one call, up to 1,000 of
-    them (no pagination: PROVIDERS.md); the coverage (listed of the post's likes) is stored."""
+    """Per post of the refresh window (every post with ``--full``), its likers: one call, up to
+    1,000 of them (no pagination: PROVIDERS.md); the coverage (listed of the post's likes) is
+    stored on the post."""
     job, engine = run.job, run.engine
     account = await engine.profile(job)
     if account.is_private:

@@ -1,5 +1,8 @@
 """The listings every platform has, in the shape monitoring needs.
 
+- **subscriptions** (followers, followings): a full pass judged by the profile's own count: a
+  pass that reached it is complete, and the active subscriptions it did not see are unfollows;
+  one that never reached it records its coverage and no unfollows.
 - **profile**: read it, make it the job's subject, and note the provider's time and the newest
   post stored so far (what "now" and "new" mean for the rest of the sync).
 - **posts** (rolling refresh): from the newest post back to the refresh window's start, or to
@@ -23,12 +26,15 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from smcore.store import ledger, rows
-from smcore.sync.engine import Fetch, Fetched, Stored
+from smcore.sync.engine import Fetch, Fetched, Stored, Verdict
 from smcore.sync.models import StreamOutcome
 from smcore.sync.streams import Run
+
+log = structlog.get_logger(__name__)
 
 POSTS_FRONTIER = "posts"
 # A comment made just before a sync may show up in listings a little later.
@@ -65,6 +71,77 @@ async def profile(
 
     return await run.engine.pages(
         job, stream, kind=stream, fetch=fetch, store=store, progress=run.progress
+    )
+
+
+async def subscriptions(
+    run: Run,
+    direction: str,
+    *,
+    fetch_for: Callable[[Any], Fetch],
+    refill: bool = True,
+    short: str = "",
+) -> StreamOutcome:
+    """A follower (``direction`` "follower") or following pass of the job's profile.
+
+    ``refill``: a list that ended before the profile's count is asked again from where it
+    ended (Instagram's providers end early and go on when asked again); False where asking
+    again cannot help (TikTok lists at most about 5,000 accounts). ``short`` says why a pass
+    falls short, in its outcome's message.
+    """
+    job, engine = run.job, run.engine
+    stream = "followers" if direction == "follower" else "followings"
+    account = await engine.profile(job)
+    if account.is_private:
+        return StreamOutcome(stream, "skipped", message="private: lists are not visible")
+    expected: int = account.followers_count if direction == "follower" else account.follows_count
+    async with engine.db.connect() as conn:
+        previous_pass = await rows.last_complete_pass(conn, account.id, direction)
+
+    async def store(conn: AsyncConnection, fetched: Fetched) -> Stored:
+        new = await rows.upsert_accounts(
+            conn,
+            job.platform,
+            account.id,
+            direction,
+            fetched.page.items,
+            job_id=job.id,
+            previous_pass=previous_pass,
+        )
+        return Stored({"follows": new})
+
+    async def finish(conn: AsyncConnection, may_refill: bool) -> tuple[Verdict, str | None]:
+        seen = await rows.seen_in_pass(conn, account.id, direction, job.id)
+        bad = await rows.quarantined_in_job(conn, job.id, stream)
+        reached = seen + bad
+        if reached < expected and may_refill and refill:
+            return Verdict.REFILL, f"{stream} list ended at {reached} of {expected}"
+        complete = reached >= expected
+        gone = await rows.record_pass(
+            conn,
+            account.id,
+            direction,
+            job.id,
+            expected=expected,
+            reached=seen,
+            quarantined=bad,
+            complete=complete,
+        )
+        log.info("pass_finished", seen=seen, expected=expected, complete=complete, unfollows=gone)
+        if not complete:
+            why = f" ({short})" if short else ""
+            message = f"{stream}: reached {reached} of {expected}{why}, no unfollows"
+            return Verdict.INCOMPLETE, message
+        return Verdict.DONE, None
+
+    return await engine.pages(
+        job,
+        stream,
+        kind=f"{stream}_page",
+        fetch=fetch_for(account),
+        store=store,
+        finish=finish,
+        progress=run.progress,
     )
 
 

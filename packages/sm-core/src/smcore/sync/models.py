@@ -12,6 +12,7 @@ class Platform(StrEnum):
 
     INSTAGRAM = "instagram"
     YOUTUBE = "youtube"
+    TIKTOK = "tiktok"
 
 
 class Scope(StrEnum):
@@ -145,7 +146,7 @@ class ScheduleInput:
 
     def keys(self) -> tuple[str | None, str | None]:
         """(username, ext_id) as ``create_job`` takes them: a YouTube target is a channel id,
-        an Instagram one a username."""
+        an Instagram or TikTok one a username."""
         if self.platform == Platform.YOUTUBE:
             return None, self.target
         return self.target, None

@@ -1,7 +1,7 @@
 """The stream registry: what each platform syncs, in which order, for which scope.
 
 A stream is one listing a sync walks (a profile, its followers, its posts, per post its
-comments). Each platform module (``smcore.sync.instagram``, ``smcore.sync.youtube``) declares
+comments). Each platform module (``smcore.sync.instagram``, ``.youtube``, ``.tiktok``) declares
 its streams here, once; the workflow's plan, the CLI's and the API's scopes derive from it.
 
 Adding a stream means: the provider method (``smcore.providers``), the stream in its platform
@@ -127,4 +127,4 @@ def stream(platform: Platform, name: str) -> Stream:
 
 def _load() -> None:
     # The platform modules register themselves on import.
-    from smcore.sync import instagram, youtube  # noqa: F401, PLC0415 - registration on import
+    from smcore.sync import instagram, tiktok, youtube  # noqa: F401, PLC0415 - registration on import
