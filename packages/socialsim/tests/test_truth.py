@@ -57,7 +57,9 @@ def test_post_truth_matches_the_feed_and_lists_the_comments_the_api_lists(apis: 
         "created_at",
         "like_count",
         "child_comment_count",
+        "author_ext_id",
         "malformed",
+        "replies",
     }
     status, page = apis.rocket_body("media/get_comments", id=post["ext_id"])
     assert [(c["pk"], c["created_at"], c["comment_like_count"]) for c in page["comments"]] == [
@@ -111,7 +113,13 @@ def test_a_two_day_old_post_grows_and_its_new_comments_come_first(own_sim: Apis)
     assert len(new) > 20, "enough for a whole first page"
     assert after["comments"][: len(new)] == new, "the new ones first"
     assert all(SIM_START < c["created_at"] <= SIM_START + 72 * 3600 for c in new)
-    assert after["comments"][len(new) :] == before["comments"]
+    old_after = after["comments"][len(new) :]
+    assert [{**c, "child_comment_count": 0, "replies": []} for c in old_after] == [
+        {**c, "child_comment_count": 0, "replies": []} for c in before["comments"]
+    ]
+    for was, now in zip(before["comments"], old_after, strict=True):
+        assert now["replies"][: len(was["replies"])] == was["replies"], "replies only arrive"
+        assert now["child_comment_count"] == len(now["replies"])
     status, page = apis.rocket_body("media/get_comments", id=post_pk)
     assert status == 200 and page["comment_count"] == after["post"]["comment_count"]
     assert [c["pk"] for c in page["comments"]] == [c["ext_id"] for c in new[:20]]
