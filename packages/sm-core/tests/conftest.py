@@ -56,6 +56,10 @@ def _sim_settings(sim: RunningSim, **overrides: Any) -> Settings:
         "rapid_api_key": sim.api_key,
         "youtube_api_host": sim.url,
         "youtube_api_key": sim.api_key,
+        "tikapi23_api_host": sim.url,
+        "tikapi23_api_key": sim.api_key,
+        "tikwm_api_host": sim.url,
+        "tikwm_api_key": sim.api_key,
     }
     return Settings(**{**values, **overrides})
 
