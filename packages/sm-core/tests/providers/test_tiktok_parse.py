@@ -211,6 +211,23 @@ def test_research_walk_stops_once_it_listed_what_the_user_has() -> None:
 NUL_USERNAME = "\u062d\u0645\u0648\u062f\u064a\u0627\u0644\u0628\u0627\u0634\u0627" + "4"
 
 
+def test_research_walk_floor_is_the_account_creation_day() -> None:
+    """A TikTok id holds its creation time in its upper 32 bits (the recorded video's id says
+    2025-06-07, its createTime too): the walk goes back no further than the account's."""
+    today = date(2026, 1, 1)
+    assert tiktok_research.created_on("7513039993741397256", today) == date(2025, 6, 7)
+    assert tiktok_research.created_on(ZG.ext_id, today) == date(2020, 3, 3)
+    assert tiktok_research.created_on("107955", today) == tiktok_research.EARLIEST
+    walk = tiktok_research.Walk(end=date(2020, 3, 20), total=1000, floor=date(2020, 3, 3))
+    assert walk.start == date(2020, 3, 3)
+    body = research("api_videos_response_page_2_of_2.json")
+    _, cursor, more = tiktok_research.videos_page(body, walk)
+    assert (cursor, more) == (None, False), "nothing before the account existed"
+    with pytest.raises(ProviderError) as caught:
+        tiktok_research.Walk.decode("1758331327601")
+    assert caught.value.kind is ErrorKind.CURSOR_EXPIRED
+
+
 def test_research_username_with_nul_is_stored_without_it() -> None:
     body = research("api_videos_response_unicode_with_null_bytes.json")
     raw = body["data"]["videos"][0]
