@@ -29,7 +29,9 @@ texts.
 
 from __future__ import annotations
 
+import base64
 import bisect
+import hashlib
 import random
 from dataclasses import dataclass, field
 from itertools import accumulate
@@ -59,7 +61,6 @@ NUL = "\u0000"
 # Labels for :func:`~socialsim.world.randomness.mix` (clear of the Instagram and YouTube ones).
 _USER = 101
 _NAME = 102
-_SEC_UID = 103
 _MASK = 104
 _COMMENT = 105
 _REPLY = 106
@@ -314,10 +315,8 @@ class TikTok:
         return str((created_at << 32) | low)
 
     def _sec_uid(self, index: int) -> str:
-        bits = 0
-        for part in range(6):
-            bits = (bits << 64) | rnd.mix(self.seed, _SEC_UID, index, part)
-        return "MS4wLjABAAAA" + rnd.b64_chars(bits, 64)
+        digest = hashlib.blake2b(f"{self.seed}/sec-uid/{index}".encode(), digest_size=48)
+        return "MS4wLjABAAAA" + base64.urlsafe_b64encode(digest.digest()).decode()
 
     def account(self, index: int) -> Account:
         """Any account (creators included), computed on demand and cached."""
