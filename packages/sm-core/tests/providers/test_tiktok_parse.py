@@ -323,7 +323,7 @@ async def test_rapidapi_rate_headers_type_the_429_and_pace_the_next_call() -> No
 
 
 def _research_handler(
-    calls: list[str], *, refuse_first_token: bool = False
+    calls: list[str], *, refuse_first_token: bool = False, limit_first: bool = False
 ) -> Callable[[httpx.Request], httpx.Response]:
     tokens = iter(["t1", "t2", "t3"])
 
@@ -341,6 +341,18 @@ def _research_handler(
                 json={"error": {"code": "access_token_invalid", "message": "", "log_id": "x"}},
             )
         assert auth in ("Bearer t1", "Bearer t2")
+        if limit_first and calls.count(path) == 1:
+            return httpx.Response(
+                429,
+                headers={"Retry-After": "0"},
+                json={
+                    "error": {
+                        "code": "rate_limit_exceeded",
+                        "message": "API rate limit exceeded, please retry later.",
+                        "log_id": "x",
+                    }
+                },
+            )
         return httpx.Response(200, content=(RESEARCH / "api_comments_response.json").read_bytes())
 
     return handler
@@ -377,3 +389,13 @@ async def test_research_refuses_locally_once_its_daily_quota_is_spent() -> None:
     assert error is not None and error.kind is ErrorKind.QUOTA_EXHAUSTED
     assert error.retry_after_s is not None and 0 < error.retry_after_s <= 86400
     assert calls.count(tiktok_research.COMMENT_LIST_PATH) == 2, "the third was never sent"
+
+
+async def test_research_short_rate_limit_is_waited_out_not_taken_for_the_daily_quota() -> None:
+    calls: list[str] = []
+    settings = {"tiktok_provider_priority": "research"}
+    async with wired(_research_handler(calls, limit_first=True), **settings) as p:
+        first = await p.tiktok.post_comments(post_id="7385291383449439519")
+        second = await p.tiktok.post_comments(post_id="7385291383449439519")
+    assert first.success and second.success, "a 429 with a short Retry-After is retried"
+    assert calls.count(tiktok_research.COMMENT_LIST_PATH) == 3

@@ -288,7 +288,7 @@ class ResearchApi:
         message = message or code or f"HTTP {status}"
         if status == 429 or code == "rate_limit_exceeded":
             asked = retry_after_seconds(response)
-            if asked is not None and asked <= 60 and "quota" not in message.lower():
+            if asked is not None and "quota" not in message.lower():
                 raise ProviderError(
                     ErrorKind.RATE_LIMITED, message, status=status, retry_after_s=asked
                 )
@@ -298,7 +298,7 @@ class ResearchApi:
                 ErrorKind.QUOTA_EXHAUSTED,
                 message,
                 status=status,
-                retry_after_s=asked or seconds_until_utc_midnight(self.now()),
+                retry_after_s=seconds_until_utc_midnight(self.now()),
             )
         if status == 401 or code == "access_token_invalid":
             raise ProviderError(ErrorKind.AUTH, f"{code}: {message}", status=401)
