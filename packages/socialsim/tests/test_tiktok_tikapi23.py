@@ -233,6 +233,7 @@ def test_the_giant_follower_listing_stops_at_the_cap_with_the_real_total(api: Ap
     sec_uid = truth["profile"]["sec_uid"]
     ids, last = api.follow_walk("/api/user/followers", sec_uid, 50)
     assert len(truth["followers"]) == truth["profile"]["follower_count"] > 10_000
+    assert truth["list_cap"] == 5_000
     assert ids == truth["followers"][: truth["list_cap"]]
     assert last["hasMore"] is False
     assert last["total"] == truth["profile"]["follower_count"]
