@@ -82,14 +82,26 @@ def user_of(expected: dict[str, Any]) -> TikTokUser:
     return TikTokUser(profile["ext_id"], profile["username"], profile["sec_uid"])
 
 
-def creator(sim: RunningSim, *, pinned: bool = False, min_videos: int = 8) -> dict[str, Any]:
-    """A public creator (not the giant) with enough videos, pinned ones when asked."""
+def creator(
+    sim: RunningSim, *, pinned: bool = False, min_videos: int = 8, nul: str | None = None
+) -> dict[str, Any]:
+    """A public creator (not the giant) with enough videos, pinned ones when asked, and NUL
+    characters in its nickname (``nul="nickname"``) or in a video's desc (``nul="desc"``)."""
     for entry in truth(sim, "tiktok")["accounts"]:
         if not entry["exists"] or entry["is_private"] or entry["username"] == "tt_giant":
             continue
         full: dict[str, Any] = truth(sim, f"tiktok/{entry['username']}")
         videos = full["videos"]
-        if len(videos) >= min_videos and (not pinned or any(v["pinned"] for v in videos)):
+        texts = {
+            None: [""],
+            "nickname": [full["profile"]["nickname"]],
+            "desc": [v["desc"] for v in videos],
+        }[nul]
+        if (
+            len(videos) >= min_videos
+            and (not pinned or any(v["pinned"] for v in videos))
+            and (nul is None or any("\x00" in t for t in texts))
+        ):
             return full
     raise LookupError("no such creator at this seed")
 
@@ -116,14 +128,14 @@ async def all_items(call: Any, **kwargs: Any) -> tuple[list[Any], list[Page[Any]
 # --------------------------------------------------------------------------- every method
 @pytest.mark.parametrize("provider", RAPID)
 async def test_user_info_matches_the_truth(sim: RunningSim, provider: str) -> None:
-    expected = creator(sim)["profile"]
+    expected = creator(sim, nul="nickname")["profile"]
     async with providers(sim, priority=provider) as p:
         page = await p.tiktok.user_info(username=expected["username"])
     assert page.success and page.api_provider == provider and page.item is not None
     profile = page.item
     assert (profile.ext_id, profile.sec_uid) == (expected["ext_id"], expected["sec_uid"])
+    assert "\x00" in expected["nickname"] and "\x00" not in profile.full_name
     assert profile.full_name == expected["nickname"].replace("\x00", "")
-    assert "\x00" not in profile.full_name + profile.biography
     # Exact counts on both: tikapi23's statsV2 (its stats are rounded), tikwm's stats.
     assert profile.followers_count == expected["follower_count"]
     assert profile.follows_count == expected["following_count"]
@@ -166,7 +178,7 @@ async def test_missing_and_private_are_final_answers(sim: RunningSim) -> None:
 
 @pytest.mark.parametrize("provider", ALL)
 async def test_a_full_posts_walk_equals_the_truth(sim: RunningSim, provider: str) -> None:
-    expected = creator(sim, pinned=True)
+    expected = creator(sim, pinned=True, nul="desc")
     want = {v["ext_id"]: v for v in expected["videos"]}
     reset_stats(sim)
     async with providers(sim, priority=provider) as p:
