@@ -54,6 +54,9 @@ def demo(
     ctx: typer.Context,
     profiles: Annotated[int, typer.Option(help="Instagram profiles in the simulated world.")] = 20,
     channels: Annotated[int, typer.Option(help="YouTube channels in the simulated world.")] = 3,
+    tiktok_accounts: Annotated[
+        int, typer.Option(help="TikTok accounts in the simulated world (and one giant).")
+    ] = 3,
     seed: Annotated[int, typer.Option(help="The simulated world's seed.")] = 7,
     as_json: Annotated[bool, typer.Option("--json", help="End with the summary as JSON.")] = False,
     serve: Annotated[bool, typer.Option(help="Keep the worker up until Ctrl-C.")] = False,
@@ -61,8 +64,9 @@ def demo(
     """The main job: sync a simulated world through the real stack and check it against its truth.
 
     Starts the embedded stack (left running with the data: `devstack down` stops it),
-    socialsim and a worker; syncs every profile and channel with a live display; prints a
-    summary. Exit code 1 when anything differs from the truth.
+    socialsim and a worker; syncs every Instagram profile, YouTube channel and TikTok account
+    with a live display; checks every stream; prints a summary. Exit code 1 when anything
+    differs from the truth.
     """
     from devstack.logs import configure  # noqa: PLC0415
     from smcore.demo import run_demo  # noqa: PLC0415
@@ -82,6 +86,7 @@ def demo(
                     seed=seed,
                     profiles=profiles,
                     channels=channels,
+                    tiktok_accounts=tiktok_accounts,
                     console=err,
                     serve=serve,
                 )

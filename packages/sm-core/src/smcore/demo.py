@@ -1,9 +1,16 @@
 """``sm-core demo``: the main job, end to end, on a machine with nothing configured.
 
 The embedded stack (devstack), socialsim (unless real provider hosts are configured), a worker;
-every profile of the simulated world and its YouTube channels synced through Temporal; then the
-store checked against ``/_sim/truth`` (the simulator's clock does not move during the demo, so
-the truth at its seed is what must be stored).
+every Instagram profile, YouTube channel and TikTok account of the simulated world synced
+through Temporal; then every stream checked against ``/_sim/truth`` (the simulator's clock does
+not move during the demo, so the truth at its seed is what must be stored):
+
+- Instagram: followers, followings, posts with their comment counts, reels and their plays,
+  live stories, highlights and their stories, and for the posts of the refresh window their
+  likers (up to 1,000 listed) and comment replies;
+- YouTube: videos with their comment threads, and the replies of the window's threads;
+- TikTok: followers (those listed: about 5,000 at most, the rest recorded as coverage),
+  videos with their counts, comments, and the replies of the window's comments.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -26,6 +34,7 @@ from rich.live import Live
 from rich.table import Table
 
 from smcore.settings import Settings
+from smcore.sync.models import DEFAULT_REFRESH_DAYS
 
 SIM_KEY = "demo-key"
 
@@ -33,7 +42,7 @@ SIM_KEY = "demo-key"
 @dataclass
 class Target:
     platform: str
-    key: str  # username or channel id
+    key: str  # username (Instagram, TikTok) or channel id (YouTube)
     job_id: int = 0
     status: str = "pending"
     pages: int = 0
@@ -41,7 +50,7 @@ class Target:
 
 
 @contextlib.contextmanager
-def simulator(seed: int, profiles: int, channels: int) -> Iterator[str]:
+def simulator(seed: int, profiles: int, channels: int, tiktok_accounts: int) -> Iterator[str]:
     """socialsim as a subprocess (its own package, spoken to over HTTP only)."""
     proc = subprocess.Popen(
         [
@@ -57,6 +66,8 @@ def simulator(seed: int, profiles: int, channels: int) -> Iterator[str]:
             str(profiles),
             "--channels",
             str(channels),
+            "--tiktok-accounts",
+            str(tiktok_accounts),
             "--api-key",
             SIM_KEY,
         ],
@@ -89,6 +100,10 @@ def sim_settings(settings: Settings, url: str) -> Settings:
             "rapid_api_key": SecretStr(SIM_KEY),
             "youtube_api_host": url,
             "youtube_api_key": SecretStr(SIM_KEY),
+            "tikapi23_api_host": url,
+            "tikapi23_api_key": SecretStr(SIM_KEY),
+            "tikwm_api_host": url,
+            "tikwm_api_key": SecretStr(SIM_KEY),
         }
     )
 
@@ -113,19 +128,27 @@ def targets_from_truth(url: str) -> list[Target]:
             )
             for c in http.get("/_sim/truth/youtube").json()["channels"]
         ]
+        targets += [
+            Target(
+                "tiktok",
+                a["username"],
+                expected=http.get(f"/_sim/truth/tiktok/{a['username']}").json()
+                if a["exists"]
+                else {},
+            )
+            for a in http.get("/_sim/truth/tiktok").json()["accounts"]
+        ]
     return targets
 
 
-def verify(database_url: str, targets: list[Target]) -> list[str]:
+def verify(database_url: str, targets: list[Target], url: str) -> list[str]:
     """What the store holds that differs from the truth (empty: everything matches)."""
     problems: list[str] = []
-    with psycopg.connect(database_url) as conn:
+    with psycopg.connect(database_url) as conn, httpx.Client(base_url=url, timeout=60) as http:
         for t in targets:
-            if t.platform == "instagram" and (
-                not t.expected or t.expected["profile"]["is_private"]
-            ):
+            if t.platform != "youtube" and (not t.expected or t.expected["profile"]["is_private"]):
                 continue  # missing or private: only the profile (if any) can be stored
-            ext_id = t.expected["profile"]["ext_id"] if t.platform == "instagram" else t.key
+            ext_id = t.key if t.platform == "youtube" else t.expected["profile"]["ext_id"]
             row = conn.execute(
                 "SELECT id FROM social_profiles WHERE platform = %s AND ext_id = %s",
                 (t.platform, ext_id),
@@ -133,40 +156,182 @@ def verify(database_url: str, targets: list[Target]) -> list[str]:
             if row is None:
                 problems.append(f"{t.platform} {t.key}: profile not stored")
                 continue
-            comments: dict[str, int] = dict(
-                conn.execute(
-                    "SELECT p.ext_id, count(c.id) FROM posts p "
-                    "LEFT JOIN comments c ON c.post_id = p.id "
-                    "WHERE p.social_profile_id = %s GROUP BY p.ext_id",
-                    (row[0],),
-                ).fetchall()
-            )
-            if t.platform == "instagram":
-                followers = {
-                    r[0]
-                    for r in conn.execute(
-                        "SELECT f.ext_id FROM subscriptions s "
-                        "JOIN followers f ON f.id = s.follower_id "
-                        "WHERE s.social_profile_id = %s AND s.direction = 'follower' AND s.active",
-                        (row[0],),
-                    ).fetchall()
-                }
-                if followers != set(t.expected["followers"]):
-                    problems.append(
-                        f"{t.key}: {len(followers)} followers stored, "
-                        f"truth has {len(t.expected['followers'])}"
-                    )
-                want = {p["ext_id"]: p["comment_count"] for p in t.expected["posts"]}
-            else:
-                want = {
-                    v["ext_id"]: 0 if v["comments_disabled"] else v["comment_thread_count"]
-                    for v in t.expected["videos"]
-                }
-            if comments != want:
-                problems.append(
-                    f"{t.platform} {t.key}: posts or comment counts differ from the truth"
-                )
+            check = Check(conn, http, t, row[0])
+            {"instagram": check.instagram, "youtube": check.youtube, "tiktok": check.tiktok}[
+                t.platform
+            ]()
+            problems += check.problems
     return problems
+
+
+@dataclass
+class Check:
+    """One profile's streams against the truth; what differs goes to ``problems``."""
+
+    conn: psycopg.Connection[Any]
+    http: httpx.Client
+    target: Target
+    profile_id: int
+    problems: list[str] = field(default_factory=list)
+
+    def rows(self, query: str, *args: Any) -> list[Any]:
+        return self.conn.execute(query, (self.profile_id, *args)).fetchall()
+
+    def same(self, what: str, stored: Any, truth: Any) -> None:
+        if stored != truth:
+            t = self.target
+            self.problems.append(f"{t.platform} {t.key}: {what} differ from the truth")
+
+    def window_start(self) -> datetime:
+        """The refresh window of the profile's last sync (likers and replies are read for it)."""
+        observed = self.conn.execute(
+            "SELECT params->>'observed_at' FROM job_calls WHERE subject_id = %s "
+            "ORDER BY id DESC LIMIT 1",
+            (self.profile_id,),
+        ).fetchone()
+        if observed is None or observed[0] is None:
+            raise RuntimeError(f"{self.target.key}: no sync of this profile read its clock")
+        return datetime.fromisoformat(observed[0]) - timedelta(days=DEFAULT_REFRESH_DAYS)
+
+    def followers(self, direction: str, want: list[str], cap: int | None = None) -> None:
+        stored = {
+            r[0]
+            for r in self.rows(
+                "SELECT f.ext_id FROM subscriptions s JOIN followers f ON f.id = s.follower_id "
+                "WHERE s.social_profile_id = %s AND s.direction = %s AND s.active",
+                direction,
+            )
+        }
+        self.same(f"{direction}s", stored, set(want if cap is None else want[:cap]))
+
+    def comments(self, want: dict[str, int]) -> None:
+        """Top-level comments per post (or thread per video)."""
+        stored = dict(
+            self.rows(
+                "SELECT p.ext_id, count(c.id) FROM posts p "
+                "LEFT JOIN comments c ON c.post_id = p.id AND c.parent_id IS NULL "
+                "WHERE p.social_profile_id = %s AND p.product_type <> 'story' GROUP BY p.ext_id"
+            )
+        )
+        self.same("posts or their comment counts", stored, want)
+
+    def replies(self, post: str, want: set[tuple[str, str]]) -> None:
+        stored = {
+            (r[0], r[1])
+            for r in self.rows(
+                "SELECT c.ext_id, parent.ext_id FROM posts p JOIN comments c ON c.post_id = p.id "
+                "JOIN comments parent ON parent.id = c.parent_id "
+                "WHERE p.social_profile_id = %s AND p.ext_id = %s",
+                post,
+            )
+        }
+        self.same(f"replies on {post}", stored, want)
+
+    def instagram(self) -> None:
+        t = self.target
+        truth = t.expected
+        self.followers("follower", truth["followers"])
+        self.followers("following", truth["followings"])
+        self.comments({p["ext_id"]: p["comment_count"] for p in truth["posts"]})
+        reels = dict(
+            self.rows(
+                "SELECT ext_id, views_count FROM posts "
+                "WHERE social_profile_id = %s AND product_type = 'clips'"
+            )
+        )
+        plays = {p["ext_id"]: p["play_count"] for p in truth["posts"]}
+        self.same("reels", reels, {r: plays[r] for r in truth["reels"]})
+        stories = {
+            r[0]
+            for r in self.rows(
+                "SELECT ext_id FROM posts WHERE social_profile_id = %s AND product_type = 'story'"
+            )
+        }
+        in_highlights = {item for h in truth["highlights"] for item in h["items"]}
+        self.same("stories", stories, {s["ext_id"] for s in truth["stories"]} | in_highlights)
+        highlights = {
+            r[0]: list(r[1])
+            for r in self.rows(
+                "SELECT h.ext_id, array_remove(array_agg(p.ext_id ORDER BY i.position), NULL) "
+                "FROM highlights h LEFT JOIN highlight_items i ON i.highlight_id = h.id "
+                "LEFT JOIN posts p ON p.id = i.post_id "
+                "WHERE h.social_profile_id = %s GROUP BY h.ext_id"
+            )
+        }
+        self.same("highlights", highlights, {h["ext_id"]: h["items"] for h in truth["highlights"]})
+        start = self.window_start().timestamp()
+        for post in truth["posts"]:
+            if post["taken_at"] < start:
+                continue
+            detail = self.http.get(f"/_sim/truth/instagram/{t.key}/posts/{post['ext_id']}").json()
+            likers = {
+                r[0]
+                for r in self.rows(
+                    "SELECT l.liker_ext_id FROM posts p JOIN likes l ON l.post_id = p.id "
+                    "WHERE p.social_profile_id = %s AND p.ext_id = %s",
+                    post["ext_id"],
+                )
+            }
+            self.same(
+                f"likers of {post['ext_id']}",
+                likers,
+                set(detail["likers"][: detail["likers_listable"]]),
+            )
+            self.replies(
+                post["ext_id"],
+                {
+                    (r["ext_id"], c["ext_id"])
+                    for c in detail["comments"]
+                    if not c["malformed"]
+                    for r in c["replies"]
+                },
+            )
+
+    def youtube(self) -> None:
+        t = self.target
+        videos = t.expected["videos"]
+        self.comments(
+            {
+                v["ext_id"]: 0 if v["comments_disabled"] else v["comment_thread_count"]
+                for v in videos
+            }
+        )
+        start = self.window_start()
+        for video in videos:
+            if video["comments_disabled"] or datetime.fromisoformat(video["published_at"]) < start:
+                continue
+            detail = self.http.get(f"/_sim/truth/youtube/{t.key}/videos/{video['ext_id']}").json()
+            self.replies(
+                video["ext_id"],
+                {(r["ext_id"], c["ext_id"]) for c in detail["comments"] for r in c["replies"]},
+            )
+
+    def tiktok(self) -> None:
+        t = self.target
+        truth = t.expected
+        self.followers("follower", truth["followers"], truth["list_cap"])
+        self.followers("following", truth["followings"], truth["list_cap"])
+        self.comments(
+            {
+                v["ext_id"]: len(
+                    self.http.get(f"/_sim/truth/tiktok/{t.key}/videos/{v['ext_id']}").json()[
+                        "comments"
+                    ]
+                )
+                if v["comment_count"]
+                else 0
+                for v in truth["videos"]
+            }
+        )
+        start = self.window_start().timestamp()
+        for video in truth["videos"]:
+            if video["create_time"] < start or not video["comment_count"]:
+                continue
+            detail = self.http.get(f"/_sim/truth/tiktok/{t.key}/videos/{video['ext_id']}").json()
+            self.replies(
+                video["ext_id"],
+                {(r["ext_id"], c["ext_id"]) for c in detail["comments"] for r in c["replies"]},
+            )
 
 
 def _table(targets: list[Target], elapsed: float) -> Table:
@@ -198,6 +363,7 @@ async def run_demo(
     seed: int,
     profiles: int,
     channels: int,
+    tiktok_accounts: int,
     console: Console,
     serve: bool = False,
 ) -> dict[str, Any]:
@@ -209,20 +375,26 @@ async def run_demo(
     from smcore.store import db, ledger  # noqa: PLC0415
     from smcore.sync.service import create_batch  # noqa: PLC0415
 
-    configured = bool(settings.rocket_api_host or settings.rapid_scraper_api_host)
+    configured = bool(
+        settings.rocket_api_host
+        or settings.rapid_scraper_api_host
+        or settings.tikapi23_api_host
+        or settings.tikwm_api_host
+    )
     if configured:
         raise ValueError(
-            "the demo syncs socialsim's world: unset ROCKET_API_HOST / RAPID_SCRAPER_API_HOST"
+            "the demo syncs socialsim's world: unset ROCKET_API_HOST, RAPID_SCRAPER_API_HOST, "
+            "TIKAPI23_API_HOST and TIKWM_API_HOST"
         )
     started = time.monotonic()
-    with simulator(seed, profiles, channels) as url:
+    with simulator(seed, profiles, channels, tiktok_accounts) as url:
         settings = sim_settings(settings, url)
         targets = targets_from_truth(url)
         engine = db.async_engine(database_url, pool_size=4)
         client = await Client.connect(temporal_address, namespace=namespace)
         try:
             keys = [
-                {"username": t.key} if t.platform == "instagram" else {"ext_id": t.key}
+                {"ext_id": t.key} if t.platform == "youtube" else {"username": t.key}
                 for t in targets
             ]
             batch_id = await create_batch(
@@ -254,7 +426,7 @@ async def run_demo(
                     await asyncio.Event().wait()
         finally:
             await engine.dispose()
-        problems = verify(database_url, targets)
+        problems = verify(database_url, targets, url)
     return _summary(
         database_url,
         targets=targets,
