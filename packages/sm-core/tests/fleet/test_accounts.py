@@ -47,10 +47,12 @@ instagram,,,1d,all,
 instagram,bad name!,,1d,all,
 youtube,some-handle,,1d,all,
 instagram,olga,,2m,all,
-instagram,petr,,1d,likes,
+tiktok,petr,,1d,likes,
 instagram,maria,,1d,all,-3
 instagram,too,many,fields,here,1,2
 instagram,12345,,1d,all,
+tiktok,@Charli.D,,daily,all,
+tiktok,x,,1d,all,
 """
 
 
@@ -60,7 +62,7 @@ async def test_import_reports_bad_rows_by_line_and_is_idempotent(
     parsed = accounts.read_text(CSV)
     report = await accounts.import_rows(engine, parsed)
     bad = {b.line: b.reason for b in report.bad}
-    assert sorted(bad) == [5, 6, 7, 8, 9, 10, 11, 12]
+    assert sorted(bad) == [5, 6, 7, 8, 9, 10, 11, 12, 15]
     assert "myspace" in bad[5]
     assert "username or an ext_id" in bad[6]
     assert "not an Instagram username" in bad[7]
@@ -69,7 +71,8 @@ async def test_import_reports_bad_rows_by_line_and_is_idempotent(
     assert "likes" in bad[10]
     assert "positive" in bad[11]
     assert "fields" in bad[12]
-    assert (report.added, report.updated, report.rows) == (4, 0, 12)
+    assert "not a TikTok username" in bad[15]
+    assert (report.added, report.updated, report.rows) == (5, 0, 14)
     stored = rows(
         database_url,
         "SELECT platform, username, ext_id, interval_seconds, scope, refresh_days "
@@ -79,13 +82,14 @@ async def test_import_reports_bad_rows_by_line_and_is_idempotent(
         ("instagram", "12345", None, 86400, "all", None),
         ("instagram", "anna.k", None, 3600, "all", None),
         ("instagram", "ivan_petrov", None, 86400, "profile", 7.0),
+        ("tiktok", "charli.d", None, 86400, "all", None),
         ("youtube", None, "UCabcdefghijklmnopqrstuv", 604800, "all", None),
     ]
 
     # The same file again, with one cadence changed: nothing added, every account updated.
     again = await accounts.import_rows(engine, accounts.read_text(CSV.replace(",1h,", ",6h,")))
-    assert (again.added, again.updated) == (0, 4)
-    assert rows(database_url, "SELECT count(*) FROM sync_schedules") == [(4,)]
+    assert (again.added, again.updated) == (0, 5)
+    assert rows(database_url, "SELECT count(*) FROM sync_schedules") == [(5,)]
     assert rows(
         database_url, "SELECT interval_seconds FROM sync_schedules WHERE username = 'anna.k'"
     ) == [(21600,)]

@@ -163,11 +163,11 @@ def _identity(platform: Platform, row: dict[str, object]) -> tuple[str | None, s
         if not _YOUTUBE_CHANNEL.fullmatch(ext_id):
             raise FleetError(f"{ext_id!r} is not a YouTube channel id (UC + 22 characters)")
     else:
-        name = "Instagram" if platform is Platform.INSTAGRAM else "TikTok"
+        name = "an Instagram" if platform is Platform.INSTAGRAM else "a TikTok"
         if username is not None and not _USERNAMES[platform].fullmatch(username):
-            raise FleetError(f"{username!r} is not a {name} username")
+            raise FleetError(f"{username!r} is not {name} username")
         if ext_id is not None and not ext_id.isdigit():
-            raise FleetError(f"{ext_id!r} is not a {name} user id (digits)")
+            raise FleetError(f"{ext_id!r} is not {name} user id (digits)")
     return username, ext_id
 
 
