@@ -76,15 +76,15 @@ REPLY_TAU = 4 * 3600.0
 REPLY_WINDOW = math.ceil(REPLY_TAU * math.log(2 * MAX_REPLIES)) + 1
 """Every reply of a comment has arrived this many seconds after the comment."""
 
-# Labels for :func:`~socialsim.world.randomness.mix` of the attributes defined here; the
-# shared ones in :mod:`~socialsim.world.randomness` stay below 100.
-STORY_HABIT = 101
-STORY_IN_HIGHLIGHT = 102
-REPLY_PK = 103
-REPLY_TEXT = 104
-REPLY_LIKES = 105
-REPLY_AUTHOR = 106
-LIKERS = 107
+# Labels for :func:`~socialsim.world.randomness.mix` of the attributes defined here: 3xx,
+# apart from the shared ones of :mod:`~socialsim.world.randomness` and the other worlds' own.
+STORY_HABIT = 301
+STORY_IN_HIGHLIGHT = 302
+REPLY_PK = 303
+REPLY_TEXT = 304
+REPLY_LIKES = 305
+REPLY_AUTHOR = 306
+LIKERS = 307
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,13 +33,15 @@ REPLY_TAU = 6 * 3600.0
 REPLY_WINDOW = math.ceil(REPLY_TAU * math.log(2 * MAX_REPLIES)) + 1
 """Every reply of a thread has arrived this many seconds after the thread."""
 
-THREAD_MASK = 201
-"""Label for :func:`~socialsim.world.randomness.mix` of a thread id's mask (the shared labels
-in :mod:`~socialsim.world.randomness` stay below 100)."""
+THREAD_MASK = 401
+"""Label for :func:`~socialsim.world.randomness.mix` of a thread id's mask (4xx: apart from the
+shared labels of :mod:`~socialsim.world.randomness` and the other worlds' own)."""
 _THREAD_PREFIX, _THREAD_SUFFIX = "Ugz", "4AaABAg"
 _MASK48 = (1 << 48) - 1
-_CHANNEL_BITS, _VIDEO_BITS, _NUMBER_BITS = 20, 16, 12
-"""How a thread id's 48 coordinate bits split (its other 48 bits are a hash)."""
+_VIDEO_BITS, _NUMBER_BITS = 16, 12
+"""A thread id's 48 coordinate bits: the channel's index in the top 20, the video's index in
+its channel's uploads, the thread's number (below 4,096 > :data:`MAX_THREADS`); its other 48
+bits are a hash."""
 _B64_VALUES = {rnd.b64_chars(value, 1): value for value in range(64)}
 
 
