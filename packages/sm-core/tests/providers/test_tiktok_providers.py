@@ -120,7 +120,11 @@ def threads(sim: RunningSim, expected: dict[str, Any]) -> dict[str, Any]:
 
 
 async def all_items(call: Any, **kwargs: Any) -> tuple[list[Any], list[Page[Any]]]:
-    pages = [page async for page in paginate(call, **kwargs)]
+    """Every page of a listing; one that never ends (a repeated cursor followed) fails."""
+    pages: list[Page[Any]] = []
+    async for page in paginate(call, **kwargs):
+        pages.append(page)
+        assert len(pages) <= 500, "the listing does not end"
     assert all(page.success for page in pages), [p.error for p in pages if p.error]
     return [item for page in pages for item in page.items], pages
 
