@@ -155,13 +155,17 @@ def migrate(ctx: typer.Context) -> None:
 @providers_app.command("call")
 def providers_call(
     ctx: typer.Context,
-    platform: Annotated[str, typer.Argument(help="instagram or youtube")],
+    platform: Annotated[str, typer.Argument(help="instagram, youtube or tiktok")],
     method: Annotated[str, typer.Argument(help="e.g. user_info, followers, uploads, videos")],
     username: Annotated[
-        str | None, typer.Option(help="Instagram username / YouTube handle")
+        str | None, typer.Option(help="Instagram / TikTok username, YouTube handle")
     ] = None,
-    user_id: Annotated[str | None, typer.Option(help="Instagram user id")] = None,
-    post_id: Annotated[str | None, typer.Option(help="Instagram media id")] = None,
+    user_id: Annotated[str | None, typer.Option(help="Instagram / TikTok user id")] = None,
+    post_id: Annotated[str | None, typer.Option(help="Instagram media / TikTok video id")] = None,
+    comment_id: Annotated[
+        str | None, typer.Option(help="A comment (YouTube: its thread) whose replies to list")
+    ] = None,
+    highlight_id: Annotated[str | None, typer.Option(help="Instagram highlight id")] = None,
     channel_id: Annotated[str | None, typer.Option(help="YouTube channel id")] = None,
     playlist_id: Annotated[str | None, typer.Option(help="YouTube playlist id")] = None,
     video_id: Annotated[
@@ -177,7 +181,8 @@ def providers_call(
 
     settings: Settings = ctx.obj
     if platform not in calls.METHODS:
-        err.print(f"[red]error:[/] unknown platform {platform!r}: instagram or youtube")
+        known = ", ".join(calls.METHODS)
+        err.print(f"[red]error:[/] unknown platform {platform!r}: {known}")
         raise typer.Exit(2)
     target = calls.Target(
         username=username,
@@ -186,6 +191,8 @@ def providers_call(
         channel_id=channel_id,
         playlist_id=playlist_id,
         video_ids=tuple(video_id or ()),
+        comment_id=comment_id,
+        highlight_id=highlight_id,
     )
     try:
         page, pages = asyncio.run(_call(settings, platform, method, target, all_pages))

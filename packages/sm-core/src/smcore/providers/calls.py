@@ -2,22 +2,30 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from smcore.providers import Providers, paginate
 from smcore.providers.instagram import METHODS as INSTAGRAM_METHODS
 from smcore.providers.models import Page
+from smcore.providers.tiktok import METHODS as TIKTOK_METHODS
+from smcore.providers.tiktok import TikTokUser
 from smcore.providers.youtube import MAX_IDS
 from smcore.providers.youtube import METHODS as YOUTUBE_METHODS
 
-Platform = Literal["instagram", "youtube"]
-METHODS: dict[str, tuple[str, ...]] = {"instagram": INSTAGRAM_METHODS, "youtube": YOUTUBE_METHODS}
+Platform = Literal["instagram", "youtube", "tiktok"]
+METHODS: dict[str, tuple[str, ...]] = {
+    "instagram": INSTAGRAM_METHODS,
+    "youtube": YOUTUBE_METHODS,
+    "tiktok": TIKTOK_METHODS,
+}
 _PAGED = {
     "followers",
     "followings",
     "user_posts",
     "post_comments",
+    "comment_replies",
     "user_reels",
     "uploads",
     "comment_threads",
@@ -34,6 +42,8 @@ class Target:
     channel_id: str | None = None
     playlist_id: str | None = None
     video_ids: tuple[str, ...] = ()
+    comment_id: str | None = None
+    highlight_id: str | None = None
 
 
 class UsageError(ValueError):
@@ -81,6 +91,23 @@ def merge(pages: list[Page[Any]]) -> Page[Any]:
 Listing = tuple[Any, dict[str, Any]]  # a paginated facade method and its arguments
 
 
+def _post(target: Target, method: str) -> dict[str, Any]:
+    return {"post_id": _need(target.post_id, "--post-id", method)}
+
+
+def _reply_target(target: Target, method: str) -> dict[str, Any]:
+    return {**_post(target, method), "comment_id": _need(target.comment_id, "--comment-id", method)}
+
+
+# Methods asked by something other than a user (Instagram and TikTok): their arguments.
+_BY_ID: dict[str, Callable[[Target, str], dict[str, Any]]] = {
+    "post_comments": _post,
+    "post_likers": _post,
+    "comment_replies": _reply_target,
+    "highlight_stories": lambda t, m: {"highlight_id": _need(t.highlight_id, "--highlight-id", m)},
+}
+
+
 async def _instagram(providers: Providers, method: str, target: Target) -> Page[Any] | Listing:
     ig = providers.instagram
     if method == "user_info":
@@ -89,8 +116,8 @@ async def _instagram(providers: Providers, method: str, target: Target) -> Page[
         return await ig.user_info(
             username=_need(target.username, "--username or --user-id", method)
         )
-    if method == "post_comments":
-        return ig.post_comments, {"post_id": _need(target.post_id, "--post-id", method)}
+    if method in _BY_ID:
+        return getattr(ig, method), _BY_ID[method](target, method)
     user_id = await _user_id(providers, target, method)
     if isinstance(user_id, Page):
         return user_id
@@ -111,10 +138,11 @@ async def _youtube(
         if not ids:
             raise UsageError("videos needs --video-id (repeatable)")
         return [await yt.videos(ids=ids[i : i + MAX_IDS]) for i in range(0, len(ids), MAX_IDS)]
-    if method == "comment_threads":
-        return yt.comment_threads, {
-            "video_id": _need(ids[0] if ids else None, "--video-id", method)
-        }
+    if method in ("comment_threads", "comment_replies"):
+        args = {"video_id": _need(ids[0] if ids else None, "--video-id", method)}
+        if method == "comment_replies":
+            args["parent_id"] = _need(target.comment_id, "--comment-id (the thread's id)", method)
+        return getattr(yt, method), args
     playlist = target.playlist_id
     if not playlist:
         channel_id = _need(target.channel_id, "--playlist-id or --channel-id", method)
@@ -123,6 +151,29 @@ async def _youtube(
             return channel
         playlist = channel.item.uploads_playlist_id
     return yt.uploads, {"playlist_id": playlist}
+
+
+async def _tiktok(providers: Providers, method: str, target: Target) -> Page[Any] | Listing:
+    tt = providers.tiktok
+    if method == "user_info":
+        if target.user_id:
+            return await tt.user_info(user_id=target.user_id)
+        return await tt.user_info(
+            username=_need(target.username, "--username or --user-id", method)
+        )
+    if method in _BY_ID:
+        return getattr(tt, method), _BY_ID[method](target, method)
+    # Listings of a user are asked by the ids its profile gives: look it up first.
+    info = await tt.user_info(username=_need(target.username, "--username", method))
+    if not info.success or info.item is None:
+        return info
+    user = TikTokUser(
+        ext_id=info.item.ext_id, username=info.item.username, sec_uid=info.item.sec_uid
+    )
+    return getattr(tt, method), {"user": user}
+
+
+_PLATFORMS = {"instagram": _instagram, "youtube": _youtube, "tiktok": _tiktok}
 
 
 async def call(
@@ -136,11 +187,7 @@ async def call(
     if method not in METHODS[platform]:
         known = ", ".join(METHODS[platform])
         raise UsageError(f"{platform} has no method {method!r}; it has: {known}")
-    plan = await (
-        _instagram(providers, method, target)
-        if platform == "instagram"
-        else _youtube(providers, method, target)
-    )
+    plan = await _PLATFORMS[platform](providers, method, target)
     if isinstance(plan, Page):
         return plan, 1
     if isinstance(plan, list):
