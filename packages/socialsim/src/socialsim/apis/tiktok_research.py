@@ -61,7 +61,8 @@ from socialsim.faults import DailyQuota
 from socialsim.gateway import ApiSpec, Call, Reply
 from socialsim.sim import Sim
 from socialsim.world import randomness as rnd
-from socialsim.world.tiktok import NUL, Creator, Video
+from socialsim.world.tiktok import NUL, Comment, Creator, Video
+from socialsim.world.tiktok import Reply as CommentReply
 
 TOKEN_TTL_S = 7200
 MAX_WINDOW_DAYS = 30
@@ -378,38 +379,45 @@ def _comment_list(sim: Sim, call: Call) -> Reply:
     count = _max_count(body, 10)
     cursor = _int_cursor(body)
     tt_world = sim.world.tiktok
-    entries: list[dict[str, Any]] = []
-    for parent in tt_world.comments(video):
-        replies = tt_world.replies(parent)
-        entries.append(
-            {
-                "id": int(parent.comment_id),
-                "video_id": int(video.video_id),
-                "text": parent.text,
-                "like_count": parent.like_count,
-                "reply_count": len(replies),
-                "parent_comment_id": int(video.video_id),
-                "create_time": parent.create_time,
-            }
-        )
-        entries += [
-            {
-                "id": int(reply.comment_id),
-                "video_id": int(video.video_id),
-                "text": reply.text,
-                "like_count": reply.like_count,
-                "reply_count": 0,
-                "parent_comment_id": int(parent.comment_id),
-                "create_time": reply.create_time,
-            }
-            for reply in replies
-        ]
-    if cursor > len(entries):
+    listed = tt_world.comment_count(video)  # top-level comments and their replies
+    if cursor > listed:
         raise _Refused("invalid_params", "Invalid cursor")
-    page = [_select(e, fields) for e in entries[cursor : cursor + count]]
+    page: list[dict[str, Any]] = []
+    position = 0
+    for k in range(tt_world.top_count(video) - 1, -1, -1):
+        if len(page) == count:
+            break
+        parent = tt_world.comment(video, k)
+        replies = tt_world.reply_count(parent)
+        if position + 1 + replies <= cursor:
+            position += 1 + replies  # the whole group lies before the cursor
+            continue
+        group: list[Comment | CommentReply] = [parent]
+        group += [tt_world.reply(parent, j) for j in range(replies)]
+        for entry in group:
+            if cursor <= position < cursor + count:
+                page.append(_select(_comment_values(video, entry, replies), fields))
+            position += 1
     sim.research_quota.charge_records(sim.world.now, len(page))
     end = cursor + len(page)
-    return _ok(sim, call, {"comments": page, "cursor": end, "has_more": end < len(entries)})
+    return _ok(sim, call, {"comments": page, "cursor": end, "has_more": end < listed})
+
+
+def _comment_values(video: Video, entry: Comment | CommentReply, replies: int) -> dict[str, Any]:
+    """Every field of a comment with ``replies`` replies (or of a reply)."""
+    if isinstance(entry, CommentReply):
+        replies, parent = 0, entry.parent_id
+    else:
+        parent = video.video_id
+    return {
+        "id": int(entry.comment_id),
+        "video_id": int(video.video_id),
+        "text": entry.text,
+        "like_count": entry.like_count,
+        "reply_count": replies,
+        "parent_comment_id": int(parent),
+        "create_time": entry.create_time,
+    }
 
 
 def _follow_list(stream: tt.FollowStream) -> Callable[[Sim, Call], Reply]:

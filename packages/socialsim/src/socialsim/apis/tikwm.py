@@ -20,7 +20,8 @@ so the same request always gets the same); ids are strings, counts exact integer
   "time": <epoch s>, "hasMore"}``; ``/user/following`` the same with ``followings``. Send
   ``time`` back; the listing stops after :data:`~socialsim.world.tiktok.LIST_CAP` users.
 - ``GET /comment/list?url=<video id or URL>&count=50&cursor=0`` → ``data: {"comments":
-  [COMMENT], "total", "cursor": <offset>, "hasMore"}``, newest first.
+  [COMMENT], "total" (replies included, as the video's ``comment_count``), "cursor": <offset>,
+  "hasMore"}``, newest first.
 - ``GET /comment/reply?comment_id=C&count=50&cursor=0`` → the same ``data`` with the replies,
   oldest first.
 
