@@ -32,7 +32,7 @@ from socialsim.world.tiktok import (
 
 ErrorKind = Literal["not_found", "bad_cursor", "bad_request"]
 FollowStream = Literal["followers", "following"]
-_LOG = 201
+_LOG = 110  # TikTok labels are 1xx (see socialsim.world.tiktok)
 
 
 class TikTokError(Exception):

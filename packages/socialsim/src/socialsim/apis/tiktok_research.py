@@ -67,8 +67,8 @@ from socialsim.world.tiktok import Reply as CommentReply
 TOKEN_TTL_S = 7200
 MAX_WINDOW_DAYS = 30
 MAX_COUNT = 100
-_SEARCH = 301
-_GHOSTS = 302
+_SEARCH = 111  # TikTok labels are 1xx (see socialsim.world.tiktok)
+_GHOSTS = 112
 
 ErrorCode = Literal[
     "invalid_params", "access_token_invalid", "rate_limit_exceeded", "internal_error"

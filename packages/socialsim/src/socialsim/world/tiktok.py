@@ -58,7 +58,8 @@ NEVER_PINNED_NEWEST = 5
 REGIONS = ("US", "GB", "DE", "FR", "BR", "IN", "ID", "IQ", "MX", "TR")
 NUL = "\u0000"
 
-# Labels for :func:`~socialsim.world.randomness.mix` (clear of the Instagram and YouTube ones).
+# Labels for :func:`~socialsim.world.randomness.mix`: TikTok owns 100-199 (the APIs use 110-119),
+# clear of the Instagram and YouTube ones.
 _USER = 101
 _NAME = 102
 _MASK = 104
