@@ -50,6 +50,8 @@ def test_production_without_keys_stops_with_one_line(
         "RAPID_API_KEY",
         "RAPID_SCRAPER_API_HOST",
         "YOUTUBE_API_KEY",
+        "TIKAPI23_API_KEY",
+        "TIKWM_API_HOST",
     ):
         assert key in lines[0]
 
@@ -70,6 +72,10 @@ def test_production_with_every_key_starts_and_masks_secrets(
         "RAPID_API_KEY": "rp-secret",
         "RAPID_SCRAPER_API_HOST": "scraper.example",
         "YOUTUBE_API_KEY": "yt-secret",
+        "TIKAPI23_API_KEY": "tt-secret",
+        "TIKAPI23_API_HOST": "tiktok-api23.example",
+        "TIKWM_API_KEY": "tw-secret",
+        "TIKWM_API_HOST": "tiktok-scraper7.example",
         "API_KEYS": "api-secret",
     }
     result = sm_core("config", env=env, cwd=tmp_path)
