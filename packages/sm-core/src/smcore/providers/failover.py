@@ -55,7 +55,8 @@ async def call_with_failover(
     if not candidates:
         raise ProviderConfigError(
             f"no provider is configured for {method}: set its host and key "
-            "(ROCKET_API_HOST / RAPID_SCRAPER_API_HOST / YOUTUBE_API_HOST and their keys), "
+            "(ROCKET_API_HOST / RAPID_SCRAPER_API_HOST / YOUTUBE_API_HOST / TIKAPI23_API_HOST / "
+            "TIKWM_API_HOST and their keys), "
             "or point them at socialsim",
             method=method,
         )
