@@ -36,6 +36,7 @@ _ACCOUNTS = text(
            coalesce(p.followers_count, 0), coalesce(p.follows_count, 0),
            coalesce(p.posts_count, 0), coalesce(p.is_private, false),
            (SELECT count(*) FROM posts x WHERE x.social_profile_id = p.id
+              AND x.product_type <> 'story'
               AND x.taken_at > CAST(:now AS timestamptz)
                   - make_interval(days => coalesce(s.refresh_days, :refresh)::int))
     FROM sync_schedules s
