@@ -2,16 +2,20 @@
 host passed it through (tiktok-api45, ``{"data": …}``-wrapped) and the Research API's answers.
 
 The wire-level cases no recording shows (a repeated cursor, RapidAPI's rate headers, a refused
-Research token, the local Research quota) are served by an ``httpx.MockTransport`` standing in
-for the third party's HTTP: every part of our client runs for real.
+Research token, the local Research quota) are answered by HTTP servers on loopback, one per
+provider, serving recorded bodies and the providers' documented errors: every part of our
+client, its HTTP client included, runs for real.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+import threading
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import date
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -269,17 +273,59 @@ Handler = Callable[[httpx.Request], httpx.Response]
 FAST = RetryPolicy(max_attempts=2, base_delay_s=0.01, max_delay_s=0.02, max_wait_s=5)
 
 
-def wired(handler: Handler, **settings: Any) -> Providers:
+def _server(name: str, handler: Handler) -> ThreadingHTTPServer:
+    """A loopback HTTP server that hands each request to ``handler`` as an ``httpx.Request``
+    addressed to ``http://<name>.test`` (so a handler can tell the providers apart)."""
+
+    class Serve(BaseHTTPRequestHandler):
+        def _answer(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            request = httpx.Request(
+                self.command,
+                f"http://{name}.test{self.path}",
+                headers=dict(self.headers.items()),
+                content=self.rfile.read(length),
+            )
+            response = handler(request)
+            body = response.read()
+            self.send_response(response.status_code)
+            for key, value in response.headers.items():
+                if key.lower() not in ("content-length", "transfer-encoding", "connection"):
+                    self.send_header(key, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_POST = _answer
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Serve)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+@asynccontextmanager
+async def wired(handler: Handler, **settings: Any) -> AsyncIterator[Providers]:
+    """The TikTok providers, each pointed at a loopback server answering with ``handler``."""
+    servers = {name: _server(name, handler) for name in ("tikapi23", "tikwm", "research")}
+    url = {name: f"http://127.0.0.1:{server.server_address[1]}" for name, server in servers.items()}
     values: dict[str, Any] = {
-        "tikapi23_api_host": "http://tikapi23.test",
+        "tikapi23_api_host": url["tikapi23"],
         "tikapi23_api_key": "k",
-        "tikwm_api_host": "http://tikwm.test",
+        "tikwm_api_host": url["tikwm"],
         "tikwm_api_key": "k",
-        "tiktok_research_api_host": "http://research.test",
+        "tiktok_research_api_host": url["research"],
         **settings,
     }
-    client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
-    return Providers.from_settings(Settings(**values), client=client, policy=FAST)
+    try:
+        async with Providers.from_settings(Settings(**values), policy=FAST) as providers:
+            yield providers
+    finally:
+        for server in servers.values():
+            server.shutdown()
+            server.server_close()
 
 
 async def test_a_provider_repeating_its_cursor_ends_the_listing() -> None:
