@@ -8,6 +8,8 @@ from typing import Any
 
 import httpx
 
+from smcore.api.app import create_app
+from smcore.settings import Settings
 from socialsim.testing import serve
 
 
@@ -106,6 +108,17 @@ async def test_a_tiktok_account_equals_the_truth_through_faults(syncer: Any) -> 
         assert replies_seen > 0, "the creator's comments have replies to check"
         faults = httpx.get(f"{sim.url}/_sim/stats", timeout=30).json()["faults"]
         assert sum(faults.values()) > 0, "the simulator did inject faults"
+
+        # The read API finds it by platform.
+        app = create_app(Settings(), database_url=s.database_url, temporal_address=None)
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as api,
+        ):
+            found = (await api.get("/api/v1/bloggers", params={"platform": "tiktok"})).json()
+            other = (await api.get("/api/v1/bloggers", params={"platform": "instagram"})).json()
+        assert [b["ext_id"] for b in found["items"]] == [ext_id]
+        assert other["items"] == []
 
 
 async def test_a_follower_listing_cut_at_the_cap_records_coverage_and_no_unfollows(
