@@ -93,13 +93,25 @@ def test_demo_on_configured_servers_starts_nothing_embedded(
     address = temporal_env.client.service_client.config.target_host
     env = {**base_env, "DATABASE_URL": database_url, "TEMPORAL_ADDRESS": address}
     result = sm_core(
-        "demo", "--profiles", "3", "--channels", "1", "--seed", "4", "--json", env=env, cwd=tmp_path
+        "demo",
+        "--profiles",
+        "3",
+        "--channels",
+        "1",
+        "--tiktok-accounts",
+        "1",
+        "--seed",
+        "4",
+        "--json",
+        env=env,
+        cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary["verified"] is True, summary["problems"]
     assert summary["sim"] == {"seed": 4, "profiles": 3}
     assert summary["profiles"] >= 4 and summary["followers"] > 0 and summary["comments"] > 0
+    assert summary["statuses"].get("partial") == 1, "tt_giant's followers stop at the cap"
     assert not Path(base_env["DEVSTACK_DATA_DIR"]).exists(), "nothing embedded started"
 
 
@@ -109,7 +121,16 @@ def test_demo_without_configuration_runs_on_the_embedded_stack_and_leaves_it_up(
     stack = Stack(Path(base_env["DEVSTACK_DATA_DIR"]))
     try:
         result = sm_core(
-            "demo", "--profiles", "2", "--channels", "1", "--json", env=base_env, cwd=tmp_path
+            "demo",
+            "--profiles",
+            "2",
+            "--channels",
+            "1",
+            "--tiktok-accounts",
+            "0",  # the embedded stack's life is what this checks: no TikTok (and no giant)
+            "--json",
+            env=base_env,
+            cwd=tmp_path,
         )
         assert result.returncode == 0, result.stderr[-3000:]
         summary = json.loads(result.stdout.strip().splitlines()[-1])

@@ -287,3 +287,10 @@ def test_transport_faults_and_internal_errors_reach_tiktok_clients(fault_rate: f
         assert stats["faults"]["malformed"] == sum(k["malformed"] for k in seen.values())
         assert stats["faults"]["5xx"] == sum(k["5xx"] + k["internal_error"] for k in seen.values())
         assert http.get("/_sim/truth/tiktok").status_code == 200, "/_sim is spared"
+
+
+def test_zero_accounts_is_no_tiktok_at_all() -> None:
+    """``tiktok_accounts=0`` (``--tiktok-accounts 0``): no creator, no giant, no missing name."""
+    world = World(WorldConfig(seed=5, tiktok_accounts=0))
+    assert world.tiktok.creators == [] and world.tiktok.missing == []
+    assert World(WorldConfig(seed=5, tiktok_accounts=1)).tiktok.find_username("tt_giant")

@@ -53,7 +53,9 @@ def serve(
     tiktok_accounts: Annotated[
         int,
         typer.Option(
-            min=0, max=1000, help="TikTok creators tt_user_NNNN (a tt_giant comes on top)."
+            min=0,
+            max=1000,
+            help="TikTok creators tt_user_NNNN (a tt_giant comes on top; 0: no TikTok).",
         ),
     ] = 30,
     latency_ms: Annotated[

@@ -29,7 +29,8 @@ class WorldConfig:
         channels: YouTube channels ``@channel0001`` ….
         giant_followers: followers of an extra ``giant`` profile (0 and no giant posts: none).
         giant_posts: posts of the ``giant`` profile.
-        tiktok_accounts: TikTok creators ``tt_user_0001`` … (a ``tt_giant`` comes on top).
+        tiktok_accounts: TikTok creators ``tt_user_0001`` … (a ``tt_giant`` comes on top; 0:
+            no TikTok accounts at all).
     """
 
     seed: int = 0

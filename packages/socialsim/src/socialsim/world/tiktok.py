@@ -282,7 +282,8 @@ class TikTok:
 
     Args:
         seed: the world's seed.
-        accounts: number of ``tt_user_NNNN`` creators (the ``tt_giant`` comes on top).
+        accounts: number of ``tt_user_NNNN`` creators (the ``tt_giant`` comes on top; 0: no
+            TikTok at all, neither the giant nor missing names).
         clock: the world's clock, shared with Instagram and YouTube.
 
     Raises:
@@ -299,8 +300,10 @@ class TikTok:
         self._comment_mask = rnd.mix(seed, _MASK, 2) & 0xFFFFFFFF
         width = max(4, len(str(accounts)))
         self.creators: list[Creator] = [self._make_creator(i, width) for i in range(accounts)]
-        self.creators.append(self._make_giant(accounts))
-        self.missing: list[str] = [f"tt_missing_{i + 1}" for i in range(max(1, accounts // 10))]
+        if accounts:
+            self.creators.append(self._make_giant(accounts))
+        missing = max(1, accounts // 10) if accounts else 0
+        self.missing: list[str] = [f"tt_missing_{i + 1}" for i in range(missing)]
         self.pool = range(len(self.creators), len(self.creators) + 50_000 + 50 * accounts)
         self._by_username = {c.account.username: c for c in self.creators}
         self._by_user_id = {c.account.user_id: c for c in self.creators}
