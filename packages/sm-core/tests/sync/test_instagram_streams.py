@@ -153,3 +153,28 @@ async def test_likers_past_a_thousand_record_their_coverage(syncer: Any) -> None
         assert big, "the giant has a post with more than 1,000 likes"
         for post in big:
             assert coverage[post["ext_id"]] == (1000, post["like_count"], 1000)
+
+
+async def test_a_stream_no_configured_provider_serves_is_skipped_not_retried(syncer: Any) -> None:
+    from smcore.orchestration.worker import running_worker  # noqa: PLC0415
+    from smcore.providers.instagram import METHODS  # noqa: PLC0415
+
+    # Both providers configured without stories: the stories stream cannot run anywhere.
+    methods = ",".join(m for m in METHODS if m != "user_stories")
+    with serve(seed=2, profiles=6, channels=0, tiktok_accounts=0) as sim:
+        s = syncer(sim)
+        settings = s.settings(
+            sim, rocket_available_methods=methods, scraper_available_methods=methods
+        )
+        async with running_worker(settings, database_url=s.database_url, client=s.env.client):
+            result = await s.sync(platform="instagram", scope="posts", username="user_0006")
+        assert result.status == "succeeded", result.summary
+        stories = result.summary["streams"]["stories"]
+        assert stories["status"] == "skipped"
+        assert "not configured" in stories["message"] and "user_stories" in stories["message"]
+        assert result.summary["streams"]["reels"]["status"] == "succeeded"
+        assert s.scalar("SELECT count(*) FROM posts WHERE product_type = 'story'") > 0, (
+            "the highlights' stories still come through their own method"
+        )
+        calls = s.rows("SELECT status, error_message FROM service_calls WHERE stream = 'stories'")
+        assert [c[0] for c in calls] == ["skipped"], "one call, closed, never retried"

@@ -3,7 +3,8 @@
 Tree::
 
     ProviderError                one failed call (provider, method, kind, status, retry_after_s)
-    └── ProviderConfigError      a provider or method is not configured (raised, never retried)
+    └── ProviderConfigError      a provider or method is not configured (raised; a sync skips
+                                 the stream, never retries it)
 
 A failed call is also described by :class:`ErrorKind`; the facade returns it inside a
 ``Page`` (``page.error``) rather than raising, as the seed's Insteon does.

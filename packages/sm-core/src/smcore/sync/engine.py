@@ -35,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from smcore.metrics import PAGES_SYNCED, QUOTA_PAUSES
 from smcore.providers import Providers
-from smcore.providers.errors import ErrorKind
+from smcore.providers.errors import ErrorKind, ProviderConfigError
 from smcore.providers.models import Page
 from smcore.providers.transport import RateLimiter
 from smcore.store import ledger, rows
@@ -302,7 +302,11 @@ class Engine:
                 async with self.db.begin() as conn:
                     opened = await ledger.open_call(conn, call)
             call_id, opened = opened, None
-            got = await fetch(cursor, provider)
+            try:
+                got = await fetch(cursor, provider)
+            except ProviderConfigError as exc:
+                # No configured provider serves this stream's method: nothing to retry.
+                return await self._unconfigured(stream, call_id, call, exc)
             fetched = got if isinstance(got, Fetched) else Fetched(got)
             page = fetched.page
             if not page.success:
@@ -465,6 +469,22 @@ class Engine:
                 platform=job.platform,
                 stream=f"{stream}_{extra_kind}",
             )
+
+    async def _unconfigured(
+        self, stream: str, call_id: int, call: ledger.CallRecord, exc: ProviderConfigError
+    ) -> StreamOutcome:
+        """Close the call of a stream no configured provider serves; the stream is skipped."""
+        message = f"not configured: {exc.message}"
+        async with self.db.begin() as conn:
+            await ledger.close_call(
+                conn,
+                call_id,
+                dataclasses.replace(
+                    call, status=Status.SKIPPED, cursor={"has_more": False}, error=message
+                ),
+            )
+        log.warning("stream_not_configured", stream=stream, message=exc.message)
+        return StreamOutcome(stream, "skipped", message=message)
 
     async def _failed(
         self,
