@@ -17,31 +17,17 @@ A private account's posts come back as an empty last page (TikTok shows no error
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
-
-import httpx
 
 from smcore.providers import payload
 from smcore.providers import tiktok as tt
 from smcore.providers.errors import ErrorKind, ProviderError
-from smcore.providers.models import Page
-from smcore.providers.payload import answered
-from smcore.providers.transport import Transport, decode_json
+from smcore.providers.transport import Transport
 
 # statusCode values that are final answers about the account.
 _NOT_FOUND = {10202, 10204, 10221}  # no such user (lists; user/info), no such video/comment
 _PRIVATE = {10222}  # TikTok's web API answers a private account's lists so
-
-
-@dataclass(frozen=True)
-class _Endpoint:
-    path: str
-    query: Callable[[Mapping[str, Any]], dict[str, Any]]
-    cursor_param: str | None
-    parse: Callable[[dict[str, Any], Mapping[str, Any]], payload.PageParts]
 
 
 def web_body(body: dict[str, Any]) -> dict[str, Any]:
@@ -120,17 +106,17 @@ def _sec_uid(params: Mapping[str, Any]) -> str:
     return user.sec_uid
 
 
-ENDPOINTS: dict[tt.TikTokMethod, _Endpoint] = {
-    "user_info": _Endpoint(
+ENDPOINTS: dict[tt.TikTokMethod, tt.Endpoint] = {
+    "user_info": tt.Endpoint(
         "/api/user/info", lambda p: {"uniqueId": p["username"]}, None, user_info_page
     ),
-    "user_posts": _Endpoint(
+    "user_posts": tt.Endpoint(
         "/api/user/posts",
         lambda p: {"secUid": _sec_uid(p), "count": min(int(p["count"]), 35), "cursor": "0"},
         "cursor",
         posts_page,
     ),
-    "followers": _Endpoint(
+    "followers": tt.Endpoint(
         "/api/user/followers",
         lambda p: {
             "secUid": _sec_uid(p),
@@ -141,7 +127,7 @@ ENDPOINTS: dict[tt.TikTokMethod, _Endpoint] = {
         "minCursor",
         users_page,
     ),
-    "followings": _Endpoint(
+    "followings": tt.Endpoint(
         "/api/user/followings",
         lambda p: {
             "secUid": _sec_uid(p),
@@ -152,13 +138,13 @@ ENDPOINTS: dict[tt.TikTokMethod, _Endpoint] = {
         "minCursor",
         users_page,
     ),
-    "post_comments": _Endpoint(
+    "post_comments": tt.Endpoint(
         "/api/post/comments",
         lambda p: {"videoId": p["post_id"], "count": 50, "cursor": "0"},
         "cursor",
         comments_page,
     ),
-    "comment_replies": _Endpoint(
+    "comment_replies": tt.Endpoint(
         "/api/post/comment/replies",
         lambda p: {
             "videoId": p["post_id"],
@@ -187,22 +173,22 @@ def classify_body(body: dict[str, Any]) -> dict[str, Any]:
     raise ProviderError(ErrorKind.BAD_PAYLOAD, f"TikTok statusCode {code}: {message}", status=code)
 
 
-class TikApi23:
+class TikApi23(tt.RapidTikTokApi):
     """The ``tikapi23`` provider."""
 
+    endpoints = ENDPOINTS
     methods: frozenset[tt.TikTokMethod] = frozenset(ENDPOINTS)
 
     def __init__(
         self, transport: Transport, *, base_url: str, api_key: str, name: str = "tikapi23"
     ) -> None:
-        self.name = name
-        self.transport = transport
-        self.base_url = base_url.rstrip("/")
-        self.pace = tt.RapidApiPace(name)
-        self._headers = {
-            "x-rapidapi-key": api_key,
-            "x-rapidapi-host": urlsplit(self.base_url).netloc,
-        }
+        super().__init__(transport, base_url=base_url, api_key=api_key, name=name)
+
+    def unwrap(self, body: dict[str, Any]) -> Any:
+        return classify_body(body)
+
+    def total(self, body: Any) -> int | None:
+        return users_total(body)
 
     def serves(self, method: tt.TikTokMethod, params: Mapping[str, Any]) -> bool:
         if method == "user_info":
@@ -210,35 +196,3 @@ class TikApi23:
         if method in ("user_posts", "followers", "followings"):
             return bool(params["user"].sec_uid)
         return True
-
-    def classify(self, response: httpx.Response) -> Any:
-        error = self.pace.http_error(response)
-        if error is not None:
-            raise error
-        body = payload.obj(tt.clean_body(response, decode_json(response)), "body")
-        return classify_body(body)
-
-    async def fetch(
-        self, method: tt.TikTokMethod, params: Mapping[str, Any], cursor: str | None
-    ) -> Page[Any]:
-        endpoint = ENDPOINTS[method]
-        query = endpoint.query(params)
-        if cursor is not None and endpoint.cursor_param is not None:
-            query[endpoint.cursor_param] = cursor
-        await self.pace.wait(method)
-        request = self.transport.client.build_request(
-            "GET", f"{self.base_url}{endpoint.path}", params=query, headers=self._headers
-        )
-        answer = await self.transport.request(method, request, self.classify)
-        body = answer.payload
-        page = answered(
-            self.name,
-            method,
-            body,
-            lambda: endpoint.parse(body, params),
-            {"provider": self.name, "endpoint": endpoint.path, "params": query},
-            served_at=answer.served_at,
-        )
-        if method in ("followers", "followings"):
-            return tt.accounts_page(page, users_total(body))
-        return page

@@ -20,9 +20,10 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, ClassVar, Literal, Protocol
+from urllib.parse import urlsplit
 
 import httpx
 import structlog
@@ -31,6 +32,8 @@ from smcore.providers.errors import ErrorKind, ProviderError
 from smcore.providers.failover import call_with_failover
 from smcore.providers.models import Account, Comment, Media, Page, Post, Profile
 from smcore.providers.payload import (
+    PageParts,
+    answered,
     bad,
     build,
     ext_id,
@@ -40,7 +43,7 @@ from smcore.providers.payload import (
     unix_time,
     without_nul,
 )
-from smcore.providers.transport import retry_after_seconds
+from smcore.providers.transport import Transport, decode_json, retry_after_seconds
 
 log = structlog.get_logger(__name__)
 
@@ -549,6 +552,78 @@ def _message(response: httpx.Response) -> str:
     if isinstance(body, dict):
         return str(body.get("message") or body.get("msg") or body.get("detail") or body)[:200]
     return str(body)[:200]
+
+
+# --------------------------------------------------------------------------- RapidAPI hosts
+@dataclass(frozen=True)
+class Endpoint:
+    """One method on a RapidAPI TikTok host: its path, query, cursor parameter and parser."""
+
+    path: str
+    query: Callable[[Mapping[str, Any]], dict[str, Any]]
+    cursor_param: str | None
+    parse: Callable[[dict[str, Any], Mapping[str, Any]], PageParts]
+
+
+class RapidTikTokApi:
+    """A RapidAPI TikTok host (``tikapi23``, ``tikwm``): ``GET {host}<path>`` with the
+    ``x-rapidapi-*`` headers, paced by its rate headers. A subclass gives its ``endpoints``,
+    how its body becomes the answer or an error (``unwrap``) and a listing's ``total``."""
+
+    endpoints: ClassVar[Mapping[TikTokMethod, Endpoint]]
+    methods: frozenset[TikTokMethod]
+
+    def __init__(self, transport: Transport, *, base_url: str, api_key: str, name: str) -> None:
+        self.name = name
+        self.transport = transport
+        self.base_url = base_url.rstrip("/")
+        self.pace = RapidApiPace(name)
+        self._headers = {
+            "x-rapidapi-key": api_key,
+            "x-rapidapi-host": urlsplit(self.base_url).netloc,
+        }
+
+    def unwrap(self, body: dict[str, Any]) -> Any:
+        """The answer inside a decoded body, or a ProviderError of the right kind."""
+        raise NotImplementedError
+
+    def total(self, body: Any) -> int | None:
+        """A follower listing's real length, as the host reports it."""
+        raise NotImplementedError
+
+    def serves(self, method: TikTokMethod, params: Mapping[str, Any]) -> bool:
+        return True
+
+    def classify(self, response: httpx.Response) -> Any:
+        error = self.pace.http_error(response)
+        if error is not None:
+            raise error
+        return self.unwrap(obj(clean_body(response, decode_json(response)), "body"))
+
+    async def fetch(
+        self, method: TikTokMethod, params: Mapping[str, Any], cursor: str | None
+    ) -> Page[Any]:
+        endpoint = self.endpoints[method]
+        query = endpoint.query(params)
+        if cursor is not None and endpoint.cursor_param is not None:
+            query[endpoint.cursor_param] = cursor
+        await self.pace.wait(method)
+        request = self.transport.client.build_request(
+            "GET", f"{self.base_url}{endpoint.path}", params=query, headers=self._headers
+        )
+        answer = await self.transport.request(method, request, self.classify)
+        body = answer.payload
+        page = answered(
+            self.name,
+            method,
+            body,
+            lambda: endpoint.parse(body, params),
+            {"provider": self.name, "endpoint": endpoint.path, "params": query},
+            served_at=answer.served_at,
+        )
+        if method in ("followers", "followings"):
+            return accounts_page(page, self.total(body))
+        return page
 
 
 # --------------------------------------------------------------------------- the facade

@@ -16,26 +16,12 @@ user). Types drift: ``hasMore`` may be ``true`` or ``1``. Paths, parameters and 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
-
-import httpx
 
 from smcore.providers import payload
 from smcore.providers import tiktok as tt
 from smcore.providers.errors import ErrorKind, ProviderError
-from smcore.providers.models import Page
-from smcore.providers.payload import answered
-from smcore.providers.transport import Transport, decode_json
-
-
-@dataclass(frozen=True)
-class _Endpoint:
-    path: str
-    query: Callable[[Mapping[str, Any]], dict[str, Any]]
-    cursor_param: str | None
-    parse: Callable[[dict[str, Any], Mapping[str, Any]], payload.PageParts]
+from smcore.providers.transport import Transport
 
 
 def _data(envelope: dict[str, Any]) -> dict[str, Any]:
@@ -95,33 +81,33 @@ def _user_query(p: Mapping[str, Any]) -> dict[str, Any]:
     return {"unique_id": p["username"]} if "username" in p else {"user_id": p["user_id"]}
 
 
-ENDPOINTS: dict[tt.TikTokMethod, _Endpoint] = {
-    "user_info": _Endpoint("/user/info", _user_query, None, user_info_page),
-    "user_posts": _Endpoint(
+ENDPOINTS: dict[tt.TikTokMethod, tt.Endpoint] = {
+    "user_info": tt.Endpoint("/user/info", _user_query, None, user_info_page),
+    "user_posts": tt.Endpoint(
         "/user/posts",
         lambda p: {"user_id": p["user"].ext_id, "count": min(int(p["count"]), 35), "cursor": "0"},
         "cursor",
         posts_page,
     ),
-    "followers": _Endpoint(
+    "followers": tt.Endpoint(
         "/user/followers",
         lambda p: {"user_id": p["user"].ext_id, "count": min(int(p["count"]), 200), "time": "0"},
         "time",
         _users_page("followers"),
     ),
-    "followings": _Endpoint(
+    "followings": tt.Endpoint(
         "/user/following",
         lambda p: {"user_id": p["user"].ext_id, "count": min(int(p["count"]), 200), "time": "0"},
         "time",
         _users_page("followings"),
     ),
-    "post_comments": _Endpoint(
+    "post_comments": tt.Endpoint(
         "/comment/list",
         lambda p: {"url": p["post_id"], "count": 50, "cursor": "0"},
         "cursor",
         comments_page,
     ),
-    "comment_replies": _Endpoint(
+    "comment_replies": tt.Endpoint(
         "/comment/reply",
         lambda p: {"comment_id": p["comment_id"], "count": 50, "cursor": "0"},
         "cursor",
@@ -149,54 +135,19 @@ def classify_envelope(envelope: dict[str, Any]) -> dict[str, Any]:
     raise ProviderError(ErrorKind.BAD_PAYLOAD, f"TikWM code {code}: {message}", status=200)
 
 
-class TikWm:
+class TikWm(tt.RapidTikTokApi):
     """The ``tikwm`` provider."""
 
+    endpoints = ENDPOINTS
     methods: frozenset[tt.TikTokMethod] = frozenset(ENDPOINTS)
 
     def __init__(
         self, transport: Transport, *, base_url: str, api_key: str, name: str = "tikwm"
     ) -> None:
-        self.name = name
-        self.transport = transport
-        self.base_url = base_url.rstrip("/")
-        self.pace = tt.RapidApiPace(name)
-        self._headers = {
-            "x-rapidapi-key": api_key,
-            "x-rapidapi-host": urlsplit(self.base_url).netloc,
-        }
+        super().__init__(transport, base_url=base_url, api_key=api_key, name=name)
 
-    def serves(self, method: tt.TikTokMethod, params: Mapping[str, Any]) -> bool:
-        return True  # by username or id, every method
+    def unwrap(self, body: dict[str, Any]) -> Any:
+        return classify_envelope(body)
 
-    def classify(self, response: httpx.Response) -> Any:
-        error = self.pace.http_error(response)
-        if error is not None:
-            raise error
-        envelope = payload.obj(tt.clean_body(response, decode_json(response)), "envelope")
-        return classify_envelope(envelope)
-
-    async def fetch(
-        self, method: tt.TikTokMethod, params: Mapping[str, Any], cursor: str | None
-    ) -> Page[Any]:
-        endpoint = ENDPOINTS[method]
-        query = endpoint.query(params)
-        if cursor is not None and endpoint.cursor_param is not None:
-            query[endpoint.cursor_param] = cursor
-        await self.pace.wait(method)
-        request = self.transport.client.build_request(
-            "GET", f"{self.base_url}{endpoint.path}", params=query, headers=self._headers
-        )
-        answer = await self.transport.request(method, request, self.classify)
-        envelope = answer.payload
-        page = answered(
-            self.name,
-            method,
-            envelope,
-            lambda: endpoint.parse(envelope, params),
-            {"provider": self.name, "endpoint": endpoint.path, "params": query},
-            served_at=answer.served_at,
-        )
-        if method in ("followers", "followings"):
-            return tt.accounts_page(page, users_total(envelope))
-        return page
+    def total(self, body: Any) -> int | None:
+        return users_total(body)
