@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol, TypeVar
 
+import structlog
+
 from smcore.providers.errors import ProviderConfigError, ProviderError
 from smcore.providers.models import Failure, Page
 
@@ -15,6 +17,8 @@ class Named(Protocol):
 
 
 A = TypeVar("A", bound=Named)
+
+log = structlog.get_logger(__name__)
 
 
 def failure_of(error: ProviderError) -> Failure:
@@ -38,7 +42,7 @@ async def call_with_failover(
     """Try providers in order until one answers or one gives a final answer.
 
     A cursor is only ever sent to the provider that issued it: with a cursor, that provider
-    is the only candidate.
+    is the only candidate. A page that hands back the cursor it was sent ends its listing.
     """
     if cursor is not None:
         if last_provider_name is None:
@@ -75,6 +79,11 @@ async def call_with_failover(
             continue
         if failures:
             page.failures = failures
+        if page.has_more and cursor is not None and page.end_cursor == cursor:
+            # Handed back the cursor it was sent (TikTok's scrapers do at a listing's end):
+            # asking again would return the same page forever.
+            log.warning("cursor_repeated", provider=api.name, method=method, cursor=cursor)
+            page.has_more, page.end_cursor = False, None
         return page
     last = failures[-1]
     return Page(

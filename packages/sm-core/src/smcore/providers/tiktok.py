@@ -646,7 +646,7 @@ class TikTok:
     """The facade for TikTok: Instagram's contract, failover by priority per method.
 
     A cursor goes back only to the provider that issued it; a provider that hands back the
-    cursor it was sent ends the listing (``has_more`` False, said in the log) rather than loop.
+    cursor it was sent ends the listing (``call_with_failover``) rather than loop.
     """
 
     def __init__(self, apis: Sequence[TikTokApi], available: Mapping[str, frozenset[str]]) -> None:
@@ -674,19 +674,13 @@ class TikTok:
         end_cursor: str | None = None,
         last_provider_name: str | None = None,
     ) -> Page[Any]:
-        page = await call_with_failover(
+        return await call_with_failover(
             self.providers_for(method, params),
             lambda api: api.fetch(method, params, end_cursor),
             cursor=end_cursor,
             last_provider_name=last_provider_name,
             method=method,
         )
-        if page.has_more and end_cursor is not None and page.end_cursor == end_cursor:
-            log.warning(
-                "cursor_repeated", provider=page.api_provider, method=method, cursor=end_cursor
-            )
-            page.has_more, page.end_cursor = False, None
-        return page
 
     async def user_info(
         self, *, username: str | None = None, user_id: str | None = None

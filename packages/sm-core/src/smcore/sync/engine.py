@@ -318,10 +318,10 @@ class Engine:
                 cursor, provider, parent, restarts = None, None, call_id, restarts + 1
                 continue
             more = page.has_more and not (stops is not None and stops(fetched))
-            if more and page.end_cursor in (None, cursor):
-                # A provider that says "more" but hands back no cursor, or the one it was
-                # sent, would have the listing ask for the same page forever (TikTok's do).
-                log.warning("cursor_repeated", stream=stream, cursor=cursor)
+            if more and page.end_cursor is None:
+                # "More" without a cursor would ask for the first page again (a cursor handed
+                # back unchanged is ended by the providers' failover).
+                log.warning("cursor_missing", stream=stream, cursor=cursor)
                 more = False
             async with self.db.begin() as conn:
                 turn = await self._commit(
