@@ -311,26 +311,26 @@ class Check:
         truth = t.expected
         self.followers("follower", truth["followers"], truth["list_cap"])
         self.followers("following", truth["followings"], truth["list_cap"])
-        self.comments(
-            {
-                v["ext_id"]: len(
-                    self.http.get(f"/_sim/truth/tiktok/{t.key}/videos/{v['ext_id']}").json()[
-                        "comments"
-                    ]
-                )
-                if v["comment_count"]
-                else 0
-                for v in truth["videos"]
-            }
-        )
+        comments = {
+            v["ext_id"]: self.http.get(f"/_sim/truth/tiktok/{t.key}/videos/{v['ext_id']}").json()[
+                "comments"
+            ]
+            if v["comment_count"]
+            else []
+            for v in truth["videos"]
+        }
+        self.comments({video: len(listed) for video, listed in comments.items()})
         start = self.window_start().timestamp()
         for video in truth["videos"]:
             if video["create_time"] < start or not video["comment_count"]:
                 continue
-            detail = self.http.get(f"/_sim/truth/tiktok/{t.key}/videos/{video['ext_id']}").json()
             self.replies(
                 video["ext_id"],
-                {(r["ext_id"], c["ext_id"]) for c in detail["comments"] for r in c["replies"]},
+                {
+                    (r["ext_id"], c["ext_id"])
+                    for c in comments[video["ext_id"]]
+                    for r in c["replies"]
+                },
             )
 
 

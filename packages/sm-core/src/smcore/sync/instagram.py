@@ -68,20 +68,12 @@ async def _feed(run: Run) -> Fetch:
     return fetch
 
 
-def _items(fetched: Fetched) -> list[Any]:
-    return fetched.page.items
-
-
 async def posts(run: Run) -> StreamOutcome:
-    return await listings.posts(
-        run, "posts", kind="posts_page", fetch=await _feed(run), records=_items
-    )
+    return await listings.posts(run, "posts", kind="posts_page", fetch=await _feed(run))
 
 
 async def posts_history(run: Run) -> StreamOutcome:
-    return await listings.history(
-        run, "posts_history", kind="posts_page", fetch=await _feed(run), records=_items
-    )
+    return await listings.history(run, "posts_history", kind="posts_page", fetch=await _feed(run))
 
 
 async def comments(run: Run) -> StreamOutcome:
@@ -109,16 +101,17 @@ async def reels(run: Run) -> StreamOutcome:
             user_id=account.ext_id, end_cursor=cursor, last_provider_name=provider
         )
 
-    return await listings.posts(
-        run, "reels", kind="reels_page", fetch=fetch, records=_items, backfill=False
-    )
+    return await listings.posts(run, "reels", kind="reels_page", fetch=fetch, backfill=False)
 
 
-def _stories(fetched: Fetched) -> list[Any]:
+async def _store_stories(
+    conn: AsyncConnection, profile_id: int, fetched: Fetched, *, job_id: int
+) -> dict[str, int]:
+    """A page of stories, stored as posts with their media; returns ext_id → post id."""
     items = fetched.page.items
     for item in items:  # whatever the provider calls them, these are stories
         item.product_type = rows.STORY
-    return items
+    return await rows.store_posts(conn, PLATFORM, profile_id, items, job_id=job_id, refresh=items)
 
 
 async def stories(run: Run) -> StreamOutcome:
@@ -133,10 +126,7 @@ async def stories(run: Run) -> StreamOutcome:
         return await api.user_stories(user_id=account.ext_id)
 
     async def store(conn: AsyncConnection, fetched: Fetched) -> Stored:
-        items = _stories(fetched)
-        ids = await rows.store_posts(
-            conn, PLATFORM, account.id, items, job_id=job.id, refresh=items
-        )
+        ids = await _store_stories(conn, account.id, fetched, job_id=job.id)
         return Stored({"stored": len(ids)})
 
     return await engine.pages(
@@ -179,10 +169,8 @@ async def highlight_stories(run: Run) -> StreamOutcome:
             return await api.highlight_stories(highlight_id=target.ext_id)
 
         async def store(conn: AsyncConnection, fetched: Fetched) -> Stored:
-            items = _stories(fetched)
-            ids = await rows.store_posts(
-                conn, PLATFORM, account.id, items, job_id=job.id, refresh=items
-            )
+            ids = await _store_stories(conn, account.id, fetched, job_id=job.id)
+            items = fetched.page.items
             await rows.link_highlight_items(
                 conn, target.highlight_id, [ids[i.ext_id] for i in items if i.ext_id in ids]
             )

@@ -43,6 +43,11 @@ COMMENT_LAG = timedelta(hours=1)
 Records = Callable[[Fetched], Sequence[Any]]
 
 
+def page_items(fetched: Fetched) -> Sequence[Any]:
+    """The records of a listing that are its page's items (all but YouTube's uploads)."""
+    return fetched.page.items
+
+
 def published(item: Any) -> datetime | None:
     """When a post, reel, upload or video was published."""
     return getattr(item, "taken_at", None) or getattr(item, "published_at", None)
@@ -151,7 +156,7 @@ async def posts(
     *,
     kind: str,
     fetch: Fetch,
-    records: Records,
+    records: Records = page_items,
     backfill: bool = True,
 ) -> StreamOutcome:
     """The rolling refresh: newest first, down to the horizon (see the module docstring).
@@ -205,7 +210,7 @@ async def _first_frontier(
 
 
 async def history(
-    run: Run, stream: str, *, kind: str, fetch: Fetch, records: Records
+    run: Run, stream: str, *, kind: str, fetch: Fetch, records: Records = page_items
 ) -> StreamOutcome:
     """The backfill from the stored frontier to the oldest post; old posts stored once."""
     job = run.job

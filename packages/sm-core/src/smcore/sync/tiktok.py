@@ -14,7 +14,7 @@ from smcore.providers.models import Page
 from smcore.providers.tiktok import TikTokUser
 from smcore.store import rows
 from smcore.sync import listings
-from smcore.sync.engine import Fetch, Fetched
+from smcore.sync.engine import Fetch
 from smcore.sync.models import Platform, Scope, StreamOutcome
 from smcore.sync.streams import Run, Sizes, Stream, pages, register
 
@@ -78,20 +78,12 @@ async def _feed(run: Run) -> Fetch:
     return fetch
 
 
-def _items(fetched: Fetched) -> list[Any]:
-    return fetched.page.items
-
-
 async def videos(run: Run) -> StreamOutcome:
-    return await listings.posts(
-        run, "videos", kind="videos_page", fetch=await _feed(run), records=_items
-    )
+    return await listings.posts(run, "videos", kind="videos_page", fetch=await _feed(run))
 
 
 async def videos_history(run: Run) -> StreamOutcome:
-    return await listings.history(
-        run, "videos_history", kind="videos_page", fetch=await _feed(run), records=_items
-    )
+    return await listings.history(run, "videos_history", kind="videos_page", fetch=await _feed(run))
 
 
 async def comments(run: Run) -> StreamOutcome:
