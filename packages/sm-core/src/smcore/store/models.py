@@ -115,6 +115,7 @@ class SocialProfile(Base):
     is_verified: Mapped[bool] = _flag()
     sec_uid: Mapped[str | None] = mapped_column(Text)  # TikTok: what its listings are asked by
     raw_data: Mapped[dict[str, Any]] = _json()
+    parser_version: Mapped[str] = _text()  # of the parser that normalized raw_data into this row
     last_synced_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = _now()
     updated_at: Mapped[datetime] = _now()
@@ -302,15 +303,36 @@ class Post(Base):
     likers_synced_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     comments_synced_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     raw_data: Mapped[dict[str, Any]] = _json()
+    parser_version: Mapped[str] = _text()  # of the parser that normalized raw_data into this row
     created_at: Mapped[datetime] = _now()
     updated_at: Mapped[datetime] = _now()
 
 
+class Fetch(StrEnum):
+    """Where a media file stands (``media.fetch_status``): its CDN link expires within days."""
+
+    PENDING = "pending"  # not downloaded yet
+    STORED = "stored"  # in the object store under ``object_key``
+    EXPIRED = "expired"  # the link expired before the download: waits for a fresh link
+    FAILED = "failed"  # the CDN refused it for good, or every attempt failed
+
+
 class Media(Base):
-    """One photo or video of a post."""
+    """One photo or video of a post, and its file in the object store once downloaded."""
 
     __tablename__ = "media"
-    __table_args__ = (UniqueConstraint("post_id", "ext_id"),)
+    __table_args__ = (
+        UniqueConstraint("post_id", "ext_id"),
+        CheckConstraint(
+            "fetch_status IN (" + ", ".join(f"'{f.value}'" for f in Fetch) + ")",
+            name="fetch_status",
+        ),
+        Index(
+            "ix_media_fetch_pending",
+            "post_id",
+            postgresql_where=text(f"fetch_status = '{Fetch.PENDING.value}'"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     post_id: Mapped[int] = mapped_column(ForeignKey("posts.id", ondelete="CASCADE"), nullable=False)
@@ -321,8 +343,90 @@ class Media(Base):
     video_url: Mapped[str] = _text()
     width: Mapped[int] = _int()
     height: Mapped[int] = _int()
+    # When the CDN link stops working (Instagram's ``oe``, TikTok's ``x-expires``), if it says.
+    url_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    fetch_status: Mapped[str] = _text(Fetch.PENDING)
+    fetch_attempts: Mapped[int] = _int()
+    fetch_error: Mapped[str | None] = mapped_column(Text)
+    fetched_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    object_key: Mapped[str | None] = mapped_column(Text)  # content addressed: media/ab/<sha256>.ext
+    content_type: Mapped[str] = _text()
+    bytes: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = _now()
     updated_at: Mapped[datetime] = _now()
+
+
+class AnalysisStatus(StrEnum):
+    """An analysis of a media file or a text (``analyses.status``): the remote job's status,
+    and ``unsubmitted`` while the analysis service has not accepted it yet."""
+
+    UNSUBMITTED = "unsubmitted"
+    PENDING = "pending"
+    PROCESSING = "processing"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class Analysis(Base):
+    """The Transform stage's analysis of one subject: a media file (image or video job) or a
+    post's caption or a comment (text jobs, many subjects to one remote job)."""
+
+    __tablename__ = "analyses"
+    __table_args__ = (
+        UniqueConstraint("subject_type", "subject_id", "kind"),
+        CheckConstraint(
+            "status IN (" + ", ".join(f"'{s.value}'" for s in AnalysisStatus) + ")",
+            name="status",
+        ),
+        Index(
+            "ix_analyses_open",
+            "next_check_at",
+            postgresql_where=text("status IN ('unsubmitted', 'pending', 'processing')"),
+        ),
+        Index("ix_analyses_remote", "remote_job_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    subject_type: Mapped[str] = mapped_column(Text, nullable=False)  # media | post | comment
+    subject_id: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    kind: Mapped[str] = mapped_column(Text, nullable=False)  # image | video | text
+    status: Mapped[str] = _text(AnalysisStatus.UNSUBMITTED)
+    remote_job_id: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = _int()
+    next_check_at: Mapped[datetime] = _now()
+    error_code: Mapped[str | None] = mapped_column(Text)
+    error_message: Mapped[str | None] = mapped_column(Text)
+    retryable: Mapped[bool | None] = mapped_column(Boolean)
+    result: Mapped[dict[str, Any]] = _json()
+    versions: Mapped[dict[str, Any]] = _json()  # the analysis version: producer, config hash
+    job_call_id: Mapped[int | None] = mapped_column(BigInteger)  # the sync that submitted it
+    submitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = _now()
+    updated_at: Mapped[datetime] = _now()
+
+
+class Mention(Base):
+    """An ``@handle`` found in a post's caption, one of its comments, or on screen, resolved to
+    a stored profile of the same platform when there is one."""
+
+    __tablename__ = "mentions"
+    __table_args__ = (
+        UniqueConstraint(
+            "post_id", "comment_id", "source", "handle", postgresql_nulls_not_distinct=True
+        ),
+        Index("ix_mentions_profile", "mentioned_profile_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    post_id: Mapped[int] = mapped_column(ForeignKey("posts.id", ondelete="CASCADE"), nullable=False)
+    comment_id: Mapped[int | None] = mapped_column(ForeignKey("comments.id", ondelete="CASCADE"))
+    source: Mapped[str] = mapped_column(Text, nullable=False)  # caption | comment | on_screen
+    handle: Mapped[str] = mapped_column(Text, nullable=False)  # lower case, without the @
+    mentioned_profile_id: Mapped[int | None] = mapped_column(
+        ForeignKey("social_profiles.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = _now()
 
 
 class Comment(Base):
@@ -350,6 +454,7 @@ class Comment(Base):
     likes_count: Mapped[int] = _int()
     replies_count: Mapped[int] = _int()
     raw_data: Mapped[dict[str, Any]] = _json()
+    parser_version: Mapped[str] = _text()  # of the parser that normalized raw_data into this row
     created_at: Mapped[datetime] = _now()  # the provider's time of the comment
     updated_at: Mapped[datetime] = _now()
 

@@ -18,6 +18,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from smcore.providers import models as dto
+from smcore.providers.cdn import link_expiry
 from smcore.store.models import (
     FollowPass,
     Highlight,
@@ -166,17 +167,29 @@ _POSTS = text(
         SELECT id, ext_id FROM refreshed UNION ALL SELECT id, ext_id FROM added
     ), media AS (
         INSERT INTO media AS m
-            (post_id, ext_id, position, media_type, url, video_url, width, height)
-        SELECT w.id, x.ext_id, x.position, x.media_type, x.url, x.video_url, x.width, x.height
+            (post_id, ext_id, position, media_type, url, video_url, width, height,
+             url_expires_at)
+        SELECT w.id, x.ext_id, x.position, x.media_type, x.url, x.video_url, x.width, x.height,
+               x.url_expires_at
         FROM written w JOIN page ON page.ext_id = w.ext_id,
              jsonb_to_recordset(page.media) AS x(
                 ext_id text, position integer, media_type text, url text, video_url text,
-                width integer, height integer)
+                width integer, height integer, url_expires_at timestamptz)
         ORDER BY w.id, x.ext_id
         ON CONFLICT (post_id, ext_id) DO UPDATE SET
             position = excluded.position, media_type = excluded.media_type,
             url = excluded.url, video_url = excluded.video_url,
-            width = excluded.width, height = excluded.height, updated_at = now()
+            width = excluded.width, height = excluded.height,
+            url_expires_at = excluded.url_expires_at, updated_at = now(),
+            -- A fresh link gives an expired (or refused) download another chance.
+            fetch_status = CASE WHEN m.fetch_status IN ('expired', 'failed')
+                                 AND (m.url, m.video_url)
+                                     IS DISTINCT FROM (excluded.url, excluded.video_url)
+                                THEN 'pending' ELSE m.fetch_status END,
+            fetch_attempts = CASE WHEN m.fetch_status IN ('expired', 'failed')
+                                   AND (m.url, m.video_url)
+                                       IS DISTINCT FROM (excluded.url, excluded.video_url)
+                                  THEN 0 ELSE m.fetch_attempts END
         WHERE (m.position, m.media_type, m.url, m.video_url, m.width, m.height)
               IS DISTINCT FROM (excluded.position, excluded.media_type, excluded.url,
                                 excluded.video_url, excluded.width, excluded.height)
@@ -546,6 +559,11 @@ def post_rows(platform: str, profile_id: int, items: Sequence[Any]) -> list[dict
     return [_post_row(platform, profile_id, p) for p in items]
 
 
+def _expiry(url: str) -> str | None:
+    expires = link_expiry(url)
+    return expires.isoformat() if expires else None
+
+
 def _media_rows(post: Any) -> list[dict[str, Any]]:
     """A post's media; one per ext_id (the last), keeping its position in the post."""
     media = {
@@ -557,6 +575,7 @@ def _media_rows(post: Any) -> list[dict[str, Any]]:
             "video_url": m.video_url or "",
             "width": m.width or 0,
             "height": m.height or 0,
+            "url_expires_at": _expiry(m.video_url or m.url or ""),
         }
         for i, m in enumerate(getattr(post, "media", ()))
     }
