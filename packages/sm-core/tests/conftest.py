@@ -60,6 +60,8 @@ def _sim_settings(sim: RunningSim, **overrides: Any) -> Settings:
         "tikapi23_api_key": sim.api_key,
         "tikwm_api_host": sim.url,
         "tikwm_api_key": sim.api_key,
+        # The Transform stage (media downloads, analyses) only where a test asks for it.
+        "media_download": False,
     }
     return Settings(**{**values, **overrides})
 

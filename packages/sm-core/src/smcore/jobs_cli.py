@@ -308,6 +308,12 @@ def sync_status(ctx: typer.Context, job_call_id: int, as_json: AsJson = False) -
     out.print(table)
     if status["error"]:
         out.print(f"[yellow]{status['error']}[/]")
+    if transform := status.get("transform"):
+        media = ", ".join(f"{n} {s}" for s, n in sorted(transform["media"].items())) or "none"
+        analyses = ", ".join(f"{n} {s}" for s, n in sorted(transform["analyses"].items())) or "none"
+        out.print(f"media: {media} · analyses: {analyses}")
+        if transform["last_error"]:
+            out.print(f"[yellow]analysis: {transform['last_error']}[/]")
 
 
 @sync_app.command("resume")

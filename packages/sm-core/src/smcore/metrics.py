@@ -32,3 +32,15 @@ QUOTA_PAUSES = Counter(
     "Times a provider's quota ran out and every worker paused it",
     ["provider"],
 )
+MEDIA_DOWNLOADS = Counter(
+    "smcore_media_downloads_total",
+    "Media files the Transform stage tried to download, by outcome (stored, expired, failed, "
+    "pending: to be retried)",
+    ["platform", "outcome"],
+)
+ANALYSIS_REQUESTS = Counter(
+    "smcore_analysis_requests_total",
+    "Requests to the analysis service, by what they did (submitted, polled, done, failed, "
+    "unreachable: the service was down, refused: it rejected the request)",
+    ["kind", "outcome"],
+)

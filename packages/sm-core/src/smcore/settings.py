@@ -7,6 +7,7 @@ that this stack does not need: ``REDIS_*`` (Temporal replaces Sidekiq and Redis)
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import ClassVar
 
 from pydantic import Field, SecretStr
@@ -54,6 +55,21 @@ class Settings(StackSettings):
         "tikwm_rate_limit_rps",
         "tikapi23_daily_quota",
         "tikwm_daily_quota",
+        # The Transform stage: media downloads and the analysis service are optional.
+        "media_store_url",
+        "media_s3_endpoint_url",
+        "media_download",
+        "media_max_per_sync",
+        "media_max_bytes",
+        "analysis_api_url",
+        "analysis_api_key",
+        "analysis_comments",
+        "analysis_text_batch",
+        "analysis_poll_initial_s",
+        "analysis_poll_max_s",
+        "analysis_wait_s",
+        "analysis_job_timeout_s",
+        "analysis_config",
     }
 
     rocket_api_key: SecretStr = Field(
@@ -176,3 +192,60 @@ class Settings(StackSettings):
     tiktok_research_daily_records: int = Field(
         100_000, ge=0, description="TikTok Research API records a day (reset at midnight UTC)"
     )
+    # ------------------------------------------------------------ the Transform stage
+    media_store_url: str = Field(
+        "",
+        description="Where downloaded media are kept: file:///dir, a path, or s3://bucket/prefix "
+        "[default: media/ in the devstack data directory]",
+    )
+    media_s3_endpoint_url: str | None = Field(
+        None, description="S3 endpoint for an s3:// media store that is not AWS (MinIO, Yandex)"
+    )
+    media_download: bool = Field(
+        True, description="Download new media into the media store before their links expire"
+    )
+    media_max_per_sync: int = Field(
+        0, ge=0, description="Media files one sync downloads, newest posts first (0: all)"
+    )
+    media_max_bytes: int = Field(
+        200 * 1024 * 1024, gt=0, description="Largest media file downloaded, bytes"
+    )
+    analysis_api_url: str = Field(
+        "",
+        description="The analysis service (trendflow serve), e.g. http://localhost:8100 "
+        "[default: none, no analysis]",
+    )
+    analysis_api_key: SecretStr = Field(
+        SecretStr(""), description="Bearer token for the analysis service, if it wants one"
+    )
+    analysis_comments: bool = Field(
+        True, description="Send comments (not only captions and media) to text analysis"
+    )
+    analysis_text_batch: int = Field(
+        100, ge=1, le=500, description="Captions or comments per text job"
+    )
+    analysis_poll_initial_s: float = Field(
+        2.0, gt=0, description="First wait before polling an analysis job, seconds"
+    )
+    analysis_poll_max_s: float = Field(
+        300.0, gt=0, description="Longest wait between polls (the backoff's cap), seconds"
+    )
+    analysis_wait_s: float = Field(
+        6 * 3600.0,
+        gt=0,
+        description="How long a sync's Transform waits for analyses before leaving the rest "
+        "to the next sync, seconds",
+    )
+    analysis_job_timeout_s: float = Field(
+        3600.0, gt=0, description="An analysis job unfinished this long is failed as timed out"
+    )
+    analysis_config: str = Field(
+        "", description="JSON object sent as every analysis job's config (overrides)"
+    )
+
+    def media_store_location(self) -> str:
+        """The media store's URL, defaulting to ``media/`` beside the embedded servers' data."""
+        if self.media_store_url:
+            return self.media_store_url
+        base = self.devstack_data_dir or Path(".devstack")
+        return str((base / "media").resolve())

@@ -36,6 +36,7 @@ def provider_env(sim: RunningSim) -> dict[str, str]:
         "RAPID_API_KEY": sim.api_key,
         "YOUTUBE_API_HOST": sim.url,
         "YOUTUBE_API_KEY": sim.api_key,
+        "MEDIA_DOWNLOAD": "false",
     }
 
 

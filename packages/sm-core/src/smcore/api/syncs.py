@@ -96,6 +96,20 @@ class StreamReport(BaseModel):
     last_error: str | None = None
 
 
+class TransformReport(BaseModel):
+    """The synced profile's Transform stage (``smcore.transform``)."""
+
+    media: dict[str, int] = Field(
+        description="Media files by download state: pending, stored, expired, failed"
+    )
+    analyses: dict[str, int] = Field(
+        description="Analyses by status: unsubmitted, pending, processing, done, failed"
+    )
+    last_error: str | None = Field(
+        None, description="The latest analysis error (e.g. the analysis service unreachable)"
+    )
+
+
 class SyncReport(BaseModel):
     """A JobCall with its ServiceCalls summed per stream."""
 
@@ -111,6 +125,9 @@ class SyncReport(BaseModel):
     service_calls: int
     streams: dict[str, StreamReport]
     result_summary: dict[str, Any]
+    transform: TransformReport | None = Field(
+        None, description="Media downloads and analyses of the synced profile"
+    )
 
 
 class SyncListItem(BaseModel):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
@@ -32,6 +33,8 @@ from smcore.sync.models import (
     ends_job,
 )
 from smcore.sync.service import SyncService, create_job
+from smcore.transform.models import Downloads, FetchInput, Round
+from smcore.transform.service import Transformer
 
 HEARTBEAT_EVERY_S = 2.0
 
@@ -73,11 +76,19 @@ class SyncActivities:
         room: dict[Platform, int],
         batch_size: int,
         raw_retention_days: int,
+        transformer: Transformer | None = None,
     ) -> None:
         self.service = service
         self.room = room
         self.batch_size = batch_size
         self.raw_retention_days = raw_retention_days
+        self.transformer = transformer
+
+    def _with_transform(self, result: JobResult) -> JobResult:
+        """The sync's result, naming the Transform to start after it (when the stage is on)."""
+        if self.transformer is None:
+            return result
+        return dataclasses.replace(result, transform=self.transformer.request(result.job_call_id))
 
     @activity.defn(name="run_stream")
     async def run_stream(self, request: StreamInput) -> StreamOutcome:
@@ -108,7 +119,9 @@ class SyncActivities:
                     outcomes.append(outcome)
                     if ends_job(started, stream, outcome):
                         break
-                return await self.service.finish(FinishInput(job_id, outcomes))
+                return self._with_transform(
+                    await self.service.finish(FinishInput(job_id, outcomes))
+                )
         except JobError as exc:
             raise _terminal(exc) from exc
 
@@ -144,7 +157,7 @@ class SyncActivities:
     @activity.defn(name="finish_job")
     async def finish_job(self, request: FinishInput) -> JobResult:
         try:
-            return await self.service.finish(request)
+            return self._with_transform(await self.service.finish(request))
         except JobError as exc:
             raise _terminal(exc) from exc
 
@@ -195,8 +208,26 @@ class SyncActivities:
             *(f"dropped {n}" for n in report.dropped),
         ]
 
+    @activity.defn(name="fetch_media")
+    async def fetch_media(self, request: FetchInput) -> Downloads:
+        """A round of the Transform's downloads (nothing when the stage is off)."""
+        if self.transformer is None:
+            return Downloads()
+        async with _heartbeating({"job_call_id": request.job_call_id, "step": "media"}):
+            return await self.transformer.fetch(request.job_call_id, request.limit)
+
+    @activity.defn(name="advance_analyses")
+    async def advance_analyses(self, job_call_id: int) -> Round:
+        """A round of the Transform's analyses: submit, poll, store results."""
+        if self.transformer is None:
+            return Round()
+        async with _heartbeating({"job_call_id": job_call_id, "step": "analyses"}):
+            return await self.transformer.analyse(job_call_id)
+
     def all(self) -> list[Any]:
         return [
+            self.fetch_media,
+            self.advance_analyses,
             self.start_job,
             self.run_stream,
             self.sync_job,

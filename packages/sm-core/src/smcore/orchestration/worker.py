@@ -19,6 +19,7 @@ from smcore.orchestration.workflows import (
     ScheduledSyncWorkflow,
     SyncBatchWorkflow,
     SyncProfileWorkflow,
+    TransformWorkflow,
 )
 from smcore.providers import Providers, rate_limits
 from smcore.providers.ratelimit import PostgresRateLimiter
@@ -26,9 +27,16 @@ from smcore.settings import Settings
 from smcore.store import db
 from smcore.sync.models import Platform, ScheduleInput
 from smcore.sync.service import SyncService
+from smcore.transform.service import transformer
 
 GRACEFUL_SHUTDOWN = timedelta(seconds=30)
-WORKFLOWS = [SyncProfileWorkflow, SyncBatchWorkflow, ScheduledSyncWorkflow, FleetDispatcherWorkflow]
+WORKFLOWS = [
+    SyncProfileWorkflow,
+    SyncBatchWorkflow,
+    ScheduledSyncWorkflow,
+    FleetDispatcherWorkflow,
+    TransformWorkflow,
+]
 
 
 @contextlib.asynccontextmanager
@@ -53,12 +61,16 @@ async def running_worker(
     limits = rate_limits(settings)
     limiter = PostgresRateLimiter(engine, limits) if limits else None
     try:
-        async with Providers.from_settings(settings, limiter=limiter) as providers:
+        async with (
+            Providers.from_settings(settings, limiter=limiter) as providers,
+            transformer(settings, engine) as transform,
+        ):
             activities = SyncActivities(
                 SyncService(engine, providers, limiter=limiter),
                 room=capacity(settings),
                 batch_size=settings.fleet_batch_size,
                 raw_retention_days=settings.raw_retention_days,
+                transformer=transform,
             )
             worker = Worker(
                 client,

@@ -31,6 +31,13 @@ with workflow.unsafe.imports_passed_through():
         SyncInput,
         ends_job,
     )
+    from smcore.transform.models import (
+        Downloads,
+        FetchInput,
+        Round,
+        TransformInput,
+        TransformResult,
+    )
 
 QUICK_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
@@ -50,6 +57,7 @@ STREAM_RETRY = RetryPolicy(
 )
 BATCH_SLICE = 100  # children per run of a batch's history (then continue-as-new)
 DISPATCH_ROUNDS = 200  # dispatcher rounds per run of its history (then continue-as-new)
+TRANSFORM_MEDIA_ROUND = 32  # downloads per activity (a round heartbeats; the workflow loops)
 UPKEEP_EVERY = timedelta(days=1)  # partitions ahead, raw retention (smcore.store.retention)
 
 
@@ -79,6 +87,87 @@ def fleet_workflow_id(db: str) -> str:
     return f"fleet-{db}" if db else "fleet"
 
 
+def transform_workflow_id(request: TransformInput) -> str:
+    return (
+        f"transform-{request.db}-job-{request.job_call_id}"
+        if request.db
+        else f"transform-job-{request.job_call_id}"
+    )
+
+
+async def start_transform(result: JobResult) -> None:
+    """Start the Transform of what a sync stored, as an abandoned child: the sync is done
+    (its JobCall closed), and the downloads and analyses go on after it."""
+    if result.transform is None or result.status == "failed":
+        return
+    with contextlib.suppress(WorkflowAlreadyStartedError):  # a retry of the same sync
+        await workflow.start_child_workflow(
+            TransformWorkflow.run,
+            result.transform,
+            id=transform_workflow_id(result.transform),
+            parent_close_policy=ParentClosePolicy.ABANDON,
+        )
+
+
+@workflow.defn(name="Transform")
+class TransformWorkflow:
+    """The Transform stage after one sync (``smcore.transform``): its profile's new media
+    downloaded before their links expire, then media, captions and comments analysed, the
+    analysis jobs polled with durable sleeps and backoff until every one is finished or
+    ``wait_s`` has passed (what is left open, the next sync's Transform takes up).
+
+    Nothing here fails the sync: the service being down only makes the rounds wait longer.
+    """
+
+    @workflow.run
+    async def run(self, request: TransformInput) -> TransformResult:
+        deadline = request.deadline or workflow.now().timestamp() + request.wait_s
+        fetched = request.fetched
+        totals = {"stored": 0, "expired": 0, "failed": 0, "analysed": 0}
+        while True:
+            room = request.max_media - fetched if request.max_media else TRANSFORM_MEDIA_ROUND
+            downloads: Downloads = await workflow.execute_activity(
+                "fetch_media",
+                FetchInput(request.job_call_id, max(0, min(room, TRANSFORM_MEDIA_ROUND))),
+                result_type=Downloads,
+                start_to_close_timeout=timedelta(minutes=30),
+                heartbeat_timeout=timedelta(seconds=30),
+                retry_policy=QUICK_RETRY,
+            )
+            settled = downloads.stored + downloads.expired + downloads.failed
+            fetched += settled
+            totals["stored"] += downloads.stored
+            totals["expired"] += downloads.expired
+            totals["failed"] += downloads.failed
+            analyses: Round = await workflow.execute_activity(
+                "advance_analyses",
+                request.job_call_id,
+                result_type=Round,
+                start_to_close_timeout=timedelta(minutes=30),
+                heartbeat_timeout=timedelta(seconds=30),
+                retry_policy=QUICK_RETRY,
+            )
+            totals["analysed"] += analyses.done
+            more_media = (
+                downloads.left > 0
+                and (not request.max_media or fetched < request.max_media)
+                and settled > 0
+            )
+            now = workflow.now().timestamp()
+            if (not more_media and analyses.open == 0) or now >= deadline:
+                return TransformResult(request.job_call_id, open=analyses.open, **totals)
+            if workflow.info().is_continue_as_new_suggested():
+                workflow.continue_as_new(
+                    dataclasses.replace(request, fetched=fetched, deadline=deadline)
+                )
+            if more_media:
+                continue
+            wait = analyses.next_in_s if analyses.next_in_s is not None else 30.0
+            if downloads.retrying:
+                wait = min(wait, 30.0)
+            await workflow.sleep(timedelta(seconds=max(1.0, min(wait, deadline - now))))
+
+
 @workflow.defn(name="SyncProfile")
 class SyncProfileWorkflow:
     """One profile: its streams one after another (one listing in flight per profile; per-post
@@ -106,6 +195,7 @@ class SyncProfileWorkflow:
             start_to_close_timeout=QUICK_TIMEOUT,
             retry_policy=QUICK_RETRY,
         )
+        await start_transform(result)
         return result
 
     async def _stream(self, job_call_id: int, stream: str) -> StreamOutcome:
@@ -162,13 +252,15 @@ class SyncBatchWorkflow:
                 job = SyncInput(job_id, request.db)
                 try:
                     if request.inline:
-                        await workflow.execute_activity(
+                        result: JobResult = await workflow.execute_activity(
                             "sync_job",
                             job,
+                            result_type=JobResult,
                             start_to_close_timeout=timedelta(hours=24),
                             heartbeat_timeout=timedelta(seconds=10),
                             retry_policy=STREAM_RETRY,
                         )
+                        await start_transform(result)
                     else:
                         await workflow.execute_child_workflow(
                             SyncProfileWorkflow.run, job, id=workflow_id(job)

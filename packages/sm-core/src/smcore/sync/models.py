@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal
 
+from smcore.transform.models import TransformInput
+
 
 class Platform(StrEnum):
     """The platforms SM Core syncs: the one list the CLI, the API and the store derive from."""
@@ -89,6 +91,8 @@ class JobResult:
     job_call_id: int
     status: str
     summary: dict[str, Any] = field(default_factory=dict)
+    # The Transform stage to start for what the sync stored (None: the stage is off).
+    transform: TransformInput | None = None
 
 
 @dataclass(frozen=True)

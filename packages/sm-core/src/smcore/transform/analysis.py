@@ -1,0 +1,578 @@
+"""Analyses: a synced profile's stored media, captions and comments sent to the analysis
+service (``trendflow serve``, the ``000_…`` Transform contract), polled until they finish.
+
+Each subject has one ``analyses`` row per kind (image or video for a media file, text for a
+caption or a comment). A round (:func:`advance`) moves the profile's rows one step:
+
+1. new subjects get an ``unsubmitted`` row (media once stored, every caption and comment);
+2. due ``unsubmitted`` rows are submitted: a media file as an image or video job by its
+   object-store key, captions and comments as text jobs of ``ANALYSIS_TEXT_BATCH``;
+3. due ``pending``/``processing`` rows are polled, each job once, with backoff;
+4. a finished job's result is stored on its rows (with the analysis version), and the
+   ``@handles`` of captions and comments in ``mentions``, resolved to stored profiles.
+
+The service being down never fails anything: the rows stay open with the error and a later
+check time (backoff up to ``ANALYSIS_POLL_MAX_S``); a job the service lost (404) is submitted
+again under the same idempotency key; one unfinished after ``ANALYSIS_JOB_TIMEOUT_S`` is failed
+as timed out and, being retryable, submitted again by a later sync (up to :data:`MAX_TRIES`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import structlog
+from sqlalchemy import bindparam, text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from smcore import metrics
+from smcore.store.models import AnalysisStatus
+from smcore.transform.models import Round
+
+log = structlog.get_logger(__name__)
+
+MAX_TRIES = 3  # submissions of a subject that failed retryably (a timeout, a lost job)
+MEDIA_PER_ROUND = 50
+TEXT_JOBS_PER_ROUND = 5
+POLLS_PER_ROUND = 100
+OPEN = (AnalysisStatus.UNSUBMITTED, AnalysisStatus.PENDING, AnalysisStatus.PROCESSING)
+REMOTE_STATUSES = {"pending", "processing", "done", "failed"}
+
+
+class AnalysisUnavailableError(Exception):
+    """The analysis service could not be reached, or answered 5xx/429: try again later."""
+
+
+class AnalysisRefusedError(Exception):
+    """The analysis service rejected a request (4xx): sending it again cannot help."""
+
+
+class AnalysisClient:
+    """The analysis service's HTTP API: submit a job, read a job."""
+
+    def __init__(self, http: httpx.AsyncClient, base_url: str, api_key: str = "") -> None:
+        self.http = http
+        self.base_url = base_url.rstrip("/")
+        self.headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+
+    async def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        headers = {**self.headers, **kwargs.pop("headers", {})}
+        try:
+            response = await self.http.request(
+                method, self.base_url + path, headers=headers, **kwargs
+            )
+        except httpx.TransportError as error:
+            raise AnalysisUnavailableError(f"{type(error).__name__}: {error}") from error
+        if response.status_code >= 500 or response.status_code == 429:
+            raise AnalysisUnavailableError(f"HTTP {response.status_code}: {response.text[:200]}")
+        return response
+
+    async def submit(self, body: dict[str, Any], idempotency_key: str) -> dict[str, Any]:
+        """``POST /v1/jobs``: the job (new, or the existing one for the same item)."""
+        response = await self._send(
+            "POST", "/v1/jobs", json=body, headers={"Idempotency-Key": idempotency_key}
+        )
+        if response.status_code not in (200, 201, 202):
+            raise AnalysisRefusedError(f"HTTP {response.status_code}: {response.text[:500]}")
+        return _job(response)
+
+    async def job(self, job_id: str) -> dict[str, Any] | None:
+        """``GET /v1/jobs/{id}``; None when the service does not know the job."""
+        response = await self._send("GET", f"/v1/jobs/{job_id}")
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            raise AnalysisRefusedError(f"HTTP {response.status_code}: {response.text[:500]}")
+        return _job(response)
+
+
+def _job(response: httpx.Response) -> dict[str, Any]:
+    try:
+        job = response.json()
+    except ValueError as error:
+        raise AnalysisUnavailableError(f"not JSON: {response.text[:200]}") from error
+    if not isinstance(job, dict) or not job.get("id") or job.get("status") not in REMOTE_STATUSES:
+        raise AnalysisUnavailableError(f"not a job: {response.text[:200]}")
+    return job
+
+
+@dataclass(frozen=True)
+class Analyst:
+    """How analyses are asked for (from settings; one per worker)."""
+
+    client: AnalysisClient
+    namespace: str  # this database's name: idempotency keys must not collide across stores
+    config: dict[str, Any] = field(default_factory=dict)
+    comments: bool = True
+    text_batch: int = 100
+    poll_initial_s: float = 2.0
+    poll_max_s: float = 300.0
+    job_timeout_s: float = 3600.0
+
+    def backoff(self, attempts: int) -> float:
+        return float(min(self.poll_max_s, self.poll_initial_s * 2 ** min(attempts, 20)))
+
+
+# The profile's analyses, whatever their subject.
+_MINE = """
+    mine AS (
+        SELECT a.id FROM analyses a
+        JOIN media m ON a.subject_type = 'media' AND m.id = a.subject_id
+        JOIN posts p ON p.id = m.post_id WHERE p.social_profile_id = :profile
+        UNION ALL
+        SELECT a.id FROM analyses a
+        JOIN posts p ON a.subject_type = 'post' AND p.id = a.subject_id
+        WHERE p.social_profile_id = :profile
+        UNION ALL
+        SELECT a.id FROM analyses a
+        JOIN comments c ON a.subject_type = 'comment' AND c.id = a.subject_id
+        JOIN posts p ON p.id = c.post_id WHERE p.social_profile_id = :profile
+    )
+"""
+_ENQUEUE_MEDIA = text(
+    """
+    INSERT INTO analyses (subject_type, subject_id, kind, job_call_id)
+    SELECT 'media', m.id, CASE WHEN m.media_type = 'video' THEN 'video' ELSE 'image' END, :job
+    FROM media m JOIN posts p ON p.id = m.post_id
+    WHERE p.social_profile_id = :profile AND m.fetch_status = 'stored'
+    ORDER BY m.id
+    ON CONFLICT DO NOTHING
+    """
+)
+_ENQUEUE_CAPTIONS = text(
+    """
+    INSERT INTO analyses (subject_type, subject_id, kind, job_call_id)
+    SELECT 'post', p.id, 'text', :job FROM posts p
+    WHERE p.social_profile_id = :profile AND p.caption <> ''
+    ORDER BY p.id
+    ON CONFLICT DO NOTHING
+    """
+)
+_ENQUEUE_COMMENTS = text(
+    """
+    INSERT INTO analyses (subject_type, subject_id, kind, job_call_id)
+    SELECT 'comment', c.id, 'text', :job FROM comments c JOIN posts p ON p.id = c.post_id
+    WHERE p.social_profile_id = :profile AND c.text <> ''
+    ORDER BY c.id
+    ON CONFLICT DO NOTHING
+    """
+)
+# Failed retryably (timed out, lost): submitted again, a few times over later syncs.
+_REOPEN = text(
+    f"""
+    WITH {_MINE}
+    UPDATE analyses a SET status = 'unsubmitted', remote_job_id = NULL, next_check_at = now(),
+        updated_at = now()
+    FROM mine
+    WHERE a.id = mine.id AND a.status = 'failed' AND a.retryable AND a.attempts < {MAX_TRIES}
+    """  # noqa: S608 - the interpolations are this module's constants
+)
+_DUE_MEDIA = text(
+    f"""
+    WITH {_MINE}
+    SELECT a.id, a.kind, m.object_key, m.ext_id, p.platform
+    FROM analyses a JOIN mine ON mine.id = a.id
+    JOIN media m ON m.id = a.subject_id JOIN posts p ON p.id = m.post_id
+    WHERE a.subject_type = 'media' AND a.status = 'unsubmitted' AND a.next_check_at <= now()
+    ORDER BY a.id LIMIT {MEDIA_PER_ROUND}
+    """  # noqa: S608 - the interpolations are this module's constants
+)
+_DUE_TEXTS = text(
+    f"""
+    WITH {_MINE}
+    SELECT a.id, a.subject_type, a.subject_id, p.platform, p.ext_id AS post_ext_id,
+           coalesce(c.text, p.caption) AS text
+    FROM analyses a JOIN mine ON mine.id = a.id
+    LEFT JOIN comments c ON a.subject_type = 'comment' AND c.id = a.subject_id
+    JOIN posts p ON p.id = CASE WHEN a.subject_type = 'post' THEN a.subject_id ELSE c.post_id END
+    WHERE a.kind = 'text' AND a.status = 'unsubmitted' AND a.next_check_at <= now()
+    ORDER BY a.id LIMIT :limit
+    """  # noqa: S608 - the interpolations are this module's constants
+)
+_DUE_JOBS = text(
+    f"""
+    WITH {_MINE}
+    SELECT a.remote_job_id, a.kind, min(a.submitted_at) AS submitted_at,
+           max(a.attempts) AS attempts, extract(epoch FROM now() - min(a.submitted_at)) AS age
+    FROM analyses a JOIN mine ON mine.id = a.id
+    WHERE a.status IN ('pending', 'processing') AND a.next_check_at <= now()
+    GROUP BY a.remote_job_id, a.kind
+    LIMIT {POLLS_PER_ROUND}
+    """  # noqa: S608 - the interpolations are this module's constants
+)
+_OPEN = text(
+    f"""
+    WITH {_MINE}
+    SELECT count(*), extract(epoch FROM min(a.next_check_at) - now())
+    FROM analyses a JOIN mine ON mine.id = a.id
+    WHERE a.status IN ('unsubmitted', 'pending', 'processing')
+    """  # noqa: S608 - the interpolations are this module's constants
+)
+_SUBMITTED = text(
+    """
+    UPDATE analyses SET status = :status, remote_job_id = :remote, submitted_at = now(),
+        next_check_at = now() + make_interval(secs => :wait), attempts = attempts + 1,
+        error_code = NULL, error_message = NULL, retryable = NULL, updated_at = now()
+    WHERE id = ANY(CAST(:ids AS bigint[]))
+    """
+)
+_WAIT = text(
+    """
+    UPDATE analyses SET next_check_at = now() + make_interval(secs => :wait),
+        error_code = :code, error_message = :message, updated_at = now()
+    WHERE id = ANY(CAST(:ids AS bigint[]))
+    """
+)
+_POLLED = text(
+    """
+    UPDATE analyses SET status = :status,
+        next_check_at = now() + make_interval(secs => :wait), updated_at = now()
+    WHERE remote_job_id = :remote AND status IN ('pending', 'processing')
+    """
+)
+_LOST = text(
+    """
+    UPDATE analyses SET status = 'unsubmitted', remote_job_id = NULL, next_check_at = now(),
+        error_code = 'lost', error_message = 'the analysis service no longer knows the job',
+        updated_at = now()
+    WHERE remote_job_id = :remote AND status IN ('pending', 'processing')
+    """
+)
+_FAILED = text(
+    """
+    UPDATE analyses SET status = 'failed', error_code = :code, error_message = :message,
+        retryable = :retryable, finished_at = now(), updated_at = now()
+    WHERE (remote_job_id = :remote OR id = ANY(CAST(:ids AS bigint[]))) AND status <> 'done'
+    """
+)
+_DONE = text(
+    """
+    UPDATE analyses SET status = 'done', result = :result, versions = :versions,
+        finished_at = now(), error_code = NULL, error_message = NULL, retryable = NULL,
+        updated_at = now()
+    WHERE remote_job_id = :remote AND subject_type = :type AND subject_id = :id
+    """
+).bindparams(bindparam("result", type_=JSONB), bindparam("versions", type_=JSONB))
+_MENTIONS = text(
+    """
+    INSERT INTO mentions (post_id, comment_id, source, handle, mentioned_profile_id)
+    SELECT m.post_id, m.comment_id, m.source, m.handle, sp.id
+    FROM jsonb_to_recordset(CAST(:rows AS jsonb))
+         AS m(post_id bigint, comment_id bigint, source text, handle text, platform text)
+    LEFT JOIN social_profiles sp ON sp.platform = m.platform AND lower(sp.username) = m.handle
+    ON CONFLICT DO NOTHING
+    """
+)
+# One more attempt for each row; the most any of them has had.
+_COUNT_ATTEMPT = text(
+    """
+    WITH counted AS (
+        UPDATE analyses SET attempts = attempts + 1 WHERE id = ANY(CAST(:ids AS bigint[]))
+        RETURNING attempts
+    )
+    SELECT max(attempts) - 1 FROM counted
+    """
+)
+_POST_OF_COMMENT = text("SELECT id, post_id FROM comments WHERE id = ANY(CAST(:ids AS bigint[]))")
+_PLATFORM_OF_POST = text("SELECT id, platform FROM posts WHERE id = ANY(CAST(:ids AS bigint[]))")
+
+
+async def advance(engine: AsyncEngine, analyst: Analyst, *, job_id: int, profile_id: int) -> Round:
+    """One step for every analysis of the profile (see the module's doc)."""
+    params = {"profile": profile_id, "job": job_id}
+    async with engine.begin() as conn:
+        await conn.execute(_ENQUEUE_MEDIA, params)
+        await conn.execute(_ENQUEUE_CAPTIONS, params)
+        if analyst.comments:
+            await conn.execute(_ENQUEUE_COMMENTS, params)
+        await conn.execute(_REOPEN, params)
+    counts = {"submitted": 0, "done": 0, "failed": 0}
+    unreachable: str | None = None
+    try:
+        await _submit_media(engine, analyst, profile_id, counts)
+        await _submit_texts(engine, analyst, profile_id, counts)
+        await _poll(engine, analyst, profile_id, counts)
+    except AnalysisUnavailableError as error:
+        unreachable = str(error)
+        log.warning("analysis.unreachable", profile_id=profile_id, error=unreachable)
+    async with engine.connect() as conn:
+        left, due = (await conn.execute(_OPEN, params)).one()
+    return Round(
+        submitted=counts["submitted"],
+        done=counts["done"],
+        failed=counts["failed"],
+        open=int(left),
+        next_in_s=max(0.0, float(due)) if left else None,
+        unreachable=unreachable,
+    )
+
+
+def _key(analyst: Analyst, ids: Sequence[int]) -> str:
+    digest = hashlib.sha256(",".join(map(str, sorted(ids))).encode()).hexdigest()[:32]
+    return f"smcore-{analyst.namespace}-analyses-{digest}"
+
+
+async def _send(
+    engine: AsyncEngine,
+    analyst: Analyst,
+    ids: list[int],
+    body: dict[str, Any],
+    *,
+    kind: str,
+    counts: dict[str, int],
+) -> None:
+    """Submit one job for rows ``ids``; the service down: the rows wait with backoff, and the
+    error propagates to end the round."""
+    try:
+        job = await analyst.client.submit(body, _key(analyst, ids))
+    except AnalysisUnavailableError as error:
+        metrics.ANALYSIS_REQUESTS.labels(kind, "unreachable").inc()
+        async with engine.begin() as conn:
+            attempts = await conn.scalar(_COUNT_ATTEMPT, {"ids": ids})
+            await conn.execute(
+                _WAIT,
+                {
+                    "ids": ids,
+                    "wait": analyst.backoff(int(attempts or 0)),
+                    "code": "service_unreachable",
+                    "message": str(error)[:500],
+                },
+            )
+        raise
+    except AnalysisRefusedError as error:
+        metrics.ANALYSIS_REQUESTS.labels(kind, "refused").inc()
+        async with engine.begin() as conn:
+            await conn.execute(
+                _FAILED,
+                {
+                    "remote": None,
+                    "ids": ids,
+                    "code": "refused",
+                    "message": str(error)[:500],
+                    "retryable": False,
+                },
+            )
+        counts["failed"] += len(ids)
+        return
+    metrics.ANALYSIS_REQUESTS.labels(kind, "submitted").inc()
+    counts["submitted"] += len(ids)
+    async with engine.begin() as conn:
+        status = job["status"] if job["status"] in ("pending", "processing") else "processing"
+        await conn.execute(
+            _SUBMITTED,
+            {
+                "ids": ids,
+                "status": status,
+                "remote": str(job["id"]),
+                "wait": analyst.poll_initial_s,
+            },
+        )
+        if job["status"] in ("done", "failed"):  # the service had it already: settle it now
+            await _settle(conn, job, kind, counts)
+
+
+async def _submit_media(
+    engine: AsyncEngine, analyst: Analyst, profile_id: int, counts: dict[str, int]
+) -> None:
+    async with engine.connect() as conn:
+        due = (await conn.execute(_DUE_MEDIA, {"profile": profile_id})).all()
+    for row in due:
+        body = {
+            "kind": row.kind,
+            "media": {"key": row.object_key},
+            "platform": row.platform,
+            "external_id": row.ext_id,
+            "config": analyst.config,
+        }
+        await _send(engine, analyst, [row.id], body, kind=row.kind, counts=counts)
+
+
+async def _submit_texts(
+    engine: AsyncEngine, analyst: Analyst, profile_id: int, counts: dict[str, int]
+) -> None:
+    limit = analyst.text_batch * TEXT_JOBS_PER_ROUND
+    async with engine.connect() as conn:
+        due = (await conn.execute(_DUE_TEXTS, {"profile": profile_id, "limit": limit})).all()
+    for start in range(0, len(due), analyst.text_batch):
+        batch = due[start : start + analyst.text_batch]
+        body = {
+            "kind": "text",
+            "texts": [{"id": f"{r.subject_type}:{r.subject_id}", "text": r.text} for r in batch],
+            "platform": batch[0].platform,
+            "external_id": f"{batch[0].post_ext_id}+{len(batch) - 1}",
+            "config": analyst.config,
+        }
+        await _send(engine, analyst, [r.id for r in batch], body, kind="text", counts=counts)
+
+
+async def _poll(
+    engine: AsyncEngine, analyst: Analyst, profile_id: int, counts: dict[str, int]
+) -> None:
+    async with engine.connect() as conn:
+        due = (await conn.execute(_DUE_JOBS, {"profile": profile_id})).all()
+    for row in due:
+        try:
+            job = await analyst.client.job(row.remote_job_id)
+        except AnalysisUnavailableError:
+            metrics.ANALYSIS_REQUESTS.labels(row.kind, "unreachable").inc()
+            async with engine.begin() as conn:
+                await conn.execute(
+                    _POLLED,
+                    {
+                        "remote": row.remote_job_id,
+                        "status": "pending",
+                        "wait": analyst.backoff(int(row.attempts)),
+                    },
+                )
+            raise
+        except AnalysisRefusedError as error:
+            job = {
+                "id": row.remote_job_id,
+                "status": "failed",
+                "error": {"code": "refused", "message": str(error), "retryable": False},
+            }
+        metrics.ANALYSIS_REQUESTS.labels(row.kind, "polled").inc()
+        async with engine.begin() as conn:
+            if job is None:
+                await conn.execute(_LOST, {"remote": row.remote_job_id})
+            elif job["status"] in ("done", "failed"):
+                await _settle(conn, job, row.kind, counts)
+            elif float(row.age or 0) > analyst.job_timeout_s:
+                await conn.execute(
+                    _FAILED,
+                    {
+                        "remote": row.remote_job_id,
+                        "ids": [],
+                        "code": "timeout",
+                        "message": f"unfinished after {analyst.job_timeout_s:.0f} s",
+                        "retryable": True,
+                    },
+                )
+                counts["failed"] += 1
+            else:
+                polls = await conn.scalar(
+                    text(
+                        "UPDATE analyses SET attempts = attempts + 1 WHERE remote_job_id = :r "
+                        "RETURNING attempts"
+                    ),
+                    {"r": row.remote_job_id},
+                )
+                await conn.execute(
+                    _POLLED,
+                    {
+                        "remote": row.remote_job_id,
+                        "status": job["status"],
+                        "wait": analyst.backoff(int(polls or 0)),
+                    },
+                )
+
+
+async def _settle(
+    conn: AsyncConnection, job: dict[str, Any], kind: str, counts: dict[str, int]
+) -> None:
+    """Store a finished job's outcome on its rows."""
+    remote = str(job["id"])
+    if job["status"] == "failed":
+        error = job.get("error") or {}
+        await conn.execute(
+            _FAILED,
+            {
+                "remote": remote,
+                "ids": [],
+                "code": str(error.get("code") or "failed"),
+                "message": str(error.get("message") or "")[:500],
+                "retryable": bool(error.get("retryable")),
+            },
+        )
+        metrics.ANALYSIS_REQUESTS.labels(kind, "failed").inc()
+        counts["failed"] += 1
+        return
+    result = job.get("result") or {}
+    versions = {**(job.get("versions") or {}), "config_hash": job.get("config_hash")}
+    summary = result.get("summary") or {}
+    metrics.ANALYSIS_REQUESTS.labels(kind, "done").inc()
+    if kind != "text":
+        rows = (
+            await conn.execute(
+                text("SELECT subject_type, subject_id FROM analyses WHERE remote_job_id = :r"),
+                {"r": remote},
+            )
+        ).all()
+        stored = {
+            **summary,
+            "manifest_url": result.get("manifest_url"),
+            "artifacts": result.get("artifacts") or [],
+        }
+        for subject_type, subject_id in rows:
+            await conn.execute(
+                _DONE,
+                {
+                    "remote": remote,
+                    "type": subject_type,
+                    "id": subject_id,
+                    "result": stored,
+                    "versions": versions,
+                },
+            )
+        counts["done"] += len(rows)
+        return
+    items = {str(i.get("id")): i for i in summary.get("items") or [] if isinstance(i, dict)}
+    posts: list[int] = []
+    comments: list[int] = []
+    for item_id in items:
+        subject_type, _, raw_id = item_id.partition(":")
+        if raw_id.isdigit():
+            (posts if subject_type == "post" else comments).append(int(raw_id))
+    found = await conn.execute(_POST_OF_COMMENT, {"ids": comments})
+    post_of: dict[int, int] = dict(found.tuples().all())
+    found = await conn.execute(_PLATFORM_OF_POST, {"ids": [*posts, *post_of.values()]})
+    platform_of: dict[int, str] = dict(found.tuples().all())
+    mentions: list[dict[str, Any]] = []
+    for item_id, item in items.items():
+        subject_type, _, raw_id = item_id.partition(":")
+        if not raw_id.isdigit() or subject_type not in ("post", "comment"):
+            continue
+        subject = int(raw_id)
+        await conn.execute(
+            _DONE,
+            {
+                "remote": remote,
+                "type": subject_type,
+                "id": subject,
+                "result": item,
+                "versions": versions,
+            },
+        )
+        counts["done"] += 1
+        post_id = subject if subject_type == "post" else post_of.get(subject)
+        if post_id is None:
+            continue
+        for handle in item.get("mentions") or []:
+            mentions.append(
+                {
+                    "post_id": post_id,
+                    "comment_id": subject if subject_type == "comment" else None,
+                    "source": "caption" if subject_type == "post" else "comment",
+                    "handle": str(handle).lstrip("@").lower(),
+                    "platform": platform_of.get(post_id),
+                }
+            )
+    if mentions:
+        await conn.execute(_MENTIONS, {"rows": json.dumps(mentions)})
+    # Items the service did not answer for stay failed, not open forever.
+    await conn.execute(
+        _FAILED,
+        {
+            "remote": remote,
+            "ids": [],
+            "code": "missing_item",
+            "message": "the finished job had no result for this item",
+            "retryable": False,
+        },
+    )
