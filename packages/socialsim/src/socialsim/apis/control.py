@@ -22,7 +22,9 @@ what the APIs would answer now, at the simulated clock:
   when the post is not that profile's.
 - ``POST`` is ``{"ext_id", "code", "taken_at" (unix), "media_type", "product_type",
   "comment_count", "like_count", "play_count" (null unless a video), "media_count",
-  "pinned", "malformed"}``; posts are newest first (the feed lists the pinned ones first).
+  "pinned", "malformed", "caption_language" (ISO 639-1; null without a caption), "mentions"
+  (usernames of the profiles the caption mentions, without ``@``)}``; posts are newest first
+  (the feed lists the pinned ones first).
 - ``GET /_sim/truth/youtube``: ``{"channels": [{"channel_id", "handle",
   "uploads_playlist_id"}]}``.
 - ``GET /_sim/truth/youtube/{channel_id}``: ``{"channel": {...}, "videos": [VIDEO]}``, newest
@@ -35,7 +37,9 @@ what the APIs would answer now, at the simulated clock:
   channel's.
 - ``VIDEO`` is ``{"ext_id", "title", "published_at" (RFC 3339), "view_count", "like_count",
   "comment_count", "comment_thread_count", "comments_disabled", "malformed" (its
-  ``videos.list`` item), "malformed_playlist_item" (its uploads playlist entry)}``.
+  ``videos.list`` item), "malformed_playlist_item" (its uploads playlist entry),
+  "caption_language" (the description's, ISO 639-1), "mentions" (handles of the channels the
+  description mentions, without ``@``)}``.
 
 ``malformed`` marks items the APIs serve malformed (``bad_item_rate``): a client must skip
 them, so a complete sync holds everything else.
@@ -128,6 +132,7 @@ def instagram_profile(sim: Sim, username: str) -> dict[str, Any] | None:
 
 def _post(sim: Sim, post: Post, *, pinned: bool) -> dict[str, Any]:
     ig = sim.world.instagram
+    written = ig.caption(post)[1] if post.has_caption else None
     return {
         "ext_id": str(post.pk),
         "code": post.code,
@@ -140,6 +145,8 @@ def _post(sim: Sim, post: Post, *, pinned: bool) -> dict[str, Any]:
         "media_count": post.children or 1,
         "pinned": pinned,
         "malformed": ig_api.bad_post(sim, post),
+        "caption_language": None if written is None else written.language,
+        "mentions": [] if written is None else list(written.mentions),
     }
 
 
@@ -229,6 +236,8 @@ def _video(sim: Sim, video: Video) -> dict[str, Any]:
         "comments_disabled": video.comments_disabled,
         "malformed": yt_api.bad_video(sim, video),
         "malformed_playlist_item": yt_api.bad_playlist_item(sim, video),
+        "caption_language": video.language,
+        "mentions": list(video.mentions),
     }
 
 

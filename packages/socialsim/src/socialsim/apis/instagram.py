@@ -536,8 +536,8 @@ def media(ig: Instagram, profile: Profile, post: Post, *, pinned: bool = False) 
     video = post.media_type == 2
     caption: dict[str, Any] | None = None
     if post.has_caption:
-        caption_pk, text = ig.caption(post)
-        caption = {"pk": caption_pk, "text": text, "created_at": post.taken_at}
+        caption_pk, written = ig.caption(post)
+        caption = {"pk": caption_pk, "text": written.text, "created_at": post.taken_at}
     item: dict[str, Any] = {
         "pk": pk,
         "id": f"{pk}_{profile.pk}",

@@ -321,7 +321,7 @@ def item(sim: Sim, creator: Creator, video: Video, *, pinned: bool) -> dict[str,
         "stitchDisplay": 0,
         "stitchEnabled": True,
         "textExtra": text_extra,
-        "textLanguage": "en",
+        "textLanguage": video.language,
         "textTranslatable": True,
         "video": _video(video),
     }

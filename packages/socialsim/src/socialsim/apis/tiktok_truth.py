@@ -19,7 +19,8 @@ counted in the stats. Counts are exact, at the simulated clock:
   is not that account's.
 - ``VIDEO`` is ``{"ext_id", "create_time" (unix), "desc" (as served, NUL characters included),
   "play_count", "like_count", "comment_count" (replies included), "share_count",
-  "collect_count", "duration" (seconds), "pinned"}``.
+  "collect_count", "duration" (seconds), "pinned", "caption_language" (the description's
+  language, ISO 639-1), "mentions" (usernames the description mentions, without ``@``)}``.
 
 Ids are strings here (the Research API serves them as bare integers).
 """
@@ -68,6 +69,8 @@ def _video(sim: Sim, video: Video, *, pinned: bool) -> dict[str, Any]:
         "collect_count": counts.collects,
         "duration": video.duration,
         "pinned": pinned,
+        "caption_language": video.language,
+        "mentions": list(video.mentions),
     }
 
 

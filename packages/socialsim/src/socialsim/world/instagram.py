@@ -42,8 +42,8 @@ import math
 import random
 from dataclasses import dataclass, field
 
+from socialsim.world import captions, words
 from socialsim.world import randomness as rnd
-from socialsim.world import words
 from socialsim.world.clock import SIM_START, Clock, Step
 
 IG_EPOCH_MS = 1314220021721
@@ -718,11 +718,17 @@ class Instagram:
         page = [self.reply(post, parent, j) for j in range(start, end)]
         return page, (end if end < visible else None)
 
-    def caption(self, post: Post) -> tuple[str, str]:
-        """The caption's pk and text."""
+    def caption(self, post: Post) -> tuple[str, captions.Caption]:
+        """The caption's pk and caption (whether the post shows one is ``post.has_caption``):
+        sentences in one language, mentions of other profiles, an emoji and a hashtag."""
         h = rnd.mix(self.seed, rnd.CAPTION, post.pk)
-        tags = " ".join(f"#{t}" for t in (words.pick(words.TOPICS, h >> 40),))
-        return str(17_800_000_000_000_000 + h % 10**17), f"{words.sentence(h, 3 + h % 9)} {tags}"
+        owner = self._media[post.pk][0]
+        picks = captions.mention_picks(h, len(self.profiles), owner)
+        written = captions.compose(h, [self.profiles[i].username for i in picks])
+        tag = words.pick(words.TOPICS, h >> 40)
+        text = f"{written.text} {words.pick(words.EMOJI, h >> 20)} #{tag}"
+        pk = str(17_800_000_000_000_000 + h % 10**17)
+        return pk, captions.Caption(text, written.language, written.mentions)
 
     # ------------------------------------------------------------------ likers
 

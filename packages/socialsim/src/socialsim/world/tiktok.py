@@ -36,8 +36,8 @@ import random
 from dataclasses import dataclass, field
 from itertools import accumulate
 
+from socialsim.world import captions, words
 from socialsim.world import randomness as rnd
-from socialsim.world import words
 from socialsim.world.clock import SIM_START, Clock, Step
 
 TIKTOK_LAUNCH = 1472688000
@@ -126,6 +126,10 @@ class Video:
     """``create_time`` in milliseconds (plus a sub-second part): the posts listing's cursor."""
     desc: str
     hashtags: tuple[str, ...]
+    language: str
+    """The description's language (ISO 639-1)."""
+    mentions: tuple[str, ...]
+    """Usernames of the creators the description mentions (``@`` left out), in order."""
     duration: int
     region: str
     music_id: str
@@ -528,7 +532,13 @@ class TikTok:
         low = ((creator.index << 22) | (position << 11) | r.getrandbits(11)) ^ self._video_mask
         video_id = str((create_time << 32) | low)
         hashtags = tuple(r.sample(words.TOPICS, r.randint(0, 3)))
-        text = words.sentence(r.getrandbits(64), r.randint(2, 9))
+        bits = r.getrandbits(64)
+        # Drawn and unused (it was the length of an older description) so that everything
+        # drawn after it, hence the rest of the world, stays as it was.
+        r.randint(2, 9)
+        picks = captions.mention_picks(bits, len(self.creators), creator.index)
+        written = captions.compose(bits, [self.creators[i].account.username for i in picks])
+        text = f"{written.text} {words.pick(words.EMOJI, bits >> 20)}"
         if r.random() < 0.06:
             text = text.replace(" ", NUL, 1)
         desc = " ".join([text, *(f"#{tag}" for tag in hashtags)]) + " "
@@ -541,6 +551,8 @@ class TikTok:
             create_ms=create_time * 1000 + rnd.mix(self.seed, _VIDEO_MS, int(video_id)) % 1000,
             desc=desc,
             hashtags=hashtags,
+            language=written.language,
+            mentions=written.mentions,
             duration=r.randint(5, 180),
             region=r.choice(REGIONS),
             music_id=str(((create_time - r.randint(0, 10**7)) << 32) | r.getrandbits(32)),

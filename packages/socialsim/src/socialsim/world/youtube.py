@@ -18,8 +18,8 @@ import random
 from dataclasses import dataclass
 from itertools import accumulate
 
+from socialsim.world import captions, words
 from socialsim.world import randomness as rnd
-from socialsim.world import words
 from socialsim.world.clock import SIM_START, Clock, Step
 
 FIRST_UPLOAD_AT = 1262304000
@@ -36,6 +36,8 @@ REPLY_WINDOW = math.ceil(REPLY_TAU * math.log(2 * MAX_REPLIES)) + 1
 THREAD_MASK = 401
 """Label for :func:`~socialsim.world.randomness.mix` of a thread id's mask (4xx: apart from the
 shared labels of :mod:`~socialsim.world.randomness` and the other worlds' own)."""
+DESCRIPTION = 402
+"""Label of a video description's hash."""
 _THREAD_PREFIX, _THREAD_SUFFIX = "Ugz", "4AaABAg"
 _MASK48 = (1 << 48) - 1
 _VIDEO_BITS, _NUMBER_BITS = 16, 12
@@ -75,6 +77,10 @@ class Video:
     published_at: int
     title: str
     description: str
+    language: str
+    """The description's language (ISO 639-1)."""
+    mentions: tuple[str, ...]
+    """Handles of the channels the description mentions (``@`` left out), in order."""
     tags: tuple[str, ...]
     duration_s: int
     views_final: int
@@ -183,13 +189,21 @@ class YouTube:
             salt += 1
         views = rnd.heavy_tailed(r, max(50.0, channel.subscribers_base * 0.2), 1.2, 2_000_000_000)
         topic = r.choice(words.TOPICS)
+        # From the id's hash, not from ``r``: what ``r`` draws next stays as it was.
+        text_hash = rnd.mix(self.seed, DESCRIPTION, h)
+        picks = captions.mention_picks(text_hash, len(self.channels), channel.index)
+        written = captions.compose(
+            text_hash, [self.channels[i].handle.removeprefix("@") for i in picks]
+        )
         video = Video(
             video_id=video_id,
             channel=channel.index,
             index=index,
             published_at=published_at,
             title=f"{words.sentence(r.getrandbits(64), r.randint(2, 6))} | {topic}",
-            description=f"Episode {index + 1} about {topic}.",
+            description=f"{written.text} #{topic}",
+            language=written.language,
+            mentions=written.mentions,
             tags=(topic, r.choice(words.TOPICS), "vlog"),
             duration_s=r.randint(15, 3 * 3600),
             views_final=views,
