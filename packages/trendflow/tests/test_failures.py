@@ -65,7 +65,7 @@ def test_unsupported_platform_is_bad_input(cli, sample_videos, tmp_path: Path) -
         "process",
         sample_videos("bikes.mp4"),
         "--platform",
-        "tiktok",
+        "vk",
         "--video-id",
         "x",
         "--result-store",
@@ -74,5 +74,5 @@ def test_unsupported_platform_is_bad_input(cli, sample_videos, tmp_path: Path) -
         tmp_path / "fr",
     )
     assert result.returncode == 2
-    assert "platform 'tiktok' is not supported" in result.stderr
+    assert "platform 'vk' is not supported" in result.stderr
     assert not (tmp_path / "rs").exists()

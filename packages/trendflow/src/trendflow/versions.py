@@ -7,4 +7,5 @@ from importlib.metadata import version
 DATAPROCESSOR_VERSION = version("trendflow")
 # Version of the sampling algorithm (uniform in time, capped, frame 0 first); bump on change.
 SAMPLING_POLICY_VERSION = "uniform_fps_v1"
-PLATFORMS = ("youtube",)
+# YouTube first (the seed's v1); the analysis service also takes Instagram and TikTok media.
+PLATFORMS = ("youtube", "instagram", "tiktok")

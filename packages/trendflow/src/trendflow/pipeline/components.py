@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 from trendflow.audio import asr, tier0
 from trendflow.config import PipelineConfig
-from trendflow.pipeline.contracts import Artifact, ComponentResult, Context
-from trendflow.segmenter.service import segment
+from trendflow.errors import MissingDependencyError
+from trendflow.pipeline import image
+from trendflow.pipeline.contracts import Artifact, ComponentResult, Context, MediaKind
+from trendflow.segmenter.service import Segmentation, segment
 from trendflow.text import features as text
 from trendflow.visual import core_clip, core_depth, core_faces, core_objects, modules, ocr
 
@@ -52,11 +55,23 @@ def _frames_settings(name: str, section: Callable[[PipelineConfig], Any] | None 
     return settings
 
 
+def _media(ctx: Context) -> Path:
+    if ctx.inputs.video is None:
+        raise MissingDependencyError(ctx.component, "media file", "the job has no video or image")
+    return ctx.inputs.video
+
+
+def _segmentation_result(result: Segmentation) -> ComponentResult:
+    arrays = dict(result.arrays)
+    arrays["frames_present"] = arrays["union_frame_indices"] >= 0
+    return ComponentResult(artifacts=[Artifact("segmentation", arrays)])
+
+
 def _segmenter_run(ctx: Context) -> ComponentResult:
     frame_users = [s.name for s in all_components() if s.reads == "frames"]
     enabled = [n for n in frame_users if n not in ctx.config.disabled]
     result = segment(
-        ctx.inputs.video,
+        _media(ctx),
         ctx.frames.path,
         segmenter=ctx.config.segmenter,
         sampling=ctx.config.sampling,
@@ -64,9 +79,35 @@ def _segmenter_run(ctx: Context) -> ComponentResult:
         config_hash=ctx.config_hash,
         video_sha256=ctx.video_sha256,
     )
-    arrays = dict(result.arrays)
-    arrays["frames_present"] = arrays["union_frame_indices"] >= 0
-    return ComponentResult(artifacts=[Artifact("segmentation", arrays)])
+    return _segmentation_result(result)
+
+
+def _image_frame_users(config: PipelineConfig) -> list[str]:
+    return [
+        s.name
+        for s in all_components()
+        if s.reads == "frames" and s.name in IMAGE_COMPONENTS and s.name not in config.disabled
+    ]
+
+
+def _image_segmenter_run(ctx: Context) -> ComponentResult:
+    result = image.segment_image(
+        _media(ctx),
+        ctx.frames.path,
+        segmenter=ctx.config.segmenter,
+        components=_image_frame_users(ctx.config),
+        config_hash=ctx.config_hash,
+        video_sha256=ctx.video_sha256,
+    )
+    return _segmentation_result(result)
+
+
+def _image_segmenter_settings(config: PipelineConfig) -> dict[str, Any]:
+    return {
+        "media_kind": "image",
+        "frame_max_side": config.segmenter.frame_max_side,
+        "components": _image_frame_users(config),
+    }
 
 
 def _segmenter_settings(config: PipelineConfig) -> dict[str, Any]:
@@ -155,8 +196,67 @@ def _module(
     )
 
 
+# What makes sense for one frame: no shots, audio, speech or video text; no depth either (the
+# service's image summary does not use it).
+IMAGE_COMPONENTS = frozenset(
+    {
+        core_clip.NAME,
+        core_objects.NAME,
+        core_faces.NAME,
+        "color_motion",
+        ocr.NAME,
+        "faces_over_time",
+        "objects_over_time",
+    }
+)
+
+
+def image_segmenter() -> ComponentSpec:
+    """The Segmenter of an image job (:mod:`trendflow.pipeline.image`), same name and schema."""
+    return ComponentSpec(
+        name=SEGMENTER,
+        producer="Segmenter.image",
+        version="1.0.0",
+        schema="segmenter_v1",
+        depends_on=(),
+        reads="video",
+        gpu=False,
+        run=_image_segmenter_run,
+        settings=_image_segmenter_settings,
+    )
+
+
+def text_items() -> ComponentSpec:
+    """A text job's one component: per item language, hashtags, mentions, brands, embedding."""
+    return ComponentSpec(
+        name=text.ITEMS,
+        producer="TextProcessor.items",
+        version=text.ITEMS_VERSION,
+        schema=text.SCHEMA_ITEMS,
+        depends_on=(),
+        reads="text",
+        gpu=False,
+        run=text.items,
+        settings=_no_settings,
+    )
+
+
+def components_for(kind: MediaKind) -> list[ComponentSpec]:
+    """The components of a job of ``kind``, in a valid topological order."""
+    if kind == "text":
+        return [text_items()]
+    if kind == "image":
+        return [image_segmenter()] + [s for s in all_components() if s.name in IMAGE_COMPONENTS]
+    return all_components()
+
+
+def known_names() -> set[str]:
+    """Every component name of every kind."""
+    return {s.name for s in all_components()} | {text.ITEMS}
+
+
 def all_components() -> list[ComponentSpec]:
-    """Every component, in a valid topological order."""
+    """Every component of a video run, in a valid topological order."""
     return [
         ComponentSpec(
             name=SEGMENTER,

@@ -42,13 +42,20 @@ class ComponentResult:
         return None
 
 
+MediaKind = Literal["video", "image", "text"]
+
+
 @dataclass(frozen=True)
 class RunInputs:
-    """The inputs of one video job."""
+    """The inputs of one job: the media file (a video, or an image for an image job), the
+    video's meta and comments, or for a text job its items (JSONL of ``{"id", "text"}``) and the
+    brand dictionary (JSON ``{name: [aliases]}``) they are matched against."""
 
-    video: Path
+    video: Path | None = None
     meta: Path | None = None
     comments: Path | None = None
+    items: Path | None = None
+    brands: Path | None = None
 
 
 UpstreamReader = Callable[[str, str], tuple[dict[str, NDArray[Any]], dict[str, Any]]]

@@ -25,8 +25,8 @@ import structlog
 from trendflow.config import PipelineConfig, stable_hash
 from trendflow.errors import InputError, MissingDependencyError, StoreError
 from trendflow.models.registry import ModelStore
-from trendflow.pipeline.components import SEGMENTER, ComponentSpec, all_components
-from trendflow.pipeline.contracts import ComponentResult, Context, RunInputs
+from trendflow.pipeline.components import SEGMENTER, ComponentSpec, components_for, known_names
+from trendflow.pipeline.contracts import ComponentResult, Context, MediaKind, RunInputs
 from trendflow.segmenter.frames import FRAMES_NAME, FramesDir
 from trendflow.store.manifest import RunManifest, run_dir
 from trendflow.store.npz import read_npz, sha256_file, write_npz
@@ -40,7 +40,10 @@ ProgressCallback = Callable[[str, str], None]
 
 @dataclass(frozen=True)
 class RunRequest:
-    """One video job."""
+    """One job: a video (the default), an image, or a text job's items.
+
+    ``video_id`` is the media's (or the post's) id on the platform; it names the run's folder.
+    """
 
     platform_id: str
     video_id: str
@@ -48,6 +51,7 @@ class RunRequest:
     inputs: RunInputs
     result_store: Path
     frames_root: Path
+    kind: MediaKind = "video"
 
 
 @dataclass
@@ -85,10 +89,11 @@ class RunReport:
         }
 
 
-def enabled_components(config: PipelineConfig) -> list[ComponentSpec]:
-    """Components that run under ``config``; a disabled dependency disables its dependents."""
-    specs = all_components()
-    names = {s.name for s in specs}
+def enabled_components(config: PipelineConfig, kind: MediaKind = "video") -> list[ComponentSpec]:
+    """Components of a ``kind`` job that run under ``config``; a disabled dependency disables
+    its dependents."""
+    specs = components_for(kind)
+    names = known_names()
     unknown = sorted(set(config.disabled) - names) + sorted(set(config.required) - names)
     if unknown:
         raise InputError(f"unknown component name(s) {unknown}; known: {sorted(names)}")
@@ -143,15 +148,18 @@ class DataProcessor:
         models: ModelStore,
         *,
         progress: ProgressCallback | None = None,
+        gpu: threading.Semaphore | None = None,
     ) -> None:
+        """``gpu``: the ``gpu_max_concurrent`` slots; a worker that runs several jobs at once
+        passes one semaphore to all its processors, so the limit holds across jobs."""
         self.config = config
         self.models = models
         self.progress = progress or (lambda _name, _status: None)
-        self.gpu = threading.Semaphore(config.gpu_max_concurrent)
+        self.gpu = gpu or threading.Semaphore(config.gpu_max_concurrent)
 
     def run(self, request: RunRequest) -> RunReport:
-        """Process one video; return the per-component report (never raises for a component)."""
-        specs = enabled_components(self.config)
+        """Process one job; return the per-component report (never raises for a component)."""
+        specs = enabled_components(self.config, request.kind)
         state = self._prepare(request, specs)
         state.log.info("run.start", config_hash=state.config_hash, components=len(specs))
         reports = self._schedule(specs, state)
@@ -171,29 +179,34 @@ class DataProcessor:
     def _prepare(self, request: RunRequest, specs: list[ComponentSpec]) -> _RunState:
         if request.platform_id not in PLATFORMS:
             raise InputError(f"platform {request.platform_id!r} is not supported; use {PLATFORMS}")
+        inputs = request.inputs
         for label, path in (
-            ("video", request.inputs.video),
-            ("meta", request.inputs.meta),
-            ("comments", request.inputs.comments),
+            ("video", inputs.video),
+            ("meta", inputs.meta),
+            ("comments", inputs.comments),
+            ("items", inputs.items),
+            ("brands", inputs.brands),
         ):
             if path is not None and not path.is_file():
                 raise InputError(f"{label} file {path} does not exist")
+        if request.kind != "text" and inputs.video is None:
+            raise InputError(f"a {request.kind} job needs its media file")
         rdir = run_dir(request.result_store, request.platform_id, request.video_id, request.run_id)
         frames_dir = FramesDir(
             request.frames_root / request.platform_id / request.video_id / request.run_id
         )
         manifest = RunManifest(rdir)
         config_hash = self.config.config_hash()
-        video_sha = sha256_file(request.inputs.video)
-        inputs_fp = {
-            "video": video_sha,
-            "text": stable_hash(
-                {
-                    "meta": _file_fingerprint(request.inputs.meta),
-                    "comments": _file_fingerprint(request.inputs.comments),
-                }
-            ),
+        video_sha = _file_fingerprint(inputs.video)
+        text_inputs = {
+            "meta": _file_fingerprint(inputs.meta),
+            "comments": _file_fingerprint(inputs.comments),
         }
+        # Only when given: a video run's text key stays what it was before text jobs existed.
+        for label, path in (("items", inputs.items), ("brands", inputs.brands)):
+            if path is not None:
+                text_inputs[label] = _file_fingerprint(path)
+        inputs_fp = {"video": video_sha, "text": stable_hash(text_inputs)}
         cc_hashes = {s.name: component_config_hash(s, self.config) for s in specs}
         keys: dict[str, str] = {}
         key_fields: dict[str, dict[str, Any]] = {}
@@ -215,11 +228,17 @@ class DataProcessor:
                 "dataprocessor_version": DATAPROCESSOR_VERSION,
                 "created_at": previous["run"].get("created_at", now),
                 "updated_at": now,
+                "media_kind": request.kind,
                 "inputs": {
-                    "video": str(request.inputs.video),
+                    "video": str(inputs.video) if inputs.video else None,
                     "video_sha256": video_sha,
-                    "meta": str(request.inputs.meta) if request.inputs.meta else None,
-                    "comments": str(request.inputs.comments) if request.inputs.comments else None,
+                    "meta": str(inputs.meta) if inputs.meta else None,
+                    "comments": str(inputs.comments) if inputs.comments else None,
+                    **{
+                        label: str(path)
+                        for label, path in (("items", inputs.items), ("brands", inputs.brands))
+                        if path is not None
+                    },
                 },
                 "frames_dir": str(frames_dir.path),
                 "components_enabled": [s.name for s in specs],
