@@ -15,12 +15,13 @@ and ``tikwm`` (RapidAPI) with failover by priority and, where granted, TikTok's 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
-from types import TracebackType
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from types import MappingProxyType, TracebackType
 from typing import Any, Self
 
 import httpx
 
+from smcore.providers import instagram, tiktok, youtube
 from smcore.providers.errors import ErrorKind, ProviderConfigError, ProviderError
 from smcore.providers.instagram import METHODS as INSTAGRAM_METHODS
 from smcore.providers.instagram import Instagram
@@ -38,6 +39,7 @@ from smcore.providers.youtube import YouTube, YouTubeApi
 from smcore.settings import Settings
 
 __all__ = [
+    "PARSER_VERSIONS",
     "ErrorKind",
     "Page",
     "ProviderConfigError",
@@ -50,6 +52,18 @@ __all__ = [
 ]
 
 TIKTOK_PROVIDERS = ("tikapi23", "tikwm", "research")
+
+PARSER_VERSIONS: Mapping[str, int] = MappingProxyType(
+    {
+        "instagram": instagram.PARSER_VERSION,
+        "youtube": youtube.PARSER_VERSION,
+        "tiktok": tiktok.PARSER_VERSION,
+    }
+)
+"""Per platform, the version of its parsers (each platform's module holds its own, bumped by
+the change that alters a parse). Every normalized row (profile, post, comment) records its
+platform's version in ``parser_version``; ``sm-core reprocess`` rebuilds the rows of older
+versions from the raw layer."""
 
 
 def base_url(host: str) -> str:

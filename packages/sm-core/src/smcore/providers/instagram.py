@@ -61,6 +61,11 @@ METHODS: tuple[InstagramMethod, ...] = (
     "comment_replies",
 )
 
+PARSER_VERSION = 1
+"""The version of Instagram's parsers (this module's, and the envelopes of ``rocket`` and
+``scraper``). Bump it in the change that alters what a parser makes of a payload: rows record
+the version that normalized them, and ``sm-core reprocess`` rebuilds the older ones."""
+
 
 # --------------------------------------------------------------------------- Instagram shapes
 def parse_web_user(raw: dict[str, Any]) -> Profile:

@@ -64,6 +64,12 @@ METHODS: tuple[TikTokMethod, ...] = (
     "comment_replies",
 )
 
+PARSER_VERSION = 1
+"""The version of TikTok's parsers (this module's, and those of ``tikapi23``, ``tikwm`` and
+``tiktok_research``). Bump it in the change that alters what a parser makes of a payload:
+rows record the version that normalized them, and ``sm-core reprocess`` rebuilds the older
+ones."""
+
 
 @dataclass(frozen=True, slots=True)
 class TikTokUser:

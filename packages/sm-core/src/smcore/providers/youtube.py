@@ -31,6 +31,10 @@ METHODS: tuple[YouTubeMethod, ...] = (
 )
 MAX_IDS = 50
 PACIFIC = ZoneInfo("America/Los_Angeles")
+PARSER_VERSION = 1
+"""The version of YouTube's parsers (this module's). Bump it in the change that alters what a
+parser makes of a payload: rows record the version that normalized them, and
+``sm-core reprocess`` rebuilds the older ones."""
 
 
 def seconds_until_quota_reset(now: datetime | None = None) -> float:
@@ -277,7 +281,10 @@ _PARSE: dict[YouTubeMethod, Callable[[dict[str, Any]], payload.PageParts]] = {
 }
 
 
-def _parse(method: YouTubeMethod, params: Mapping[str, Any]) -> Callable[[dict[str, Any]], Any]:
+def page_parser(
+    method: YouTubeMethod, params: Mapping[str, Any]
+) -> Callable[[dict[str, Any]], payload.PageParts]:
+    """The parser of one method's answers (``params``: the call's, as the facade passed them)."""
     if method == "comment_replies":
         video = str(params["video_id"])
         return _list_page(lambda raw: parse_reply(raw, video))
@@ -343,7 +350,7 @@ class YouTubeApi:
         body = answer.payload
 
         def parse() -> payload.PageParts:
-            parts: payload.PageParts = _parse(method, params)(body)
+            parts = page_parser(method, params)(body)
             if method == "channel" and not parts[0]:
                 # channels.list answers an unknown id with 200 and no items.
                 raise ProviderError(ErrorKind.NOT_FOUND, "no such channel", status=200)
