@@ -8,15 +8,27 @@ comments go to the server as one JSON document a page (see "statements" below).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, text, update
+from sqlalchemy import (
+    Boolean,
+    and_,
+    bindparam,
+    func,
+    insert,
+    literal_column,
+    select,
+    text,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from smcore.providers import PARSER_VERSIONS
 from smcore.providers import models as dto
 from smcore.providers.cdn import link_expiry
 from smcore.store.models import (
@@ -52,7 +64,45 @@ def _document(rows: Sequence[dict[str, Any]]) -> str:
     return json.dumps(rows, separators=(",", ":"))
 
 
+def parser_version(platform: str) -> str:
+    """What a row normalized by today's parsers of ``platform`` records in ``parser_version``."""
+    return str(PARSER_VERSIONS[platform])
+
+
+@dataclass
+class Rebuilt:
+    """What rebuilding rows from records did: rows inserted (none stored them before) and rows
+    updated (they differed from what today's parsers make of their raw data); ``fresh``: the
+    ext_ids of the rows inserted."""
+
+    inserted: int = 0
+    updated: int = 0
+    fresh: set[str] = field(default_factory=set)
+
+    def add(self, other: Rebuilt) -> None:
+        self.inserted += other.inserted
+        self.updated += other.updated
+        self.fresh |= other.fresh
+
+
 # ---------------------------------------------------------------------------------- statements
+# Rebuilding rows from the raw layer (``sm-core reprocess``, ``:rebuild`` true): a stored row is
+# rewritten only from the very record it was stored from (its ``raw_data`` equals the record's:
+# a row stored since from another observation is left as it is, so neither the order nor the
+# number of payloads holding it matters), only when its ``parser_version`` is older than
+# ``:older_than`` (NULL: whatever its version), and only where something differs. A version that
+# is not a number (before versions were recorded: '') counts as 0. Rows the same rebuild
+# inserted (``:fresh``, their ext_ids) take any later record: the newest observation wins, as
+# in a sync.
+def _rebuildable(row: str, record: str) -> str:
+    """SQL: whether the stored row ``row`` may be rebuilt from ``record`` (see above)."""
+    return (
+        f"({row}.ext_id = ANY(CAST(:fresh AS text[])) OR ({row}.raw_data = {record}.raw_data"
+        f" AND (CAST(:older_than AS integer) IS NULL OR coalesce(CAST(substring("
+        f"{row}.parser_version, '^[0-9]+$') AS integer), 0) < CAST(:older_than AS integer))))"
+    )
+
+
 # Bulk writes send a page as ONE parameter, a JSON array that jsonb_to_recordset unpacks on the
 # server, into one INSERT … SELECT … ON CONFLICT per table, chained as data-modifying CTEs, so a
 # page is one round trip with one fixed statement text (prepared by psycopg after five runs).
@@ -141,6 +191,7 @@ _POST_COLUMNS = (
     "pinned",
     "expires_at",
     "raw_data",
+    "parser_version",
 )
 _POSTS = text(
     f"""
@@ -149,22 +200,32 @@ _POSTS = text(
             ext_id text, refresh boolean, code text, kind text, product_type text, title text,
             caption text, taken_at timestamptz, likes_count bigint, comments_count bigint,
             views_count bigint, shares_count bigint, saves_count bigint, pinned boolean,
-            expires_at timestamptz, raw_data jsonb, media jsonb)
+            expires_at timestamptz, raw_data jsonb, parser_version text, media jsonb)
     ), refreshed AS (
         INSERT INTO posts AS t (platform, ext_id, social_profile_id, {", ".join(_POST_COLUMNS)})
         SELECT :platform, ext_id, :profile, {", ".join(_POST_COLUMNS)}
         FROM page WHERE refresh ORDER BY ext_id
         ON CONFLICT (platform, ext_id) DO UPDATE SET
             {", ".join(f"{c} = excluded.{c}" for c in _POST_COLUMNS)}, updated_at = now()
-        RETURNING t.id, t.ext_id
+        WHERE NOT CAST(:rebuild AS boolean)
+           OR ({_rebuildable("t", "excluded")}
+               AND ({", ".join(f"t.{c}" for c in _POST_COLUMNS)})
+                   IS DISTINCT FROM ({", ".join(f"excluded.{c}" for c in _POST_COLUMNS)}))
+        RETURNING t.id, t.ext_id, CASE WHEN old.id IS NULL THEN 'inserted' ELSE 'updated' END
     ), added AS (
         INSERT INTO posts AS t (platform, ext_id, social_profile_id, {", ".join(_POST_COLUMNS)})
         SELECT :platform, ext_id, :profile, {", ".join(_POST_COLUMNS)}
         FROM page WHERE NOT refresh ORDER BY ext_id
         ON CONFLICT (platform, ext_id) DO NOTHING
-        RETURNING t.id, t.ext_id
-    ), written AS (
-        SELECT id, ext_id FROM refreshed UNION ALL SELECT id, ext_id FROM added
+        RETURNING t.id, t.ext_id, 'inserted'
+    ), kept AS (
+        -- A rebuild's posts that needed no change: their media are rebuilt all the same.
+        SELECT t.id, t.ext_id, 'kept' FROM page
+        JOIN posts t ON t.platform = :platform AND t.ext_id = page.ext_id
+        WHERE CAST(:rebuild AS boolean) AND {_rebuildable("t", "page")}
+          AND NOT EXISTS (SELECT FROM refreshed r WHERE r.ext_id = page.ext_id)
+    ), written (id, ext_id, state) AS (
+        SELECT * FROM refreshed UNION ALL SELECT * FROM added UNION ALL SELECT * FROM kept
     ), media AS (
         INSERT INTO media AS m
             (post_id, ext_id, position, media_type, url, video_url, width, height,
@@ -194,13 +255,14 @@ _POSTS = text(
               IS DISTINCT FROM (excluded.position, excluded.media_type, excluded.url,
                                 excluded.video_url, excluded.width, excluded.height)
     )
-    SELECT id, ext_id FROM written
+    SELECT id, ext_id, state FROM written
     """  # noqa: S608 - the interpolated names are the constant _POST_COLUMNS, values are bound
 )
 
 # The authors of a page of comments (or the likers of a post) into the accounts table: new
-# ones inserted, a changed name updated. The statement that follows reads their ids by key (a
-# new statement sees what concurrent writers committed meanwhile: no author is missed).
+# ones inserted, a changed name updated (not in a rebuild: an old payload's name never replaces
+# a newer one). The statement that follows reads their ids by key (a new statement sees what
+# concurrent writers committed meanwhile: no author is missed).
 _AUTHORS = text(
     """
     INSERT INTO followers AS f (platform, ext_id, username, full_name, avatar)
@@ -211,24 +273,24 @@ _AUTHORS = text(
     ON CONFLICT (platform, ext_id) DO UPDATE SET
         username = excluded.username, full_name = excluded.full_name,
         avatar = excluded.avatar, updated_at = now()
-    WHERE excluded.username <> ''
+    WHERE NOT CAST(:rebuild AS boolean) AND excluded.username <> ''
       AND (f.username, f.full_name, f.avatar)
           IS DISTINCT FROM (excluded.username, excluded.full_name, excluded.avatar)
     """
 )
 
 _COMMENTS = text(
-    """
+    f"""
     INSERT INTO comments AS c
         (platform, ext_id, post_id, parent_id, author_id, author_ext_id, author_username,
-         author_name, text, likes_count, replies_count, raw_data, created_at)
+         author_name, text, likes_count, replies_count, raw_data, parser_version, created_at)
     SELECT :platform, p.ext_id, :post, parent.id, author.id, p.author_ext_id,
            p.author_username, p.author_name, p.text, p.likes_count, p.replies_count,
-           p.raw_data, p.created_at
+           p.raw_data, p.parser_version, p.created_at
     FROM jsonb_to_recordset(CAST(:page AS jsonb)) AS p(
         ext_id text, parent_ext_id text, author_ext_id text, author_username text,
         author_name text, text text, likes_count integer, replies_count integer,
-        raw_data jsonb, created_at timestamptz)
+        raw_data jsonb, parser_version text, created_at timestamptz)
     LEFT JOIN comments parent
         ON parent.platform = :platform AND parent.ext_id = p.parent_ext_id
     LEFT JOIN followers author
@@ -239,13 +301,16 @@ _COMMENTS = text(
         replies_count = excluded.replies_count, raw_data = excluded.raw_data,
         author_username = excluded.author_username, author_name = excluded.author_name,
         author_id = excluded.author_id, parent_id = coalesce(excluded.parent_id, c.parent_id),
-        updated_at = now()
-    WHERE (c.text, c.likes_count, c.replies_count, c.raw_data, c.author_username,
-           c.author_name, c.author_id, c.parent_id)
+        parser_version = excluded.parser_version, updated_at = now()
+    WHERE (NOT CAST(:rebuild AS boolean) OR {_rebuildable("c", "excluded")})
+      AND (c.text, c.likes_count, c.replies_count, c.raw_data, c.author_username,
+           c.author_name, c.author_id, c.parent_id, c.parser_version)
           IS DISTINCT FROM (excluded.text, excluded.likes_count, excluded.replies_count,
                             excluded.raw_data, excluded.author_username, excluded.author_name,
-                            excluded.author_id, coalesce(excluded.parent_id, c.parent_id))
-    """
+                            excluded.author_id, coalesce(excluded.parent_id, c.parent_id),
+                            excluded.parser_version)
+    RETURNING c.ext_id, old.id IS NULL AS inserted
+    """  # noqa: S608 - the interpolated text is the constant _rebuildable, values are bound
 )
 
 _LIKES = text(
@@ -264,7 +329,7 @@ _LIKES = text(
 
 # ---------------------------------------------------------------------------------- profiles
 async def upsert_profile(conn: AsyncConnection, platform: str, row: dict[str, Any]) -> int:
-    """Insert or refresh a profile; returns its id."""
+    """Insert or refresh a profile (a row of ``*_profile_row``); returns its id."""
     stmt = pg_insert(SocialProfile).values(platform=platform, last_synced_at=func.now(), **row)
     upsert = stmt.on_conflict_do_update(
         index_elements=[SocialProfile.platform, SocialProfile.ext_id],
@@ -275,6 +340,41 @@ async def upsert_profile(conn: AsyncConnection, platform: str, row: dict[str, An
     ).returning(SocialProfile.id)
     profile_id: int = await conn.scalar(upsert)  # type: ignore[assignment]  # RETURNING id
     return profile_id
+
+
+async def rebuild_profile(
+    conn: AsyncConnection,
+    platform: str,
+    row: dict[str, Any],
+    *,
+    older_than: int | None,
+    fresh: Collection[str] = (),
+) -> Rebuilt:
+    """A profile (a row of ``*_profile_row``) rebuilt from the record it was stored from (see
+    "statements"): inserted when none is stored, updated when its raw data is the record's, its
+    parser version older than ``older_than`` (None: any) and something differs, or when this
+    rebuild inserted it (``fresh``). Its sync time and engagement rate stay."""
+    stmt = pg_insert(SocialProfile).values(platform=platform, **row)
+    columns = [c for c in row if c != "ext_id"]
+    table = SocialProfile.__table__.c
+    upsert = stmt.on_conflict_do_update(
+        index_elements=[SocialProfile.platform, SocialProfile.ext_id],
+        set_=_updates(SocialProfile, stmt.excluded, columns),
+        where=and_(
+            text(_rebuildable("social_profiles", "excluded")).bindparams(
+                older_than=older_than, fresh=list(fresh)
+            ),
+            tuple_(*(table[c] for c in columns)).is_distinct_from(
+                tuple_(*(stmt.excluded[c] for c in columns))
+            ),
+        ),
+    ).returning(literal_column("old.id IS NULL", Boolean))
+    inserted = await conn.scalar(upsert)
+    if inserted is None:
+        return Rebuilt()
+    if inserted:
+        return Rebuilt(inserted=1, fresh={row["ext_id"]})
+    return Rebuilt(updated=1)
 
 
 def instagram_profile_row(profile: dto.Profile) -> dict[str, Any]:
@@ -291,6 +391,7 @@ def instagram_profile_row(profile: dto.Profile) -> dict[str, Any]:
         "is_private": profile.is_private,
         "is_verified": profile.is_verified,
         "raw_data": profile.raw,
+        "parser_version": parser_version(Platform.INSTAGRAM),
     }
 
 
@@ -309,6 +410,7 @@ def tiktok_profile_row(profile: dto.Profile) -> dict[str, Any]:
         "is_verified": profile.is_verified,
         "sec_uid": profile.sec_uid,
         "raw_data": profile.raw,
+        "parser_version": parser_version(Platform.TIKTOK),
     }
 
 
@@ -326,6 +428,7 @@ def youtube_channel_row(channel: dto.Channel) -> dict[str, Any]:
         "posts_count": channel.video_count or 0,
         "views_count": channel.view_count,
         "raw_data": channel.raw,
+        "parser_version": parser_version(Platform.YOUTUBE),
     }
 
 
@@ -527,6 +630,7 @@ def _post_row(platform: str, profile_id: int, post: dto.Post) -> dict[str, Any]:
         "pinned": post.pinned,
         "expires_at": post.expires_at.isoformat() if post.expires_at else None,
         "raw_data": post.raw,
+        "parser_version": parser_version(platform),
     }
 
 
@@ -549,6 +653,7 @@ def _video_row(profile_id: int, video: dto.Video) -> dict[str, Any]:
         "pinned": False,
         "expires_at": None,
         "raw_data": video.raw,
+        "parser_version": parser_version(Platform.YOUTUBE),
     }
 
 
@@ -602,17 +707,8 @@ async def store_posts(
     posts = [*refreshed.values(), *older]
     if not posts:
         return {}
-    page = [
-        {
-            **row,
-            "taken_at": row["taken_at"].isoformat(),
-            "refresh": post.ext_id in refreshed,
-            "media": _media_rows(post),
-        }
-        for post, row in zip(posts, post_rows(platform, profile_id, posts), strict=True)
-    ]
-    params = {"page": _document(page), "platform": platform, "profile": profile_id}
-    ids: dict[str, int] = {ext: pid for pid, ext in (await conn.execute(_POSTS, params)).all()}
+    written = await _write_posts(conn, platform, profile_id, posts, set(refreshed))
+    ids = {ext: pid for pid, ext, _ in written}
     await snapshot(
         conn,
         [
@@ -632,6 +728,71 @@ async def store_posts(
         job_id=job_id,
     )
     return ids
+
+
+async def _write_posts(
+    conn: AsyncConnection,
+    platform: str,
+    profile_id: int,
+    posts: Sequence[Any],
+    refresh: set[str],
+    *,
+    rebuild: bool = False,
+    older_than: int | None = None,
+    fresh: Collection[str] = (),
+) -> list[tuple[int, str, str]]:
+    """``_POSTS`` for one page: (id, ext_id, inserted | updated | kept) of the posts written."""
+    page = [
+        {
+            **row,
+            "taken_at": row["taken_at"].isoformat(),
+            "refresh": post.ext_id in refresh,
+            "media": _media_rows(post),
+        }
+        for post, row in zip(posts, post_rows(platform, profile_id, posts), strict=True)
+    ]
+    params = {
+        "page": _document(page),
+        "platform": platform,
+        "profile": profile_id,
+        "rebuild": rebuild,
+        "older_than": older_than,
+        "fresh": list(fresh),
+    }
+    return [(r[0], r[1], r[2]) for r in (await conn.execute(_POSTS, params)).all()]
+
+
+async def rebuild_posts(
+    conn: AsyncConnection,
+    platform: str,
+    profile_id: int,
+    items: Sequence[Any],
+    *,
+    older_than: int | None,
+    fresh: Collection[str] = (),
+) -> Rebuilt:
+    """Posts (or videos) rebuilt with their media from the records they were stored from (see
+    "statements"); ones never stored are inserted, and ones this rebuild inserted (``fresh``)
+    take the newer record. No metric snapshot: history stays as it was observed."""
+    posts = list({p.ext_id: p for p in items}.values())
+    if not posts:
+        return Rebuilt()
+    written = await _write_posts(
+        conn,
+        platform,
+        profile_id,
+        posts,
+        {p.ext_id for p in posts},
+        rebuild=True,
+        older_than=older_than,
+        fresh=fresh,
+    )
+    states = [state for _, _, state in written]
+    return Rebuilt(
+        inserted=states.count("inserted"),
+        updated=states.count("updated"),
+        fresh={ext for _, ext, state in written if state == "inserted"},
+    )
 
 
 STORY = "story"
@@ -707,12 +868,15 @@ async def set_frontier(
 
 # ---------------------------------------------------------------------------------- comments
 async def _upsert_people(
-    conn: AsyncConnection, platform: str, people: Iterable[dict[str, Any]]
+    conn: AsyncConnection, platform: str, people: Iterable[dict[str, Any]], *, rebuild: bool = False
 ) -> None:
-    """Comment authors or likers into the accounts table (``followers``)."""
+    """Comment authors or likers into the accounts table (``followers``); ``rebuild``: new ones
+    only."""
     rows = _unique(p for p in people if p["ext_id"])
     if rows:
-        await conn.execute(_AUTHORS, {"people": _document(rows), "platform": platform})
+        await conn.execute(
+            _AUTHORS, {"people": _document(rows), "platform": platform, "rebuild": rebuild}
+        )
 
 
 async def upsert_comments(
@@ -720,7 +884,35 @@ async def upsert_comments(
 ) -> int:
     """Comments (or replies: ``parent_ext_id`` set, the parent stored before) of one post, their
     authors linked to the accounts table."""
-    rows = _unique(
+    rows = _comment_rows(platform, comments)
+    if rows:
+        await _write_comments(conn, platform, post_id, comments, rows)
+    return len(rows)
+
+
+async def rebuild_comments(
+    conn: AsyncConnection,
+    platform: str,
+    post_id: int,
+    comments: Sequence[dto.Comment],
+    *,
+    older_than: int | None,
+    fresh: Collection[str] = (),
+) -> Rebuilt:
+    """Comments of one post rebuilt from the records they were stored from (see "statements");
+    ones never stored are inserted, and ones this rebuild inserted (``fresh``) take the newer
+    record. Authors new to the accounts table are added; a stored author is left as it is."""
+    rows = _comment_rows(platform, comments)
+    if not rows:
+        return Rebuilt()
+    return await _write_comments(
+        conn, platform, post_id, comments, rows, rebuild=True, older_than=older_than, fresh=fresh
+    )
+
+
+def _comment_rows(platform: str, comments: Sequence[dto.Comment]) -> list[dict[str, Any]]:
+    version = parser_version(platform)
+    return _unique(
         {
             "ext_id": c.ext_id,
             "parent_ext_id": c.parent_ext_id,
@@ -731,12 +923,24 @@ async def upsert_comments(
             "likes_count": c.like_count or 0,
             "replies_count": c.reply_count or 0,
             "raw_data": c.raw,
+            "parser_version": version,
             "created_at": c.created_at.isoformat(),
         }
         for c in comments
     )
-    if not rows:
-        return 0
+
+
+async def _write_comments(
+    conn: AsyncConnection,
+    platform: str,
+    post_id: int,
+    comments: Sequence[dto.Comment],
+    rows: list[dict[str, Any]],
+    *,
+    rebuild: bool = False,
+    older_than: int | None = None,
+    fresh: Collection[str] = (),
+) -> Rebuilt:
     await _upsert_people(
         conn,
         platform,
@@ -749,17 +953,27 @@ async def upsert_comments(
             }
             for c in comments
         ),
+        rebuild=rebuild,
     )
+    done = Rebuilt()
     # Top-level comments first: a reply finds its parent by key, stored by then.
     for group in (
         [r for r in rows if not r["parent_ext_id"]],
         [r for r in rows if r["parent_ext_id"]],
     ):
         if group:
-            await conn.execute(
-                _COMMENTS, {"page": _document(group), "platform": platform, "post": post_id}
-            )
-    return len(rows)
+            params = {
+                "page": _document(group),
+                "platform": platform,
+                "post": post_id,
+                "rebuild": rebuild,
+                "older_than": older_than,
+                "fresh": list(fresh),
+            }
+            written = (await conn.execute(_COMMENTS, params)).all()
+            new = {ext for ext, inserted in written if inserted}
+            done.add(Rebuilt(inserted=len(new), updated=len(written) - len(new), fresh=new))
+    return done
 
 
 async def upsert_likers(
@@ -982,6 +1196,46 @@ async def quarantine(
             ],
         )
     return len(rejected)
+
+
+_QUARANTINE_ONCE = text(
+    """
+    INSERT INTO quarantined_items
+        (job_call_id, service_call_id, platform, stream, ext_id, reason, raw)
+    SELECT :job, :call, :platform, :stream, r.ext_id, r.reason, r.raw
+    FROM jsonb_to_recordset(CAST(:items AS jsonb)) AS r(ext_id text, reason text, raw jsonb)
+    WHERE NOT EXISTS (
+        SELECT FROM quarantined_items q
+        WHERE q.job_call_id = :job AND q.service_call_id = :call AND q.raw = r.raw)
+    """
+)
+
+
+async def quarantine_once(
+    conn: AsyncConnection,
+    rejected: Sequence[dto.Rejected],
+    *,
+    job_id: int,
+    service_call_id: int,
+    platform: str,
+    stream: str,
+) -> int:
+    """:func:`quarantine` for items read again (``sm-core reprocess``): an item already set
+    aside from the same call is not set aside twice. Returns how many were added."""
+    if not rejected:
+        return 0
+    items = [{"ext_id": r.ext_id, "reason": r.reason, "raw": r.raw} for r in rejected]
+    result = await conn.execute(
+        _QUARANTINE_ONCE,
+        {
+            "items": _document(items),
+            "job": job_id,
+            "call": service_call_id,
+            "platform": platform,
+            "stream": stream,
+        },
+    )
+    return result.rowcount or 0
 
 
 async def quarantined_in_job(conn: AsyncConnection, job_id: int, stream: str | None) -> int:
