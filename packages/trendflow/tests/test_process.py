@@ -7,6 +7,13 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
+
+from trendflow.config import load_config
+from trendflow.models.cache import MODELS
+from trendflow.models.registry import ModelStore
+from trendflow.pipeline.contracts import RunInputs
+from trendflow.pipeline.service import DataProcessor, RunRequest
 from trendflow.store.npz import read_npz
 
 
@@ -92,3 +99,42 @@ def test_validate_reports_a_tampered_artifact_and_a_json_artifact(
     problems = json.loads(result.stdout)["problems"]
     assert any("detections.npz: sha256 differs" in p for p in problems), problems
     assert any("summary.json: JSON artifact" in p for p in problems), problems
+
+
+def test_a_worker_loads_each_model_once_for_all_its_jobs(env, bbb_run, tmp_path: Path) -> None:
+    """One DataProcessor (as a `trendflow serve` worker keeps) runs two jobs: the second job's
+    components get the sessions, the OCR engine and the Whisper model the first one loaded, and
+    compute the same artifacts."""
+    config = load_config(env.config)
+    processor = DataProcessor(config, ModelStore(env.models_dir, config.models, download=False))
+    MODELS.clear()
+    reports = []
+    for video_id in ("first", "second"):
+        request = RunRequest(
+            platform_id="youtube",
+            video_id=video_id,
+            run_id="r1",
+            inputs=RunInputs(video=bbb_run.video),
+            result_store=tmp_path / "rs",
+            frames_root=tmp_path / "frames",
+        )
+        reports.append(processor.run(request))
+    first, second = ({n: c.status for n, c in r.components.items()} for r in reports)
+    assert first == second and "failed" not in first.values(), first
+    loaded = {entry["key"]: entry for entry in MODELS.stats()}
+    assert set(loaded) == {
+        "onnx:yolox_nano.onnx",
+        "onnx:yunet_n_dynamic.onnx",
+        "onnx:clip-vit-b32-vision.onnx",
+        "onnx:model-small.onnx",
+        "rapidocr:ch_PP-OCRv4_det_infer.onnx",
+        "whisper:whisper-base",  # bigbuckbunny's hums pass the VAD: Whisper runs
+    }, loaded
+    assert all(entry["hits"] == 1 for entry in loaded.values()), loaded
+    for name in ("core_object_detections", "core_face_landmarks", "ocr_text"):
+        artifact = reports[0].components[name].artifacts[0]
+        a, _ = read_npz(reports[0].run_dir / artifact)
+        b, _ = read_npz(reports[1].run_dir / artifact)
+        assert a.keys() == b.keys()
+        for key in a:
+            assert np.array_equal(a[key], b[key], equal_nan=a[key].dtype.kind == "f"), key

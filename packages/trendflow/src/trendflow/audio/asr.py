@@ -15,6 +15,7 @@ words spoken: they are as personal as the transcript.
 from __future__ import annotations
 
 import importlib.metadata
+import threading
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from numpy.typing import NDArray
 
 from trendflow.config import AsrConfig
 from trendflow.errors import MissingDependencyError, ModelUnavailableError
+from trendflow.models.cache import MODELS, threads_per_component
 from trendflow.models.registry import REGISTRY
 from trendflow.pipeline.contracts import Artifact, ComponentResult, Context
 from trendflow.store.npz import sha256_file
@@ -120,19 +122,13 @@ def run(ctx: Context) -> ComponentResult:
             f"audio.wav is {rate} Hz; set segmenter.audio_sample_rate to {SAMPLE_RATE}",
         )
     duration = len(samples) / rate
-    if not len(samples) or (cfg.vad_filter and not _has_speech(samples)):
+    speech = _speech_chunks(samples) if cfg.vad_filter and len(samples) else None
+    if not len(samples) or speech == []:
         # Whisper is not even loaded: on no speech it would only detect a language (~1 s).
         return _result(_empty(duration), "no_speech", records)
-    model = _load(model_dir, cfg)
-    segments, info = model.transcribe(
-        samples,
-        beam_size=cfg.beam_size,
-        language=cfg.language,
-        vad_filter=cfg.vad_filter,
-        temperature=list(cfg.temperatures),
-        max_new_tokens=cfg.max_new_tokens,
-    )
-    segments = list(segments)  # a generator: decoding happens as it is consumed
+    threads = threads_per_component(cfg.cpu_threads, ctx.config.max_workers)
+    model = _load(model_dir, spec.sha256, cfg, threads)
+    segments, info = _transcribe(model, samples, speech, cfg)
     decoded = len(segments)
     if cfg.drop_hallucinations:
         segments = [s for s in segments if not _rejected(s)]
@@ -199,17 +195,59 @@ def _result(
     )
 
 
-def _has_speech(samples: NDArray[np.float32]) -> bool:
-    """Whether faster-whisper's VAD, with the options ``transcribe`` uses, finds any speech."""
+def _speech_chunks(samples: NDArray[np.float32]) -> list[dict[str, int]]:
+    """Speech regions (sample offsets) found by faster-whisper's VAD with its default options.
+
+    Run once per job: the same chunks gate Whisper and select what it transcribes.
+    """
     from faster_whisper.vad import (  # type: ignore[import-untyped]  # ships no py.typed  # noqa: PLC0415
         VadOptions,
         get_speech_timestamps,
     )
 
-    return bool(get_speech_timestamps(samples, VadOptions()))
+    chunks: list[dict[str, int]] = get_speech_timestamps(samples, VadOptions())
+    return chunks
 
 
-def _load(model_dir: Path, cfg: AsrConfig) -> Any:
+def _transcribe(
+    model: Any,
+    samples: NDArray[np.float32],
+    speech: list[dict[str, int]] | None,
+    cfg: AsrConfig,
+) -> tuple[list[Any], Any]:
+    """Transcribe ``speech`` (VAD chunks) of ``samples``, or all of it when ``speech`` is None.
+
+    What ``transcribe(vad_filter=True)`` does, with the VAD's chunks computed once by the
+    caller: the speech is concatenated, transcribed, and its times mapped back to the audio's.
+    """
+    from faster_whisper.transcribe import (  # type: ignore[import-untyped]  # ships no py.typed  # noqa: PLC0415
+        restore_speech_timestamps,
+    )
+    from faster_whisper.vad import collect_chunks  # noqa: PLC0415  # untyped: see _speech_chunks
+
+    audio = samples
+    if speech is not None:
+        audio = np.concatenate(collect_chunks(samples, speech)[0], axis=0)
+    segments, info = model.transcribe(
+        audio,
+        beam_size=cfg.beam_size,
+        language=cfg.language,
+        vad_filter=False,
+        temperature=list(cfg.temperatures),
+        max_new_tokens=cfg.max_new_tokens,
+    )
+    if speech is not None:
+        segments = restore_speech_timestamps(segments, speech, SAMPLE_RATE)
+    return list(segments), info  # a generator: decoding happens as it is consumed
+
+
+def _load(model_dir: Path, sha256: str | None, cfg: AsrConfig, threads: int) -> Any:
+    """The process's Whisper model for these weights, compute type and threads (loaded once)."""
+    key = ("whisper", str(model_dir), sha256, cfg.compute_type, threads)
+    return MODELS.get(key, lambda: _whisper(model_dir, cfg.compute_type, threads))
+
+
+def _whisper(model_dir: Path, compute_type: str, threads: int) -> Any:
     # Imported here: faster-whisper (with ctranslate2 and huggingface_hub) costs ~0.5 s, which
     # every other CLI command (validate, gc, models) would otherwise pay. The model directory is
     # local and complete (tokenizer.json included), so faster-whisper never reaches the Hub.
@@ -217,11 +255,39 @@ def _load(model_dir: Path, cfg: AsrConfig) -> Any:
         WhisperModel,
     )
 
-    return WhisperModel(
+    class Whisper(WhisperModel):  # type: ignore[misc]  # WhisperModel is untyped
+        """WhisperModel that encodes the first 30 s window once, not twice.
+
+        With no language given, ``transcribe`` encodes the first window to detect the language
+        and then again to decode it (one Whisper-base encoder pass is ~1.6 s of CPU here, a
+        third of a minute of speech). Detection is handed the features less their last frame,
+        which ``transcribe``'s own windows never read, so both ask ``encode`` for the same
+        array; a per-thread memo of the last input answers the second ask.
+        """
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self._memo = threading.local()
+
+        def detect_language(self, audio: Any = None, features: Any = None, **kw: Any) -> Any:
+            if audio is None and features is not None and features.shape[-1] > 1:
+                features = features[..., :-1]
+            return super().detect_language(audio=audio, features=features, **kw)
+
+        def encode(self, features: Any) -> Any:
+            last = getattr(self._memo, "last", None)
+            if last is not None and np.array_equal(last[0], features):
+                self._memo.last = None  # one reuse: the next window is another array
+                return last[1]
+            output = super().encode(features)
+            self._memo.last = (np.array(features, copy=True), output)
+            return output
+
+    return Whisper(
         str(model_dir),
         device="cpu",
-        compute_type=cfg.compute_type,
-        cpu_threads=cfg.cpu_threads,
+        compute_type=compute_type,
+        cpu_threads=threads,
         num_workers=1,
         local_files_only=True,
     )

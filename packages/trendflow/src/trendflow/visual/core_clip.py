@@ -10,7 +10,7 @@ from numpy.typing import NDArray
 
 from trendflow.errors import MissingDependencyError
 from trendflow.pipeline.contracts import Artifact, ComponentResult, Context
-from trendflow.visual.runtime import model_record, session
+from trendflow.visual.runtime import model_record, onnx_threads, session
 
 NAME = "core_clip"
 VERSION = "1.0.0"
@@ -38,7 +38,7 @@ def run(ctx: Context) -> ComponentResult:
     model_path = ctx.models.path(cfg.model)
     indices, frames = ctx.frames.frames(NAME)
     chunks: list[NDArray[np.float32]] = []
-    sess = session(model_path, ctx.config.onnx_threads)
+    sess = session(model_path, spec.sha256, onnx_threads(ctx.config))
     input_name = sess.get_inputs()[0].name
     outputs = [o.name for o in sess.get_outputs()]
     # Exports with the projection name it image_embeds (beside last_hidden_state); else the first.

@@ -10,7 +10,7 @@ from numpy.typing import NDArray
 
 from trendflow.errors import MissingDependencyError
 from trendflow.pipeline.contracts import Artifact, ComponentResult, Context
-from trendflow.visual.runtime import model_record, session
+from trendflow.visual.runtime import model_record, onnx_threads, session
 
 NAME = "core_depth_midas"
 VERSION = "1.0.0"
@@ -36,7 +36,7 @@ def run(ctx: Context) -> ComponentResult:
     n, side = len(indices), cfg.map_size
     maps = np.full((n, side, side), np.nan, dtype=np.float32)
     stats = np.full((n, 4), np.nan, dtype=np.float32)
-    sess = session(model_path, ctx.config.onnx_threads)
+    sess = session(model_path, spec.sha256, onnx_threads(ctx.config))
     input_name = sess.get_inputs()[0].name
     for i, frame in enumerate(frames):
         out = np.asarray(sess.run(None, {input_name: preprocess(frame)})[0], np.float32)

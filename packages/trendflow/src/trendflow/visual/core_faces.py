@@ -8,7 +8,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from trendflow.pipeline.contracts import Artifact, ComponentResult, Context
-from trendflow.visual.runtime import model_record, nms, session
+from trendflow.visual.runtime import model_record, nms, onnx_threads, session
 
 NAME = "core_face_landmarks"
 VERSION = "1.0.0"
@@ -84,7 +84,7 @@ def run(ctx: Context) -> ComponentResult:
     if n:
         h, w = frames.shape[1:3]
         scale = np.array([w, h], dtype=np.float32)
-        sess = session(model_path, ctx.config.onnx_threads)
+        sess = session(model_path, spec.sha256, onnx_threads(ctx.config))
         names = [o.name for o in sess.get_outputs()]
         for start in range(0, n, BATCH):
             blob = to_input(frames[start : start + BATCH])

@@ -9,7 +9,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from trendflow.pipeline.contracts import Artifact, ComponentResult, Context
-from trendflow.visual.runtime import model_record, nms, session
+from trendflow.visual.runtime import model_record, nms, onnx_threads, session
 
 NAME = "core_object_detections"
 VERSION = "1.0.0"
@@ -84,7 +84,7 @@ def run(ctx: Context) -> ComponentResult:
     boxes = np.full((n, k, 4), np.nan, dtype=np.float32)
     scores = np.full((n, k), np.nan, dtype=np.float32)
     classes = np.full((n, k), -1, dtype=np.int16)
-    sess = session(model_path, ctx.config.onnx_threads)
+    sess = session(model_path, spec.sha256, onnx_threads(ctx.config))
     input_name = sess.get_inputs()[0].name
     for i, frame in enumerate(frames):
         blob, ratio = letterbox(frame)

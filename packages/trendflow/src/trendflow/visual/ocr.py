@@ -11,6 +11,8 @@ OCR/comments: hard_cap_days=60"); every feature above stays in ``ocr.npz``.
 
 from __future__ import annotations
 
+import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +21,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from trendflow.config import OcrConfig
+from trendflow.models.cache import MODELS
 from trendflow.pipeline.contracts import Artifact, ComponentResult, Context
-from trendflow.visual.runtime import model_record
+from trendflow.visual.runtime import model_record, onnx_threads
 
 NAME = "ocr_text"
 VERSION = "1.0.0"
@@ -29,33 +32,61 @@ SEGMENTER = "segmenter"
 PER_FRAME = ("n_boxes", "text_area_fraction", "mean_confidence", "n_chars")
 
 
-def engine(paths: tuple[Path, Path, Path], cfg: OcrConfig, threads: int) -> Any:
-    """A RapidOCR engine on exactly these det, cls, rec files (not the copies in its wheel)."""
-    det, cls, rec = paths
-    # Imported here: rapidocr costs ~0.5 s to import, which every other CLI command would pay.
-    from rapidocr_onnxruntime import (  # type: ignore[import-untyped]  # ships no py.typed  # noqa: PLC0415
-        RapidOCR,
-    )
+@dataclass(frozen=True)
+class Engine:
+    """A loaded RapidOCR and the lock that keeps its callers apart.
 
-    return RapidOCR(
-        det_model_path=str(det),
-        cls_model_path=str(cls),
-        rec_model_path=str(rec),
-        text_score=cfg.text_score,
-        det_box_thresh=cfg.box_threshold,
-        # "max": shrink frames whose longest side exceeds the cap, never enlarge (RapidOCR's own
-        # default, "min" 736, would upscale every 640-px frame about 2x for little gain).
-        det_limit_type="max",
-        det_limit_side_len=cfg.det_max_side,
-        intra_op_num_threads=threads or -1,
-    )
+    RapidOCR keeps per-call state on itself (the detector's preprocessing of the last image),
+    so the process's one engine reads one frame at a time.
+    """
+
+    ocr: Any
+    lock: threading.Lock
+
+
+def engine(
+    paths: tuple[Path, Path, Path], shas: tuple[str | None, ...], cfg: OcrConfig, threads: int
+) -> Engine:
+    """The process's RapidOCR on exactly these det, cls, rec files (not the copies in its wheel).
+
+    Loaded once per process and key (files, their pins, the reading options, threads).
+    """
+
+    def load() -> Engine:
+        det, cls, rec = paths
+        # Imported here: rapidocr costs ~0.5 s to import, which every other CLI command would
+        # pay.
+        from rapidocr_onnxruntime import (  # type: ignore[import-untyped]  # ships no py.typed  # noqa: PLC0415
+            RapidOCR,
+        )
+
+        ocr = RapidOCR(
+            det_model_path=str(det),
+            cls_model_path=str(cls),
+            rec_model_path=str(rec),
+            text_score=cfg.text_score,
+            det_box_thresh=cfg.box_threshold,
+            # "max": shrink frames whose longest side exceeds the cap, never enlarge (RapidOCR's
+            # own default, "min" 736, would upscale every 640-px frame about 2x for little gain).
+            det_limit_type="max",
+            det_limit_side_len=cfg.det_max_side,
+            intra_op_num_threads=threads,
+        )
+        return Engine(ocr, threading.Lock())
+
+    options = (cfg.text_score, cfg.box_threshold, cfg.det_max_side, threads)
+    key = ("rapidocr", *map(str, paths), *shas, *options)
+    loaded: Engine = MODELS.get(key, load)
+    return loaded
 
 
 def read_frame(
-    ocr: Any, frame_rgb: NDArray[np.uint8]
+    ocr: Engine, frame_rgb: NDArray[np.uint8]
 ) -> list[tuple[NDArray[np.float32], str, float]]:
     """Boxes (4 corner points, pixels), strings and confidences read in one RGB frame."""
-    result, _ = ocr(np.ascontiguousarray(frame_rgb[..., ::-1]))  # RapidOCR wants BGR arrays
+    bgr = np.ascontiguousarray(frame_rgb[..., ::-1])  # RapidOCR wants BGR arrays
+    with ocr.lock:
+        result, _ = ocr.ocr(bgr)
     return [
         (np.asarray(box, dtype=np.float32).reshape(4, 2), str(text), float(score))
         for box, text, score in result or []
@@ -77,7 +108,7 @@ def run(ctx: Context) -> ComponentResult:
     scores = np.full((n, k), np.nan, dtype=np.float32)
     texts = np.full((n, k), "", dtype=object)
     if n:
-        ocr = engine(paths, cfg, ctx.config.onnx_threads)
+        ocr = engine(paths, tuple(s.sha256 for s in specs), cfg, onnx_threads(ctx.config))
         height, width = frames.shape[1:3]
         for i, frame in enumerate(frames):
             found = read_frame(ocr, frame)[:k]

@@ -9,14 +9,32 @@ import numpy as np
 import onnxruntime as ort  # type: ignore[import-untyped]  # ships no py.typed
 from numpy.typing import NDArray
 
+from trendflow.config import PipelineConfig
+from trendflow.models.cache import MODELS, threads_per_component
 
-def session(path: Path, threads: int) -> ort.InferenceSession:
-    """A CPU session; ``threads`` 0 lets ONNX Runtime choose."""
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.log_severity_level = 3
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+def session(path: Path, sha256: str | None, threads: int) -> ort.InferenceSession:
+    """The process's CPU session for the weights at ``path`` (pinned ``sha256``), loaded once.
+
+    ``threads`` intra-op threads (see :func:`onnx_threads`). Idle pool threads sleep instead of
+    spinning: a spinning pool burns a core that the run's other components need.
+    """
+
+    def load() -> ort.InferenceSession:
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+    sess: ort.InferenceSession = MODELS.get(("onnx", str(path), sha256, threads), load)
+    return sess
+
+
+def onnx_threads(config: PipelineConfig) -> int:
+    """Intra-op threads per session: ``onnx_threads``, or for 0 the CPUs per parallel module."""
+    return threads_per_component(config.onnx_threads, config.max_workers)
 
 
 def nms(boxes: NDArray[np.float32], scores: NDArray[np.float32], iou: float) -> list[int]:
