@@ -21,6 +21,12 @@ SEGMENTER = "segmenter"
 VERSION = "1.0.0"
 
 
+# RGB (0-255) -> luma (Rec. 601), red-green, yellow-blue, each scaled to 0-1 units.
+_OPPONENT = np.array(
+    [[0.299, 0.587, 0.114], [1.0, -1.0, 0.0], [0.5, 0.5, -1.0]], dtype=np.float32
+) / np.float32(255.0)
+
+
 def _nanstats(prefix: str, values: NDArray[Any]) -> dict[str, NDArray[Any]]:
     finite = values[np.isfinite(values)]
     if not finite.size:
@@ -64,21 +70,21 @@ def color_motion(ctx: Context) -> ComponentResult:
     values = {name: np.full(n, np.nan, dtype=np.float32) for name in columns}
     previous: NDArray[np.float32] | None = None
     for i, frame in enumerate(frames):
-        rgb = frame.astype(np.float32) / 255.0
-        luma = rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
-        values["brightness"][i] = luma.mean()
-        values["contrast"][i] = luma.std()
-        values["saturation"][i] = cv2.cvtColor(frame, cv2.COLOR_RGB2HSV)[..., 1].mean() / 255.0
-        rg = rgb[..., 0] - rgb[..., 1]
-        yb = 0.5 * (rgb[..., 0] + rgb[..., 1]) - rgb[..., 2]
-        values["colorfulness"][i] = np.hypot(rg.std(), yb.std()) + 0.3 * np.hypot(
-            rg.mean(), yb.mean()
+        # One float pass per frame; OpenCV's reductions (double accumulators) do the rest.
+        opponent = cv2.transform(frame.astype(np.float32), _OPPONENT)
+        luma = cv2.extractChannel(opponent, 0)
+        mean, std = cv2.meanStdDev(opponent)
+        red, _, blue, _ = cv2.mean(frame)
+        values["brightness"][i], values["contrast"][i] = mean[0, 0], std[0, 0]
+        values["saturation"][i] = cv2.mean(cv2.cvtColor(frame, cv2.COLOR_RGB2HSV))[1] / 255.0
+        values["colorfulness"][i] = np.hypot(std[1, 0], std[2, 0]) + 0.3 * np.hypot(
+            mean[1, 0], mean[2, 0]
         )
-        values["warmth"][i] = rgb[..., 0].mean() - rgb[..., 2].mean()
+        values["warmth"][i] = (red - blue) / 255.0
         height = max(2, round(cfg.analysis_width * frame.shape[0] / frame.shape[1]))
         small = cv2.resize(luma, (cfg.analysis_width, height), interpolation=cv2.INTER_AREA)
         if previous is not None:
-            values["motion"][i] = np.abs(small - previous).mean()
+            values["motion"][i] = cv2.norm(small, previous, cv2.NORM_L1) / small.size
         previous = small
     arrays: dict[str, NDArray[Any]] = {
         "frame_indices": indices,
