@@ -58,7 +58,7 @@ def speech_run(cli, env, librivox, make_video, tmp_path_factory) -> dict[str, An
     gap = np.zeros(8000, dtype=np.float32)
     speech = np.concatenate([part for u in UTTERANCES for part in (librivox.samples(u), gap)])
     video = make_video(root / "speech.mp4", seconds=len(speech) / 16000, fps=10, speech=speech)
-    # ASR at its defaults (beam 5, the whole temperature ladder), not the shared lean settings.
+    # ASR at its defaults (greedy, one temperature, no token cap), not the shared lean settings.
     config = env.with_config(root / "c.yaml", disabled=NOT_AUDIO, components={"asr_extractor": {}})
     _, report = cli.process(
         video, video_id="speech", result_store=root / "rs", frames_store=root / "fr", config=config
@@ -117,7 +117,7 @@ def test_asr_reruns_only_when_its_own_config_changes(cli, env, speech_run) -> No
         video_id="speech",
         result_store=root / "rs",
         frames_store=root / "fr",
-        config=config("beam.yaml", {"beam_size": 1}),
+        config=config("beam.yaml", {"beam_size": 2}),
     )
     statuses = {n: c["status"] for n, c in report["components"].items()}
     assert {n for n, s in statuses.items() if s != "reused"} == {"asr_extractor"}

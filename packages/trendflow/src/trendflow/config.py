@@ -48,6 +48,13 @@ class SegmenterConfig(_Strict):
     shot_threshold: float = Field(default=27.0, gt=0, description="ContentDetector threshold.")
     shot_min_len_frames: int = Field(default=8, ge=1, description="Shortest shot, frames.")
     shot_analysis_width: int = Field(default=160, ge=16, description="Width for shot detection.")
+    skip_nonref_frames: bool = Field(
+        default=True,
+        description="Decode frames no component samples with skip_frame=NONREF: frames no "
+        "other frame is predicted from are not decoded (40-45 % of an x264 B-pyramid stream; "
+        "decoding is most of the Segmenter's CPU), every other frame decodes exactly, and shot "
+        "detection runs on the frames decoded. False decodes every frame.",
+    )
     audio_sample_rate: int = Field(default=16000, ge=8000, description="audio.wav sample rate.")
     audio_window_s: float = Field(default=1.0, gt=0, description="audio_segments_v1 window.")
     audio_hop_s: float = Field(default=0.5, gt=0, description="audio_segments_v1 hop.")
@@ -93,7 +100,13 @@ class AsrConfig(_Strict):
     compute_type: Literal["int8", "int8_float32", "float32"] = Field(
         default="int8", description="CTranslate2 compute type on CPU."
     )
-    beam_size: int = Field(default=5, ge=1, description="Beam search width.")
+    beam_size: int = Field(
+        default=1,
+        ge=1,
+        description="Beam search width. 1 (greedy) by default: on this project's 2-core CPU "
+        "beam 5 cost ~1.4x the CPU of greedy decoding for the same words on the LibriVox "
+        "test speech (benchmarks/trendflow.py).",
+    )
     language: str | None = Field(
         default=None,
         pattern=r"^[a-z]{2,3}$",

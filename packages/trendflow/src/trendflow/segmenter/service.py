@@ -6,18 +6,22 @@ Writes ``frames_dir`` (``frames.npy`` with only the union of sampled frames, RGB
 
 from __future__ import annotations
 
+import bisect
+import hashlib
 import json
 import os
 import shutil
 import tempfile
 import wave
+from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, Literal
 
 import av
+import cv2
 import numpy as np
 from numpy.typing import NDArray
 from scenedetect import ContentDetector  # type: ignore[import-untyped]  # ships no py.typed
@@ -32,7 +36,7 @@ from trendflow.segmenter.frames import (
     FRAMES_SCHEMA,
     METADATA_NAME,
 )
-from trendflow.store.npz import sha256_file, write_bytes_atomic
+from trendflow.store.npz import write_bytes_atomic
 from trendflow.versions import SAMPLING_POLICY_VERSION
 
 
@@ -156,16 +160,9 @@ def _decode(
     sampling: Mapping[str, SamplingPolicy],
     components: Sequence[str],
 ) -> _Decoded:
-    """One pass: every frame feeds shot detection; sampled frames are kept, RGB, downscaled."""
-    try:
-        container = av.open(str(video))
-    except (av.FFmpegError, OSError) as error:
-        raise InputError(f"cannot open video {video}: {error}") from error
-    with container:
-        if not container.streams.video:
-            raise InputError(f"{video} has no video stream")
+    """One pass: frames feed shot detection; sampled frames are kept, RGB, downscaled."""
+    with _open(video) as container:
         stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
         fps = float(stream.average_rate or stream.guessed_rate or 0) or 25.0
         width, height = stream.codec_context.width, stream.codec_context.height
         duration = (
@@ -181,28 +178,13 @@ def _decode(
         out_w, out_h = _scaled(width, height, segmenter.frame_max_side)
         an_w = _even(segmenter.shot_analysis_width)
         an_h = _even(an_w * height / width)
-        detector = ContentDetector(
-            threshold=segmenter.shot_threshold, min_scene_len=segmenter.shot_min_len_frames
-        )
-        wanted = {int(index): pos for pos, index in enumerate(union_planned)}
-        frames = np.zeros((len(union_planned), out_h, out_w, 3), dtype=np.uint8)
-        cuts: list[int] = []
-        total = 0
-        try:
-            for frame in container.decode(stream):
-                # Shot detection compares colour histograms: a fast scaler is enough here.
-                small = frame.to_ndarray(
-                    format="bgr24", width=an_w, height=an_h, interpolation="FAST_BILINEAR"
-                )
-                found = detector.process_frame(FrameTimecode(total, fps), small)
-                cuts.extend(int(t.frame_num) for t in found)
-                if total in wanted:
-                    frames[wanted[total]] = frame.to_ndarray(
-                        format="rgb24", width=out_w, height=out_h, interpolation="AREA"
-                    )
-                total += 1
-        except av.FFmpegError as error:
-            raise InputError(f"decoding {video} failed at frame {total}: {error}") from error
+        plan = _Plan(fps, union_planned, _Converter(out_w, out_h, an_w, an_h), segmenter)
+        passed = _decode_pass(video, container, plan, skip=segmenter.skip_nonref_frames)
+    if passed is None:  # the stream's timestamps did not allow skipping: decode every frame
+        with _open(video) as container:
+            passed = _decode_pass(video, container, plan, skip=False)
+    assert passed is not None  # noqa: S101  # a pass without skipping always finishes
+    total, frames, cuts = passed
     if total == 0:
         raise InputError(f"{video} has no decodable video frames")
     # The container's frame count is an estimate: keep only frames that were really decoded.
@@ -219,16 +201,224 @@ def _decode(
     )
 
 
+def _open(video: Path) -> av.container.InputContainer:
+    try:
+        container = av.open(str(video))
+    except (av.FFmpegError, OSError) as error:
+        raise InputError(f"cannot open video {video}: {error}") from error
+    if not container.streams.video:
+        container.close()
+        raise InputError(f"{video} has no video stream")
+    return container
+
+
+@dataclass(frozen=True)
+class _Plan:
+    fps: float
+    union: NDArray[np.int64]
+    convert: _Converter
+    segmenter: SegmenterConfig
+
+
+class _CannotSkip(Exception):
+    """The stream's timestamps do not support indexing frames with packets skipped."""
+
+
+class _Indexer:
+    """Presentation-order frame indices, and which packets the decoder may skip.
+
+    Without skipping, a frame's index is how many frames came before it. With skipping, it is
+    the rank of its timestamp among the packets' (every frame has a packet, decoded or not);
+    a packet is decoded in full when its timestamp puts it on a planned frame.
+    """
+
+    def __init__(self, stream: av.video.stream.VideoStream, fps: float, wanted: set[int]) -> None:
+        self.fps = fps
+        self.wanted = wanted
+        self.time_base = stream.time_base
+        self.start = stream.start_time
+        self.pending = deque(sorted(wanted))  # planned indices not yet decoded
+        self.seen: list[int] = []  # sorted timestamps of the packets demuxed so far
+        self.given: list[tuple[int, int]] = []  # (timestamp, index) of each decoded frame
+        self.count = 0
+
+    def skip_frame(self, packet: av.Packet[Any]) -> Literal["DEFAULT", "NONREF"]:
+        """The decoder's ``skip_frame`` for this packet: NONREF unless it is a planned frame."""
+        if packet.pts is None or self.time_base is None:
+            raise _CannotSkip
+        self.start = packet.pts if self.start is None else self.start
+        estimate = round(float((packet.pts - self.start) * self.time_base) * self.fps)
+        bisect.insort(self.seen, packet.pts)
+        return "DEFAULT" if estimate in self.wanted else "NONREF"
+
+    def index(self, frame: av.VideoFrame, *, skip: bool) -> int:
+        self.count += 1
+        if not skip:
+            return self.count - 1
+        if frame.pts is None:
+            raise _CannotSkip
+        index = bisect.bisect_left(self.seen, frame.pts)
+        self.given.append((frame.pts, index))
+        while self.pending and self.pending[0] <= index:
+            if self.pending.popleft() < index:  # a planned frame went by undecoded
+                raise _CannotSkip
+        return index
+
+    def total(self, *, skip: bool) -> int:
+        """Frames in the stream; with skipping, after checking every index given still holds."""
+        if not skip:
+            return self.count
+        total = len(self.seen)
+        ranks_hold = len(set(self.seen)) == total and all(
+            bisect.bisect_left(self.seen, pts) == index for pts, index in self.given
+        )
+        if not ranks_hold or any(i < total for i in self.pending):
+            raise _CannotSkip
+        return total
+
+
+def _decode_pass(
+    video: Path, container: av.container.InputContainer, plan: _Plan, *, skip: bool
+) -> tuple[int, NDArray[np.uint8], list[int]] | None:
+    """Decode, detect shots, keep the planned frames; ``(total, frames, cuts)``.
+
+    With ``skip``, packets of frames no component samples are decoded with
+    ``skip_frame=NONREF``: frames nothing else is predicted from are dropped by the decoder
+    (with x264's B-pyramid, 40-45 % of them), and every other frame decodes exactly as it
+    would have. Shot detection runs on the frames decoded (a cut is found at the first decoded
+    frame of the new shot; encoders put their scene-cut I/P frames there, which are never
+    skipped). When the timestamps do not support this (missing or repeated, a planned frame
+    not decoded), the pass returns None and the caller decodes every frame instead.
+    """
+    stream = container.streams.video[0]
+    stream.thread_type = "AUTO"
+    codec = stream.codec_context
+    segmenter, convert = plan.segmenter, plan.convert
+    detector = ContentDetector(
+        threshold=segmenter.shot_threshold, min_scene_len=segmenter.shot_min_len_frames
+    )
+    wanted = {int(index): pos for pos, index in enumerate(plan.union)}
+    indexer = _Indexer(stream, plan.fps, set(wanted))
+    frames = np.zeros((len(plan.union), convert.out[1], convert.out[0], 3), dtype=np.uint8)
+    cuts: list[int] = []
+    try:
+        for packet in container.demux(stream):
+            if packet.size and skip:
+                codec.skip_frame = indexer.skip_frame(packet)
+            for frame in codec.decode(packet):
+                index = indexer.index(frame, skip=skip)
+                small = convert.small_bgr(frame)
+                found = detector.process_frame(FrameTimecode(index, plan.fps), small)
+                cuts.extend(int(t.frame_num) for t in found)
+                if index in wanted:
+                    frames[wanted[index]] = convert.rgb(frame)
+        total = indexer.total(skip=skip)
+    except _CannotSkip:
+        return None
+    except av.FFmpegError as error:
+        raise InputError(f"decoding {video} failed at frame {indexer.count}: {error}") from error
+    return total, frames, cuts
+
+
+# AVColorSpace values whose YUV->RGB matrix is BT.601's (swscale's default for untagged video).
+_BT601 = frozenset({2, 5, 6})  # unspecified, BT470BG, SMPTE170M
+
+
+class _Converter:
+    """Decoded frames to the Segmenter's two pictures, resized straight from the YUV planes.
+
+    8-bit 4:2:0 video (``yuv420p``, what H.264/HEVC/VP9/AV1 uploads decode to) is resized per
+    plane with OpenCV (area averaging for the stored frames) and converted with OpenCV's
+    BT.601 limited-range I420 matrix, the one swscale applies to untagged or BT.601 video; a
+    frame tagged with another matrix (BT.709, most phone video) is converted by swscale after
+    the resize, with its own tag. Either costs about half of swscale's scale-and-convert; shot
+    detection's thumbnails (nearest-neighbour, colour histograms need no careful scaler) about
+    a fifth. Any other pixel format goes through swscale as before.
+    """
+
+    def __init__(self, out_w: int, out_h: int, an_w: int, an_h: int) -> None:
+        self.out = (out_w, out_h)
+        self.analysis = (an_w, an_h)
+
+    @staticmethod
+    def _planes(frame: av.VideoFrame) -> list[NDArray[np.uint8]] | None:
+        if frame.format.name != "yuv420p":
+            return None
+        return [
+            np.frombuffer(memoryview(plane), np.uint8).reshape(plane.height, plane.line_size)[
+                :, : plane.width
+            ]
+            for plane in frame.planes
+        ]
+
+    @staticmethod
+    def _i420(
+        planes: list[NDArray[np.uint8]], size: tuple[int, int], interpolation: int
+    ) -> NDArray[np.uint8]:
+        width, height = size
+        buffer = np.empty((height * 3 // 2, width), dtype=np.uint8)
+        flat = buffer.reshape(-1)
+        cv2.resize(planes[0], size, dst=buffer[:height], interpolation=interpolation)
+        chroma = (width // 2) * (height // 2)
+        for n, plane in enumerate(planes[1:]):
+            start = width * height + n * chroma
+            small = cv2.resize(plane, (width // 2, height // 2), interpolation=interpolation)
+            flat[start : start + chroma] = small.reshape(-1)
+        return buffer
+
+    def small_bgr(self, frame: av.VideoFrame) -> NDArray[np.uint8]:
+        """Shot detection's thumbnail, BGR."""
+        planes = self._planes(frame)
+        if planes is None:
+            width, height = self.analysis
+            small = frame.to_ndarray(
+                format="bgr24", width=width, height=height, interpolation="FAST_BILINEAR"
+            )
+            return np.asarray(small, dtype=np.uint8)
+        i420 = self._i420(planes, self.analysis, cv2.INTER_NEAREST)
+        return np.asarray(cv2.cvtColor(i420, cv2.COLOR_YUV2BGR_I420), dtype=np.uint8)
+
+    def rgb(self, frame: av.VideoFrame) -> NDArray[np.uint8]:
+        """A stored frame: RGB at the output size, area-averaged."""
+        planes = self._planes(frame)
+        width, height = self.out
+        if planes is None:
+            picture = frame.to_ndarray(
+                format="rgb24", width=width, height=height, interpolation="AREA"
+            )
+            return np.asarray(picture, dtype=np.uint8)
+        i420 = self._i420(planes, self.out, cv2.INTER_AREA)
+        if int(frame.colorspace) in _BT601:
+            return np.asarray(cv2.cvtColor(i420, cv2.COLOR_YUV2RGB_I420), dtype=np.uint8)
+        resized = av.VideoFrame.from_ndarray(i420, format="yuv420p")
+        resized.colorspace = frame.colorspace
+        return np.asarray(resized.to_ndarray(format="rgb24"), dtype=np.uint8)
+
+
+class _HashingWriter:
+    """A binary file that hashes what is written to it (no second read of a large file)."""
+
+    def __init__(self, handle: BinaryIO) -> None:
+        self.handle = handle
+        self.digest = hashlib.sha256()
+
+    def write(self, data: bytes | memoryview) -> int:
+        self.digest.update(data)
+        return self.handle.write(data)
+
+
 def _save_npy_atomic(path: Path, array: NDArray[Any]) -> str:
+    """Write ``array`` as ``.npy`` atomically; return the file's sha256, hashed as written."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
-            np.save(handle, array)
+            writer = _HashingWriter(handle)
+            np.save(writer, array)
         Path(tmp).replace(path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return sha256_file(path)
+    return writer.digest.hexdigest()
 
 
 def _s16(frame: av.AudioFrame) -> NDArray[np.int16]:
