@@ -18,7 +18,8 @@ OPTIONS: dict[str, Any] = {
 
 
 def _script(url: str) -> list[tuple[str, bytes]]:
-    """A fixed sequence of requests: what each returned (status and body, or the failure)."""
+    """A fixed sequence of requests: what each returned (status and body, or the failure),
+    the server's own address in media URLs replaced by ``SIM`` (each server has its port)."""
     out: list[tuple[str, bytes]] = []
     with httpx.Client(base_url=url, timeout=5) as client:
 
@@ -28,7 +29,7 @@ def _script(url: str) -> list[tuple[str, bytes]]:
             except httpx.RemoteProtocolError:
                 out.append(("drop", b""))
                 return
-            out.append((str(response.status_code), response.content))
+            out.append((str(response.status_code), response.content.replace(url.encode(), b"SIM")))
 
         profiles = client.get("/_sim/truth/instagram").json()["profiles"]
         channels = client.get("/_sim/truth/youtube").json()["channels"]

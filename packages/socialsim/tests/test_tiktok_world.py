@@ -156,7 +156,8 @@ def test_counts_lists_and_comments_grow_with_the_clock() -> None:
 
 
 def _script(url: str) -> list[tuple[str, bytes]]:
-    """A fixed sequence of TikTok requests: what each returned (status and body, or a drop)."""
+    """A fixed sequence of TikTok requests: what each returned (status and body, or a drop),
+    the server's own address in media URLs replaced by ``SIM`` (each server has its port)."""
     out: list[tuple[str, bytes]] = []
     with httpx.Client(base_url=url, timeout=5) as http:
 
@@ -166,7 +167,7 @@ def _script(url: str) -> list[tuple[str, bytes]]:
             except httpx.RemoteProtocolError:
                 out.append(("drop", b""))
                 return
-            out.append((str(response.status_code), response.content))
+            out.append((str(response.status_code), response.content.replace(url.encode(), b"SIM")))
 
         accounts = truth(http)["accounts"][:4]
         research = research_token(http)

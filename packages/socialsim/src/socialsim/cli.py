@@ -104,9 +104,17 @@ def serve(
     research_follow_daily_records: Annotated[
         int, typer.Option(min=0, help="Research API follower/following records per UTC day.")
     ] = 2_000_000,
+    cdn_ttl_hours: Annotated[
+        float,
+        typer.Option(
+            min=0.001,
+            help="Simulated hours a media URL works after an API served it (YouTube "
+            "thumbnails never expire).",
+        ),
+    ] = 72.0,
 ) -> None:
     """Serve RocketAPI, the RapidAPI scraper, YouTube Data API v3 and TikTok (tikapi23, tikwm,
-    the Research API) on one port.
+    the Research API) on one port, and the media behind their URLs (``/cdn/…``).
 
     Prints one JSON line ({"url", "pid", "seed"}) on stdout once connections are accepted;
     logs go to stderr.
@@ -139,6 +147,7 @@ def serve(
         research_daily_records=research_daily_records,
         research_follow_daily_requests=research_follow_daily_requests,
         research_follow_daily_records=research_follow_daily_records,
+        cdn_ttl_hours=cdn_ttl_hours,
     )
 
     def announce(url: str, pid: int) -> None:

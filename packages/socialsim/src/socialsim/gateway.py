@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from typing import Any
 
 import orjson
+from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
@@ -30,11 +32,34 @@ class Call:
         endpoint: the method or path (``user/get_followers``, ``/followers``, ``videos``).
         params: the JSON body (RocketAPI) or the query parameters without the key.
         key: the credential the request presented (None if none).
+        base_url: the request's base URL (``http://127.0.0.1:41234``), where the media URLs
+            in its answer point.
     """
 
     endpoint: str
     params: Any
     key: str | None
+    base_url: str
+
+
+_BASE_URL: ContextVar[str] = ContextVar("socialsim_base_url")
+
+
+def base_url() -> str:
+    """The base URL of the API request being answered (media URLs point there).
+
+    Endpoints run inside :func:`answer`, which sets it for the request; the payload builders
+    read it here rather than through every function between the endpoint and the media.
+
+    Raises:
+        LookupError: called outside :func:`answer`.
+    """
+    return _BASE_URL.get()
+
+
+def request_base_url(request: Request) -> str:
+    """A request's base URL without its final ``/``."""
+    return str(request.base_url).rstrip("/")
 
 
 @dataclass(slots=True)
@@ -160,7 +185,11 @@ async def answer(sim: Sim, api: ApiSpec, call: Call) -> Response:
         stats.fault("malformed")
         return Response(_MALFORMED[api.name], 200, media_type="application/json")
 
-    reply = _respond(sim, api, call)
+    token = _BASE_URL.set(call.base_url)
+    try:
+        reply = _respond(sim, api, call)
+    finally:
+        _BASE_URL.reset(token)
     stats.record(label, str(reply.status))
     if reply.bad_items:
         stats.fault("bad_item", reply.bad_items)

@@ -12,6 +12,7 @@ import uvicorn
 from starlette.applications import Starlette
 
 from socialsim.apis import (
+    cdn,
     control,
     rocket,
     scraper,
@@ -33,8 +34,8 @@ def build_app(sim: Sim) -> Starlette:
         sim: the simulator's state.
 
     Returns:
-        A Starlette app with the RocketAPI, scraper, YouTube, tikapi23, tikwm, TikTok Research
-        and ``/_sim`` routes.
+        A Starlette app with the RocketAPI, scraper, YouTube, tikapi23, tikwm, TikTok Research,
+        CDN and ``/_sim`` routes.
     """
     routes = [
         *rocket.routes(sim),
@@ -44,7 +45,9 @@ def build_app(sim: Sim) -> Starlette:
         *tikwm.routes(sim),
         *tiktok_research.routes(sim),
     ]
-    return Starlette(routes=[*routes, *control.routes(sim), *tiktok_truth.routes(sim)])
+    return Starlette(
+        routes=[*routes, *cdn.routes(sim), *control.routes(sim), *tiktok_truth.routes(sim)]
+    )
 
 
 class _QuietDrops(logging.Filter):

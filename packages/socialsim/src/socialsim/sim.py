@@ -1,10 +1,12 @@
-"""Everything a request can touch: the world, cursors, faults, rate limits, quota, stats."""
+"""Everything a request can touch: the world, cursors, faults, rate limits, quota, stats,
+media."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from socialsim import media
 from socialsim.cursors import Cursors
 from socialsim.faults import DailyQuota, FaultConfig, FaultPlan, Quota, TokenBucket
 from socialsim.stats import Stats
@@ -29,6 +31,7 @@ class SimConfig:
         research_daily_records: records the Research API returns per UTC day (idem).
         research_follow_daily_requests: Research API follower/following requests per UTC day.
         research_follow_daily_records: follower/following records per UTC day.
+        cdn_ttl_hours: how long a media URL works after the API served it (simulated hours).
     """
 
     world: WorldConfig = field(default_factory=WorldConfig)
@@ -40,6 +43,7 @@ class SimConfig:
     research_daily_records: int = 100_000
     research_follow_daily_requests: int = 20_000
     research_follow_daily_records: int = 2_000_000
+    cdn_ttl_hours: float = 72.0
 
 
 class Sim:
@@ -69,5 +73,7 @@ class Sim:
             config.research_follow_daily_requests, config.research_follow_daily_records
         )
         """The Research API's daily budget for followers and following."""
+        self.media = media.Library(seed)
+        """Content plans and rendered bytes of the world's media (the CDN's)."""
         self.short_users: dict[int, dict[str, Any]] = {}
         """Rendered ``SHORT_USER`` payloads by account index (accounts never change)."""

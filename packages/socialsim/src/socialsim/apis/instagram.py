@@ -25,8 +25,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from socialsim.apis import cdn
 from socialsim.cursors import CursorError
 from socialsim.sim import ApiName, Sim
+from socialsim.world import instagram as world_instagram
 from socialsim.world.instagram import (
     Comment,
     CommentReply,
@@ -226,7 +228,7 @@ def media_page(
     items = []
     bad_items = 0
     for post in posts:
-        item = media(ig, profile, post, pinned=post.index in pinned)
+        item = media(sim, profile, post, pinned=post.index in pinned)
         if bad_post(sim, post):
             item["taken_at"] = "undefined"
             bad_items += 1
@@ -508,30 +510,37 @@ def _image(url: str, width: int, height: int) -> dict[str, Any]:
     return {"url": url, "width": width, "height": height}
 
 
-def _versions(pk: int, video: bool) -> dict[str, Any]:
-    base = f"https://scontent.cdninstagram.com/v/t51.2885-15/{pk}"
+def _versions(sim: Sim, pk: int, *, video: bool, tall: bool) -> dict[str, Any]:
+    """``image_versions2`` (and a video's ``video_versions``): socialsim's CDN URLs, expiring
+    (:mod:`socialsim.apis.cdn`); ``tall`` for 9:16 media (videos, stories)."""
+    sizes = cdn.IG_TALL if tall else cdn.IG_PHOTO
     out: dict[str, Any] = {
         "image_versions2": {
-            "candidates": [_image(f"{base}_n.jpg", 1080, 1350), _image(f"{base}_s.jpg", 640, 800)]
+            "candidates": [
+                _image(cdn.instagram_url(sim, pk, "n"), *sizes["n"]),
+                _image(cdn.instagram_url(sim, pk, "s"), *sizes["s"]),
+            ]
         }
     }
     if video:
         out["video_versions"] = [
-            {"type": 101, **_image(f"{base}_v.mp4", 720, 1280)},
-            {"type": 102, **_image(f"{base}_l.mp4", 480, 854)},
+            {"type": 101, **_image(cdn.instagram_url(sim, pk, "v"), *sizes["v"])},
+            {"type": 102, **_image(cdn.instagram_url(sim, pk, "l"), *sizes["l"])},
         ]
     return out
 
 
-def media(ig: Instagram, profile: Profile, post: Post, *, pinned: bool = False) -> dict[str, Any]:
-    """``MEDIA``: one post, with carousel children for ``media_type`` 8.
+def media(sim: Sim, profile: Profile, post: Post, *, pinned: bool = False) -> dict[str, Any]:
+    """``MEDIA``: one post, with carousel children for ``media_type`` 8 (a carousel's own
+    picture is its first child's).
 
     Args:
-        ig: the Instagram world.
+        sim: the simulator.
         profile: the post's owner.
         post: the post.
         pinned: mark it pinned to the top of the feed (``timeline_pinned_user_ids``).
     """
+    ig = sim.world.instagram
     pk = str(post.pk)
     video = post.media_type == 2
     caption: dict[str, Any] | None = None
@@ -549,7 +558,7 @@ def media(ig: Instagram, profile: Profile, post: Post, *, pinned: bool = False) 
         "like_count": ig.like_count(post),
         "comment_count": ig.comment_count(post),
         "user": {"pk": profile.pk, "username": profile.username},
-        **_versions(post.pk, video),
+        **_versions(sim, post.pk, video=video, tall=video),
     }
     if video:
         item["play_count"] = ig.play_count(post)
@@ -558,16 +567,14 @@ def media(ig: Instagram, profile: Profile, post: Post, *, pinned: bool = False) 
     if post.media_type == 8:
         children = []
         for j in range(post.children):
-            # Children's pks sit j ms after the post's: unique, since posts of one owner
-            # are whole seconds apart.
-            child_pk = post.pk + ((j + 1) << 23)
-            child_video = j % 3 == 2
+            child_pk = world_instagram.child_pk(post, j)
+            child_video = world_instagram.child_is_video(j)
             children.append(
                 {
                     "pk": str(child_pk),
                     "id": f"{child_pk}_{profile.pk}",
                     "media_type": 2 if child_video else 1,
-                    **_versions(child_pk, child_video),
+                    **_versions(sim, child_pk, video=child_video, tall=child_video),
                 }
             )
         item["carousel_media_count"] = post.children
@@ -611,7 +618,7 @@ def story(sim: Sim, profile: Profile, s: Story) -> dict[str, Any]:
         "taken_at": s.taken_at,
         "expiring_at": s.expiring_at,
         "user": {"pk": profile.pk, "username": profile.username},
-        **_versions(s.pk, s.media_type == 2),
+        **_versions(sim, s.pk, video=s.media_type == 2, tall=True),
     }
 
 

@@ -277,6 +277,7 @@ def routes(sim: Sim) -> list[BaseRoute]:
             endpoint=request.path_params["method"].strip("/"),
             params=params,
             key=key.strip() if scheme.lower() == "token" else None,
+            base_url=gateway.request_base_url(request),
         )
         return await gateway.answer(sim, API, call)
 

@@ -207,6 +207,7 @@ def routes(sim: Sim) -> list[BaseRoute]:
             endpoint=request.url.path,
             params=dict(request.query_params),
             key=request.headers.get("x-rapidapi-key"),
+            base_url=gateway.request_base_url(request),
         )
         return await gateway.answer(sim, API, call)
 

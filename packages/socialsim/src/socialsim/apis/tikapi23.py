@@ -37,6 +37,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from socialsim import gateway
+from socialsim.apis import cdn
 from socialsim.apis import tiktok as tt
 from socialsim.gateway import ApiSpec, Call, Reply
 from socialsim.sim import Sim
@@ -130,8 +131,9 @@ def detail_user(account: Account) -> dict[str, Any]:
 # ---------------------------------------------------------------------- videos
 
 
-def _play_addr(video: Video, height: int, width: int, h: int) -> dict[str, Any]:
+def _play_addr(video: Video, play: str, h: int) -> dict[str, Any]:
     uri = f"v14044g50000{video.video_id[-12:]}"
+    width, height = cdn.TT_SIZE
     return {
         "DataSize": 200_000 + h % 4_000_000,
         "FileCs": f"c:0-{h % 30000}-{h % 65536:04x}",
@@ -139,17 +141,19 @@ def _play_addr(video: Video, height: int, width: int, h: int) -> dict[str, Any]:
         "Height": height,
         "Uri": uri,
         "UrlKey": f"{uri}_h264_{width}p_{h % 900_000}",
-        "UrlList": [tt.play_url(video)],
+        "UrlList": [play],
         "Width": width,
     }
 
 
-def _video(video: Video) -> dict[str, Any]:
+def _video(sim: Sim, video: Video) -> dict[str, Any]:
     h = rnd.mix(int(video.video_id))
-    cover = tt.cover(video)
+    cover = cdn.tiktok_cover_url(sim, video.video_id)
+    play = cdn.tiktok_play_url(sim, video.video_id)
+    width, height = cdn.TT_SIZE
     caption_url = f"https://v16m-webapp.tiktokcdn-us.com/{video.video_id}/caption.webvtt"
     return {
-        "PlayAddrStruct": _play_addr(video, 1024, 576, h),
+        "PlayAddrStruct": _play_addr(video, play, h),
         "VQScore": f"{40 + h % 30}.{h % 100:02d}",
         "bitrate": 150_000 + h % 900_000,
         "bitrateInfo": [
@@ -160,7 +164,7 @@ def _video(video: Video) -> dict[str, Any]:
                 "Format": "mp4",
                 "GearName": "normal_540_0",
                 "MVMAF": "{}",
-                "PlayAddr": _play_addr(video, 1024, 576, h),
+                "PlayAddr": _play_addr(video, play, h),
                 "QualityType": 20,
                 "VideoExtra": "{}",
             }
@@ -197,16 +201,16 @@ def _video(video: Video) -> dict[str, Any]:
         "codecType": "h264",
         "cover": cover,
         "definition": "540p",
-        "downloadAddr": tt.play_url(video),
+        "downloadAddr": play,
         "duration": video.duration,
         "dynamicCover": cover,
         "encodeUserTag": "",
         "encodedType": "normal",
         "format": "mp4",
-        "height": 1024,
+        "height": height,
         "id": video.video_id,
         "originCover": cover,
-        "playAddr": tt.play_url(video),
+        "playAddr": play,
         "ratio": "540p",
         "size": 200_000 + h % 4_000_000,
         "subtitleInfos": [
@@ -224,7 +228,7 @@ def _video(video: Video) -> dict[str, Any]:
         "videoID": f"v14044g50000{video.video_id[-12:]}",
         "videoQuality": "normal",
         "volumeInfo": {"Loudness": -10.0 - h % 150 / 10, "Peak": 0.1 + h % 90 / 100},
-        "width": 576,
+        "width": width,
         "zoomCover": dict.fromkeys(("240", "480", "720", "960"), cover),
     }
 
@@ -323,7 +327,7 @@ def item(sim: Sim, creator: Creator, video: Video, *, pinned: bool) -> dict[str,
         "textExtra": text_extra,
         "textLanguage": video.language,
         "textTranslatable": True,
-        "video": _video(video),
+        "video": _video(sim, video),
     }
 
 
@@ -562,6 +566,7 @@ def routes(sim: Sim) -> list[BaseRoute]:
             endpoint=request.url.path,
             params=dict(request.query_params),
             key=request.headers.get("x-rapidapi-key"),
+            base_url=gateway.request_base_url(request),
         )
         return await gateway.answer(sim, API, call)
 

@@ -250,18 +250,6 @@ def avatar(account: Account, size: int) -> str:
     )
 
 
-def cover(video: Video) -> str:
-    """The cover image URL of a video."""
-    return (
-        f"https://p16-sign.tiktokcdn-us.com/obj/tos-useast5-p-0068-tx/{video.video_id}~cover.jpeg"
-    )
-
-
-def play_url(video: Video) -> str:
-    """A playable URL of a video."""
-    return f"https://v16-webapp-prime.tiktok.com/video/tos/useast5/{video.video_id}/?mime_type=video_mp4"
-
-
 def video_url(creator: Creator, video: Video) -> str:
     """The public page of a video."""
     return f"https://www.tiktok.com/@{creator.account.username}/video/{video.video_id}"

@@ -522,7 +522,12 @@ def routes(sim: Sim) -> list[BaseRoute]:
 
     async def token(request: Request) -> Response:
         form = {k: v[0] for k, v in parse_qs((await request.body()).decode()).items()}
-        call = Call(endpoint="oauth/token", params=form, key=form.get("client_secret"))
+        call = Call(
+            endpoint="oauth/token",
+            params=form,
+            key=form.get("client_secret"),
+            base_url=gateway.request_base_url(request),
+        )
         return await gateway.answer(sim, TOKEN_API, call)
 
     async def research(request: Request) -> Response:
@@ -537,6 +542,7 @@ def routes(sim: Sim) -> list[BaseRoute]:
             endpoint=request.path_params["endpoint"].strip("/"),
             params={"fields": request.query_params.get("fields", ""), "body": body},
             key=sim.config.api_key if valid else None,
+            base_url=gateway.request_base_url(request),
         )
         return await gateway.answer(sim, API, call)
 

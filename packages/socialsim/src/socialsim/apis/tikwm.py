@@ -38,6 +38,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from socialsim import gateway
+from socialsim.apis import cdn
 from socialsim.apis import tiktok as tt
 from socialsim.gateway import ApiSpec, Call, Reply
 from socialsim.sim import Sim
@@ -128,16 +129,18 @@ def _user_info(sim: Sim, params: dict[str, str], key: str) -> Reply:
 
 def _video(sim: Sim, creator: Creator, video: Video, *, pinned: bool) -> dict[str, Any]:
     counts = tt.counts(sim, video)
+    cover = cdn.tiktok_cover_url(sim, video.video_id)
+    play = cdn.tiktok_play_url(sim, video.video_id)
     return {
         "aweme_id": video.video_id,
         "video_id": video.video_id,
         "region": video.region,
         "title": video.desc,
-        "cover": tt.cover(video),
-        "origin_cover": tt.cover(video),
+        "cover": cover,
+        "origin_cover": cover,
         "duration": video.duration,
-        "play": tt.play_url(video),
-        "wmplay": tt.play_url(video) + "&watermark=1",
+        "play": play,
+        "wmplay": play + "&watermark=1",
         "size": 200_000 + int(video.video_id) % 4_000_000,
         "music": f"https://sf16-ies-music.tiktokcdn.com/obj/{video.music_id}.mp3",
         "play_count": counts.plays,
@@ -305,6 +308,7 @@ def routes(sim: Sim) -> list[BaseRoute]:
             endpoint=request.url.path,
             params=dict(request.query_params),
             key=request.headers.get("x-rapidapi-key"),
+            base_url=gateway.request_base_url(request),
         )
         return await gateway.answer(sim, API, call)
 

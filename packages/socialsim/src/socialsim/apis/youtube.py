@@ -33,6 +33,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from socialsim import gateway
+from socialsim.apis import cdn
 from socialsim.cursors import CursorError
 from socialsim.gateway import ApiSpec, Call, Reply
 from socialsim.sim import Sim
@@ -122,13 +123,6 @@ def _thumbnails(base: str, sizes: dict[str, tuple[int, int]]) -> dict[str, Any]:
 
 
 _CHANNEL_THUMBS = {"default": (88, 88), "medium": (240, 240), "high": (800, 800)}
-_VIDEO_THUMBS = {
-    "default": (120, 90),
-    "medium": (320, 180),
-    "high": (480, 360),
-    "standard": (640, 480),
-    "maxres": (1280, 720),
-}
 
 
 def _duration(seconds: int) -> str:
@@ -222,7 +216,7 @@ def _playlist_item(
             "channelId": channel.channel_id,
             "title": video.title,
             "description": video.description,
-            "thumbnails": _thumbnails(f"https://i.ytimg.com/vi/{video.video_id}", _VIDEO_THUMBS),
+            "thumbnails": cdn.youtube_thumbnails(video.video_id),
             "channelTitle": channel.title,
             "playlistId": playlist_id,
             "position": position,
@@ -322,7 +316,7 @@ def _video_item(sim: Sim, video: Video, parts: set[str]) -> dict[str, Any]:
             "channelId": channel.channel_id,
             "title": video.title,
             "description": video.description,
-            "thumbnails": _thumbnails(f"https://i.ytimg.com/vi/{video.video_id}", _VIDEO_THUMBS),
+            "thumbnails": cdn.youtube_thumbnails(video.video_id),
             "channelTitle": channel.title,
             "tags": list(video.tags),
             "categoryId": "22",
@@ -641,7 +635,12 @@ def routes(sim: Sim) -> list[BaseRoute]:
     async def endpoint(request: Request) -> Response:
         params = dict(request.query_params)
         key = params.pop("key", None)
-        call = Call(endpoint=request.path_params["resource"], params=params, key=key)
+        call = Call(
+            endpoint=request.path_params["resource"],
+            params=params,
+            key=key,
+            base_url=gateway.request_base_url(request),
+        )
         return await gateway.answer(sim, API, call)
 
     return [Route("/youtube/v3/{resource}", endpoint, methods=["GET"])]

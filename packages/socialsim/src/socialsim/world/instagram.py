@@ -53,6 +53,8 @@ FIRST_POST_AT = 1464739200
 """2016-06-01: early enough for history, late enough that every media pk has 19 digits."""
 
 MAX_FOLLOWERS = 20_000
+MAX_CHILDREN = 10
+"""A carousel holds 2 to this many media."""
 MAX_COMMENTS = 3_000
 SHARD_BITS = 13
 PINNING_MIN_POSTS = 6
@@ -184,6 +186,23 @@ class Story:
     def expiring_at(self) -> int:
         """When the story stops being shown."""
         return self.taken_at + STORY_TTL
+
+
+@dataclass(frozen=True, slots=True)
+class MediaItem:
+    """Anything with a picture of its own: a post, a carousel's child, a story.
+
+    Attributes:
+        pk: its pk.
+        video: whether it is a video (its picture is the video's cover).
+        story: whether it is a story (shown full screen, 9:16).
+        shown_pk: the pk whose picture it shows: its own, or a carousel's first child's.
+    """
+
+    pk: int
+    video: bool
+    story: bool
+    shown_pk: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -516,7 +535,7 @@ class Instagram:
         elif kind < 0.4:
             media_type, product_type = 2, "feed"
         elif kind < 0.7:
-            media_type, product_type, children = 8, "carousel_container", r.randint(2, 10)
+            media_type, product_type, children = 8, "carousel_container", r.randint(2, MAX_CHILDREN)
         else:
             media_type, product_type = 1, "feed"
         likes = rnd.heavy_tailed(r, max(3.0, profile.followers_target * 0.04), 1.0, 2_000_000)
@@ -620,6 +639,35 @@ class Instagram:
                 return None
         profile = self.profiles[found[0]]
         return profile, self.state(profile).posts[found[1]]
+
+    def find_item(self, pk: int) -> MediaItem | None:
+        """The post, carousel child or story of a pk, if it has been posted by now.
+
+        A pk's millisecond tells which: a post's sits on a whole second, a carousel's child
+        ``j`` (from 1) ``j`` ms after its post, a story :data:`STORY_MS` ms into its second.
+        """
+        ms = (pk >> 23) + IG_EPOCH_MS
+        offset = ms % 1000
+        if pk > 0 and offset == STORY_MS:
+            return self._find_story(pk, (ms - STORY_MS) // 1000)
+        found = self.find_media(pk - (offset << 23)) if pk > 0 and offset <= MAX_CHILDREN else None
+        if found is None:
+            return None
+        post = found[1]
+        if offset == 0:
+            shown = post.pk + (1 << 23) if post.media_type == 8 else post.pk
+            return MediaItem(pk, post.media_type == 2, False, shown)
+        if post.media_type == 8 and offset <= post.children:
+            return MediaItem(pk, child_is_video(offset - 1), False, pk)
+        return None
+
+    def _find_story(self, pk: int, taken_at: int) -> MediaItem | None:
+        shard = (pk >> 10) & ((1 << SHARD_BITS) - 1)
+        for index in range(shard, len(self.profiles), 1 << SHARD_BITS):
+            for story in self.stories_of_day(self.profiles[index], taken_at // DAY):
+                if story.pk == pk and story.taken_at <= self.clock.now:
+                    return MediaItem(pk, story.media_type == 2, True, pk)
+        return None
 
     def like_count(self, post: Post) -> int:
         """Likes of a post now."""
@@ -868,6 +916,17 @@ class Instagram:
                     and rnd.mix(self.seed, STORY_IN_HIGHLIGHT, story.pk) % OPEN_HIGHLIGHT_SHARE == 0
                 ]
         return items
+
+
+def child_pk(post: Post, j: int) -> int:
+    """The pk of a carousel's child ``j`` (from 0): ``j + 1`` ms after its post's (unique,
+    since one owner's posts are whole seconds apart)."""
+    return post.pk + ((j + 1) << 23)
+
+
+def child_is_video(j: int) -> bool:
+    """Whether a carousel's child ``j`` (from 0) is a video (every third one)."""
+    return j % 3 == 2
 
 
 def _sample(r: random.Random, pool: int, count: int, exclude: int) -> list[int]:
