@@ -1,16 +1,22 @@
-"""``trendflow``: command line of the TrendFlow DataProcessor.
+"""``trendflow``: command line of the TrendFlow DataProcessor and its analysis service.
 
 Commands parse options, build settings and config once, call one service, and map errors to
-exit codes: 0 success, 1 a required component failed or validation failed, 2 bad input.
+exit codes: 0 success, 1 a required component failed or validation failed (or the stack could
+not start), 2 bad input. The process leaves through ``os._exit`` once the command is done
+(``devstack.entry.run_and_exit``): temporalio can crash while the interpreter finalizes.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import signal
+from collections.abc import Callable, Coroutine, Iterator
 from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -18,6 +24,8 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from devstack import logs
+from devstack.entry import redact, run_and_exit
+from devstack.errors import DevstackError, SettingsError
 from trendflow.config import load_config
 from trendflow.errors import TrendflowError
 from trendflow.models.registry import REGISTRY, ModelStore
@@ -58,6 +66,15 @@ def _fail(error: TrendflowError, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
+def _settings() -> Settings:
+    """The settings, once per command; a missing production key exits 2 naming it."""
+    try:
+        return Settings.load()
+    except SettingsError as error:
+        err.print(f"[red]error:[/red] {error}", soft_wrap=True)
+        raise typer.Exit(2) from None
+
+
 @app.command()
 def process(
     video: Annotated[Path, typer.Argument(help="Video file to process.")],
@@ -86,7 +103,7 @@ def process(
     ] = False,
 ) -> None:
     """Process one video: segmenter, visual, audio and text components, into the result store."""
-    settings = Settings()
+    settings = _settings()
     try:
         cfg = load_config(config)
         models = ModelStore(settings.models_dir, cfg.models, download=settings.model_download)
@@ -172,9 +189,23 @@ def gc(
     frames_days: Annotated[int, typer.Option(help="Keep frames this many days.")] = 7,
     raw_text_days: Annotated[int, typer.Option(help="Keep raw comment/OCR text this long.")] = 60,
     dry_run: Annotated[bool, typer.Option(help="Only list what would be removed.")] = False,
+    jobs: Annotated[
+        bool,
+        typer.Option(
+            "--jobs",
+            help="Also remove the service's jobs that ended more than --job-days ago, with "
+            "their runs and frames, and jobs whose run is gone (needs the jobs database: "
+            "the embedded one when none is configured).",
+        ),
+    ] = False,
+    job_days: Annotated[
+        int | None,
+        typer.Option(min=1, help="Job retention in days; default $TRENDFLOW_JOB_RETENTION_DAYS."),
+    ] = None,
 ) -> None:
-    """Apply retention: frames dirs after 7 days, raw comment/OCR text after 60 days."""
-    settings = Settings()
+    """Apply retention: frames dirs after 7 days, raw comment/OCR text after 60 days; with
+    --jobs, job records with their runs after TRENDFLOW_JOB_RETENTION_DAYS (90)."""
+    settings = _settings()
     store = result_store or settings.data_dir / "result_store"
     try:
         moment = datetime.fromisoformat(now) if now else datetime.now(UTC)
@@ -183,6 +214,12 @@ def gc(
         raise typer.Exit(2) from error
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
+    out: dict[str, object] = {"dry_run": dry_run}
+    if jobs:
+        # Jobs first: a job that goes takes its whole run, frames and raw text included.
+        days = job_days or settings.job_retention_days
+        removed = _gc_jobs(settings, moment, days, dry_run)
+        out.update(jobs_removed=removed.jobs_removed, runs_removed=removed.runs_removed)
     report = retention.collect(
         store,
         clock=lambda: moment,
@@ -190,15 +227,141 @@ def gc(
         raw_text_days=raw_text_days,
         dry_run=dry_run,
     )
-    print(
-        json.dumps(
-            {
-                "dry_run": dry_run,
-                "frames_removed": report.frames_removed,
-                "raw_text_removed": report.raw_text_removed,
-            }
+    out.update(frames_removed=report.frames_removed, raw_text_removed=report.raw_text_removed)
+    print(json.dumps(out))
+
+
+def _gc_jobs(settings: Settings, moment: datetime, days: int, dry_run: bool) -> Any:
+    from devstack.settings import endpoints  # noqa: PLC0415
+    from trendflow.service import db  # noqa: PLC0415
+    from trendflow.service.retention import collect_jobs  # noqa: PLC0415
+
+    async def run(database_url: str) -> Any:
+        engine = db.async_engine(database_url, pool_size=1)
+        try:
+            return await collect_jobs(
+                engine,
+                now=moment,
+                days=days,
+                frames_root=settings.frames_root(),
+                dry_run=dry_run,
+            )
+        finally:
+            await engine.dispose()
+
+    try:
+        with endpoints(settings, temporal=False) as ep:
+            db.upgrade(ep.database_url)
+            return asyncio.run(run(ep.database_url))
+    except DevstackError as error:
+        err.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(1) from None
+
+
+@app.command()
+def serve(
+    host: Annotated[
+        str | None, typer.Option(help="Interface; default $TRENDFLOW_HOST (127.0.0.1).")
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="Port; default $TRENDFLOW_PORT (8010).")] = None,
+    run_worker: Annotated[
+        bool,
+        typer.Option(
+            "--worker/--no-worker", help="Run a job worker in this process too (default)."
+        ),
+    ] = True,
+) -> None:
+    """Serve the analysis API (OpenAPI at /openapi.json, docs at /docs) and run its jobs.
+
+    With no DATABASE_URL/DB_HOST and no TEMPORAL_ADDRESS it starts the embedded PostgreSQL and
+    Temporal (left running: `devstack down` stops them). Stops on Ctrl-C or SIGTERM.
+    """
+    settings = _settings()
+    logs.configure(settings.log_level)
+    bind_host = host or settings.host
+    bind_port = port or settings.port
+
+    async def run(database_url: str, address: str) -> None:
+        import uvicorn  # noqa: PLC0415
+        from temporalio.client import Client  # noqa: PLC0415
+
+        from trendflow.service.app import create_app  # noqa: PLC0415
+        from trendflow.service.worker import running_worker  # noqa: PLC0415
+
+        class Server(uvicorn.Server):
+            @contextlib.contextmanager
+            def capture_signals(self) -> Iterator[None]:
+                # The command handles SIGTERM/SIGINT itself: uvicorn's own handling re-raises
+                # the signal once it has stopped, which would kill the worker mid-job and
+                # skip the clean exit.
+                yield
+
+        client = await Client.connect(address, namespace=settings.temporal_namespace)
+        api = create_app(
+            settings, database_url=database_url, temporal_address=address, client=client
         )
-    )
+        server = Server(uvicorn.Config(api, host=bind_host, port=bind_port, log_level="warning"))
+
+        def stop() -> None:
+            server.force_exit = server.should_exit  # a second signal: stop now
+            server.should_exit = True
+
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop)
+        async with contextlib.AsyncExitStack() as stack:
+            if run_worker:
+                await stack.enter_async_context(
+                    running_worker(settings, database_url=database_url, client=client)
+                )
+            err.print(
+                f"TrendFlow analysis API on http://{bind_host}:{bind_port} "
+                f"(OpenAPI: /openapi.json){' with a worker' if run_worker else ''}"
+            )
+            await server.serve()
+
+    _with_stack(settings, run)
+
+
+@app.command()
+def worker() -> None:
+    """Run a job worker until Ctrl-C or SIGTERM (models load once, jobs share them)."""
+    settings = _settings()
+    logs.configure(settings.log_level)
+
+    async def run(database_url: str, address: str) -> None:
+        from temporalio.client import Client  # noqa: PLC0415
+
+        from trendflow.service.worker import running_worker, task_queue  # noqa: PLC0415
+
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        client = await Client.connect(address, namespace=settings.temporal_namespace)
+        async with running_worker(settings, database_url=database_url, client=client):
+            err.print(f"worker ready on {address} (task queue {task_queue(database_url)})")
+            await stop.wait()
+
+    _with_stack(settings, run)
+
+
+def _with_stack(settings: Settings, run: Callable[[str, str], Coroutine[Any, Any, None]]) -> None:
+    """Bring up what is not configured (left running), migrate, run; map start-up errors."""
+    from devstack.settings import endpoints  # noqa: PLC0415
+    from trendflow.service import db  # noqa: PLC0415
+
+    try:
+        with endpoints(settings, keep=True) as ep:
+            db.upgrade(ep.database_url)
+            err.print(f"jobs in {redact(ep.database_url)}, Temporal at {ep.temporal_address}")
+            asyncio.run(run(ep.database_url, ep.temporal_address))
+    except (DevstackError, TrendflowError) as error:
+        err.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(1) from None
+    except (OSError, RuntimeError) as error:
+        err.print(f"[red]error:[/red] {type(error).__name__}: {error}")
+        raise typer.Exit(1) from None
 
 
 @models_app.command("list")
@@ -206,7 +369,7 @@ def models_list(
     config: Annotated[Path | None, typer.Option(help="Config with model overrides.")] = None,
 ) -> None:
     """List registry models and whether each is installed and verified."""
-    settings = Settings()
+    settings = _settings()
     try:
         store = ModelStore(settings.models_dir, load_config(config).models, download=False)
     except TrendflowError as error:
@@ -242,7 +405,7 @@ def models_install(
     config: Annotated[Path | None, typer.Option(help="Config with model overrides.")] = None,
 ) -> None:
     """Install model weights into $TRENDFLOW_MODELS_DIR, verifying each sha256."""
-    settings = Settings()
+    settings = _settings()
     try:
         store = ModelStore(settings.models_dir, load_config(config).models)
         wanted = names or [n for n in REGISTRY if store.spec(n).sha256]
@@ -255,7 +418,7 @@ def models_install(
 
 
 def main() -> None:
-    app()
+    run_and_exit(app)
 
 
 if __name__ == "__main__":
