@@ -670,7 +670,23 @@ def _expiry(url: str) -> str | None:
 
 
 def _media_rows(post: Any) -> list[dict[str, Any]]:
-    """A post's media; one per ext_id (the last), keeping its position in the post."""
+    """A post's media; one per ext_id (the last), keeping its position in the post. A YouTube
+    video's media is its thumbnail (the Data API gives no link to the video file)."""
+    if isinstance(post, dto.Video):
+        if not post.thumbnail_url:
+            return []
+        return [
+            {
+                "ext_id": f"{post.ext_id}:thumbnail",
+                "position": 0,
+                "media_type": "photo",
+                "url": post.thumbnail_url,
+                "video_url": "",
+                "width": 0,
+                "height": 0,
+                "url_expires_at": _expiry(post.thumbnail_url),
+            }
+        ]
     media = {
         m.ext_id: {
             "ext_id": m.ext_id,

@@ -1,9 +1,10 @@
 """Media downloads: a synced profile's new media files into the object store, before their CDN
 links expire.
 
-One round takes the profile's ``pending`` media (links that expire soonest first, then the
-newest posts) and downloads each into the store under its content's key (``media/ab/<sha256>``:
-the same file twice is stored once). What the CDN answers decides the row's state:
+One round takes the profile's ``pending`` media (the newest posts first: their links are the
+freshest, and ``MEDIA_MAX_PER_SYNC`` keeps what matters most) and downloads each into the
+store under its content's key (``media/ab/<sha256>``: the same file twice is stored once).
+What the CDN answers decides the row's state:
 
 - the file → ``stored`` with its key, type and size;
 - 403/410 saying the link expired → ``expired``: retrying the same link cannot help; a later
@@ -45,7 +46,7 @@ _PENDING = text(
     SELECT m.id, m.media_type, m.url, m.video_url, m.fetch_attempts, p.platform
     FROM media m JOIN posts p ON p.id = m.post_id
     WHERE p.social_profile_id = :profile AND m.fetch_status = 'pending'
-    ORDER BY m.url_expires_at NULLS LAST, p.taken_at DESC, m.position
+    ORDER BY p.taken_at DESC, m.position, m.id
     LIMIT :limit
     """
 )
