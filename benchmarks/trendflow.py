@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import shutil
 import subprocess
 import sys
@@ -53,11 +54,13 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 
 import av  # noqa: E402
 import numpy as np  # noqa: E402
+import structlog  # noqa: E402
 from numpy.typing import NDArray  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from trendflow.config import PipelineConfig, load_config  # noqa: E402
+from trendflow.models.cache import stats as model_stats  # noqa: E402
 from trendflow.models.registry import ModelStore  # noqa: E402
 from trendflow.pipeline.contracts import RunInputs  # noqa: E402
 from trendflow.pipeline.service import DataProcessor, RunReport, RunRequest  # noqa: E402
@@ -223,6 +226,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
 
     processor = DataProcessor(config, store)
     cold, cold_wall, cold_cpu = timed(lambda: job(processor, "cold"))
+    loads = model_stats()  # what the cold job loaded, before the warm jobs count their hits
     warm_runs = [timed(lambda: job(processor, "warm")) for _ in range(args.rounds)]
     warm, warm_wall, warm_cpu = min(warm_runs, key=lambda r: r[1])
     warm_cpu = min(r[2] for r in warm_runs)
@@ -248,6 +252,9 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         "warm_job_cpu_s_per_video_minute": round(warm_cpu / minutes, 2),
         "warm_job_cpu_to_decode_only_cpu": round(warm_cpu / decode_cpu, 2),
         "cold_to_warm_wall": round(cold_wall / warm_wall, 2),
+        "model_load_s": round(sum(e["load_s"] for e in loads), 2),
+        "models_loaded": {e["key"]: e["load_s"] for e in loads},
+        "model_hits_after_warm_jobs": {e["key"]: e["hits"] for e in model_stats()},
         "pipeline_fps": round(frames / warm_wall, 1),
         "pipeline_to_decode_ratio": round(decode_wall / warm_wall, 4),
         "visual_fps": round(frames / visual_wall, 1),
@@ -276,6 +283,12 @@ if __name__ == "__main__":
     parser.add_argument("--config", help="pipeline config YAML (default: the defaults)")
     parser.add_argument("--models-dir", help="models directory (default: a temporary one)")
     parser.add_argument("--from", dest="source", help="install models from this dir or URL")
+    # The run log (component.done, and the failures of absent CLIP/MiDaS) goes to stderr, errors
+    # only: stdout's last line is the figures.
+    structlog.configure(
+        wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+    )
     figures = main(parser.parse_args())
     table = Table(title="TrendFlow on CPU vs decode-only, same run")
     table.add_column("figure")

@@ -31,13 +31,19 @@ class SamplingPolicy(_Strict):
 
 
 def _default_sampling() -> dict[str, SamplingPolicy]:
+    # Rates are set by CPU per minute of video on the 2-core reference machine
+    # (benchmarks/trendflow.py, docs/trendflow.md "Benchmark"): the detectors cost ~30 ms
+    # (YOLOX-nano), ~15 ms (YuNet on 640 px) and ~80 ms (PP-OCRv4 det) of CPU per frame, so
+    # objects and faces sample 1 fps (was 2: 7 s of CPU per minute between them) and OCR
+    # 0.5 fps (was 1: on-screen text in short-form video stays up for seconds). Every 1 fps
+    # and 0.5 fps frame is also a 5 fps colour/motion frame, so the union stays at 5 fps.
     return {
         "core_clip": SamplingPolicy(fps=1.0, max_frames=64),
         "core_depth_midas": SamplingPolicy(fps=1.0, max_frames=64),
-        "core_object_detections": SamplingPolicy(fps=2.0, max_frames=128),
-        "core_face_landmarks": SamplingPolicy(fps=2.0, max_frames=128),
+        "core_object_detections": SamplingPolicy(fps=1.0, max_frames=128),
+        "core_face_landmarks": SamplingPolicy(fps=1.0, max_frames=128),
         "color_motion": SamplingPolicy(fps=5.0, max_frames=300),
-        "ocr_text": SamplingPolicy(fps=1.0, max_frames=64),
+        "ocr_text": SamplingPolicy(fps=0.5, max_frames=64),
     }
 
 
@@ -123,6 +129,13 @@ class AsrConfig(_Strict):
         "mean log-prob < -1). Each step is a full decode; on music or hums Whisper's own "
         "ladder [0.0, 0.2, 0.4, 0.6, 0.8, 1.0] costs ~4x the greedy pass, so the default is "
         "greedy only, with `drop_hallucinations` judging what the ladder would have retried.",
+    )
+    condition_on_previous_text: bool = Field(
+        default=False,
+        description="Prompt each 30 s window with the text decoded so far (Whisper's "
+        "long-form default). Off by default: every window is then decoded on its own, which "
+        "skips re-reading up to 223 prompt tokens per window (~10 % of ASR's CPU on a minute "
+        "of speech) and keeps one window's hallucination from feeding the next.",
     )
     drop_hallucinations: bool = Field(
         default=True,

@@ -235,6 +235,7 @@ def _transcribe(
         vad_filter=False,
         temperature=list(cfg.temperatures),
         max_new_tokens=cfg.max_new_tokens,
+        condition_on_previous_text=cfg.condition_on_previous_text,
     )
     if speech is not None:
         segments = restore_speech_timestamps(segments, speech, SAMPLE_RATE)
