@@ -16,7 +16,7 @@ from collections.abc import Callable, Coroutine, Iterator
 from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -26,15 +26,14 @@ from rich.table import Table
 from devstack import logs
 from devstack.entry import redact, run_and_exit
 from devstack.errors import DevstackError, SettingsError
-from trendflow.config import load_config
 from trendflow.errors import TrendflowError
-from trendflow.models.registry import REGISTRY, ModelStore
-from trendflow.pipeline.contracts import RunInputs
-from trendflow.pipeline.service import DataProcessor, RunReport, RunRequest, enabled_components
 from trendflow.settings import Settings
-from trendflow.store import retention
-from trendflow.store.npz import sha256_file
-from trendflow.store.validate import validate_run
+
+if TYPE_CHECKING:
+    from trendflow.pipeline.service import RunReport
+
+# The pipeline (ONNX Runtime, PyAV, OpenCV, the text models) is imported by the commands that
+# run it: `--version`, `validate`, `gc`, `models` start in a fraction of the time.
 
 app = typer.Typer(
     help="TrendFlow DataProcessor: per-video features as NPZ artifacts with one manifest per run.",
@@ -103,6 +102,16 @@ def process(
     ] = False,
 ) -> None:
     """Process one video: segmenter, visual, audio and text components, into the result store."""
+    from trendflow.config import load_config  # noqa: PLC0415
+    from trendflow.models.registry import ModelStore  # noqa: PLC0415
+    from trendflow.pipeline.contracts import RunInputs  # noqa: PLC0415
+    from trendflow.pipeline.service import (  # noqa: PLC0415
+        DataProcessor,
+        RunRequest,
+        enabled_components,
+    )
+    from trendflow.store.npz import sha256_file  # noqa: PLC0415
+
     settings = _settings()
     try:
         cfg = load_config(config)
@@ -165,6 +174,8 @@ def validate(
     as_json: Annotated[bool, typer.Option("--json", help="Print problems as JSON.")] = False,
 ) -> None:
     """Check a run against the contracts; exit 1 listing every problem."""
+    from trendflow.store.validate import validate_run  # noqa: PLC0415
+
     problems = validate_run(run_dir)
     if as_json:
         print(json.dumps({"run_dir": str(run_dir), "valid": not problems, "problems": problems}))
@@ -205,6 +216,8 @@ def gc(
 ) -> None:
     """Apply retention: frames dirs after 7 days, raw comment/OCR text after 60 days; with
     --jobs, job records with their runs after TRENDFLOW_JOB_RETENTION_DAYS (90)."""
+    from trendflow.store import retention  # noqa: PLC0415
+
     settings = _settings()
     store = result_store or settings.data_dir / "result_store"
     try:
@@ -369,6 +382,9 @@ def models_list(
     config: Annotated[Path | None, typer.Option(help="Config with model overrides.")] = None,
 ) -> None:
     """List registry models and whether each is installed and verified."""
+    from trendflow.config import load_config  # noqa: PLC0415
+    from trendflow.models.registry import REGISTRY, ModelStore  # noqa: PLC0415
+
     settings = _settings()
     try:
         store = ModelStore(settings.models_dir, load_config(config).models, download=False)
@@ -405,6 +421,9 @@ def models_install(
     config: Annotated[Path | None, typer.Option(help="Config with model overrides.")] = None,
 ) -> None:
     """Install model weights into $TRENDFLOW_MODELS_DIR, verifying each sha256."""
+    from trendflow.config import load_config  # noqa: PLC0415
+    from trendflow.models.registry import REGISTRY, ModelStore  # noqa: PLC0415
+
     settings = _settings()
     try:
         store = ModelStore(settings.models_dir, load_config(config).models)

@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import numpy as np
+import psycopg
 import pytest
 
 from trendflow.service import webhook
@@ -106,6 +107,9 @@ def test_text_job_reads_language_mentions_hashtags_brands(
     assert arrays["embeddings"].shape == (5, 384)
     assert np.isfinite(arrays["embeddings"][:4]).all() and np.isnan(arrays["embeddings"][4]).all()
     assert [p.name for p in run.rglob("*.json")] == ["manifest.json"], "no raw text, no JSON"
+    with psycopg.connect(service.database_url) as conn:
+        (spec,) = conn.execute("SELECT spec FROM jobs WHERE id = %s", (done["id"],)).fetchone()
+    assert "texts" not in spec, "an ended job keeps no raw text"
 
     # The webhook: the job JSON, signed with HMAC-SHA256 of the body (it follows completion).
     deadline = time.monotonic() + 20

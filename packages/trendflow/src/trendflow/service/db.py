@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import psycopg
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -38,7 +39,8 @@ jobs = sa.Table(
     sa.Column("idempotency_key", sa.Text(), nullable=False),
     sa.Column("config_hash", sa.Text(), nullable=False),
     sa.Column("versions", JSONB(), nullable=False),
-    # What the worker needs: the media or texts, the resolved pipeline config, the brands.
+    # What the worker needs: the media or texts, the resolved pipeline config, the brands. The
+    # texts are dropped when the job ends (raw text is not kept).
     sa.Column("spec", JSONB(), nullable=False),
     sa.Column("webhook_url", sa.Text(), nullable=True),
     sa.Column("progress", JSONB(), nullable=False, server_default=sa.text("'{}'::jsonb")),
@@ -84,9 +86,22 @@ def async_engine(url: str, *, pool_size: int = 5) -> AsyncEngine:
     return migrations.async_engine(url, pool_size=pool_size)
 
 
+# pg_advisory_lock key of the migrations: "trendflow" in ASCII, as a bigint.
+_MIGRATION_LOCK = int.from_bytes(b"trendflo", "big") >> 1
+
+
 def upgrade(url: str, revision: str = "head") -> None:
-    """Apply the migrations up to ``revision`` (idempotent)."""
-    migrations.upgrade(url, MIGRATIONS, revision)
+    """Apply the migrations up to ``revision`` (idempotent).
+
+    ``serve`` and ``worker`` both migrate at start-up: an advisory lock makes processes that
+    start together on a new database take turns instead of creating the tables twice.
+    """
+    with psycopg.connect(url, autocommit=True) as lock:
+        lock.execute("SELECT pg_advisory_lock(%s)", (_MIGRATION_LOCK,))
+        try:
+            migrations.upgrade(url, MIGRATIONS, revision)
+        finally:
+            lock.execute("SELECT pg_advisory_unlock(%s)", (_MIGRATION_LOCK,))
 
 
 def downgrade(url: str, revision: str = "base") -> None:

@@ -38,6 +38,8 @@ from trendflow.versions import DATAPROCESSOR_VERSION, SAMPLING_POLICY_VERSION
 # Components whose weights are not pinned in the registry (or too big to fetch on first use):
 # they run where installed and are skipped, named in the summary, where not.
 WHERE_INSTALLED = ("core_clip", "core_depth_midas")
+# A video job has no meta or comments (texts are text jobs): these would only ever be empty.
+NO_INPUT_IN_VIDEO_JOBS = (text.METADATA, text.COMMENTS)
 # What an image or video summary is made of: their failure fails the job.
 REQUIRED_VISUAL = (SEGMENTER, "core_object_detections", "core_face_landmarks", "ocr_text")
 REQUIRED_VISUAL_ALL = (*REQUIRED_VISUAL, "color_motion")
@@ -129,6 +131,8 @@ def resolve_config(
         change = overrides.model_dump(mode="json", exclude_none=True)
         disabled += change.pop("disabled", [])
         data = _merge(data, change)
+    if kind == "video":
+        disabled += NO_INPUT_IN_VIDEO_JOBS
     not_installed: list[str] = []
     if kind != "text":
         for name in WHERE_INSTALLED:

@@ -17,6 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from trendflow.service.db import LIVE, TERMINAL, job_request_keys, jobs
 
+# An ended job keeps no raw text: its texts were the input, its NPZ holds what came of them.
+_WITHOUT_TEXTS = sa.text("spec - 'texts'")
+
 
 @dataclass(frozen=True)
 class JobRow:
@@ -155,6 +158,7 @@ async def finish_done(
         .where(jobs.c.id == job_id, jobs.c.status.in_(LIVE))
         .values(
             status="done",
+            spec=_WITHOUT_TEXTS,
             result=result,
             run_dir=run_dir,
             progress=progress,
@@ -179,6 +183,7 @@ async def finish_failed(
         .where(jobs.c.id == job_id, jobs.c.status.in_(LIVE))
         .values(
             status="failed",
+            spec=_WITHOUT_TEXTS,
             error=error,
             retryable_failure=bool(error.get("retryable")),
             run_dir=sa.func.coalesce(run_dir, jobs.c.run_dir),
