@@ -5,6 +5,7 @@ artifacts; webhooks."""
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import time
 import uuid
@@ -14,6 +15,7 @@ import httpx
 import numpy as np
 import psycopg
 import pytest
+from PIL import Image, ImageDraw, ImageFont
 
 from trendflow.service import webhook
 from trendflow.store.npz import read_npz
@@ -125,6 +127,21 @@ def test_text_job_reads_language_mentions_hashtags_brands(
     sent = json.loads(delivery.body)
     assert sent["id"] == done["id"] and sent["status"] == "done"
     assert headers["x-trendflow-job"] == done["id"]
+
+
+def test_words_on_a_png_are_read_and_no_face_is_invented(service: Service) -> None:
+    image = Image.new("RGBA", (640, 360), (255, 255, 255, 0))  # transparent: read on white
+    ImageDraw.Draw(image).text((90, 120), "SALE 50", fill="black", font=ImageFont.load_default(96))
+    png = io.BytesIO()
+    image.save(png, format="PNG")
+    key = service.put_media(png.getvalue(), "png")
+    body = {"kind": "image", "platform": "instagram", "external_id": "p", "media": {"key": key}}
+    done = service.wait(service.post(body).json()["id"])
+    assert done["status"] == "done", done["error"]
+    summary = done["result"]["summary"]
+    assert summary["text_on_screen"].replace(" ", "") == "SALE50"
+    assert summary["faces"] == 0 and summary["objects"] == []
+    assert summary["colour"]["brightness"] > 0.9, "transparency is white, not black"
 
 
 def test_the_same_job_posted_twice_is_one_job(service: Service, image_job: Any) -> None:
