@@ -37,6 +37,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import shutil
 import subprocess
 import sys
@@ -219,6 +220,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         )
         return processor.run(request)
 
+    load_start = os.getloadavg()[0]
     decodes = [timed(lambda: decode_only(video)) for _ in range(args.rounds + 1)]
     frames = decodes[0][0]
     decode_wall = min(d[1] for d in decodes)
@@ -270,6 +272,9 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
             n: round(c.duration_s, 2) for n, c in visual_report.components.items()
         },
         "rounds": args.rounds,
+        # Other processes on the machine inflate CPU seconds too (shared cores and caches).
+        "load_avg_1m": [round(load_start, 2), round(os.getloadavg()[0], 2)],
+        "cpus": os.cpu_count(),
     }
 
 

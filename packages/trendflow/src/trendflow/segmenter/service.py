@@ -413,7 +413,16 @@ def _save_npy_atomic(path: Path, array: NDArray[Any]) -> str:
     try:
         with os.fdopen(fd, "wb") as handle:
             writer = _HashingWriter(handle)
-            np.save(writer, array)
+            # np.save's bytes (a version 1.0 header, then the C-order data) without its copy of
+            # the data into bytes objects on the way to a non-file writer.
+            data = np.ascontiguousarray(array)
+            header: dict[str, Any] = {
+                "descr": np.lib.format.dtype_to_descr(data.dtype),
+                "fortran_order": False,
+                "shape": data.shape,
+            }
+            np.lib.format.write_array_header_1_0(writer, header)
+            writer.write(data.reshape(-1).view(np.uint8).data)
         Path(tmp).replace(path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
