@@ -89,9 +89,7 @@ _ANALYSES = text(
 async def transform(conn: AsyncConnection, profile_id: int) -> dict[str, Any]:
     """The profile's Transform stage: its media files by download state, its analyses by
     status, and the latest analysis error (an outage of the analysis service shows here)."""
-    media: dict[str, int] = dict(
-        (await conn.execute(_MEDIA, {"profile": profile_id})).tuples().all()
-    )
+    media: dict[str, int] = dict((await conn.execute(_MEDIA, {"profile": profile_id})).all())
     analyses: dict[str, int] = {}
     errors: dict[str, str] = {}
     for status, n, error in await conn.execute(_ANALYSES, {"profile": profile_id}):

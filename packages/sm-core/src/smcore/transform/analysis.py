@@ -530,9 +530,9 @@ async def _settle(
         if raw_id.isdigit():
             (posts if subject_type == "post" else comments).append(int(raw_id))
     found = await conn.execute(_POST_OF_COMMENT, {"ids": comments})
-    post_of: dict[int, int] = dict(found.tuples().all())
+    post_of: dict[int, int] = dict(found.all())
     found = await conn.execute(_PLATFORM_OF_POST, {"ids": [*posts, *post_of.values()]})
-    platform_of: dict[int, str] = dict(found.tuples().all())
+    platform_of: dict[int, str] = dict(found.all())
     mentions: list[dict[str, Any]] = []
     for item_id, item in items.items():
         subject_type, _, raw_id = item_id.partition(":")
