@@ -60,6 +60,13 @@ def demo(
     seed: Annotated[int, typer.Option(help="The simulated world's seed.")] = 7,
     as_json: Annotated[bool, typer.Option("--json", help="End with the summary as JSON.")] = False,
     serve: Annotated[bool, typer.Option(help="Keep the worker up until Ctrl-C.")] = False,
+    analysis: Annotated[
+        bool,
+        typer.Option(
+            help="Run TrendFlow's analysis service beside socialsim and check the enrichments "
+            "of a sample of media and the captions (--no-analysis: downloads only)."
+        ),
+    ] = True,
 ) -> None:
     """The main job: sync a simulated world through the real stack and check it against its truth.
 
@@ -89,6 +96,7 @@ def demo(
                     tiktok_accounts=tiktok_accounts,
                     console=err,
                     serve=serve,
+                    analysis=analysis,
                 )
             )
     except (DevstackError, psycopg.Error, RuntimeError, ValueError) as exc:

@@ -33,10 +33,13 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from smcore.demo_analysis import analysis_service, enrichments, wait_for_transforms
 from smcore.settings import Settings
 from smcore.sync.models import DEFAULT_REFRESH_DAYS
 
 SIM_KEY = "demo-key"
+DEMO_MEDIA_PER_ACCOUNT = 1  # media files downloaded (and analysed) per synced account
+ANALYSIS_TIMEOUT_S = 900.0
 
 
 @dataclass
@@ -104,6 +107,21 @@ def sim_settings(settings: Settings, url: str) -> Settings:
             "tikapi23_api_key": SecretStr(SIM_KEY),
             "tikwm_api_host": url,
             "tikwm_api_key": SecretStr(SIM_KEY),
+        }
+    )
+
+
+def _transform_settings(settings: Settings, media_store: str) -> Settings:
+    """The demo's Transform stage: each account's newest media file downloaded, captions (not
+    comments) analysed, quick polls."""
+    return settings.model_copy(
+        update={
+            "media_download": True,
+            "media_store_url": media_store,
+            "media_max_per_sync": DEMO_MEDIA_PER_ACCOUNT,
+            "analysis_comments": False,
+            "analysis_poll_initial_s": 1.0,
+            "analysis_poll_max_s": 5.0,
         }
     )
 
@@ -366,48 +384,37 @@ async def run_demo(
     tiktok_accounts: int,
     console: Console,
     serve: bool = False,
+    analysis: bool = True,
 ) -> dict[str, Any]:
-    """Sync the simulated world and check it; returns the summary."""
+    """Sync the simulated world and check it; returns the summary.
+
+    With ``analysis``, TrendFlow's analysis service runs beside socialsim and each synced
+    account's newest media file (``DEMO_MEDIA_PER_ACCOUNT``) and every caption are analysed;
+    the enrichments are checked against what socialsim put into them."""
     from temporalio.client import Client  # noqa: PLC0415
 
     from smcore.orchestration import client as orchestration  # noqa: PLC0415
     from smcore.orchestration.worker import running_worker  # noqa: PLC0415
-    from smcore.store import db, ledger  # noqa: PLC0415
-    from smcore.sync.service import create_batch  # noqa: PLC0415
+    from smcore.store import db  # noqa: PLC0415
 
-    configured = bool(
-        settings.rocket_api_host
-        or settings.rapid_scraper_api_host
-        or settings.tikapi23_api_host
-        or settings.tikwm_api_host
-    )
-    if configured:
-        raise ValueError(
-            "the demo syncs socialsim's world: unset ROCKET_API_HOST, RAPID_SCRAPER_API_HOST, "
-            "TIKAPI23_API_HOST and TIKWM_API_HOST"
-        )
+    _refuse_configured(settings)
     started = time.monotonic()
-    with simulator(seed, profiles, channels, tiktok_accounts) as url:
-        settings = sim_settings(settings, url)
+    still_open = 0
+    media_store = settings.media_store_location()
+    with contextlib.ExitStack() as services:
+        url = services.enter_context(simulator(seed, profiles, channels, tiktok_accounts))
+        settings = _transform_settings(sim_settings(settings, url), media_store)
+        if analysis:
+            with console.status("starting the analysis service (trendflow serve)"):
+                service = services.enter_context(
+                    analysis_service(database_url, temporal_address, namespace, media_store)
+                )
+            settings = settings.model_copy(update={"analysis_api_url": service})
         targets = targets_from_truth(url)
         engine = db.async_engine(database_url, pool_size=4)
         client = await Client.connect(temporal_address, namespace=namespace)
         try:
-            keys = [
-                {"ext_id": t.key} if t.platform == "youtube" else {"username": t.key}
-                for t in targets
-            ]
-            batch_id = await create_batch(
-                engine,
-                [
-                    {"platform": t.platform, "scope": "all", **k}
-                    for t, k in zip(targets, keys, strict=True)
-                ],
-            )
-            async with engine.connect() as conn:
-                ids = await ledger.children(conn, batch_id, after_id=0, limit=len(targets))
-            for t, (job_id, _, _) in zip(targets, ids, strict=True):
-                t.job_id = job_id
+            batch_id = await _create_batch(engine, targets)
             async with running_worker(settings, database_url=database_url, client=client):
                 handle = await orchestration.start_batch(
                     client, batch_id, db=engine.url.database or "", concurrency=8
@@ -421,13 +428,24 @@ async def run_demo(
                     await _poll(database_url, targets)
                     live.update(_table(targets, time.monotonic() - started))
                 finished.result()  # a batch that failed as a whole raises here
+                if analysis:
+                    with console.status("analysing the sampled media and the captions"):
+                        still_open = await wait_for_transforms(
+                            database_url, [t.job_id for t in targets], ANALYSIS_TIMEOUT_S
+                        )
                 if serve:
                     console.print("worker running; Ctrl-C to stop (the HTTP API is not built yet)")
                     await asyncio.Event().wait()
         finally:
             await engine.dispose()
         problems = verify(database_url, targets, url)
-    return _summary(
+        enriched = enrichments(database_url, url) if analysis else None
+        if enriched is not None:
+            console.print(enriched.table())
+            problems += enriched.problems
+        if still_open:
+            problems.append(f"{still_open} analyses still open after {ANALYSIS_TIMEOUT_S}s")
+    summary = _summary(
         database_url,
         targets=targets,
         problems=problems,
@@ -435,6 +453,38 @@ async def run_demo(
         seed=seed,
         profiles=profiles,
     )
+    summary["enrichments"] = enriched.summary() if enriched else None
+    return summary
+
+
+def _refuse_configured(settings: Settings) -> None:
+    if (
+        settings.rocket_api_host
+        or settings.rapid_scraper_api_host
+        or settings.tikapi23_api_host
+        or settings.tikwm_api_host
+    ):
+        raise ValueError(
+            "the demo syncs socialsim's world: unset ROCKET_API_HOST, RAPID_SCRAPER_API_HOST, "
+            "TIKAPI23_API_HOST and TIKWM_API_HOST"
+        )
+
+
+async def _create_batch(engine: Any, targets: list[Target]) -> int:
+    """One batch JobCall syncing every target (scope all); each target learns its job id."""
+    from smcore.store import ledger  # noqa: PLC0415
+    from smcore.sync.service import create_batch  # noqa: PLC0415
+
+    keys = [{"ext_id": t.key} if t.platform == "youtube" else {"username": t.key} for t in targets]
+    batch_id = await create_batch(
+        engine,
+        [{"platform": t.platform, "scope": "all", **k} for t, k in zip(targets, keys, strict=True)],
+    )
+    async with engine.connect() as conn:
+        ids = await ledger.children(conn, batch_id, after_id=0, limit=len(targets))
+    for t, (job_id, _, _) in zip(targets, ids, strict=True):
+        t.job_id = job_id
+    return batch_id
 
 
 async def _poll(database_url: str, targets: list[Target]) -> None:
