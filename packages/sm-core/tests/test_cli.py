@@ -24,7 +24,7 @@ def sm_core(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedP
         cwd=cwd,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=300,
         check=False,
     )
 
@@ -89,9 +89,17 @@ def test_demo_on_configured_servers_starts_nothing_embedded(
     tmp_path: Path,
     database_url: str,
     temporal_env: WorkflowEnvironment,
+    trendflow_models: Path,
 ) -> None:
     address = temporal_env.client.service_client.config.target_host
-    env = {**base_env, "DATABASE_URL": database_url, "TEMPORAL_ADDRESS": address}
+    env = {
+        **base_env,
+        "DATABASE_URL": database_url,
+        "TEMPORAL_ADDRESS": address,
+        # The analysis service's detectors, installed as a user would (no download here).
+        "TRENDFLOW_MODELS_DIR": str(trendflow_models),
+        "TRENDFLOW_MODEL_DOWNLOAD": "false",
+    }
     result = sm_core(
         "demo",
         "--profiles",
@@ -112,7 +120,15 @@ def test_demo_on_configured_servers_starts_nothing_embedded(
     assert summary["sim"] == {"seed": 4, "profiles": 3}
     assert summary["profiles"] >= 4 and summary["followers"] > 0 and summary["comments"] > 0
     assert summary["statuses"].get("partial") == 1, "tt_giant's followers stop at the cap"
-    assert not Path(base_env["DEVSTACK_DATA_DIR"]).exists(), "nothing embedded started"
+    # The enrichments of its sampled media and its captions equal what socialsim put in them
+    # (a mismatch is a problem above, so here: that every kind of check ran).
+    enriched = summary["enrichments"]
+    for check in ("faces", "words on screen", "caption languages", "caption mentions"):
+        assert enriched[check]["of"] > 0 and enriched[check]["matched"] == enriched[check]["of"]
+    # Nothing embedded started (the data folder holds only the demo's media and analysis runs).
+    data_dir = Path(base_env["DEVSTACK_DATA_DIR"])
+    assert not (data_dir / "stack.json").exists(), "nothing embedded started"
+    assert not (data_dir / "postgres").exists() and not (data_dir / "temporal").exists()
 
 
 def test_demo_without_configuration_runs_on_the_embedded_stack_and_leaves_it_up(
@@ -128,6 +144,7 @@ def test_demo_without_configuration_runs_on_the_embedded_stack_and_leaves_it_up(
             "1",
             "--tiktok-accounts",
             "0",  # the embedded stack's life is what this checks: no TikTok (and no giant)
+            "--no-analysis",
             "--json",
             env=base_env,
             cwd=tmp_path,
@@ -135,6 +152,7 @@ def test_demo_without_configuration_runs_on_the_embedded_stack_and_leaves_it_up(
         assert result.returncode == 0, result.stderr[-3000:]
         summary = json.loads(result.stdout.strip().splitlines()[-1])
         assert summary["verified"] is True, summary["problems"]
+        assert summary["enrichments"] is None, "--no-analysis: no analysis service"
         status = stack.status()
         assert status.postgres.running and status.temporal.running, "left up with the data"
     finally:

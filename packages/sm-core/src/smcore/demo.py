@@ -24,6 +24,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -407,7 +408,13 @@ async def run_demo(
         if analysis:
             with console.status("starting the analysis service (trendflow serve)"):
                 service = services.enter_context(
-                    analysis_service(database_url, temporal_address, namespace, media_store)
+                    analysis_service(
+                        database_url,
+                        temporal_address,
+                        namespace,
+                        media_store,
+                        (settings.devstack_data_dir or Path(".devstack")).resolve() / "trendflow",
+                    )
                 )
             settings = settings.model_copy(update={"analysis_api_url": service})
         targets = targets_from_truth(url)

@@ -54,9 +54,10 @@ def _executable() -> str:
 
 @contextlib.contextmanager
 def analysis_service(
-    database_url: str, temporal_address: str, namespace: str, media_store: str
+    database_url: str, temporal_address: str, namespace: str, media_store: str, data_dir: Path
 ) -> Iterator[str]:
-    """``trendflow serve`` for the block (API and worker); its base URL."""
+    """``trendflow serve`` for the block (API and worker); its base URL. Its runs go under
+    ``data_dir`` unless ``TRENDFLOW_DATA_DIR`` says otherwise."""
     name = f"{databases.database_of(database_url)}_analysis"
     own_db = databases.ensure(database_url, name)
     port = _free_port()
@@ -69,6 +70,7 @@ def analysis_service(
         "TRENDFLOW_HOST": "127.0.0.1",
         "TRENDFLOW_PORT": str(port),
         "TRENDFLOW_LOG_LEVEL": "WARNING",
+        "TRENDFLOW_DATA_DIR": os.environ.get("TRENDFLOW_DATA_DIR") or str(data_dir),
     }
     log = Path(tempfile.mkstemp(prefix="trendflow-", suffix=".log")[1])
     with log.open("wb") as out:

