@@ -110,7 +110,7 @@ class AsrConfig(_Strict):
         default=1,
         ge=1,
         description="Beam search width. 1 (greedy) by default: on this project's 2-core CPU "
-        "beam 5 cost ~1.4x the CPU of greedy decoding for the same words on the LibriVox "
+        "beam 5 cost ~1.3x the CPU of greedy decoding for the same words on the LibriVox "
         "test speech (benchmarks/trendflow.py).",
     )
     language: str | None = Field(
