@@ -93,3 +93,29 @@ def test_frames_without_text_give_empty_ocr_with_nan(blocks_run) -> None:
     assert not arrays["text_present"].any() and not arrays["box_present"].any()
     assert np.isnan(arrays["n_boxes"]).all(), "nothing read: unknown-by-absence, not 0"
     assert np.isnan(arrays["text_frame_ratio"])
+
+
+def test_det_max_side_reads_a_downscaled_frame_with_boxes_in_frame_coordinates(
+    cli, env, poster_run, tmp_path: Path
+) -> None:
+    """`det_max_side: 320` halves the 640-px frames before OCR: the same word is read and its
+    box, scaled back, lands where the full-size reading put it."""
+    config = env.with_config(
+        tmp_path / "c.yaml", disabled=NOT_OCR, components={"ocr_text": {"det_max_side": 320}}
+    )
+    video = poster_run.parents[3] / "poster.mp4"  # run dir: <root>/rs/youtube/poster/r1
+    _, report = cli.process(
+        video,
+        video_id="poster",
+        result_store=tmp_path / "rs",
+        frames_store=tmp_path / "fr",
+        config=config,
+    )
+    small, _ = read_npz(Path(report["run_dir"]) / "ocr_text" / "ocr.npz")
+    full, _ = read_npz(poster_run / "ocr_text" / "ocr.npz")
+    assert small["text_present"].tolist() == [True, True, False]
+    np.testing.assert_allclose(
+        small["boxes_quad_norm"][0, 0], full["boxes_quad_norm"][0, 0], atol=0.03
+    )
+    raw, _ = read_npz(Path(report["run_dir"]) / "ocr_text" / "ocr_raw.npz")
+    assert [t.replace(" ", "") for t in raw["text"][raw["text_present"]]] == ["SALE50", "SALE50"]

@@ -81,14 +81,26 @@ def engine(
 
 
 def read_frame(
-    ocr: Engine, frame_rgb: NDArray[np.uint8]
+    ocr: Engine, frame_rgb: NDArray[np.uint8], max_side: int | None = None
 ) -> list[tuple[NDArray[np.float32], str, float]]:
-    """Boxes (4 corner points, pixels), strings and confidences read in one RGB frame."""
+    """Boxes (4 corner points, frame pixels), strings and confidences read in one RGB frame.
+
+    A frame whose longest side exceeds ``max_side`` is read from an area-downscaled copy (the
+    ``det_max_side`` cap: RapidOCR's own "max" limit never shrinks an image under 960 px, and
+    over it rounds the cap up to 1500 or 2000); its boxes are scaled back to the frame.
+    """
+    height, width = frame_rgb.shape[:2]
+    scale = 1.0
+    if max_side is not None and max(height, width) > max_side:
+        scale = max_side / max(height, width)
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        frame_rgb = np.asarray(cv2.resize(frame_rgb, size, interpolation=cv2.INTER_AREA), np.uint8)
     bgr = np.ascontiguousarray(frame_rgb[..., ::-1])  # RapidOCR wants BGR arrays
     with ocr.lock:
         result, _ = ocr.ocr(bgr)
+    unscale = np.float32(1.0 / scale)
     return [
-        (np.asarray(box, dtype=np.float32).reshape(4, 2), str(text), float(score))
+        (np.asarray(box, dtype=np.float32).reshape(4, 2) * unscale, str(text), float(score))
         for box, text, score in result or []
     ]
 
@@ -111,7 +123,7 @@ def run(ctx: Context) -> ComponentResult:
         ocr = engine(paths, tuple(s.sha256 for s in specs), cfg, onnx_threads(ctx.config))
         height, width = frames.shape[1:3]
         for i, frame in enumerate(frames):
-            found = read_frame(ocr, frame)[:k]
+            found = read_frame(ocr, frame, cfg.det_max_side)[:k]
             mask = np.zeros((height, width), dtype=np.uint8)
             for j, (box, text, score) in enumerate(found):
                 cv2.fillPoly(mask, [np.round(box).astype(np.int32)], 1)
