@@ -25,13 +25,13 @@ async def largest_event_bytes(client: Any, workflow_id: str) -> tuple[int, int]:
     return largest, runs
 
 
-async def test_a_batch_of_300_records_every_outcome_with_payloads_of_constant_size(
+async def test_a_batch_of_210_records_every_outcome_with_payloads_of_constant_size(
     syncer: Any,
 ) -> None:
-    with serve(seed=11, profiles=300, channels=0) as sim:
+    with serve(seed=11, profiles=210, channels=0) as sim:
         s = syncer(sim)
         index = s.truth("instagram")["profiles"]
-        names = [p["username"] for p in index if p["exists"]][:290]
+        names = [p["username"] for p in index if p["exists"]][:200]
         names += [p["username"] for p in index if not p["exists"]][:10]
         engine = db.async_engine(s.database_url, pool_size=2)
         try:
@@ -61,7 +61,7 @@ async def test_a_batch_of_300_records_every_outcome_with_payloads_of_constant_si
                 batch,
             )
         )
-        assert sum(statuses.values()) == len(names) == 300
+        assert sum(statuses.values()) == len(names) == 210
         assert result.counts == statuses
         assert statuses.get("failed") == CORRUPT
         assert statuses.get("skipped", 0) >= 10  # the missing usernames
@@ -78,6 +78,6 @@ async def test_a_batch_of_300_records_every_outcome_with_payloads_of_constant_si
         assert (kind, status) == ("batch", "partial")
         assert summary["children"] == statuses
         largest, runs = await largest_event_bytes(s.env.client, handle.id)
-        assert runs == 300 // BATCH_SLICE + 1  # the last run finds the slice empty
+        assert runs == 210 // BATCH_SLICE + 1  # the last run finds the slice empty
         # A slice of 100 ids is the largest thing in it, whatever the batch's size.
         assert largest < 4096, largest

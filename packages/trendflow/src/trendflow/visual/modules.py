@@ -68,7 +68,7 @@ def color_motion(ctx: Context) -> ComponentResult:
     n = len(indices)
     columns = ("brightness", "contrast", "saturation", "colorfulness", "warmth", "motion")
     values = {name: np.full(n, np.nan, dtype=np.float32) for name in columns}
-    previous: NDArray[np.float32] | None = None
+    previous: NDArray[Any] | None = None
     for i, frame in enumerate(frames):
         # One float pass per frame; OpenCV's reductions (double accumulators) do the rest.
         opponent = cv2.transform(frame.astype(np.float32), _OPPONENT)
