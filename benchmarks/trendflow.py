@@ -11,9 +11,10 @@ Every figure is measured in the same run as its baseline:
 - decode-only: PyAV decoding every frame of the same video with threads (the floor any
   per-video pipeline pays); wall seconds and process CPU seconds;
 - cold job: a fresh ``DataProcessor`` with the default config on a fresh run, so every
-  component computes and loads its models;
+  component computes and loads its models (which, and how long each took, from
+  ``trendflow.models.cache``);
 - warm job: a second job (another video id) in the same process, as a long-running worker
-  would run it: every component computes again;
+  would run it: every component computes again, no model loads (the cache's hits count up);
 - visual path: the default config without the audio and text components, warm;
 - rerun: the warm job again, every component reused.
 
