@@ -201,6 +201,13 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         else build_video(cache / f"speech-{args.seconds:.0f}s-v{VIDEO_VERSION}.mp4", args.seconds)
     )
     work = Path(tempfile.mkdtemp(prefix="trendflow-bench-"))
+    try:
+        return _measure(args, video, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)  # ~1 GB of frames and the installed models
+
+
+def _measure(args: argparse.Namespace, video: Path, work: Path) -> dict[str, Any]:
     config: PipelineConfig = load_config(Path(args.config) if args.config else None)
     models_dir = Path(args.models_dir) if args.models_dir else work / "models"
     store = ModelStore(models_dir, config.models, download=False)
