@@ -1,5 +1,5 @@
 """The FastAPI application: one router per feature (``bloggers``, ``syncs``, ``fleet``,
-``health``), the app's shared state, error handlers and request metrics."""
+``exports``, ``health``), the app's shared state, error handlers and request metrics."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from smcore.api import bloggers, fleet, health, syncs
+from smcore.api import bloggers, exports, fleet, health, syncs
 from smcore.api.deps import AppState
 from smcore.api.syncs import InstagramSync, TikTokSync, YouTubeSync
 from smcore.metrics import HTTP_LATENCY
@@ -51,6 +51,7 @@ def create_app(settings: Settings, *, database_url: str, temporal_address: str |
     app.include_router(bloggers.router)
     app.include_router(syncs.router)
     app.include_router(fleet.router)
+    app.include_router(exports.router)
     app.include_router(health.router)
 
     @app.exception_handler(StarletteHTTPException)
