@@ -27,6 +27,8 @@ from devstack import logs
 from devstack.entry import redact, run_and_exit
 from devstack.errors import DevstackError, SettingsError
 from trendflow.errors import TrendflowError
+from trendflow.learn.cli_data import dataset_app, targets_app
+from trendflow.learn.cli_model import model_app
 from trendflow.settings import Settings
 
 if TYPE_CHECKING:
@@ -42,6 +44,11 @@ app = typer.Typer(
 )
 models_app = typer.Typer(help="The model registry: list and install weights.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
+# The learning commands: targets and dataset (trendflow.learn.cli_data), train, evaluate and
+# predict at the top level (trendflow.learn.cli_model).
+app.add_typer(targets_app, name="targets")
+app.add_typer(dataset_app, name="dataset")
+app.add_typer(model_app)
 err = Console(stderr=True)
 
 

@@ -1,0 +1,1 @@
+"""Targets, dataset and baseline models: forecasts of views and likes from features."""
