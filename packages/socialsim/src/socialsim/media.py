@@ -12,6 +12,11 @@ id:
   waist down (``person``);
 - ``plain``: a soft colour gradient with nothing to find.
 
+Every frame of every plan is then scaled by the plan's ``brightness`` (0.6 to 1.4, each pixel
+value multiplied and clipped at 255), so a feature extractor's mean luma measures it; faces
+and words stay detectable across the range. :mod:`socialsim.world.popularity` reads the same
+plan (faces, words, length, brightness) when it decides how many views a video gets.
+
 A video is :data:`FPS` frames a second for 2 to 4 s, at most 480 px a side, H.264 in MP4; some
 carry an AAC track of a sine tone. An image is the first frame of the same sequence, so a
 video's cover is its first frame and a photo looks like a still of its plan. The sizes come
@@ -42,6 +47,10 @@ FPS = 15
 MIN_FRAMES, MAX_FRAMES = 2 * FPS, 4 * FPS
 _PLAN = 501
 """Label of a plan's hash (media labels are 5xx, apart from the worlds' own)."""
+_BRIGHTNESS = 502
+"""Label of a plan's brightness hash (drawn apart from the other attributes)."""
+MIN_BRIGHTNESS, MAX_BRIGHTNESS = 0.6, 1.4
+"""A plan's brightness factor lies in this range, in steps of 0.01."""
 _PLATFORMS: dict[Platform, int] = {"instagram": 1, "tiktok": 2, "youtube": 3}
 TEXT_WORDS = tuple(word for word in words.WORDS if len(word) >= 3)
 """The words a ``text`` plan draws (the vocabulary's, short ones left out)."""
@@ -60,6 +69,8 @@ class Plan:
         audio: whether its video carries an audio track.
         frames: its video's length in frames (:data:`FPS` a second).
         variant: a hash for the rest (which frames, which colours, mirrored or not).
+        brightness: the factor every pixel value of every frame is multiplied by
+            (:data:`MIN_BRIGHTNESS` to :data:`MAX_BRIGHTNESS`; 1 leaves the picture as drawn).
     """
 
     content: Content
@@ -69,6 +80,7 @@ class Plan:
     audio: bool
     frames: int
     variant: int
+    brightness: float = 1.0
 
     @property
     def duration_s(self) -> float:
@@ -125,6 +137,8 @@ def plan(seed: int, platform: Platform, media_id: str) -> Plan:
             if word not in chosen:
                 chosen.append(word)
         text = " ".join(chosen)
+    steps = round((MAX_BRIGHTNESS - MIN_BRIGHTNESS) * 100)
+    brightness = round(MIN_BRIGHTNESS + (rnd.mix(h, _BRIGHTNESS) % (steps + 1)) / 100, 2)
     return Plan(
         content=content,
         text=text,
@@ -133,6 +147,7 @@ def plan(seed: int, platform: Platform, media_id: str) -> Plan:
         audio=(h >> 16) % 10 < 6,
         frames=MIN_FRAMES + (h >> 24) % (MAX_FRAMES - MIN_FRAMES + 1),
         variant=h >> 32,
+        brightness=brightness,
     )
 
 

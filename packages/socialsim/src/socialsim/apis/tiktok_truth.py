@@ -20,7 +20,10 @@ counted in the stats. Counts are exact, at the simulated clock:
 - ``VIDEO`` is ``{"ext_id", "create_time" (unix), "desc" (as served, NUL characters included),
   "play_count", "like_count", "comment_count" (replies included), "share_count",
   "collect_count", "duration" (seconds), "pinned", "caption_language" (the description's
-  language, ISO 639-1), "mentions" (usernames the description mentions, without ``@``)}``.
+  language, ISO 639-1), "mentions" (usernames the description mentions, without ``@``),
+  "appeal" (how its plays were made: the content of the video's media, its creator's size
+  and noise; ``APPEAL`` in :mod:`socialsim.apis.control`)}``. ``duration`` is the API's
+  figure; the media the CDN serves lasts ``appeal.factors.duration_s``.
 
 Ids are strings here (the Research API serves them as bare integers).
 """
@@ -71,6 +74,7 @@ def _video(sim: Sim, video: Video, *, pinned: bool) -> dict[str, Any]:
         "pinned": pinned,
         "caption_language": video.language,
         "mentions": list(video.mentions),
+        "appeal": video.popularity.truth(),
     }
 
 

@@ -36,7 +36,8 @@ import random
 from dataclasses import dataclass, field
 from itertools import accumulate
 
-from socialsim.world import captions, words
+from socialsim import media
+from socialsim.world import captions, popularity, words
 from socialsim.world import randomness as rnd
 from socialsim.world.clock import SIM_START, Clock, Step
 
@@ -139,6 +140,9 @@ class Video:
     collect_ratio: float
     comments_final: int
     tau: float
+    popularity: popularity.Popularity
+    """Where ``plays_final``, ``tau`` and ``like_ratio`` come from (:mod:`~socialsim.world.
+    popularity`: the content of the video's media, its creator and noise)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -542,7 +546,26 @@ class TikTok:
         if r.random() < 0.06:
             text = text.replace(" ", NUL, 1)
         desc = " ".join([text, *(f"#{tag}" for tag in hashtags)]) + " "
-        plays = rnd.heavy_tailed(r, max(200.0, creator.followers_target * 3.0), 1.3, 50_000_000)
+        # Drawn in the order the plays, duration … tau always were, so that the rest of the
+        # world stays as it was; the popularity process combines the noise with the content of
+        # the plan the CDN serves for this video and with the creator's size.
+        views_noise = r.lognormvariate(0.0, popularity.TIKTOK.views_sigma)
+        duration = r.randint(5, 180)
+        region = r.choice(REGIONS)
+        music_id = str(((create_time - r.randint(0, 10**7)) << 32) | r.getrandbits(32))
+        like_base = r.uniform(0.02, 0.12)
+        share_ratio = r.uniform(0.0005, 0.01)
+        collect_ratio = r.uniform(0.001, 0.02)
+        comments_noise = r.lognormvariate(0.0, 1.0)
+        made = popularity.combine(
+            popularity.TIKTOK,
+            popularity.appeal(media.plan(self.seed, "tiktok", video_id)),
+            creator.followers_target,
+            views_noise=views_noise,
+            tau_uniform=r.random(),
+            like_base=like_base,
+        )
+        comments_median = max(2.0, made.views_final * 0.002)
         video = Video(
             video_id=video_id,
             owner=creator.index,
@@ -553,15 +576,16 @@ class TikTok:
             hashtags=hashtags,
             language=written.language,
             mentions=written.mentions,
-            duration=r.randint(5, 180),
-            region=r.choice(REGIONS),
-            music_id=str(((create_time - r.randint(0, 10**7)) << 32) | r.getrandbits(32)),
-            plays_final=plays,
-            like_ratio=r.uniform(0.02, 0.12),
-            share_ratio=r.uniform(0.0005, 0.01),
-            collect_ratio=r.uniform(0.001, 0.02),
-            comments_final=rnd.heavy_tailed(r, max(2.0, plays * 0.002), 1.0, MAX_COMMENTS),
-            tau=r.uniform(0.5, 4.0) * 86400,
+            duration=duration,
+            region=region,
+            music_id=music_id,
+            plays_final=made.views_final,
+            like_ratio=made.like_ratio,
+            share_ratio=share_ratio,
+            collect_ratio=collect_ratio,
+            comments_final=min(MAX_COMMENTS, int(comments_median * comments_noise)),
+            tau=made.tau_s,
+            popularity=made,
         )
         state.videos.append(video)
 

@@ -18,7 +18,8 @@ import random
 from dataclasses import dataclass
 from itertools import accumulate
 
-from socialsim.world import captions, words
+from socialsim import media
+from socialsim.world import captions, popularity, words
 from socialsim.world import randomness as rnd
 from socialsim.world.clock import SIM_START, Clock, Step
 
@@ -89,6 +90,9 @@ class Video:
     tau_views: float
     tau_comments: float
     comments_disabled: bool
+    popularity: popularity.Popularity
+    """Where ``views_final``, ``tau_views`` and ``like_ratio`` come from (:mod:`~socialsim.
+    world.popularity`: the content of the video's thumbnail, its channel and noise)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,7 +191,9 @@ class YouTube:
             if video_id not in self._videos:
                 break
             salt += 1
-        views = rnd.heavy_tailed(r, max(50.0, channel.subscribers_base * 0.2), 1.2, 2_000_000_000)
+        # The views' noise is drawn where the views always were, and everything else in the
+        # same order, so that the rest of the world stays as it was.
+        views_noise = r.lognormvariate(0.0, popularity.YOUTUBE.views_sigma)
         topic = r.choice(words.TOPICS)
         # From the id's hash, not from ``r``: what ``r`` draws next stays as it was.
         text_hash = rnd.mix(self.seed, DESCRIPTION, h)
@@ -195,23 +201,39 @@ class YouTube:
         written = captions.compose(
             text_hash, [self.channels[i].handle.removeprefix("@") for i in picks]
         )
+        title = f"{words.sentence(r.getrandbits(64), r.randint(2, 6))} | {topic}"
+        tags = (topic, r.choice(words.TOPICS), "vlog")
+        duration_s = r.randint(15, 3 * 3600)
+        like_base = r.uniform(0.01, 0.06)
+        threads_noise = r.lognormvariate(0.0, 1.0)
+        # The thumbnail is a still: its faces, words and brightness play a part, not a length.
+        made = popularity.combine(
+            popularity.YOUTUBE,
+            popularity.appeal(media.plan(self.seed, "youtube", video_id), moving=False),
+            channel.subscribers_base,
+            views_noise=views_noise,
+            tau_uniform=r.random(),
+            like_base=like_base,
+        )
+        threads_median = max(1.0, made.views_final * 0.0005)
         video = Video(
             video_id=video_id,
             channel=channel.index,
             index=index,
             published_at=published_at,
-            title=f"{words.sentence(r.getrandbits(64), r.randint(2, 6))} | {topic}",
+            title=title,
             description=f"{written.text} #{topic}",
             language=written.language,
             mentions=written.mentions,
-            tags=(topic, r.choice(words.TOPICS), "vlog"),
-            duration_s=r.randint(15, 3 * 3600),
-            views_final=views,
-            like_ratio=r.uniform(0.01, 0.06),
-            threads_final=rnd.heavy_tailed(r, max(1.0, views * 0.0005), 1.0, MAX_THREADS),
-            tau_views=r.uniform(1.0, 20.0) * 86400,
+            tags=tags,
+            duration_s=duration_s,
+            views_final=made.views_final,
+            like_ratio=made.like_ratio,
+            threads_final=min(MAX_THREADS, int(threads_median * threads_noise)),
+            tau_views=made.tau_s,
             tau_comments=r.uniform(0.5, 5.0) * 86400,
             comments_disabled=r.random() < 0.05,
+            popularity=made,
         )
         uploads.append(video)
         self._videos[video_id] = video
