@@ -40,6 +40,7 @@ class Settings(StackSettings):
         "worker_concurrency",
         "object_store_endpoint_url",
         "log_level",
+        "prediction_model",
     }
 
     models_dir: Path = Field(
@@ -128,6 +129,12 @@ class Settings(StackSettings):
         ge=1,
         alias="TRENDFLOW_WORKER_CONCURRENCY",
         description="Jobs one worker runs at once (GPU-heavy parts share gpu_max_concurrent).",
+    )
+    prediction_model: Path | None = Field(
+        default=None,
+        alias="TRENDFLOW_PREDICTION_MODEL",
+        description="`trendflow serve`: the model folder prediction jobs use (made by "
+        "`trendflow train`) [default: none, prediction jobs are refused].",
     )
     log_level: str = Field(
         default="INFO",

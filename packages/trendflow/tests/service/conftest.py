@@ -22,13 +22,16 @@ import av
 import httpx
 import pytest
 from temporalio.testing import WorkflowEnvironment
+from typer.testing import CliRunner
 
 from devstack.objectstore import content_key, open_store
 from devstack.pytest_plugin import DatabaseTemplates, environ_without
+from trendflow.learn.cli_model import model_app
 from trendflow.service import db
 from trendflow.settings import Settings
 
 from ..conftest import SCRIPT, Env, sample_video  # noqa: TID252 - the package's shared fixtures
+from ..learn.test_models import write_dataset  # noqa: TID252 - the ladder's synthetic dataset
 
 WEBHOOK_SECRET = "test-webhook-secret"
 
@@ -190,6 +193,7 @@ def start_service(
     temporal: WorkflowEnvironment,
     env: Env,
     separate_worker: bool = False,
+    prediction_model: Path | None = None,
 ) -> Service:
     """``trendflow serve`` (with its worker, or ``--no-worker`` beside a ``trendflow worker``)
     as subprocesses, ready (``/health`` answers, the worker is polling) when it returns."""
@@ -210,6 +214,8 @@ def start_service(
         "TRENDFLOW_JOB_MAX_ATTEMPTS": "3",
         "TRENDFLOW_LOG_LEVEL": "INFO",
     }
+    if prediction_model is not None:
+        environ["TRENDFLOW_PREDICTION_MODEL"] = str(prediction_model)
     commands = {"serve": ["serve", "--no-worker"], "worker": ["worker"]}
     if not separate_worker:
         commands = {"serve": ["serve"]}
@@ -235,6 +241,18 @@ def start_service(
     return service
 
 
+@pytest.fixture(scope="session")
+def ladder_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A prediction model made by ``trendflow train`` of a small synthetic dataset."""
+    root = tmp_path_factory.mktemp("ladder")
+    data = write_dataset(root / "dataset", n=240, channels=8)
+    result = CliRunner().invoke(
+        model_app, ["train", str(data), "--out", str(root / "model"), "--folds", "3"]
+    )
+    assert result.exit_code == 0, result.output
+    return root / "model"
+
+
 @pytest.fixture(scope="module")
 def service(
     tmp_path_factory: pytest.TempPathFactory,
@@ -242,13 +260,20 @@ def service(
     jobs_template: str,
     temporal_env: WorkflowEnvironment,
     env: Env,
+    *,
+    ladder_model: Path,
 ) -> Iterator[Service]:
     """For the module: ``trendflow serve --no-worker`` and a ``trendflow worker`` beside it,
-    on their own migrated database."""
+    on their own migrated database, with a prediction model."""
     tmp = tmp_path_factory.mktemp("serve")
     with database_templates.clone(jobs_template) as url:
         running = start_service(
-            tmp=tmp, database_url=url, temporal=temporal_env, env=env, separate_worker=True
+            tmp=tmp,
+            database_url=url,
+            temporal=temporal_env,
+            env=env,
+            separate_worker=True,
+            prediction_model=ladder_model,
         )
         try:
             yield running

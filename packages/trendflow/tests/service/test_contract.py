@@ -46,10 +46,16 @@ def live_api(
     jobs_template: str,
     temporal_env: WorkflowEnvironment,
     env: Env,
+    *,
+    ladder_model: Path,
 ) -> Iterator[str]:
-    """The API (no worker) served by uvicorn on loopback, in this process."""
+    """The API (no worker, a prediction model) served by uvicorn on loopback, in this process."""
     settings = Settings(
-        models_dir=env.models_dir, model_download=False, config=env.config, data_dir=tmp_path
+        models_dir=env.models_dir,
+        model_download=False,
+        config=env.config,
+        data_dir=tmp_path,
+        prediction_model=ladder_model,
     )
     address = temporal_env.client.service_client.config.target_host
     with database_templates.clone(jobs_template) as url:

@@ -112,8 +112,10 @@ class JobActivities:
         except Exception as error:  # a spec this version cannot run
             raise ApplicationError(str(error), type="internal", non_retryable=True) from error
         progress = _Progress(initial)
-        async with self.engine.begin() as conn:
-            await repository.set_run_dir(conn, job_id, str(self.runner.run_dir(row)))
+        folder = self.runner.run_dir(row)
+        if folder is not None:
+            async with self.engine.begin() as conn:
+                await repository.set_run_dir(conn, job_id, str(folder))
         bound.info("job.start")
         try:
             async with self._heartbeat(job_id, progress):
@@ -132,7 +134,7 @@ class JobActivities:
                 conn,
                 job_id,
                 result=outcome.result,
-                run_dir=str(outcome.run_dir),
+                run_dir=str(outcome.run_dir) if outcome.run_dir else None,
                 progress={**progress.snapshot(), **outcome.progress},
             )
         bound.info("job.done", recorded=won)

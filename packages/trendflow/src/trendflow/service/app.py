@@ -147,7 +147,7 @@ def create_app(
         except IdempotencyKeyReused as error:
             return _problem(409, str(error))
         except InvalidJob as error:
-            return _unprocessable(["body", "config"], str(error), "invalid_job")
+            return _unprocessable(["body", error.field], str(error), "invalid_job")
         job = submitted.job
         if job.status in LIVE:
             try:

@@ -23,7 +23,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 STATUSES = ("pending", "processing", "done", "failed")
 LIVE = ("pending", "processing")
 TERMINAL = ("done", "failed")
-KINDS = ("image", "video", "text")
+KINDS = ("image", "video", "text", "prediction")
 
 metadata = sa.MetaData(naming_convention=migrations.NAMING)
 _NOW = sa.text("now()")

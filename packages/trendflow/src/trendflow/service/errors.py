@@ -69,4 +69,9 @@ class IdempotencyKeyReused(ServiceError):
 
 
 class InvalidJob(ServiceError):
-    """A schema-valid job that cannot run as asked (the API answers 422 with this message)."""
+    """A schema-valid job that cannot run as asked (the API answers 422 with this message,
+    pointing at ``field`` of the body)."""
+
+    def __init__(self, message: str, *, field: str = "config") -> None:
+        self.field = field
+        super().__init__(message)

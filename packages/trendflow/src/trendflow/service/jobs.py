@@ -14,7 +14,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import yaml
@@ -30,10 +30,19 @@ from trendflow.pipeline.service import enabled_components
 from trendflow.service import repository, summary
 from trendflow.service.errors import IdempotencyKeyReused, InvalidJob
 from trendflow.service.repository import JobRow
-from trendflow.service.schemas import JobConfig, MediaJobRequest, MediaKey, TextJobRequest
+from trendflow.service.schemas import (
+    JobConfig,
+    MediaJobRequest,
+    MediaKey,
+    PredictionJobRequest,
+    TextJobRequest,
+)
 from trendflow.settings import Settings
 from trendflow.text import features as text
 from trendflow.versions import DATAPROCESSOR_VERSION, SAMPLING_POLICY_VERSION
+
+if TYPE_CHECKING:
+    from trendflow.learn.predict import Predictor
 
 # Components whose weights are not pinned in the registry (or too big to fetch on first use):
 # they run where installed and are skipped, named in the summary, where not.
@@ -45,7 +54,8 @@ REQUIRED_VISUAL = (SEGMENTER, "core_object_detections", "core_face_landmarks", "
 REQUIRED_VISUAL_ALL = (*REQUIRED_VISUAL, "color_motion")
 _INSTALLED_TTL_S = 60.0
 
-JobRequestBody = MediaJobRequest | TextJobRequest
+JobRequestBody = MediaJobRequest | TextJobRequest | PredictionJobRequest
+PREDICTION = "prediction"  # the one component of a prediction job (its progress)
 
 
 def load_brands(path: Path | None) -> dict[str, list[str]]:
@@ -75,13 +85,17 @@ class Catalog:
     base: PipelineConfig
     models: ModelStore
     brands: dict[str, list[str]]
+    predictor: Predictor | None = None
     _installed: dict[str, tuple[bool, float]] = field(default_factory=dict)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Catalog:
         base = load_config(settings.config)
         models = ModelStore(settings.models_dir, base.models, download=settings.model_download)
-        return cls(base=base, models=models, brands=load_brands(settings.brands_file))
+        predictor = load_predictor(settings.prediction_model)
+        return cls(
+            base=base, models=models, brands=load_brands(settings.brands_file), predictor=predictor
+        )
 
     @property
     def brands_sha(self) -> str:
@@ -101,6 +115,15 @@ class Catalog:
         return present
 
 
+def load_predictor(model_dir: Path | None) -> Predictor | None:
+    """The prediction model of ``TRENDFLOW_PREDICTION_MODEL`` (None when it is not set)."""
+    if model_dir is None:
+        return None
+    from trendflow.learn.predict import Predictor  # noqa: PLC0415 - LightGBM: only when set
+
+    return Predictor.load(model_dir)
+
+
 @dataclass(frozen=True)
 class Plan:
     """A job as it will run: resolved config, versions, keys, and what the worker needs."""
@@ -109,6 +132,7 @@ class Plan:
     versions: dict[str, Any]
     idempotency_key: str
     spec: dict[str, Any]
+    config_hash: str
 
 
 def _merge(base: dict[str, Any], change: dict[str, Any]) -> dict[str, Any]:
@@ -159,7 +183,7 @@ def resolve_config(
     return config, not_installed
 
 
-def fingerprint(request: JobRequestBody) -> str:
+def fingerprint(request: MediaJobRequest | TextJobRequest) -> str:
     """What identifies the job's input (see the module docstring)."""
     if isinstance(request, TextJobRequest):
         return "texts:" + stable_hash([[item.id, item.text] for item in request.texts])
@@ -172,7 +196,45 @@ def fingerprint(request: JobRequestBody) -> str:
     return f"url:{parts.scheme.lower()}://{parts.netloc.lower()}{parts.path}"
 
 
+def plan_prediction(catalog: Catalog, request: PredictionJobRequest) -> Plan:
+    """A prediction job: the model's version is its config; the history is its input."""
+    if catalog.predictor is None:
+        raise InvalidJob(
+            "this server has no prediction model: set TRENDFLOW_PREDICTION_MODEL to a folder "
+            "made by `trendflow train`",
+            field="kind",
+        )
+    history = request.model_dump(
+        mode="json", include={"published_at", "observations", "channel", "caption"}
+    )
+    history["channel_followers"] = request.channel_followers
+    model = {
+        "model_version": catalog.predictor.model_version,
+        "observation_hours": catalog.predictor.observation_hours,
+    }
+    versions: dict[str, Any] = {"dataprocessor": DATAPROCESSOR_VERSION, "model": model}
+    key = stable_hash(
+        {
+            "kind": request.kind,
+            "platform": request.platform,
+            "external_id": request.external_id,
+            "input": "history:" + stable_hash(history),
+            "config_hash": stable_hash(model),
+            "versions": versions,
+        }
+    )
+    return Plan(
+        config=catalog.base,
+        versions=versions,
+        idempotency_key=key,
+        spec={"history": history, "model": model},
+        config_hash=stable_hash(model),
+    )
+
+
 def plan(catalog: Catalog, request: JobRequestBody) -> Plan:
+    if isinstance(request, PredictionJobRequest):
+        return plan_prediction(catalog, request)
     kind: MediaKind = request.kind
     config, not_installed = resolve_config(catalog, kind, request.config)
     specs = enabled_components(config, kind)
@@ -207,7 +269,13 @@ def plan(catalog: Catalog, request: JobRequestBody) -> Plan:
             "versions": versions,
         }
     )
-    return Plan(config=config, versions=versions, idempotency_key=key, spec=spec_doc)
+    return Plan(
+        config=config,
+        versions=versions,
+        idempotency_key=key,
+        spec=spec_doc,
+        config_hash=config.config_hash(),
+    )
 
 
 @dataclass(frozen=True)
@@ -239,7 +307,7 @@ async def submit(
                 "platform": request.platform,
                 "external_id": request.external_id,
                 "idempotency_key": job_plan.idempotency_key,
-                "config_hash": job_plan.config.config_hash(),
+                "config_hash": job_plan.config_hash,
                 "versions": job_plan.versions,
                 "spec": job_plan.spec,
                 "webhook_url": request.webhook_url,

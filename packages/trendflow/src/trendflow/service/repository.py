@@ -17,8 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from trendflow.service.db import LIVE, TERMINAL, job_request_keys, jobs
 
-# An ended job keeps no raw text: its texts were the input, its NPZ holds what came of them.
-_WITHOUT_TEXTS = sa.text("spec - 'texts'")
+# An ended job keeps no raw text: its texts were the input, its NPZ holds what came of them
+# (a prediction's caption too: its forecast is the outcome).
+_WITHOUT_TEXTS = sa.text("(spec - 'texts') #- '{history,caption}'")
 
 
 @dataclass(frozen=True)
@@ -149,7 +150,7 @@ async def finish_done(
     job_id: uuid.UUID,
     *,
     result: dict[str, Any],
-    run_dir: str,
+    run_dir: str | None,
     progress: dict[str, str],
 ) -> bool:
     """Mark the job ``done``; False if it had already ended."""

@@ -18,8 +18,9 @@ import shutil
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import av
 import httpx
@@ -34,8 +35,12 @@ from trendflow.pipeline.image import decode_image
 from trendflow.pipeline.service import DataProcessor, RunRequest, enabled_components
 from trendflow.service import media, summary
 from trendflow.service.errors import JobFailure
+from trendflow.service.jobs import PREDICTION
 from trendflow.service.repository import JobRow
 from trendflow.store.manifest import run_dir
+
+if TYPE_CHECKING:
+    from trendflow.learn.predict import Predictor
 
 log = structlog.get_logger("trendflow.service")
 
@@ -44,10 +49,11 @@ ProgressSink = Callable[[str, str], None]
 
 @dataclass(frozen=True)
 class Outcome:
-    """A finished job's result (the contract's ``result``) and its run folder."""
+    """A finished job's result (the contract's ``result``) and its run folder (None: a
+    prediction, which writes none)."""
 
     result: dict[str, Any]
-    run_dir: Path
+    run_dir: Path | None
     progress: dict[str, str]
 
 
@@ -70,7 +76,9 @@ class JobRunner:
         http: httpx.AsyncClient,
         gpu_slots: int,
         media_max_bytes: int,
+        predictor: Predictor | None = None,
     ) -> None:
+        self.predictor = predictor
         self.paths = paths
         self.models = models
         self.store = store
@@ -78,15 +86,24 @@ class JobRunner:
         self.gpu = threading.Semaphore(gpu_slots)
         self.media_max_bytes = media_max_bytes
 
-    def run_dir(self, job: JobRow) -> Path:
+    def run_dir(self, job: JobRow) -> Path | None:
+        if job.kind == PREDICTION:
+            return None
         return run_dir(self.paths.result_store, job.platform, job.external_id, str(job.id))
 
     def components(self, job: JobRow) -> list[str]:
+        if job.kind == PREDICTION:
+            return [PREDICTION]
         config = PipelineConfig.model_validate(job.spec["config"])
         return [s.name for s in enabled_components(config, _kind(job))]
 
     async def run(self, job: JobRow, progress: ProgressSink) -> Outcome:
         """Run ``job``; raise :class:`JobFailure` with the error the job should show."""
+        if job.kind == PREDICTION:
+            progress(PREDICTION, "running")
+            result = await asyncio.to_thread(self._predict, job)
+            progress(PREDICTION, "computed")
+            return Outcome(result=result, run_dir=None, progress={PREDICTION: "computed"})
         kind = _kind(job)
         config = PipelineConfig.model_validate(job.spec["config"])
         work = self.paths.work_root / str(job.id)
@@ -129,6 +146,50 @@ class JobRunner:
             "artifacts": summary.artifact_links(report.run_dir, str(job.id)),
         }
         return Outcome(result=result, run_dir=report.run_dir, progress=states)
+
+    def _predict(self, job: JobRow) -> dict[str, Any]:
+        """A forecast from the job's history and the newest video run of the same video."""
+        from trendflow.learn.features import feature_row, latest_run  # noqa: PLC0415
+        from trendflow.learn.snapshots import Observation, VideoHistory  # noqa: PLC0415
+
+        predictor = self.predictor
+        if predictor is None:
+            raise JobFailure("internal", "this worker has no prediction model", retryable=False)
+        wanted = job.spec["model"]["model_version"]
+        if predictor.model_version != wanted:
+            raise JobFailure(
+                "internal",
+                f"the job asks for model {wanted}; this worker has {predictor.model_version}",
+                retryable=False,
+            )
+        spec = job.spec["history"]
+        history = VideoHistory(
+            platform=job.platform,
+            video_id=job.external_id,
+            published_at=datetime.fromisoformat(spec["published_at"]),
+            channel=spec.get("channel") or "",
+            caption=spec.get("caption") or "",
+            channel_followers=spec.get("channel_followers"),
+            observations=tuple(
+                sorted(
+                    (
+                        Observation(
+                            datetime.fromisoformat(o["observed_at"]), o["views"], o["likes"]
+                        )
+                        for o in spec["observations"]
+                    ),
+                    key=lambda o: o.observed_at,
+                )
+            ),
+        )
+        run = latest_run(self.paths.result_store, job.platform, job.external_id)
+        row = feature_row(history, run_dir=run, observation_hours=predictor.observation_hours)
+        forecast = predictor.predict(row)
+        return {
+            "summary": summary.prediction_summary(forecast, features_job=run.name if run else None),
+            "manifest_url": None,
+            "artifacts": [],
+        }
 
     def _summary(
         self, job: JobRow, kind: MediaKind, run: Path, config: PipelineConfig

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 from trendflow.service.errors import ErrorCode
 
@@ -176,7 +176,72 @@ class TextJobRequest(_JobRequest):
     texts: list[TextItem] = Field(min_length=1, max_length=MAX_TEXTS)
 
 
-JobRequest = Annotated[MediaJobRequest | TextJobRequest, Field(discriminator="kind")]
+MAX_OBSERVATIONS = 2000
+
+
+def _not_bool(value: Any) -> Any:
+    # JSON's true and false are not counts (pydantic would take them for 1 and 0); 3.0 is one.
+    if isinstance(value, bool):
+        raise ValueError("a count is an integer, not a boolean")
+    return value
+
+
+def _moment(value: Any) -> Any:
+    # An ISO 8601 string with a zone, nothing else (pydantic would read 0 as 1970).
+    if not isinstance(value, str):
+        raise ValueError("a time is an ISO 8601 string with a zone, e.g. 2026-11-01T09:00:00Z")
+    return value
+
+
+class ObservationIn(_Request):
+    observed_at: AwareDatetime = Field(description="When the counts were read (with a zone).")
+    views: int | None = Field(None, ge=0, le=10**15, description="Views then; null: not read.")
+    likes: int | None = Field(None, ge=0, le=10**15, description="Likes then; null: not read.")
+
+    _moment = field_validator("observed_at", mode="before")(_moment)
+    _counts = field_validator("views", "likes", mode="before")(_not_bool)
+
+
+class PredictionJobRequest(_Request):
+    """Forecast a synced video's views and likes at 7, 14 and 21 days.
+
+    The server's model (``TRENDFLOW_PREDICTION_MODEL``, made by ``trendflow train``) sees what
+    was known at its observation point: the counts observed up to then, the metadata below,
+    and the content features of the newest video job run for the same platform and external
+    id (without one the forecast comes from the counts and metadata alone, and says so)."""
+
+    kind: Literal["prediction"]
+    platform: Platform
+    external_id: str = Field(pattern=EXTERNAL_ID, description="The video's id on the platform.")
+    published_at: AwareDatetime = Field(description="When the video was published.")
+    observations: list[ObservationIn] = Field(
+        min_length=1,
+        max_length=MAX_OBSERVATIONS,
+        description="The video's counts as observed (SM Core's post metric snapshots); those "
+        "after the model's observation point are not used.",
+    )
+    channel: str | None = Field(None, max_length=200, pattern=NO_NUL, description="Account.")
+    caption: str | None = Field(None, max_length=20_000, pattern=NO_NUL)
+    channel_followers: int | None = Field(
+        None,
+        ge=0,
+        le=10**12,
+        description="The account's followers when the video appeared.",
+    )
+    webhook_url: str | None = Field(
+        None,
+        pattern=HTTP_URL,
+        max_length=4096,
+        description="POSTed the job JSON when the job ends (signed as for the other kinds).",
+    )
+
+    _moment = field_validator("published_at", mode="before")(_moment)
+    _counts = field_validator("channel_followers", mode="before")(_not_bool)
+
+
+JobRequest = Annotated[
+    MediaJobRequest | TextJobRequest | PredictionJobRequest, Field(discriminator="kind")
+]
 
 
 # ---------------------------------------------------------------- the job JSON
@@ -237,6 +302,36 @@ class TextSummary(_Response):
     items: list[TextItemSummary]
 
 
+class Opinion(_Response):
+    model: str = Field(description="The ladder's model (lightgbm, szabo_huberman, ...).")
+    count: float | None = Field(description="Forecast cumulative count; null: none.")
+    log1p: float | None = Field(description="log1p of the forecast count.")
+
+
+class HorizonForecast(Opinion):
+    optional: bool = Field(description="A horizon the seed makes optional (7 days).")
+    reason: str | None = Field(None, description="Why there is no forecast.")
+    second_opinion: Opinion | None = Field(
+        None, description="Szabo-Huberman's forecast (log-linear on the early count)."
+    )
+
+
+class PredictionSummary(_Response):
+    """A forecast: cumulative views and likes at each horizon after publication."""
+
+    model_version: str
+    observation_hours: float = Field(description="The model's observation point, hours.")
+    provenance: str = Field(description="What the model was trained on: simulated or real.")
+    features_job: str | None = Field(
+        description="The video job whose run gave the content features; null: none was found."
+    )
+    missing_features: list[str] = Field(description="Model inputs the video did not have.")
+    warnings: list[str]
+    forecast: dict[str, dict[str, HorizonForecast]] = Field(
+        description="Per metric (views, likes) per horizon (h7, h14, h21)."
+    )
+
+
 class ArtifactLink(_Response):
     path: str = Field(description="Relative to the run, e.g. core_face_landmarks/faces.npz.")
     url: str
@@ -244,8 +339,8 @@ class ArtifactLink(_Response):
 
 
 class JobResult(_Response):
-    summary: VideoSummary | ImageSummary | TextSummary
-    manifest_url: str
+    summary: VideoSummary | ImageSummary | TextSummary | PredictionSummary
+    manifest_url: str | None = Field(description="The run's manifest; null for a prediction.")
     artifacts: list[ArtifactLink]
 
 
@@ -253,7 +348,7 @@ class Job(_Response):
     """An analysis job. NPZ artifacts are the source of truth; ``summary`` presents them."""
 
     id: str
-    kind: Literal["image", "video", "text"]
+    kind: Literal["image", "video", "text", "prediction"]
     status: Status
     platform: Platform
     external_id: str

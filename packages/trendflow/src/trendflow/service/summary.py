@@ -205,3 +205,33 @@ def listed(run: Path, path: str) -> bool:
         for entry in manifest["components"].values()
         for artifact in entry.get("artifacts", [])
     )
+
+
+def _opinion(value: dict[str, Any]) -> dict[str, Any]:
+    return {"model": value.get("model"), "count": value.get("count"), "log1p": value.get("log1p")}
+
+
+def prediction_summary(forecast: dict[str, Any], *, features_job: str | None) -> dict[str, Any]:
+    """A prediction job's summary from :meth:`trendflow.learn.predict.Predictor.predict`."""
+    return {
+        "model_version": forecast["model_version"],
+        "observation_hours": forecast["observation_hours"],
+        "provenance": forecast.get("provenance", "unknown"),
+        "features_job": features_job,
+        "missing_features": list(forecast.get("missing_features", [])),
+        "warnings": list(forecast.get("warnings", [])),
+        "forecast": {
+            metric: {
+                horizon: {
+                    **_opinion(value),
+                    "optional": bool(value.get("optional")),
+                    "reason": value.get("reason"),
+                    "second_opinion": _opinion(value["second_opinion"])
+                    if value.get("second_opinion")
+                    else None,
+                }
+                for horizon, value in horizons.items()
+            }
+            for metric, horizons in forecast["forecast"].items()
+        },
+    }

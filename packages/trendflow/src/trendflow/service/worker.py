@@ -24,6 +24,7 @@ from trendflow.config import load_config
 from trendflow.models.registry import ModelStore
 from trendflow.service import db, repository
 from trendflow.service.activities import JobActivities
+from trendflow.service.jobs import load_predictor
 from trendflow.service.runner import JobRunner, Paths
 from trendflow.service.workflows import JobInput, JobWorkflow, run_queue
 from trendflow.settings import Settings
@@ -81,6 +82,7 @@ async def running_worker(
                 http=http,
                 gpu_slots=base.gpu_max_concurrent,
                 media_max_bytes=settings.media_max_bytes,
+                predictor=load_predictor(settings.prediction_model),
             )
             activities = JobActivities(
                 engine, runner, http, settings.webhook_secret.get_secret_value()
