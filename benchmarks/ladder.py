@@ -26,9 +26,10 @@ better) for views and likes at 14 and 21 days, on the forward split and on chann
 data is simulated: socialsim's process (its README) decides what carries signal.
 
     uv run python benchmarks/ladder.py --work /tmp/ladder [--phase all|corpus|process|learn]
-                                       [--accounts 100] [--days 35] [--cadence-hours 12]
+                                       [--accounts 100] [--days 60] [--cadence-hours 24]
 
-The last line is one JSON object with the figures; exit code 1 when a check fails.
+The last line is one JSON object with the figures; exit code 1 when a check fails or a cell of
+the ladder's table (both evaluations, views and likes at 14 and 21 days) could not be filled.
 """
 
 from __future__ import annotations
@@ -59,7 +60,6 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 
 KEY = "bench-key"
 SEED = 11
-HORIZONS = (7, 14, 21)
 TT_SIZE = (272, 480)  # socialsim's CDN serves TikTok videos at this size (apis/cdn.py)
 SHARED_MODELS = Path(__file__).resolve().parents[1].parent / "shared" / "models"
 DISABLED = ["audio_tier0", "asr_extractor", "text_metadata", "text_comments"]
@@ -281,8 +281,9 @@ def _trendflow(*argv: str) -> None:
 def _never_extrapolated(work: Path, tolerance_h: float) -> dict[str, Any]:
     """Every present target has an observation at or after its horizon (within tolerance);
     every ``horizon_not_reached`` target really had none there."""
-    import numpy as np  # noqa: PLC0415
+    import numpy as np  # noqa: PLC0415 - the learn phase only
 
+    from trendflow.learn.targets import HORIZONS_DAYS  # noqa: PLC0415
     from trendflow.store.npz import read_npz  # noqa: PLC0415
 
     seen: dict[str, list[datetime]] = {}
@@ -297,7 +298,7 @@ def _never_extrapolated(work: Path, tolerance_h: float) -> dict[str, Any]:
         arrays, _ = read_npz(path)
         video = path.parent.name
         for metric in ("views", "likes"):
-            for k, horizon in enumerate(HORIZONS):
+            for k, horizon in enumerate(HORIZONS_DAYS):
                 moment = published[video] + timedelta(days=horizon)
                 later = [t for t in seen[video] if t >= moment - timedelta(hours=tolerance_h)]
                 present = bool(arrays[f"{metric}_present"][k])
@@ -326,43 +327,57 @@ def learn(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     _trendflow("train", str(work / "dataset"), "--out", str(work / "model"))
     figures = _never_extrapolated(work, args.tolerance_hours)
     model = json.loads((work / "model" / "model.json").read_text(encoding="utf-8"))
+    evaluation = json.loads((work / "model" / "evaluation.json").read_text(encoding="utf-8"))
     figures["model_version"] = model.get("model_version")
-    figures["ladder"] = ladder_ratios(model)
+    figures["evaluations"] = evaluation["evaluations"]
+    figures["ladder"] = ladder_ratios(evaluation["metrics"])
     return figures
 
 
-def ladder_ratios(model: dict[str, Any]) -> list[dict[str, Any]]:
-    """LightGBM against Szabo-Huberman per evaluation, target and horizon (14 and 21 days)."""
-    rows = model.get("evaluation", {}).get("rows") or model.get("ladder") or []
-    by: dict[tuple[str, str, str, str], dict[str, Any]] = {}
-    for row in rows:
-        key = (row["evaluation"], row["target"], str(row["horizon"]), row["model"])
-        by[key] = row
+def ladder_ratios(metrics: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """LightGBM against Szabo-Huberman (and Pinto) per evaluation, target and horizon."""
+    by = {(r["evaluation"], r["target"], r["horizon"], r["model"]): r for r in metrics}
     out = []
     for (evaluation, target, horizon, name), row in sorted(by.items()):
-        if name != "lightgbm" or horizon not in ("h14", "h21", "14", "21"):
-            continue
         base = by.get((evaluation, target, horizon, "szabo_huberman"))
-        if base is None:
+        pinto = by.get((evaluation, target, horizon, "pinto"))
+        if name != "lightgbm" or base is None or pinto is None or not row["n"]:
             continue
         out.append(
             {
                 "evaluation": evaluation,
                 "target": target,
                 "horizon": horizon,
-                "spearman_lgbm": row["spearman"],
-                "spearman_sh": base["spearman"],
-                "spearman_ratio": round(row["spearman"] / base["spearman"], 3)
-                if base["spearman"]
-                else None,
-                "mae_lgbm": row["mae_log1p"],
-                "mae_sh": base["mae_log1p"],
-                "mae_ratio": round(row["mae_log1p"] / base["mae_log1p"], 3)
-                if base["mae_log1p"]
-                else None,
+                "n": row["n"],
+                **{f"spearman_{k}": r["spearman"] for k, r in _rungs(row, pinto, base)},
+                **{f"mae_{k}": r["mae_log1p"] for k, r in _rungs(row, pinto, base)},
+                **{f"mrse_{k}": r["mrse"] for k, r in _rungs(row, pinto, base)},
+                "spearman_ratio": _ratio(row["spearman"], base["spearman"]),
+                "mae_ratio": _ratio(row["mae_log1p"], base["mae_log1p"]),
             }
         )
     return out
+
+
+def _rungs(lgbm: Any, pinto: Any, sh: Any) -> list[tuple[str, Any]]:
+    return [("lgbm", lgbm), ("pinto", pinto), ("sh", sh)]
+
+
+def _ratio(value: float | None, base: float | None) -> float | None:
+    return round(value / base, 3) if value is not None and base else None
+
+
+def missing_rows(figures: dict[str, Any]) -> list[str]:
+    """The issue's table cells (both evaluations, views and likes at 14 and 21 days) that the
+    run could not fill."""
+    have = {(r["evaluation"], r["target"], r["horizon"]) for r in figures.get("ladder", [])}
+    return [
+        f"{e} {t} {h}"
+        for e in ("time_split", "channel_groups")
+        for t in ("views", "likes")
+        for h in ("h14", "h21")
+        if (e, t, h) not in have
+    ]
 
 
 # ---------------------------------------------------------------------------------- main
@@ -373,9 +388,12 @@ def main() -> int:
     parser.add_argument("--work", required=True, help="folder for every phase's files")
     parser.add_argument("--phase", choices=("all", "corpus", "process", "learn"), default="all")
     parser.add_argument("--accounts", type=int, default=100, help="TikTok creators")
-    parser.add_argument("--days", type=float, default=35.0, help="simulated days synced")
-    parser.add_argument("--cadence-hours", type=float, default=12.0, help="hours between syncs")
-    parser.add_argument("--refresh-days", type=float, default=25.0, help="posts refreshed")
+    # A forward split with a 21-day embargo needs publications spread over more than twice
+    # the longest horizon: the newest quarter of the videos old enough for day 21 is tested,
+    # and training videos are published 21 days before it.
+    parser.add_argument("--days", type=float, default=60.0, help="simulated days synced")
+    parser.add_argument("--cadence-hours", type=float, default=24.0, help="hours between syncs")
+    parser.add_argument("--refresh-days", type=float, default=23.0, help="posts refreshed")
     parser.add_argument("--jobs", type=int, default=2, help="processes for the DataProcessor")
     parser.add_argument("--tolerance-hours", type=float, default=2.0)
     args = parser.parse_args()
@@ -395,19 +413,22 @@ def main() -> int:
         figures |= learn(args, work)
         figures_path.write_text(json.dumps(figures, indent=1), encoding="utf-8")
     table = Table(title="the baseline ladder on a simulated corpus (simulated data)")
-    for name in ("evaluation", "target", "horizon", "Spearman LGBM/SH", "MAE LGBM/SH"):
+    for name in ("evaluation", "target", "h", "n", "Spearman LGBM/Pinto/SH", "MAE LGBM/Pinto/SH"):
         table.add_column(name)
     for row in figures.get("ladder", []):
         table.add_row(
             row["evaluation"],
             row["target"],
             row["horizon"],
-            f"{row['spearman_lgbm']:.3f}/{row['spearman_sh']:.3f}",
-            f"{row['mae_lgbm']:.3f}/{row['mae_sh']:.3f}",
+            str(row["n"]),
+            "/".join(f"{row[f'spearman_{k}'] or 0:.3f}" for k in ("lgbm", "pinto", "sh")),
+            "/".join(f"{row[f'mae_{k}'] or 0:.3f}" for k in ("lgbm", "pinto", "sh")),
         )
     console.print(table)
+    missing = missing_rows(figures) if args.phase in ("all", "learn") else []
+    figures["missing_ladder_rows"] = missing
     print(json.dumps(figures))  # noqa: T201 - the benchmark's last line
-    return 1 if figures.get("extrapolation_violations") else 0
+    return 1 if figures.get("extrapolation_violations") or missing else 0
 
 
 if __name__ == "__main__":
