@@ -7,7 +7,7 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,10 @@ from trendflow.learn.cli_model import model_app
 
 from .conftest import Service  # noqa: TID252 - this folder's fixtures
 
-PUBLISHED = datetime(2026, 11, 20, 9, tzinfo=UTC)
+PUBLISHED = datetime(2026, 11, 20, 23, 30, tzinfo=UTC)
+# The job's times are written in New York's winter offset, the CLI's file in UTC: the same
+# moments, so the same features (hour and weekday are UTC's: Friday 23:30, not Saturday 04:30).
+NEW_YORK = timezone(timedelta(hours=-5))
 # Hours after publication, views, likes: as SM Core's post metric snapshots would have them.
 SEEN = ((4, 310, 12), (11, 820, 35), (22, 1500, 61), (70, 2900, 118))
 
@@ -29,10 +32,10 @@ def _body(external_id: str, **extra: Any) -> dict[str, Any]:
         "kind": "prediction",
         "platform": "instagram",
         "external_id": external_id,
-        "published_at": PUBLISHED.isoformat(),
+        "published_at": PUBLISHED.astimezone(NEW_YORK).isoformat(),
         "observations": [
             {
-                "observed_at": (PUBLISHED + timedelta(hours=h)).isoformat(),
+                "observed_at": (PUBLISHED + timedelta(hours=h)).astimezone(NEW_YORK).isoformat(),
                 "views": views,
                 "likes": likes,
             }
@@ -125,6 +128,15 @@ def test_a_prediction_without_a_run_says_its_content_is_missing(service: Service
     assert summary["features_job"] is None
     assert any(name.startswith("content.") for name in summary["missing_features"])
     assert summary["forecast"]["views"]["h21"]["count"] is not None
+
+
+def test_a_history_observed_before_publication_fails_as_bad_input(service: Service) -> None:
+    body = _body("pred-early")
+    body["observations"][0]["observed_at"] = (PUBLISHED - timedelta(hours=2)).isoformat()
+    job = service.wait(service.post(body).json()["id"])
+    assert job["status"] == "failed"
+    assert job["error"]["code"] == "bad_input" and job["error"]["retryable"] is False
+    assert "before published_at" in job["error"]["message"]
 
 
 def test_a_prediction_on_a_server_without_a_model_is_422(tmp_path: Path) -> None:

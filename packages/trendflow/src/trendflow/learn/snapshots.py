@@ -18,8 +18,9 @@ import csv
 import hashlib
 import io
 import math
+import re
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -345,13 +346,28 @@ def _count(value: Any, column: str, fail: _Fail) -> int | None:
         number = value
     elif isinstance(value, float) and value.is_integer():
         number = int(value)
-    elif isinstance(value, str) and value.strip().lstrip("-").isdigit():
+    elif isinstance(value, str) and re.fullmatch(r"-?[0-9]+", value.strip()):
         number = int(value.strip())
     else:
         raise fail(f"{column} {value!r} is not a whole number (leave it empty if unknown)")
     if number < 0:
         raise fail(f"{column} {number} is negative; counts are >= 0")
     return number
+
+
+def history_of(records: Sequence[Mapping[str, Any]], *, where: str) -> VideoHistory:
+    """One video's history from records with the snapshot table's columns (one video, one
+    record per observation): the checks, the order and the merging of a file's rows.
+
+    A prediction job's body reaches the same features as ``trendflow predict`` reading a file.
+    """
+    if not records:
+        raise SnapshotError(where, "no observation: a history needs at least one")
+    rows = [_row(f"observation {k + 1}", dict(r), where) for k, r in enumerate(records)]
+    histories, _ = group_rows(rows, where=where)
+    if len(histories) != 1:
+        raise SnapshotError(where, "the observations name more than one video")
+    return histories[0]
 
 
 def group_rows(rows: Iterable[_Row], *, where: str) -> tuple[list[VideoHistory], int]:
@@ -389,9 +405,11 @@ def group_rows(rows: Iterable[_Row], *, where: str) -> tuple[list[VideoHistory],
                 platform=platform,
                 video_id=video_id,
                 published_at=first.published_at,
-                channel=_latest(r.channel for r in ordered) or "",
-                caption=_latest(r.caption for r in ordered) or "",
-                channel_followers=_latest(r.channel_followers for r in ordered),
+                channel=_earliest(r.channel for r in ordered) or "",
+                caption=_earliest(r.caption for r in ordered) or "",
+                # Known at publication, so the first observation's (a later row may carry a
+                # count from after the observation point).
+                channel_followers=_earliest(r.channel_followers for r in ordered),
                 observations=tuple(observations),
             )
         )
@@ -404,10 +422,9 @@ def _larger(a: int | None, b: int | None) -> int | None:
     return a if b is None else max(a, b)
 
 
-def _latest(values: Iterable[_T | None]) -> _T | None:
-    """The last known (non-empty) value, rows in time order."""
-    found: _T | None = None
+def _earliest(values: Iterable[_T | None]) -> _T | None:
+    """The first known (non-empty) value, rows in time order."""
     for value in values:
         if value is not None and value != "":
-            found = value
-    return found
+            return value
+    return None

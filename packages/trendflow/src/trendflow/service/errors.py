@@ -21,6 +21,7 @@ ErrorCode = Literal[
     "media_expired",  # the link expired before it was downloaded (403 "expired", 410)
     "media_unreachable",  # connection failure, timeout, 5xx, 429: retryable
     "bad_media",  # not an image or video that can be decoded
+    "bad_input",  # a prediction's history that cannot be used (an observation before publication)
     "timeout",  # an attempt ran longer than TRENDFLOW_JOB_TIMEOUT_S: retryable
     "internal",  # anything else (a required component failed, a model is missing): retryable
 ]
@@ -29,6 +30,7 @@ ERROR_CODES: tuple[ErrorCode, ...] = (
     "media_expired",
     "media_unreachable",
     "bad_media",
+    "bad_input",
     "timeout",
     "internal",
 )
@@ -37,6 +39,7 @@ RETRYABLE: dict[ErrorCode, bool] = {
     "media_expired": False,
     "media_unreachable": True,
     "bad_media": False,
+    "bad_input": False,
     "timeout": True,
     "internal": True,
 }

@@ -18,7 +18,6 @@ import shutil
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -149,39 +148,34 @@ class JobRunner:
 
     def _predict(self, job: JobRow) -> dict[str, Any]:
         """A forecast from the job's history and the newest video run of the same video."""
+        # Imported by the one job kind that needs them: LightGBM and pyarrow load on first use.
         from trendflow.learn.features import feature_row, latest_run  # noqa: PLC0415
-        from trendflow.learn.snapshots import Observation, VideoHistory  # noqa: PLC0415
+        from trendflow.learn.snapshots import SnapshotError, history_of  # noqa: PLC0415
 
         predictor = self.predictor
         if predictor is None:
             raise JobFailure("internal", "this worker has no prediction model", retryable=False)
         wanted = job.spec["model"]["model_version"]
-        if predictor.model_version != wanted:
+        if predictor.model_version != wanted:  # a retrained model: the other process restarts
             raise JobFailure(
                 "internal",
                 f"the job asks for model {wanted}; this worker has {predictor.model_version}",
-                retryable=False,
             )
         spec = job.spec["history"]
-        history = VideoHistory(
-            platform=job.platform,
-            video_id=job.external_id,
-            published_at=datetime.fromisoformat(spec["published_at"]),
-            channel=spec.get("channel") or "",
-            caption=spec.get("caption") or "",
-            channel_followers=spec.get("channel_followers"),
-            observations=tuple(
-                sorted(
-                    (
-                        Observation(
-                            datetime.fromisoformat(o["observed_at"]), o["views"], o["likes"]
-                        )
-                        for o in spec["observations"]
-                    ),
-                    key=lambda o: o.observed_at,
-                )
-            ),
-        )
+        shared = {
+            "platform": job.platform,
+            "video_id": job.external_id,
+            "published_at": spec["published_at"],
+            "channel": spec.get("channel"),
+            "caption": spec.get("caption"),
+            "channel_followers": spec.get("channel_followers"),
+        }
+        try:
+            history = history_of(
+                [{**shared, **o} for o in spec["observations"]], where="the job's history"
+            )
+        except SnapshotError as error:
+            raise JobFailure("bad_input", str(error)) from error
         run = latest_run(self.paths.result_store, job.platform, job.external_id)
         row = feature_row(history, run_dir=run, observation_hours=predictor.observation_hours)
         forecast = predictor.predict(row)
