@@ -318,6 +318,7 @@ def learn(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     _trendflow(
         "targets", "build", snapshots, "--out", str(work / "targets"),
         "--tolerance-hours", str(args.tolerance_hours),
+        "--max-gap-hours", str(args.max_gap_hours),
     )  # fmt: skip
     _trendflow(
         "dataset", "build", snapshots, "--result-store", str(work / "result_store"),
@@ -396,6 +397,9 @@ def main() -> int:
     parser.add_argument("--refresh-days", type=float, default=23.0, help="posts refreshed")
     parser.add_argument("--jobs", type=int, default=2, help="processes for the DataProcessor")
     parser.add_argument("--tolerance-hours", type=float, default=2.0)
+    # Daily syncs: a day and a half between two snapshots is one refresh, late. The embargo
+    # grows with it (21 days + the gap), so a tight gap leaves the time split more to train on.
+    parser.add_argument("--max-gap-hours", type=float, default=36.0)
     args = parser.parse_args()
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)

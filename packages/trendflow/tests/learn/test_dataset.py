@@ -156,8 +156,9 @@ def test_feature_row_matches_the_dataset(corpus: Corpus, tmp_path: Path) -> None
 
 
 def test_latest_run_is_the_newest_finished_one(corpus: Corpus, tmp_path: Path) -> None:
-    """A failed or unfinished run is passed over; among succeeded runs the latest finish wins;
-    a component whose artifact is gone counts as absent."""
+    """A failed or unfinished run is passed over; among succeeded runs the latest finish wins,
+    a video run before a newer image run (a cover), never a text run; a component whose
+    artifact is gone counts as absent."""
     store = tmp_path / "rs"
     shutil.copytree(corpus.result_store, store)
     video_dir = store / "youtube" / "bright"
@@ -165,11 +166,12 @@ def test_latest_run_is_the_newest_finished_one(corpus: Corpus, tmp_path: Path) -
     base = json.loads((original / "manifest.json").read_text())
     finished = datetime.fromisoformat(base["run"]["finished_at"])
 
-    def copy(name: str, status: str, delta_h: float) -> Path:
+    def copy(name: str, status: str, delta_h: float, kind: str = "video") -> Path:
         target = video_dir / name
         shutil.copytree(original, target)
         manifest = json.loads(json.dumps(base))
         manifest["run"]["status"] = status
+        manifest["run"]["media_kind"] = kind
         manifest["run"]["finished_at"] = (finished + timedelta(hours=delta_h)).isoformat()
         (target / "manifest.json").write_text(json.dumps(manifest))
         return target
@@ -179,6 +181,9 @@ def test_latest_run_is_the_newest_finished_one(corpus: Corpus, tmp_path: Path) -
     assert latest_run(store, "youtube", "bright") == original
     newer = copy("newer", "succeeded", 3)
     assert latest_run(store, "youtube", "bright") == newer
+    copy("cover", "succeeded", 6, kind="image")
+    copy("caption", "succeeded", 7, kind="text")
+    assert latest_run(store, "youtube", "bright") == newer, "the video's own run"
     assert latest_run(store, "youtube", "nobody") is None
     (newer / "color_motion" / "color_motion.npz").unlink()
     histories, _ = load_histories(str(corpus.source))

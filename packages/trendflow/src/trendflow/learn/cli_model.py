@@ -64,6 +64,7 @@ def train_model(
         observation_hours=info.observation_hours,
         config=config,
         folds=folds,
+        embargo_days=info.embargo_days,
         progress=note,
     )
     note("final fit on every row")
@@ -123,6 +124,7 @@ def evaluate_dataset(
         config=config,
         features=features,
         folds=folds,
+        embargo_days=info.embargo_days,
         progress=progress,
     )
     return report, {**recipe, "dataset": info.as_json(), **report.as_json()}

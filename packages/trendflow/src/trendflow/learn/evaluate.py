@@ -3,8 +3,9 @@
 - **Forward time split**: the videos old enough to have a target at the longest horizon, sorted
   by ``published_at``; the last 25 % are the test set;
   the training set is every video published at least the embargo (the longest horizon,
-  21 days) before the first test video, so no training target (observed up to 21 days after
-  its video's publication) is later than the first test video's publication. Videos in the gap
+  21 days, plus how far past a horizon the targets may have looked: the interpolation's
+  maximum gap, 72 h by default) before the first test video, so no training target is later
+  than the first test video's publication. Videos in the gap
   are dropped, and counted.
 - **Groups by channel**: k folds (5, or the number of channels if fewer) with no channel in
   both a fold's training and test sets, channels assigned largest first to the fold with the

@@ -312,14 +312,20 @@ def feature_columns(observation_hours: float = 24.0) -> list[str]:
     return meta_columns() + early_columns(observation_hours) + content_columns()
 
 
+# Which runs hold a video's content features, best first: a text job's run (its caption and
+# comments) has none, and a cover image's run says less than the video's own.
+_RUN_KINDS = {"video": 2, "image": 1}
+
+
 def latest_run(result_store: Path, platform: str, video_id: str) -> Path | None:
-    """The newest finished run of a video: manifest ``run.status`` ``succeeded``, latest
+    """The newest finished media run of a video: manifest ``run.status`` ``succeeded``, a
+    video run before an image run (``run.media_kind``; text runs never), then the latest
     ``run.finished_at`` (then run id); ``None`` when there is none. Unreadable manifests are
     passed over."""
     video_dir = result_store / platform / video_id
     if not video_dir.is_dir():
         return None
-    best: tuple[datetime, str] | None = None
+    best: tuple[int, datetime, str] | None = None
     found: Path | None = None
     for run_path in video_dir.iterdir():
         if not (run_path / MANIFEST_NAME).is_file():
@@ -329,9 +335,10 @@ def latest_run(result_store: Path, platform: str, video_id: str) -> Path | None:
             finished = datetime.fromisoformat(str(run.get("finished_at")))
         except (StoreError, ValueError):
             continue
-        if run.get("status") != "succeeded" or finished.tzinfo is None:
+        rank = _RUN_KINDS.get(str(run.get("media_kind", "video")))
+        if run.get("status") != "succeeded" or finished.tzinfo is None or rank is None:
             continue
-        key = (finished, run_path.name)
+        key = (rank, finished, run_path.name)
         if best is None or key > best:
             best, found = key, run_path
     return found

@@ -193,6 +193,18 @@ class DatasetInfo:
     observation_hours: float
     manifest: Mapping[str, Any]
 
+    @property
+    def embargo_days(self) -> float:
+        """The forward split's embargo: the longest horizon, plus how far past it a target
+        may have looked (a snapshot within the tolerance, or the far side of an interpolation
+        gap) as the targets were built (``dataset.json``'s ``targets_parameters``)."""
+        reach = [
+            max(float(p.get("max_gap_hours", 0.0)), float(p.get("tolerance_hours", 0.0)))
+            for p in self.manifest.get("targets_parameters", [])
+            if isinstance(p, Mapping)
+        ]
+        return max(HORIZONS) + max(reach, default=0.0) / 24.0
+
     def as_json(self) -> dict[str, Any]:
         """The record copied into ``model.json``."""
         return {
