@@ -121,13 +121,22 @@ def test_a_prediction_uses_the_videos_run_and_matches_trendflow_predict(
     assert later.status_code == 202, "another history is another prediction"
 
 
-def test_a_prediction_without_a_run_says_its_content_is_missing(service: Service) -> None:
-    job = service.wait(service.post(_body("pred-unseen")).json()["id"])
-    assert job["status"] == "done", job["error"]
-    summary = job["result"]["summary"]
+def test_a_prediction_without_a_run_says_so_and_is_made_again_once_there_is_one(
+    service: Service, image_job: Callable[..., dict[str, Any]]
+) -> None:
+    first = service.wait(service.post(_body("pred-late")).json()["id"])
+    assert first["status"] == "done", first["error"]
+    summary = first["result"]["summary"]
     assert summary["features_job"] is None
     assert any(name.startswith("content.") for name in summary["missing_features"])
     assert summary["forecast"]["views"]["h21"]["count"] is not None
+
+    analysed = service.wait(service.post(image_job("pred-late")).json()["id"])
+    assert analysed["status"] == "done"
+    again = service.post(_body("pred-late"))
+    assert again.status_code == 202, "the same history with a run now is a new forecast"
+    second = service.wait(again.json()["id"])
+    assert second["result"]["summary"]["features_job"] == analysed["id"]
 
 
 def test_a_history_observed_before_publication_fails_as_bad_input(service: Service) -> None:

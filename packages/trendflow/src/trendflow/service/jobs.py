@@ -86,6 +86,7 @@ class Catalog:
     models: ModelStore
     brands: dict[str, list[str]]
     predictor: Predictor | None = None
+    result_store: Path | None = None  # where prediction jobs look for a video's runs
     _installed: dict[str, tuple[bool, float]] = field(default_factory=dict)
 
     @classmethod
@@ -94,7 +95,11 @@ class Catalog:
         models = ModelStore(settings.models_dir, base.models, download=settings.model_download)
         predictor = load_predictor(settings.prediction_model)
         return cls(
-            base=base, models=models, brands=load_brands(settings.brands_file), predictor=predictor
+            base=base,
+            models=models,
+            brands=load_brands(settings.brands_file),
+            predictor=predictor,
+            result_store=settings.result_store(),
         )
 
     @property
@@ -208,6 +213,15 @@ def plan_prediction(catalog: Catalog, request: PredictionJobRequest) -> Plan:
         mode="json", include={"published_at", "observations", "channel", "caption"}
     )
     history["channel_followers"] = request.channel_followers
+    # The run whose content features the forecast uses is part of the job: the same history
+    # posted again once the video has been analysed is a new forecast, not the old one.
+    from trendflow.learn.features import latest_run  # noqa: PLC0415 - pyarrow: prediction only
+
+    run = (
+        latest_run(catalog.result_store, request.platform, request.external_id)
+        if catalog.result_store is not None
+        else None
+    )
     model = {
         "model_version": catalog.predictor.model_version,
         "observation_hours": catalog.predictor.observation_hours,
@@ -219,6 +233,7 @@ def plan_prediction(catalog: Catalog, request: PredictionJobRequest) -> Plan:
             "platform": request.platform,
             "external_id": request.external_id,
             "input": "history:" + stable_hash(history),
+            "features_run": run.name if run else None,
             "config_hash": stable_hash(model),
             "versions": versions,
         }
@@ -227,7 +242,7 @@ def plan_prediction(catalog: Catalog, request: PredictionJobRequest) -> Plan:
         config=catalog.base,
         versions=versions,
         idempotency_key=key,
-        spec={"history": history, "model": model},
+        spec={"history": history, "model": model, "features_run": run.name if run else None},
         config_hash=stable_hash(model),
     )
 

@@ -149,7 +149,7 @@ class JobRunner:
     def _predict(self, job: JobRow) -> dict[str, Any]:
         """A forecast from the job's history and the newest video run of the same video."""
         # Imported by the one job kind that needs them: LightGBM and pyarrow load on first use.
-        from trendflow.learn.features import feature_row, latest_run  # noqa: PLC0415
+        from trendflow.learn.features import feature_row  # noqa: PLC0415
         from trendflow.learn.snapshots import SnapshotError, history_of  # noqa: PLC0415
 
         predictor = self.predictor
@@ -176,7 +176,10 @@ class JobRunner:
             )
         except SnapshotError as error:
             raise JobFailure("bad_input", str(error)) from error
-        run = latest_run(self.paths.result_store, job.platform, job.external_id)
+        named = job.spec.get("features_run")  # chosen when the job was posted
+        run = self.paths.result_store / job.platform / job.external_id / named if named else None
+        if run is not None and not (run / "manifest.json").is_file():
+            raise JobFailure("bad_input", f"the video's run {named} is gone (removed by gc?)")
         row = feature_row(history, run_dir=run, observation_hours=predictor.observation_hours)
         forecast = predictor.predict(row)
         return {
