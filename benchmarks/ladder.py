@@ -283,7 +283,7 @@ def _never_extrapolated(work: Path, tolerance_h: float) -> dict[str, Any]:
     every ``horizon_not_reached`` target really had none there."""
     import numpy as np  # noqa: PLC0415 - the learn phase only
 
-    from trendflow.learn.targets import HORIZONS_DAYS  # noqa: PLC0415
+    from trendflow.learn.contract import HORIZONS_DAYS  # noqa: PLC0415
     from trendflow.store.npz import read_npz  # noqa: PLC0415
 
     seen: dict[str, list[datetime]] = {}

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Final
 import numpy as np
 
 from trendflow.learn import evaluate, models
+from trendflow.learn.contract import REQUIRED_HORIZONS
 from trendflow.learn.models import HORIZONS, MODEL_TITLES, MODELS, TARGETS
 
 if TYPE_CHECKING:
@@ -322,7 +323,7 @@ def _longest_with_rows(
     report: evaluate.EvaluationReport, shown: evaluate.Evaluation, metric: str
 ) -> tuple[int, np.ndarray[Any, np.dtype[np.bool_]]]:
     usable = np.zeros(len(shown.tested), dtype=np.bool_)
-    for horizon in sorted(models.REQUIRED_HORIZONS, reverse=True):
+    for horizon in sorted(REQUIRED_HORIZONS, reverse=True):
         key = models.key_of(metric, horizon)
         usable = shown.tested & report.present[key]
         for name in MODELS:

@@ -27,6 +27,7 @@ import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no py.type
 import pyarrow.parquet as pq  # type: ignore[import-untyped]  # pyarrow ships no py.typed
 from numpy.typing import NDArray
 
+from trendflow.learn.contract import HORIZONS_DAYS, IDENTITY_COLUMNS, METRICS
 from trendflow.learn.features import (
     content_columns,
     early_columns,
@@ -35,7 +36,7 @@ from trendflow.learn.features import (
     meta_columns,
 )
 from trendflow.learn.snapshots import SourceInfo, VideoHistory
-from trendflow.learn.targets import HORIZONS_DAYS, METRICS, TargetsError, read_targets
+from trendflow.learn.targets import TargetsError, read_targets
 from trendflow.store.npz import sha256_file, write_bytes_atomic
 from trendflow.versions import DATAPROCESSOR_VERSION
 
@@ -43,7 +44,6 @@ SCHEMA_VERSION = "trendflow_dataset_v1"
 PRODUCER = "trendflow.learn.dataset"
 DATASET_NAME = "dataset.parquet"
 DATASET_JSON = "dataset.json"
-IDENTITY_COLUMNS = ("platform", "video_id", "channel", "published_at")
 TARGET_PARTS = ("log1p", "delta_logdiff", "delta_log1p", "present")
 # Comments are read when the video is synced, after the observation point (see features.py).
 EXCLUDED_COMPONENTS = ("text_comments",)

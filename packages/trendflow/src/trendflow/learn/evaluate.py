@@ -31,6 +31,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from trendflow.learn import models
+from trendflow.learn.contract import REQUIRED_HORIZONS
 from trendflow.learn.models import HORIZONS, MODELS, TARGETS, Ladder, LadderConfig, Table
 
 EVALUATION_SCHEMA: Final = "trendflow_evaluation_v1"
@@ -332,7 +333,7 @@ def _metric_rows(
                         "evaluation": evaluation.name,
                         "target": metric,
                         "horizon": f"h{horizon}",
-                        "optional": horizon not in models.REQUIRED_HORIZONS,
+                        "optional": horizon not in REQUIRED_HORIZONS,
                         "model": name,
                         "n": int(usable.sum()),
                         **scores,

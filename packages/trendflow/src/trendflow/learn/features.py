@@ -30,8 +30,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from trendflow.errors import StoreError
+from trendflow.learn.contract import METRICS
 from trendflow.learn.snapshots import VideoHistory
-from trendflow.learn.targets import METRICS, last_at_or_before, observation_age
+from trendflow.learn.targets import last_at_or_before, observation_age
 from trendflow.store.manifest import MANIFEST_NAME, RunManifest
 from trendflow.store.npz import read_npz
 from trendflow.text.features import COUNTS, hashtags, mentions

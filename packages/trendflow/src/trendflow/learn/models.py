@@ -48,16 +48,15 @@ import numpy as np
 from numpy.typing import NDArray
 
 from trendflow.errors import TrendflowError
+from trendflow.learn.contract import HORIZONS_DAYS, IDENTITY_COLUMNS, METRICS, REQUIRED_HORIZONS
 from trendflow.store.npz import sha256_file, write_bytes_atomic
 from trendflow.versions import DATAPROCESSOR_VERSION
 
 if TYPE_CHECKING:
     import lightgbm as lgb
 
-TARGETS: Final = ("views", "likes")
-HORIZONS: Final = (7, 14, 21)
-# Seed rule 9: 14 and 21 days are required, 7 is optional (masked).
-REQUIRED_HORIZONS: Final = (14, 21)
+TARGETS: Final = METRICS
+HORIZONS: Final = HORIZONS_DAYS
 MODELS: Final = ("lightgbm", "pinto", "szabo_huberman")
 MODEL_TITLES: Final = {
     "lightgbm": "LightGBM",
@@ -65,7 +64,7 @@ MODEL_TITLES: Final = {
     "szabo_huberman": "Szabo-Huberman",
 }
 FEATURE_PREFIXES: Final = ("meta.", "early.", "content.")
-IDENTITY: Final = ("platform", "video_id", "channel", "published_at")
+IDENTITY: Final = IDENTITY_COLUMNS
 MODEL_SCHEMA: Final = "trendflow_model_v1"
 LADDER_SCHEMA: Final = "trendflow_ladder_v1"
 MANIFEST: Final = "model.json"

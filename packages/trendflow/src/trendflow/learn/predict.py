@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 
 from trendflow.learn import models
-from trendflow.learn.models import HORIZONS, REQUIRED_HORIZONS, TARGETS
+from trendflow.learn.contract import REQUIRED_HORIZONS
+from trendflow.learn.models import HORIZONS, TARGETS
 
 
 class Predictor:

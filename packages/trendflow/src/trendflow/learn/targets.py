@@ -37,11 +37,11 @@ from numpy.typing import NDArray
 
 from trendflow.config import stable_hash
 from trendflow.errors import TrendflowError
+from trendflow.learn.contract import HORIZONS_DAYS, METRICS, Metric
 from trendflow.learn.snapshots import SourceInfo, VideoHistory
 from trendflow.store.npz import read_npz, write_npz
 from trendflow.versions import DATAPROCESSOR_VERSION
 
-HORIZONS_DAYS = (7, 14, 21)
 DEFAULT_OBSERVATION_HOURS = 24.0
 # One daily refresh (SM Core's default cadence) misses a horizon by up to 12 h; 2 h is the
 # widest window in which a count still stands for the horizon (1.2 % of the age at day 7).
@@ -55,8 +55,6 @@ PRODUCER_VERSION = "1.0.0"
 TARGETS_NAME = "targets.npz"
 FALLS_POLICY = "as_observed; log1p(V_h - V_obs) clips a negative difference at 0 and flags {m}_fell"
 
-Metric = Literal["views", "likes"]
-METRICS: tuple[Metric, ...] = ("views", "likes")
 EmptyReason = Literal["", "horizon_not_reached", "snapshot_gap"]
 DeltaReason = Literal["", "horizon_not_reached", "snapshot_gap", "no_observation_point"]
 Source = Literal["", "snapshot", "interpolated"]
