@@ -311,6 +311,10 @@ def test_dataset_errors_name_what_is_missing(tmp_path: Path) -> None:
         models.read_dataset(write_dataset(tmp_path / "d", n=50, drop=("early.views_obs_log1p",)))
     with pytest.raises(models.DatasetError, match="dataset build"):
         models.read_dataset(tmp_path / "nowhere")
+    described = write_dataset(tmp_path / "undescribed", n=50)
+    (described / "dataset.json").unlink()  # provenance and targets' parameters unknown
+    with pytest.raises(models.DatasetError, match=r"no dataset\.json"):
+        models.read_dataset(described)
     table, _ = models.read_dataset(write_dataset(tmp_path / "small", n=20))
     with pytest.raises(models.TooFewRowsError, match="at least 30 are needed"):
         models.check_rows(table)

@@ -186,8 +186,6 @@ def _sources(sources: Any) -> str:
         parts += [f"targets {_source(t)}" for t in sources.get("targets") or []]
         if sources.get("result_store"):
             parts.append(f"content from the result store `{sources['result_store']}`")
-    elif isinstance(sources, list):
-        parts = [_source(s) for s in sources]
     return "; ".join(parts) or "not recorded"
 
 
@@ -202,13 +200,7 @@ def _as_of(manifest: Mapping[str, Any]) -> str:
 
 def _source(source: Any) -> str:
     if isinstance(source, Mapping):
-        where = (
-            source.get("where")
-            or source.get("path")
-            or source.get("url")
-            or source.get("source")
-            or "?"
-        )
+        where = source.get("where") or "?"
         digest = source.get("sha256")
         return f"`{where}`" + (f" (sha256 `{str(digest)[:16]}…`)" if digest else "")
     return f"`{source}`"

@@ -273,7 +273,10 @@ def _column(column: Any) -> NDArray[Any]:
 
 def _read_manifest(path: Path) -> dict[str, Any]:
     if not path.is_file():
-        return {}
+        raise DatasetError(
+            f"no {path.name} beside the dataset: it is written last by `trendflow dataset "
+            "build` (its provenance, sources and targets' parameters); build the dataset again"
+        )
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
@@ -284,25 +287,20 @@ def _read_manifest(path: Path) -> dict[str, Any]:
 
 
 def provenance_of(manifest: Mapping[str, Any]) -> Provenance:
-    """``simulated`` or ``real`` as the dataset's manifest states it, else ``unknown``."""
-    label = manifest.get("provenance")
-    if isinstance(label, Mapping):
-        label = label.get("label", label.get("kind"))
-    if label in ("simulated", "real"):
-        return "simulated" if label == "simulated" else "real"
-    simulated = manifest.get("simulated")
-    if isinstance(simulated, bool):
-        return "simulated" if simulated else "real"
-    return "unknown"
+    """``simulated`` or ``real`` as the dataset's manifest states it (``provenance.label``),
+    else ``unknown``."""
+    stated = manifest.get("provenance")
+    label = stated.get("label") if isinstance(stated, Mapping) else stated
+    if label == "simulated":
+        return "simulated"
+    return "real" if label == "real" else "unknown"
 
 
 def _observation_hours(manifest: Mapping[str, Any], table: Table) -> float:
     stated = manifest.get("observation_hours")
     if isinstance(stated, int | float) and not isinstance(stated, bool):
         return float(stated)
-    # No manifest: the widest early snapshot column is the observation window.
-    hours = [k for m in TARGETS for k, _ in early_vector_columns(table.columns, m)]
-    return float(max(hours)) if hours else 24.0
+    raise DatasetError("dataset.json does not say its observation_hours: build it again")
 
 
 def check_columns(table: Table, features: Iterable[str] = ()) -> None:
