@@ -22,8 +22,9 @@ Figures: videos in the corpus, targets present and absent by reason per horizon,
 no target is extrapolated (every present target has an observation at or after its horizon,
 within the tolerance), and the ladder: LightGBM against Szabo-Huberman as ratios (Spearman of
 LightGBM / Spearman of Szabo-Huberman; MAE of LightGBM / MAE of Szabo-Huberman; lower MAE is
-better) for views and likes at 14 and 21 days, on the forward split and on channel groups. The
-data is simulated: socialsim's process (its README) decides what carries signal.
+better) for views and likes at 14 and 21 days, on the forward split and on channel groups, and
+LightGBM again without the content features (what the video itself adds). The data is
+simulated: socialsim's process (its README) decides what carries signal.
 
     uv run python benchmarks/ladder.py --work /tmp/ladder [--phase all|corpus|process|learn]
                                        [--accounts 100] [--days 60] [--cadence-hours 24]
@@ -332,7 +333,45 @@ def learn(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     figures["model_version"] = model.get("model_version")
     figures["evaluations"] = evaluation["evaluations"]
     figures["ladder"] = ladder_ratios(evaluation["metrics"])
+    figures["content_ablation"] = content_ablation(work / "dataset", evaluation["metrics"])
     return figures
+
+
+def content_ablation(dataset: Path, metrics: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """LightGBM evaluated again without the content features: what the video's pixels add
+    over the early counts and the metadata (MAE ratio < 1: content helps)."""
+    from trendflow.learn import evaluate, models  # noqa: PLC0415 - the learn phase only
+
+    console.print("[bold]content ablation: LightGBM without content.* features")
+    table, info = models.read_dataset(dataset)
+    without = [c for c in table.columns if c.startswith(("meta.", "early."))]
+    report = evaluate.evaluate(
+        table,
+        observation_hours=info.observation_hours,
+        features=without,
+        embargo_days=info.embargo_days,
+    )
+    full = {
+        (r["evaluation"], r["target"], r["horizon"]): r for r in metrics if r["model"] == "lightgbm"
+    }
+    out = []
+    for row in report.rows():
+        key = (row["evaluation"], row["target"], row["horizon"])
+        if row["model"] != "lightgbm" or key[2] == "h7" or key not in full:
+            continue
+        out.append(
+            {
+                "evaluation": key[0],
+                "target": key[1],
+                "horizon": key[2],
+                "spearman_with": full[key]["spearman"],
+                "spearman_without": row["spearman"],
+                "mae_with": full[key]["mae_log1p"],
+                "mae_without": row["mae_log1p"],
+                "mae_ratio_with_to_without": _ratio(full[key]["mae_log1p"], row["mae_log1p"]),
+            }
+        )
+    return out
 
 
 def ladder_ratios(metrics: list[dict[str, Any]]) -> list[dict[str, Any]]:
