@@ -1,6 +1,7 @@
-"""``GET /api/v1/exports/post-metrics`` after two syncs 48 simulated hours apart: every
-observation of every video, at the provider's time, with the counts the provider served then;
-a video published between the syncs carries the channel's follower count seen before it."""
+"""``GET /api/v1/exports/post-metrics`` and the metric history routes after two syncs 48
+simulated hours apart: every observation of every video, at the provider's time, with the
+counts the provider served then; a video published between the syncs carries the channel's
+follower count seen before it; a profile's and a post's history page by page."""
 
 from __future__ import annotations
 
@@ -22,6 +23,10 @@ def _now(s: Any) -> datetime:
 
 
 async def _export(s: Any, **params: str) -> httpx.Response:
+    return await _get(s, "/api/v1/exports/post-metrics", **params)
+
+
+async def _get(s: Any, path: str, **params: Any) -> httpx.Response:
     app = create_app(
         Settings(api_keys="k", api_public_reads=False),  # type: ignore[arg-type]  # SecretStr from str
         database_url=s.database_url,
@@ -30,11 +35,9 @@ async def _export(s: Any, **params: str) -> httpx.Response:
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
-            refused = await client.get("/api/v1/exports/post-metrics")
+            refused = await client.get(path)
             assert refused.status_code == 401, "reads are private here: the key is required"
-            return await client.get(
-                "/api/v1/exports/post-metrics", params=params, headers={"X-API-Key": "k"}
-            )
+            return await client.get(path, params=params, headers={"X-API-Key": "k"})
 
 
 async def test_post_metrics_export_is_the_observed_history(syncer: Any) -> None:
@@ -99,3 +102,54 @@ async def test_post_metrics_export_is_the_observed_history(syncer: Any) -> None:
         assert recent_ids and recent_ids < set(rows), "since keeps the newer videos only"
         naive = await _export(s, since="2026-11-01T00:00:00")
         assert naive.status_code == 422 and "since" in naive.text, "a time without a zone"
+
+        # The same history through the read API: a profile's and a post's, page by page.
+        username = creators[0]
+        profile_id = s.scalar(
+            "SELECT id FROM social_profiles WHERE platform = 'tiktok' AND username = %s", username
+        )
+        page = (await _get(s, f"/api/v1/bloggers/{profile_id}/metrics", limit=1)).json()
+        assert [datetime.fromisoformat(p["observed_at"]) for p in page["points"]] == [first_at]
+        assert (
+            page["points"][0]["values"]["followers"]
+            == before[username]["profile"]["follower_count"]
+        )
+        rest = await _get(s, f"/api/v1/bloggers/{profile_id}/metrics", cursor=page["next_cursor"])
+        assert rest.status_code == 200, rest.text
+        last = rest.json()
+        assert [datetime.fromisoformat(p["observed_at"]) for p in last["points"]] == [second_at]
+        assert (
+            last["points"][0]["values"]["followers"] == after[username]["profile"]["follower_count"]
+        )
+        assert last["next_cursor"] is None
+        video = next(v for v in after[username]["videos"] if v["ext_id"] in rows)
+        post_id = s.scalar("SELECT id FROM posts WHERE ext_id = %s", video["ext_id"])
+        views = await _get(
+            s, f"/api/v1/posts/{post_id}/metrics", metric=["views"], **{"from": since}
+        )
+        points = views.json()["points"]
+        assert points and all(set(p["values"]) == {"views"} for p in points)
+        assert points[-1]["values"]["views"] == video["play_count"]
+        assert (await _get(s, "/api/v1/posts/999999999/metrics")).status_code == 404
+        bad = await _get(s, f"/api/v1/posts/{post_id}/metrics", cursor="not-a-cursor")
+        assert bad.status_code == 422 and "cursor" in bad.text
+        impossible = await _get(s, f"/api/v1/posts/{post_id}/metrics", to="2026-02-30T00:00:00Z")
+        assert impossible.status_code == 422 and impossible.json()["detail"][0]["loc"] == [
+            "query",
+            "to",
+        ]
+
+        # A sync again at the same provider time: two points share observed_at; pages of one
+        # point each still give every point once (the cursor carries the snapshot id).
+        async with s.worker():
+            result = await s.sync(platform="tiktok", scope="posts", username=username)
+            assert result.status == "succeeded", result.summary
+        seen, cursor = [], None
+        while True:
+            params: dict[str, Any] = {"limit": 1} | ({"cursor": cursor} if cursor else {})
+            page = (await _get(s, f"/api/v1/bloggers/{profile_id}/metrics", **params)).json()
+            seen += [datetime.fromisoformat(p["observed_at"]) for p in page["points"]]
+            cursor = page["next_cursor"]
+            if cursor is None:
+                break
+        assert seen == [first_at, second_at, second_at]

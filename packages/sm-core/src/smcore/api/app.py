@@ -1,5 +1,6 @@
 """The FastAPI application: one router per feature (``bloggers``, ``syncs``, ``fleet``,
-``exports``, ``health``), the app's shared state, error handlers and request metrics."""
+``exports``, ``history``, ``health``), the app's shared state, error handlers and request
+metrics."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from smcore.api import bloggers, exports, fleet, health, syncs
+from smcore.api import bloggers, exports, fleet, health, history, syncs
 from smcore.api.deps import AppState
 from smcore.api.syncs import InstagramSync, TikTokSync, YouTubeSync
 from smcore.metrics import HTTP_LATENCY
@@ -52,6 +53,7 @@ def create_app(settings: Settings, *, database_url: str, temporal_address: str |
     app.include_router(syncs.router)
     app.include_router(fleet.router)
     app.include_router(exports.router)
+    app.include_router(history.router)
     app.include_router(health.router)
 
     @app.exception_handler(StarletteHTTPException)

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import Depends, Header, HTTPException, Request, status
+from fastapi import Depends, Header, HTTPException, Query, Request, status
+from fastapi.exceptions import RequestValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from smcore.settings import Settings
@@ -73,3 +75,29 @@ def read_access(request: Request, x_api_key: Annotated[str | None, Header()] = N
     """Reads are public unless ``API_PUBLIC_READS`` is false."""
     if not _state(request).settings.api_public_reads:
         require_key(request, x_api_key)
+
+
+# ISO 8601 with a zone: a time without one would mean a different moment on every server.
+ZONED = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})$"
+
+
+def moment_query(description: str, alias: str | None = None) -> Any:
+    """A query parameter holding a time with a zone (a string: pydantic would read 0 as 1970)."""
+    return Query(
+        alias=alias,
+        description=f"{description} (ISO 8601 with a zone, e.g. 2026-11-01T00:00:00Z)",
+        pattern=ZONED,
+        json_schema_extra={"format": "date-time"},
+    )
+
+
+def parse_moment(name: str, value: str | None) -> datetime | None:
+    """A :func:`moment_query` parameter's time; 422 naming it when it is no real time."""
+    if value is None:
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:  # a 30 February: the usual 422 body, naming the parameter
+        raise RequestValidationError(
+            [{"loc": ("query", name), "msg": f"not a valid time: {value}", "type": "value_error"}]
+        ) from None

@@ -12,10 +12,10 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, status
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 
-from smcore.api.deps import API, Engine, read_access
+from smcore.api.deps import API, Engine, moment_query, parse_moment, read_access
 from smcore.store import exports
 from smcore.sync.models import Platform
 
@@ -27,29 +27,6 @@ _CSV_EXAMPLE = (
     + "\ntiktok,7301234567890123456,tt_user_0001,2026-11-01T10:00:00+00:00,"
     "2026-11-02T09:00:00+00:00,15234,801,120400,morning run #fitness\n"
 )
-
-
-# ISO 8601 with a zone: a time without one would mean a different moment on every server.
-_ZONED = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})$"
-
-
-def _moment(description: str) -> Any:
-    return Query(
-        description=f"{description} (ISO 8601 with a zone, e.g. 2026-11-01T00:00:00Z)",
-        pattern=_ZONED,
-        json_schema_extra={"format": "date-time"},
-    )
-
-
-def _parse(name: str, value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        return datetime.fromisoformat(value)
-    except ValueError:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT, f"{name} is not a valid time: {value}"
-        ) from None
 
 
 def _cell(value: Any) -> Any:
@@ -91,8 +68,8 @@ async def _csv(rows: AsyncIterator[Sequence[Any]]) -> AsyncIterator[str]:
 async def post_metrics(
     engine: Engine,
     platform: Annotated[Platform | None, Query(description="Only this platform's posts")] = None,
-    since: Annotated[str | None, _moment("Only posts published at or after this")] = None,
-    until: Annotated[str | None, _moment("Only posts published before this")] = None,
+    since: Annotated[str | None, moment_query("Only posts published at or after this")] = None,
+    until: Annotated[str | None, moment_query("Only posts published before this")] = None,
 ) -> StreamingResponse:
     """Every metric snapshot of every post as CSV: `platform, video_id, channel, published_at,
     observed_at, views, likes, channel_followers, caption`.
@@ -100,7 +77,7 @@ async def post_metrics(
     `observed_at` is the provider's time when its sync read the account; `channel_followers`
     is the account's follower count at its latest observation at or before the post's
     publication. The body is streamed: a client reads it as it comes."""
-    start, end = _parse("since", since), _parse("until", until)
+    start, end = parse_moment("since", since), parse_moment("until", until)
 
     async def body() -> AsyncIterator[str]:
         async with engine.connect() as conn:

@@ -1,0 +1,76 @@
+"""Metric history: a profile's or a post's snapshots over time, oldest first.
+
+A snapshot's time is the provider's clock when its sync read the account (the job's
+``observed_at``), else the job's start, as in :mod:`smcore.store.exports`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal, get_args
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+Subject = Literal["profile", "post"]
+Metric = Literal[
+    "followers", "follows", "posts", "views", "likes", "comments", "shares", "engagement_rate"
+]
+"""The columns of a metric snapshot (a profile's or a post's; those a platform lacks are null)."""
+METRICS: tuple[Metric, ...] = get_args(Metric)
+
+_HISTORY = """
+SELECT observed_at, id, followers, follows, posts, views, likes, comments, shares,
+       engagement_rate
+FROM (
+    SELECT COALESCE((j.params->>'observed_at')::timestamptz, s.captured_at) AS observed_at,
+           s.id, s.followers, s.follows, s.posts, s.views, s.likes, s.comments, s.shares,
+           s.engagement_rate
+    FROM metric_snapshots s LEFT JOIN job_calls j ON j.id = s.job_call_id
+    WHERE s.subject_type = :subject_type AND s.subject_id = :subject_id
+) h
+WHERE (CAST(:since AS timestamptz) IS NULL OR observed_at >= :since)
+  AND (CAST(:until AS timestamptz) IS NULL OR observed_at < :until)
+  AND (CAST(:after_micros AS bigint) IS NULL
+       OR ((EXTRACT(EPOCH FROM observed_at) * 1000000)::bigint, id) > (:after_micros, :after_id))
+ORDER BY observed_at, id
+LIMIT :limit
+"""
+
+
+async def exists(conn: AsyncConnection, subject_type: Subject, subject_id: int) -> bool:
+    """Whether the profile or post is stored."""
+    table = "social_profiles" if subject_type == "profile" else "posts"
+    found = await conn.scalar(
+        text(f"SELECT 1 FROM {table} WHERE id = :id"),  # noqa: S608 - table from a closed set
+        {"id": subject_id},
+    )
+    return found is not None
+
+
+async def metric_history(
+    conn: AsyncConnection,
+    subject_type: Subject,
+    subject_id: int,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    after: tuple[int, int] | None = None,
+    limit: int = 1000,
+) -> list[dict[str, Any]]:
+    """Up to ``limit`` snapshots observed in ``[since, until)`` and after ``after`` (a page's
+    last ``(observed_at in microseconds since the epoch, id)``), oldest first (ties by id):
+    ``observed_at``, ``id`` and every metric in :data:`METRICS`."""
+    rows = await conn.execute(
+        text(_HISTORY),
+        {
+            "subject_type": subject_type,
+            "subject_id": subject_id,
+            "since": since,
+            "until": until,
+            "after_micros": after[0] if after else None,
+            "after_id": after[1] if after else None,
+            "limit": limit,
+        },
+    )
+    return [dict(row._mapping) for row in rows]
