@@ -40,6 +40,19 @@ async def _get(s: Any, path: str, **params: Any) -> httpx.Response:
             return await client.get(path, params=params, headers={"X-API-Key": "k"})
 
 
+async def _every_page(s: Any, path: str, field: str, **params: Any) -> list[dict[str, Any]]:
+    """Every item of a paged list, following next_cursor to the end."""
+    found: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        answer = await _get(s, path, **params, **({"cursor": cursor} if cursor else {}))
+        assert answer.status_code == 200, answer.text
+        found += answer.json()[field]
+        cursor = answer.json()["next_cursor"]
+        if cursor is None:
+            return found
+
+
 async def test_post_metrics_export_is_the_observed_history(syncer: Any) -> None:
     with serve(seed=5, profiles=1, channels=0, tiktok_accounts=6) as sim:
         s = syncer(sim)
@@ -144,12 +157,25 @@ async def test_post_metrics_export_is_the_observed_history(syncer: Any) -> None:
         async with s.worker():
             result = await s.sync(platform="tiktok", scope="posts", username=username)
             assert result.status == "succeeded", result.summary
-        seen, cursor = [], None
-        while True:
-            params: dict[str, Any] = {"limit": 1} | ({"cursor": cursor} if cursor else {})
-            page = (await _get(s, f"/api/v1/bloggers/{profile_id}/metrics", **params)).json()
-            seen += [datetime.fromisoformat(p["observed_at"]) for p in page["points"]]
-            cursor = page["next_cursor"]
-            if cursor is None:
-                break
+        points = await _every_page(s, f"/api/v1/bloggers/{profile_id}/metrics", "points", limit=1)
+        seen = [datetime.fromisoformat(p["observed_at"]) for p in points]
         assert seen == [first_at, second_at, second_at]
+
+        # The profile's posts: newest first or most engaging first, every post once over pages.
+        stored = s.rows(
+            "SELECT id, taken_at, likes_count + comments_count FROM posts "
+            "WHERE social_profile_id = %s",
+            profile_id,
+        )
+        assert len(stored) > 3, "enough posts to page through"
+        for sort, key in (("time", lambda r: (r[1], r[0])), ("engagement", lambda r: (r[2], r[0]))):
+            items = await _every_page(
+                s, f"/api/v1/bloggers/{profile_id}/posts", "items", sort=sort, limit=2
+            )
+            listed = [p["id"] for p in items]
+            assert listed == [r[0] for r in sorted(stored, key=key, reverse=True)], sort
+        recent = await _get(s, f"/api/v1/bloggers/{profile_id}/posts", **{"from": since})
+        assert {p["id"] for p in recent.json()["items"]} == {
+            r[0] for r in stored if r[1] >= datetime.fromisoformat(since)
+        }
+        assert (await _get(s, "/api/v1/bloggers/999999999/posts")).status_code == 404
