@@ -1,6 +1,6 @@
-"""The FastAPI application: one router per feature (``bloggers``, ``syncs``, ``fleet``,
-``exports``, ``history``, ``posts``, ``health``), the app's shared state, error handlers and request
-metrics."""
+"""The FastAPI application: one router per feature (``bloggers``, ``posts``, ``follows``,
+``history``, ``exports``, ``syncs``, ``fleet``, ``health``), the app's shared state, error
+handlers and request metrics."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from smcore.api import bloggers, exports, fleet, health, history, posts, syncs
+from smcore.api import bloggers, exports, fleet, follows, health, history, posts, syncs
 from smcore.api.deps import AppState
 from smcore.api.syncs import InstagramSync, TikTokSync, YouTubeSync
 from smcore.metrics import HTTP_LATENCY
@@ -55,6 +55,7 @@ def create_app(settings: Settings, *, database_url: str, temporal_address: str |
     app.include_router(exports.router)
     app.include_router(history.router)
     app.include_router(posts.router)
+    app.include_router(follows.router)
     app.include_router(health.router)
 
     @app.exception_handler(StarletteHTTPException)

@@ -101,3 +101,19 @@ def parse_moment(name: str, value: str | None) -> datetime | None:
         raise RequestValidationError(
             [{"loc": ("query", name), "msg": f"not a valid time: {value}", "type": "value_error"}]
         ) from None
+
+
+CURSOR: Any = Query(
+    pattern=r"^-?[0-9]{1,17}\.[0-9]{1,18}$",
+    description="next_cursor of the previous page (pages are keyset pages: rows written "
+    "meanwhile never shift them)",
+)
+"""A keyset page's cursor: the last row's sort key and id, as the API gave it."""
+
+
+def parse_cursor(cursor: str | None) -> tuple[int, int] | None:
+    """A :data:`CURSOR`'s ``(sort key, id)`` (its pattern guarantees the form)."""
+    if cursor is None:
+        return None
+    key, row = cursor.split(".")
+    return int(key), int(row)

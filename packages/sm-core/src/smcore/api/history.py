@@ -9,7 +9,16 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
 from pydantic import BaseModel, Field
 
-from smcore.api.deps import API, MAX_ID, Engine, moment_query, parse_moment, read_access
+from smcore.api.deps import (
+    API,
+    CURSOR,
+    MAX_ID,
+    Engine,
+    moment_query,
+    parse_cursor,
+    parse_moment,
+    read_access,
+)
 from smcore.store import history
 from smcore.store.history import Metric
 
@@ -42,13 +51,6 @@ def _cursor(row: dict[str, Any]) -> str:
     return f"{micros}.{row['id']}"
 
 
-def _after(cursor: str | None) -> tuple[int, int] | None:
-    if cursor is None:
-        return None
-    micros, snapshot = cursor.split(".")
-    return int(micros), int(snapshot)
-
-
 async def _history(
     engine: Engine,
     subject_type: history.Subject,
@@ -61,7 +63,7 @@ async def _history(
     cursor: str | None,
 ) -> MetricHistory:
     start, end = parse_moment("from", since), parse_moment("to", until)
-    after = _after(cursor)
+    after = parse_cursor(cursor)
     async with engine.connect() as conn:
         if not await history.exists(conn, subject_type, subject_id):
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no {subject_type} {subject_id}")
@@ -87,10 +89,7 @@ _Metrics = Annotated[
     list[Metric] | None, Query(description="Only these metrics (repeat the parameter)")
 ]
 _Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Points per page")]
-_Cursor = Annotated[
-    str | None,
-    Query(pattern=r"^-?[0-9]{1,17}\.[0-9]{1,18}$", description="next_cursor of the last page"),
-]
+_Cursor = Annotated[str | None, CURSOR]
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such profile or post"}}
 
 

@@ -9,7 +9,16 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
 from pydantic import BaseModel, Field
 
-from smcore.api.deps import API, MAX_ID, Engine, moment_query, parse_moment, read_access
+from smcore.api.deps import (
+    API,
+    CURSOR,
+    MAX_ID,
+    Engine,
+    moment_query,
+    parse_cursor,
+    parse_moment,
+    read_access,
+)
 from smcore.store import history
 from smcore.store import posts as stored_posts
 from smcore.store.posts import Sort
@@ -62,14 +71,10 @@ async def profile_posts(
     ] = None,
     until: Annotated[str | None, moment_query("Only posts published before this", "to")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Posts per page")] = 50,
-    cursor: Annotated[
-        str | None,
-        Query(pattern=r"^-?[0-9]{1,17}\.[0-9]{1,18}$", description="next_cursor of the last page"),
-    ] = None,
+    cursor: Annotated[str | None, CURSOR] = None,
 ) -> PostPage:
     """A profile's posts with their current counts (their history: `/posts/{id}/metrics`)."""
     start, end = parse_moment("from", since), parse_moment("to", until)
-    after = tuple(int(part) for part in cursor.split(".")) if cursor else None
     async with engine.connect() as conn:
         if not await history.exists(conn, "profile", blogger_id):
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no blogger {blogger_id}")
@@ -79,7 +84,7 @@ async def profile_posts(
             sort=sort,
             since=start,
             until=end,
-            after=(after[0], after[1]) if after else None,
+            after=parse_cursor(cursor),
             limit=limit + 1,
         )
     items = rows[:limit]
