@@ -93,3 +93,123 @@ async def profile_posts(
         items=[Post(**{k: r[k] for k in stored_posts.COLUMNS}) for r in items],
         next_cursor=f"{last['sort_key']}.{last['id']}" if last else None,
     )
+
+
+class Analysis(BaseModel):
+    kind: str = Field(description="image, video or text")
+    status: str = Field(description="unsubmitted, pending, processing, done or failed")
+    result: dict[str, Any] = Field(description="TrendFlow's summary when done")
+    error: str | None = Field(description="The error code when failed")
+
+
+class Media(BaseModel):
+    id: int
+    ext_id: str
+    position: int
+    media_type: str
+    width: int
+    height: int
+    fetch_status: str = Field(description="pending, stored, expired or failed")
+    object_key: str | None = Field(description="The file in the media store, once stored")
+    content_type: str
+    bytes: int | None
+    analysis: Analysis | None
+
+
+class PostDetail(Post):
+    blogger_id: int
+    media: list[Media]
+    caption_analysis: Analysis | None
+
+
+class Reply(BaseModel):
+    id: int
+    ext_id: str
+    author_ext_id: str
+    author_username: str
+    author_name: str
+    text: str
+    likes_count: int
+    created_at: datetime
+
+
+class CommentOut(Reply):
+    replies_count: int = Field(description="Replies the platform reports")
+    replies: list[Reply] = Field(description="Replies stored, oldest first")
+
+
+class CommentPage(BaseModel):
+    items: list[CommentOut]
+    next_cursor: str | None = Field(description="Pass as cursor for the next page; null: last")
+
+
+def _analysis(kind: Any, state: Any, result: Any, error: Any) -> Analysis | None:
+    if kind is None:
+        return None
+    return Analysis(kind=kind, status=state, result=result or {}, error=error)
+
+
+_POST_NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such post"}}
+
+
+@router.get("/posts/{post_id}", response_model=PostDetail, responses=_POST_NOT_FOUND)
+async def post(engine: Engine, post_id: Annotated[int, Path(ge=1, le=MAX_ID)]) -> PostDetail:
+    """A post with its media (where each file stands, its analysis) and its caption's analysis
+    (its metric history: `/posts/{id}/metrics`; its comments: `/posts/{id}/comments`)."""
+    async with engine.connect() as conn:
+        row = await stored_posts.one(conn, post_id)
+        if row is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no post {post_id}")
+        files = await stored_posts.media(conn, post_id)
+        caption = await stored_posts.caption_analysis(conn, post_id)
+    return PostDetail(
+        **{k: row[k] for k in stored_posts.COLUMNS},
+        blogger_id=row["social_profile_id"],
+        media=[
+            Media(
+                **{k: m[k] for k in Media.model_fields if k != "analysis"},
+                analysis=_analysis(
+                    m["analysis_kind"],
+                    m["analysis_status"],
+                    m["analysis_result"],
+                    m["analysis_error"],
+                ),
+            )
+            for m in files
+        ],
+        caption_analysis=_analysis(
+            caption["kind"], caption["status"], caption["result"], caption["error_code"]
+        )
+        if caption
+        else None,
+    )
+
+
+@router.get("/posts/{post_id}/comments", response_model=CommentPage, responses=_POST_NOT_FOUND)
+async def post_comments(
+    engine: Engine,
+    post_id: Annotated[int, Path(ge=1, le=MAX_ID)],
+    *,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Comments per page")] = 50,
+    cursor: Annotated[str | None, CURSOR] = None,
+) -> CommentPage:
+    """A post's comments, newest first, each with its stored replies."""
+    async with engine.connect() as conn:
+        if not await history.exists(conn, "post", post_id):
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no post {post_id}")
+        rows = await stored_posts.comments(
+            conn, post_id, after=parse_cursor(cursor), limit=limit + 1
+        )
+    items = rows[:limit]
+    last = items[-1] if len(rows) > limit else None
+    return CommentPage(
+        items=[
+            CommentOut(
+                **{k: c[k] for k in Reply.model_fields},
+                replies_count=c["replies_count"],
+                replies=[Reply(**{k: r[k] for k in Reply.model_fields}) for r in c["replies"]],
+            )
+            for c in items
+        ],
+        next_cursor=f"{last['sort_key']}.{last['id']}" if last else None,
+    )

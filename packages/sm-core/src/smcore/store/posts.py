@@ -63,3 +63,86 @@ async def page(
         },
     )
     return [dict(row._mapping) for row in rows]
+
+
+async def one(conn: AsyncConnection, post_id: int) -> dict[str, Any] | None:
+    """A post's columns (:data:`COLUMNS`) and its profile id, or None."""
+    row = (
+        await conn.execute(
+            text(f"SELECT {', '.join(COLUMNS)}, social_profile_id FROM posts WHERE id = :id"),  # noqa: S608 - constant columns
+            {"id": post_id},
+        )
+    ).first()
+    return dict(row._mapping) if row else None
+
+
+async def media(conn: AsyncConnection, post_id: int) -> list[dict[str, Any]]:
+    """A post's media in order, with where each file stands and its analysis (if any)."""
+    rows = await conn.execute(
+        text(
+            """
+            SELECT m.id, m.ext_id, m.position, m.media_type, m.width, m.height,
+                   m.fetch_status, m.object_key, m.content_type, m.bytes,
+                   a.kind AS analysis_kind, a.status AS analysis_status,
+                   a.result AS analysis_result, a.error_code AS analysis_error
+            FROM media m
+            LEFT JOIN analyses a ON a.subject_type = 'media' AND a.subject_id = m.id
+            WHERE m.post_id = :id
+            ORDER BY m.position, m.id
+            """
+        ),
+        {"id": post_id},
+    )
+    return [dict(row._mapping) for row in rows]
+
+
+async def caption_analysis(conn: AsyncConnection, post_id: int) -> dict[str, Any] | None:
+    """The text analysis of a post's caption, if any."""
+    row = (
+        await conn.execute(
+            text(
+                "SELECT kind, status, result, error_code FROM analyses "
+                "WHERE subject_type = 'post' AND subject_id = :id"
+            ),
+            {"id": post_id},
+        )
+    ).first()
+    return dict(row._mapping) if row else None
+
+
+_COMMENTS = """
+SELECT id, ext_id, author_ext_id, author_username, author_name, text, likes_count,
+       replies_count, created_at, (EXTRACT(EPOCH FROM created_at) * 1000000)::bigint AS sort_key
+FROM comments
+WHERE post_id = :post_id AND parent_id IS NULL
+  AND (CAST(:after_key AS bigint) IS NULL
+       OR ((EXTRACT(EPOCH FROM created_at) * 1000000)::bigint, id) < (:after_key, :after_id))
+ORDER BY created_at DESC, id DESC
+LIMIT :limit
+"""
+
+_REPLIES = """
+SELECT id, ext_id, parent_id, author_ext_id, author_username, author_name, text, likes_count,
+       created_at
+FROM comments
+WHERE parent_id = ANY(:parents)
+ORDER BY parent_id, created_at, id
+"""
+
+
+async def comments(
+    conn: AsyncConnection, post_id: int, *, after: tuple[int, int] | None, limit: int
+) -> list[dict[str, Any]]:
+    """Up to ``limit`` top-level comments, newest first, each with ``replies`` (oldest first)."""
+    params = {
+        "post_id": post_id,
+        "after_key": after[0] if after else None,
+        "after_id": after[1] if after else None,
+        "limit": limit,
+    }
+    top = [dict(r._mapping) for r in await conn.execute(text(_COMMENTS), params)]
+    replies: dict[int, list[dict[str, Any]]] = {c["id"]: [] for c in top}
+    if top:
+        for row in await conn.execute(text(_REPLIES), {"parents": list(replies)}):
+            replies[row.parent_id].append(dict(row._mapping))
+    return [{**c, "replies": replies[c["id"]]} for c in top]
