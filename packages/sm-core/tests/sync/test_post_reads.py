@@ -56,3 +56,44 @@ async def test_a_post_and_its_comments_read_back_as_the_truth(syncer: Any) -> No
         assert [c["ext_id"] for c in comments] == [c["ext_id"] for c in listed], "newest first"
         for got, want in zip(comments, listed, strict=True):
             assert [r["ext_id"] for r in got["replies"]] == [r["ext_id"] for r in want["replies"]]
+
+
+async def test_a_posts_likers_read_back_with_their_coverage(syncer: Any) -> None:
+    # seed 2: user_0006 is public and its posts have likers (see test_instagram_streams.py).
+    with serve(seed=2, profiles=6, channels=0, tiktok_accounts=1) as sim:
+        s = syncer(sim)
+        username = "user_0006"
+        async with s.worker():
+            result = await s.sync(platform="instagram", scope="all", username=username, full=True)
+            assert result.status == "succeeded", result.summary
+        details = {
+            p["ext_id"]: s.truth(f"instagram/{username}/posts/{p['ext_id']}")
+            for p in s.truth(f"instagram/{username}")["posts"]
+        }
+        ext_id = max(details, key=lambda e: details[e]["likers_listable"])
+        detail = details[ext_id]
+        assert detail["likers_listable"] >= 3, "a post with likers to page through"
+        post_id = s.scalar("SELECT id FROM posts WHERE ext_id = %s", ext_id)
+
+        app = create_app(Settings(), database_url=s.database_url, temporal_address=None)
+        likers: list[dict[str, Any]] = []
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://api") as api:
+                cursor = None
+                while True:
+                    params = {"limit": 2} | ({"cursor": cursor} if cursor else {})
+                    page = await api.get(f"/api/v1/posts/{post_id}/likers", params=params)
+                    assert page.status_code == 200, page.text
+                    likers += page.json()["items"]
+                    cursor = page.json()["next_cursor"]
+                    if cursor is None:
+                        break
+                coverage = page.json()
+        want = detail["likers"][: detail["likers_listable"]]
+        assert sorted(liker["liker_ext_id"] for liker in likers) == sorted(want)
+        assert len({liker["id"] for liker in likers}) == len(likers), "each once"
+        assert (coverage["listed"], coverage["total"]) == (
+            detail["likers_listable"],
+            detail["post"]["like_count"],
+        )

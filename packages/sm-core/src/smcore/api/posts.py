@@ -213,3 +213,46 @@ async def post_comments(
         ],
         next_cursor=f"{last['sort_key']}.{last['id']}" if last else None,
     )
+
+
+class Liker(BaseModel):
+    id: int
+    liker_ext_id: str
+    liker_username: str
+    created_at: datetime = Field(description="When SM Core first saw the like (its clock)")
+    job_call_id: int | None = Field(description="The sync that last listed it")
+
+
+class LikerPage(BaseModel):
+    items: list[Liker]
+    listed: int | None = Field(description="Likers the last likers sync listed")
+    total: int | None = Field(
+        description="Likes the platform reported then (providers list at most ~1,000)"
+    )
+    synced_at: datetime | None = Field(description="When the likers were last listed")
+    next_cursor: str | None = Field(description="Pass as cursor for the next page; null: last")
+
+
+@router.get("/posts/{post_id}/likers", response_model=LikerPage, responses=_POST_NOT_FOUND)
+async def post_likers(
+    engine: Engine,
+    post_id: Annotated[int, Path(ge=1, le=MAX_ID)],
+    *,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Likers per page")] = 100,
+    cursor: Annotated[str | None, CURSOR] = None,
+) -> LikerPage:
+    """Accounts that liked a post, most recently seen first, with the listing's coverage."""
+    async with engine.connect() as conn:
+        if not await history.exists(conn, "post", post_id):
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no post {post_id}")
+        rows = await stored_posts.likers(conn, post_id, after=parse_cursor(cursor), limit=limit + 1)
+        coverage = await stored_posts.likers_coverage(conn, post_id)
+    items = rows[:limit]
+    last = items[-1] if len(rows) > limit else None
+    return LikerPage(
+        items=[Liker(**{k: r[k] for k in Liker.model_fields}) for r in items],
+        listed=coverage["likers_listed"],
+        total=coverage["likers_total"],
+        synced_at=coverage["likers_synced_at"],
+        next_cursor=f"{last['sort_key']}.{last['id']}" if last else None,
+    )

@@ -146,3 +146,39 @@ async def comments(
         for row in await conn.execute(text(_REPLIES), {"parents": list(replies)}):
             replies[row.parent_id].append(dict(row._mapping))
     return [{**c, "replies": replies[c["id"]]} for c in top]
+
+
+_LIKERS = """
+SELECT id, liker_ext_id, liker_username, created_at, job_call_id,
+       (EXTRACT(EPOCH FROM created_at) * 1000000)::bigint AS sort_key
+FROM likes
+WHERE post_id = :post_id
+  AND (CAST(:after_key AS bigint) IS NULL
+       OR ((EXTRACT(EPOCH FROM created_at) * 1000000)::bigint, id) < (:after_key, :after_id))
+ORDER BY created_at DESC, id DESC
+LIMIT :limit
+"""
+
+
+async def likers(
+    conn: AsyncConnection, post_id: int, *, after: tuple[int, int] | None, limit: int
+) -> list[dict[str, Any]]:
+    """Up to ``limit`` accounts that liked the post, first seen most recently first."""
+    params = {
+        "post_id": post_id,
+        "after_key": after[0] if after else None,
+        "after_id": after[1] if after else None,
+        "limit": limit,
+    }
+    return [dict(r._mapping) for r in await conn.execute(text(_LIKERS), params)]
+
+
+async def likers_coverage(conn: AsyncConnection, post_id: int) -> dict[str, Any]:
+    """What the last likers sync listed of the total it reported, and when."""
+    row = (
+        await conn.execute(
+            text("SELECT likers_listed, likers_total, likers_synced_at FROM posts WHERE id = :id"),
+            {"id": post_id},
+        )
+    ).one()
+    return dict(row._mapping)
