@@ -7,6 +7,7 @@ need through the ``Annotated`` dependencies below.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Any
@@ -117,3 +118,15 @@ def parse_cursor(cursor: str | None) -> tuple[int, int] | None:
         return None
     key, row = cursor.split(".")
     return int(key), int(row)
+
+
+def keyset_page(
+    rows: Sequence[dict[str, Any]], limit: int
+) -> tuple[Sequence[dict[str, Any]], str | None]:
+    """A page's rows and its ``next_cursor`` from ``limit + 1`` rows read (each with its
+    ``sort_key`` and ``id``): the extra row only says that another page follows."""
+    items = rows[:limit]
+    if len(rows) <= limit:
+        return items, None
+    last = items[-1]
+    return items, f"{last['sort_key']}.{last['id']}"

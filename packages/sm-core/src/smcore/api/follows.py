@@ -4,7 +4,7 @@ who unfollowed, when, in a time window, page by page."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
 from pydantic import BaseModel, Field
@@ -14,12 +14,13 @@ from smcore.api.deps import (
     CURSOR,
     MAX_ID,
     Engine,
+    keyset_page,
     moment_query,
     parse_cursor,
     parse_moment,
     read_access,
 )
-from smcore.store import follows, history
+from smcore.store import follows, profiles
 from smcore.store.follows import Direction, Kind
 
 router = APIRouter(prefix=API, dependencies=[Depends(read_access)], tags=["follows"])
@@ -71,7 +72,7 @@ async def follow_events(
     """Follow and unfollow events of a profile, newest first (unfollows come from complete
     follower passes only)."""
     async with engine.connect() as conn:
-        if not await history.exists(conn, "profile", blogger_id):
+        if not await profiles.exists(conn, "profile", blogger_id):
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no blogger {blogger_id}")
         rows = await follows.events(
             conn,
@@ -83,8 +84,7 @@ async def follow_events(
             after=parse_cursor(cursor),
             limit=limit + 1,
         )
-    items = rows[:limit]
-    last: dict[str, Any] | None = items[-1] if len(rows) > limit else None
+    items, next_cursor = keyset_page(rows, limit)
     return FollowEventPage(
         items=[
             FollowEventOut(
@@ -100,5 +100,5 @@ async def follow_events(
             )
             for r in items
         ],
-        next_cursor=f"{last['sort_key']}.{last['id']}" if last else None,
+        next_cursor=next_cursor,
     )

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
@@ -14,18 +14,18 @@ from smcore.api.deps import (
     CURSOR,
     MAX_ID,
     Engine,
+    keyset_page,
     moment_query,
     parse_cursor,
     parse_moment,
     read_access,
 )
-from smcore.store import history
+from smcore.store import history, profiles
 from smcore.store.history import Metric
 
 router = APIRouter(prefix=API, dependencies=[Depends(read_access)], tags=["history"])
 
 MAX_LIMIT = 10_000
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class MetricPoint(BaseModel):
@@ -44,13 +44,6 @@ class MetricHistory(BaseModel):
     )
 
 
-def _cursor(row: dict[str, Any]) -> str:
-    """Where the next page starts: the last point's time (microseconds) and snapshot id."""
-    moment: datetime = row["observed_at"]
-    micros = (moment - EPOCH) // timedelta(microseconds=1)
-    return f"{micros}.{row['id']}"
-
-
 async def _history(
     engine: Engine,
     subject_type: history.Subject,
@@ -65,13 +58,13 @@ async def _history(
     start, end = parse_moment("from", since), parse_moment("to", until)
     after = parse_cursor(cursor)
     async with engine.connect() as conn:
-        if not await history.exists(conn, subject_type, subject_id):
+        if not await profiles.exists(conn, subject_type, subject_id):
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no {subject_type} {subject_id}")
         rows = await history.metric_history(
             conn, subject_type, subject_id, since=start, until=end, after=after, limit=limit + 1
         )
     wanted = list(dict.fromkeys(metric)) if metric else list(history.METRICS)
-    page = rows[:limit]
+    page, next_cursor = keyset_page(rows, limit)
     return MetricHistory(
         subject_type=subject_type,
         subject_id=subject_id,
@@ -79,7 +72,7 @@ async def _history(
             MetricPoint(observed_at=r["observed_at"], values={m: r[m] for m in wanted})
             for r in page
         ],
-        next_cursor=_cursor(page[-1]) if len(rows) > limit else None,
+        next_cursor=next_cursor,
     )
 
 

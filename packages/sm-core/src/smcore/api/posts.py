@@ -14,13 +14,14 @@ from smcore.api.deps import (
     CURSOR,
     MAX_ID,
     Engine,
+    keyset_page,
     moment_query,
     parse_cursor,
     parse_moment,
     read_access,
 )
-from smcore.store import history
 from smcore.store import posts as stored_posts
+from smcore.store import profiles
 from smcore.store.posts import Sort
 
 router = APIRouter(prefix=API, dependencies=[Depends(read_access)], tags=["posts"])
@@ -76,7 +77,7 @@ async def profile_posts(
     """A profile's posts with their current counts (their history: `/posts/{id}/metrics`)."""
     start, end = parse_moment("from", since), parse_moment("to", until)
     async with engine.connect() as conn:
-        if not await history.exists(conn, "profile", blogger_id):
+        if not await profiles.exists(conn, "profile", blogger_id):
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no blogger {blogger_id}")
         rows = await stored_posts.page(
             conn,
@@ -87,11 +88,10 @@ async def profile_posts(
             after=parse_cursor(cursor),
             limit=limit + 1,
         )
-    items = rows[:limit]
-    last: dict[str, Any] | None = items[-1] if len(rows) > limit else None
+    items, next_cursor = keyset_page(rows, limit)
     return PostPage(
         items=[Post(**{k: r[k] for k in stored_posts.COLUMNS}) for r in items],
-        next_cursor=f"{last['sort_key']}.{last['id']}" if last else None,
+        next_cursor=next_cursor,
     )
 
 
@@ -195,13 +195,12 @@ async def post_comments(
 ) -> CommentPage:
     """A post's comments, newest first, each with its stored replies."""
     async with engine.connect() as conn:
-        if not await history.exists(conn, "post", post_id):
+        if not await profiles.exists(conn, "post", post_id):
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no post {post_id}")
         rows = await stored_posts.comments(
             conn, post_id, after=parse_cursor(cursor), limit=limit + 1
         )
-    items = rows[:limit]
-    last = items[-1] if len(rows) > limit else None
+    items, next_cursor = keyset_page(rows, limit)
     return CommentPage(
         items=[
             CommentOut(
@@ -211,7 +210,7 @@ async def post_comments(
             )
             for c in items
         ],
-        next_cursor=f"{last['sort_key']}.{last['id']}" if last else None,
+        next_cursor=next_cursor,
     )
 
 
@@ -243,16 +242,15 @@ async def post_likers(
 ) -> LikerPage:
     """Accounts that liked a post, most recently seen first, with the listing's coverage."""
     async with engine.connect() as conn:
-        if not await history.exists(conn, "post", post_id):
+        if not await profiles.exists(conn, "post", post_id):
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no post {post_id}")
         rows = await stored_posts.likers(conn, post_id, after=parse_cursor(cursor), limit=limit + 1)
         coverage = await stored_posts.likers_coverage(conn, post_id)
-    items = rows[:limit]
-    last = items[-1] if len(rows) > limit else None
+    items, next_cursor = keyset_page(rows, limit)
     return LikerPage(
         items=[Liker(**{k: r[k] for k in Liker.model_fields}) for r in items],
         listed=coverage["likers_listed"],
         total=coverage["likers_total"],
         synced_at=coverage["likers_synced_at"],
-        next_cursor=f"{last['sort_key']}.{last['id']}" if last else None,
+        next_cursor=next_cursor,
     )

@@ -17,6 +17,8 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from smcore.store.history import OBSERVED_AT
+
 POST_METRICS_COLUMNS: Sequence[str] = (
     "platform",
     "video_id",
@@ -30,10 +32,10 @@ POST_METRICS_COLUMNS: Sequence[str] = (
 )
 """The columns of :func:`post_metrics`, in order (TrendFlow's snapshot table)."""
 
-# A snapshot's time (COALESCE below): the provider's clock when its job read the account
+# A snapshot's time is OBSERVED_AT: the provider's clock when its job read the account
 # (``job_calls.params.observed_at``), else the job's start.
 
-_POST_METRICS = """
+_POST_METRICS = f"""
 WITH chosen AS (
     SELECT p.id, p.platform, p.ext_id, p.taken_at, p.caption, p.social_profile_id,
            sp.username
@@ -49,20 +51,20 @@ followers AS (
         SELECT s.followers
         FROM metric_snapshots s LEFT JOIN job_calls j ON j.id = s.job_call_id
         WHERE s.subject_type = 'profile' AND s.subject_id = c.social_profile_id
-          AND COALESCE((j.params->>'observed_at')::timestamptz, s.captured_at) <= c.taken_at
-        ORDER BY COALESCE((j.params->>'observed_at')::timestamptz, s.captured_at) DESC
+          AND {OBSERVED_AT} <= c.taken_at
+        ORDER BY {OBSERVED_AT} DESC
         LIMIT 1
     ) f ON true
 )
 SELECT c.platform, c.ext_id AS video_id, c.username AS channel, c.taken_at AS published_at,
-       COALESCE((j.params->>'observed_at')::timestamptz, s.captured_at) AS observed_at,
+       {OBSERVED_AT} AS observed_at,
        s.views, s.likes, f.followers AS channel_followers, c.caption
 FROM chosen c
 JOIN followers f ON f.id = c.id
 JOIN metric_snapshots s ON s.subject_type = 'post' AND s.subject_id = c.id
 LEFT JOIN job_calls j ON j.id = s.job_call_id
 ORDER BY c.id, observed_at
-"""
+"""  # noqa: S608 - only the constant OBSERVED_AT is formatted in; every value is bound
 
 
 async def post_metrics(

@@ -12,12 +12,15 @@ from typing import Any, Literal
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from smcore.store import keyset
+
 Direction = Literal["follower", "following"]
 Kind = Literal["follow", "unfollow"]
 
-_EVENTS = """
+_KEY = keyset.micros("e.observed_at")
+_EVENTS = f"""
 SELECT e.id, e.kind, e.direction, e.observed_at, e.not_before, e.job_call_id,
-       (EXTRACT(EPOCH FROM e.observed_at) * 1000000)::bigint AS sort_key,
+       {_KEY} AS sort_key,
        f.ext_id, f.username, f.full_name
 FROM follow_events e
 JOIN subscriptions s ON s.id = e.subscription_id AND s.social_profile_id = e.social_profile_id
@@ -26,12 +29,10 @@ WHERE e.social_profile_id = :profile_id AND e.direction = :direction
   AND (CAST(:kind AS text) IS NULL OR e.kind = :kind)
   AND (CAST(:since AS timestamptz) IS NULL OR e.observed_at >= :since)
   AND (CAST(:until AS timestamptz) IS NULL OR e.observed_at < :until)
-  AND (CAST(:after_key AS bigint) IS NULL
-       OR ((EXTRACT(EPOCH FROM e.observed_at) * 1000000)::bigint, e.id)
-          < (:after_key, :after_id))
+  AND {keyset.after(_KEY, "e.id")}
 ORDER BY e.observed_at DESC, e.id DESC
 LIMIT :limit
-"""
+"""  # noqa: S608 - keyset's constant fragments; every value is bound
 
 
 async def events(
@@ -55,9 +56,8 @@ async def events(
             "kind": kind,
             "since": since,
             "until": until,
-            "after_key": after[0] if after else None,
-            "after_id": after[1] if after else None,
             "limit": limit,
-        },
+        }
+        | keyset.params(after),
     )
     return [dict(row._mapping) for row in rows]

@@ -12,18 +12,24 @@ from typing import Any, Literal, get_args
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-Subject = Literal["profile", "post"]
+from smcore.store import keyset, profiles
+
+Subject = profiles.Subject
 Metric = Literal[
     "followers", "follows", "posts", "views", "likes", "comments", "shares", "engagement_rate"
 ]
 """The columns of a metric snapshot (a profile's or a post's; those a platform lacks are null)."""
 METRICS: tuple[Metric, ...] = get_args(Metric)
 
-_HISTORY = """
+OBSERVED_AT = "COALESCE((j.params->>'observed_at')::timestamptz, s.captured_at)"
+"""A snapshot's time in SQL: the provider's clock when its job read the account, else the
+snapshot's capture (``s``: ``metric_snapshots``, ``j``: its ``job_calls`` row, left-joined)."""
+
+_HISTORY = f"""
 SELECT observed_at, id, followers, follows, posts, views, likes, comments, shares,
-       engagement_rate
+       engagement_rate, {keyset.micros("observed_at")} AS sort_key
 FROM (
-    SELECT COALESCE((j.params->>'observed_at')::timestamptz, s.captured_at) AS observed_at,
+    SELECT {OBSERVED_AT} AS observed_at,
            s.id, s.followers, s.follows, s.posts, s.views, s.likes, s.comments, s.shares,
            s.engagement_rate
     FROM metric_snapshots s LEFT JOIN job_calls j ON j.id = s.job_call_id
@@ -31,21 +37,10 @@ FROM (
 ) h
 WHERE (CAST(:since AS timestamptz) IS NULL OR observed_at >= :since)
   AND (CAST(:until AS timestamptz) IS NULL OR observed_at < :until)
-  AND (CAST(:after_micros AS bigint) IS NULL
-       OR ((EXTRACT(EPOCH FROM observed_at) * 1000000)::bigint, id) > (:after_micros, :after_id))
+  AND {keyset.after(keyset.micros("observed_at"), "id", "asc")}
 ORDER BY observed_at, id
 LIMIT :limit
-"""
-
-
-async def exists(conn: AsyncConnection, subject_type: Subject, subject_id: int) -> bool:
-    """Whether the profile or post is stored."""
-    table = "social_profiles" if subject_type == "profile" else "posts"
-    found = await conn.scalar(
-        text(f"SELECT 1 FROM {table} WHERE id = :id"),  # noqa: S608 - table from a closed set
-        {"id": subject_id},
-    )
-    return found is not None
+"""  # noqa: S608 - constant fragments (OBSERVED_AT, keyset's); every value is bound
 
 
 async def metric_history(
@@ -60,7 +55,8 @@ async def metric_history(
 ) -> list[dict[str, Any]]:
     """Up to ``limit`` snapshots observed in ``[since, until)`` and after ``after`` (a page's
     last ``(observed_at in microseconds since the epoch, id)``), oldest first (ties by id):
-    ``observed_at``, ``id`` and every metric in :data:`METRICS`."""
+    ``observed_at``, ``id``, ``sort_key`` (``observed_at`` in microseconds) and every metric
+    in :data:`METRICS`."""
     rows = await conn.execute(
         text(_HISTORY),
         {
@@ -68,9 +64,8 @@ async def metric_history(
             "subject_id": subject_id,
             "since": since,
             "until": until,
-            "after_micros": after[0] if after else None,
-            "after_id": after[1] if after else None,
             "limit": limit,
-        },
+        }
+        | keyset.params(after),
     )
     return [dict(row._mapping) for row in rows]

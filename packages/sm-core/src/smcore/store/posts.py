@@ -11,6 +11,8 @@ from typing import Any, Literal
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from smcore.store import keyset
+
 Sort = Literal["time", "engagement"]
 COLUMNS = (
     "id", "platform", "ext_id", "code", "kind", "product_type", "title", "caption", "taken_at",
@@ -20,7 +22,7 @@ COLUMNS = (
 
 # The sort key as a bigint: microseconds since the epoch, or likes + comments.
 _KEYS: dict[Sort, str] = {
-    "time": "(EXTRACT(EPOCH FROM taken_at) * 1000000)::bigint",
+    "time": keyset.micros("taken_at"),
     "engagement": "(likes_count + comments_count)",
 }
 
@@ -33,7 +35,7 @@ FROM posts
 WHERE social_profile_id = :profile_id
   AND (CAST(:since AS timestamptz) IS NULL OR taken_at >= :since)
   AND (CAST(:until AS timestamptz) IS NULL OR taken_at < :until)
-  AND (CAST(:after_key AS bigint) IS NULL OR ({key}, id) < (:after_key, :after_id))
+  AND {keyset.after(key, "id")}
 ORDER BY {key} DESC, id DESC
 LIMIT :limit
 """  # noqa: S608 - the key is one of _KEYS; every value is bound
@@ -57,10 +59,9 @@ async def page(
             "profile_id": profile_id,
             "since": since,
             "until": until,
-            "after_key": after[0] if after else None,
-            "after_id": after[1] if after else None,
             "limit": limit,
-        },
+        }
+        | keyset.params(after),
     )
     return [dict(row._mapping) for row in rows]
 
@@ -110,16 +111,15 @@ async def caption_analysis(conn: AsyncConnection, post_id: int) -> dict[str, Any
     return dict(row._mapping) if row else None
 
 
-_COMMENTS = """
+_COMMENTS = f"""
 SELECT id, ext_id, author_ext_id, author_username, author_name, text, likes_count,
-       replies_count, created_at, (EXTRACT(EPOCH FROM created_at) * 1000000)::bigint AS sort_key
+       replies_count, created_at, {keyset.micros("created_at")} AS sort_key
 FROM comments
 WHERE post_id = :post_id AND parent_id IS NULL
-  AND (CAST(:after_key AS bigint) IS NULL
-       OR ((EXTRACT(EPOCH FROM created_at) * 1000000)::bigint, id) < (:after_key, :after_id))
+  AND {keyset.after(keyset.micros("created_at"), "id")}
 ORDER BY created_at DESC, id DESC
 LIMIT :limit
-"""
+"""  # noqa: S608 - keyset's constant fragments; every value is bound
 
 _REPLIES = """
 SELECT id, ext_id, parent_id, author_ext_id, author_username, author_name, text, likes_count,
@@ -134,12 +134,7 @@ async def comments(
     conn: AsyncConnection, post_id: int, *, after: tuple[int, int] | None, limit: int
 ) -> list[dict[str, Any]]:
     """Up to ``limit`` top-level comments, newest first, each with ``replies`` (oldest first)."""
-    params = {
-        "post_id": post_id,
-        "after_key": after[0] if after else None,
-        "after_id": after[1] if after else None,
-        "limit": limit,
-    }
+    params = {"post_id": post_id, "limit": limit} | keyset.params(after)
     top = [dict(r._mapping) for r in await conn.execute(text(_COMMENTS), params)]
     replies: dict[int, list[dict[str, Any]]] = {c["id"]: [] for c in top}
     if top:
@@ -148,28 +143,22 @@ async def comments(
     return [{**c, "replies": replies[c["id"]]} for c in top]
 
 
-_LIKERS = """
+_LIKERS = f"""
 SELECT id, liker_ext_id, liker_username, created_at, job_call_id,
-       (EXTRACT(EPOCH FROM created_at) * 1000000)::bigint AS sort_key
+       {keyset.micros("created_at")} AS sort_key
 FROM likes
 WHERE post_id = :post_id
-  AND (CAST(:after_key AS bigint) IS NULL
-       OR ((EXTRACT(EPOCH FROM created_at) * 1000000)::bigint, id) < (:after_key, :after_id))
+  AND {keyset.after(keyset.micros("created_at"), "id")}
 ORDER BY created_at DESC, id DESC
 LIMIT :limit
-"""
+"""  # noqa: S608 - keyset's constant fragments; every value is bound
 
 
 async def likers(
     conn: AsyncConnection, post_id: int, *, after: tuple[int, int] | None, limit: int
 ) -> list[dict[str, Any]]:
     """Up to ``limit`` accounts that liked the post, first seen most recently first."""
-    params = {
-        "post_id": post_id,
-        "after_key": after[0] if after else None,
-        "after_id": after[1] if after else None,
-        "limit": limit,
-    }
+    params = {"post_id": post_id, "limit": limit} | keyset.params(after)
     return [dict(r._mapping) for r in await conn.execute(text(_LIKERS), params)]
 
 

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from smcore.store.models import JobCall, MetricSnapshot, SocialProfile
+from smcore.store.models import JobCall, MetricSnapshot, Post, SocialProfile
+
+Subject = Literal["profile", "post"]
+_TABLES: dict[Subject, Any] = {"profile": SocialProfile.id, "post": Post.id}
+
+
+async def exists(conn: AsyncConnection, subject_type: Subject, subject_id: int) -> bool:
+    """Whether the profile or post is stored."""
+    column = _TABLES[subject_type]
+    found = await conn.scalar(select(column).where(column == subject_id))
+    return found is not None
 
 
 async def get(conn: AsyncConnection, profile_id: int) -> dict[str, Any] | None:
