@@ -9,7 +9,17 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
-from smcore.api.deps import API, MAX_ID, Engine, Temporal, read_access, require_key
+from smcore.api.deps import (
+    API,
+    CURSOR,
+    MAX_ID,
+    Engine,
+    Temporal,
+    keyset_page,
+    parse_cursor,
+    read_access,
+    require_key,
+)
 from smcore.orchestration import client as orchestration
 from smcore.store import ledger
 from smcore.store.models import Status
@@ -194,4 +204,113 @@ async def list_syncs(
     """The newest JobCalls, optionally by status and platform."""
     async with engine.connect() as conn:
         rows = await ledger.recent_jobs(conn, status=status_, platform=platform, limit=limit)
-    return [SyncListItem(**r) for r in rows]
+    return [_child(r) for r in rows]
+
+
+class ServiceCallOut(BaseModel):
+    """One ServiceCall of a sync: one provider request (a page), or a marker."""
+
+    id: int
+    parent_service_call_id: int | None = Field(
+        description="The call before it in its stream's chain (null: the chain's first)"
+    )
+    kind: str = Field(description="What was called (the provider method, or a marker)")
+    stream: str
+    subject_id: int | None = Field(description="The post it covered, for per-post streams")
+    status: Status
+    cursor: dict[str, Any] = Field(description="Where the listing goes on after this call")
+    result_summary: dict[str, Any]
+    error_message: str | None
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class ServiceCallPage(BaseModel):
+    items: list[ServiceCallOut] = Field(
+        description="Oldest first (by id): a call's parent comes before it"
+    )
+    next_cursor: str | None = Field(description="Pass as cursor for the next page; null: last")
+
+
+class SyncChildPage(BaseModel):
+    items: list[SyncListItem] = Field(description="Oldest first")
+    next_cursor: str | None = Field(description="Pass as cursor for the next page; null: last")
+
+
+_NO_JOB: dict[int | str, dict[str, Any]] = {404: {"description": "No such JobCall"}}
+_JobId = Annotated[int, Path(ge=1, le=MAX_ID)]
+_Stream = Annotated[
+    str | None, Query(pattern=r"^[a-z][a-z0-9_]{0,63}$", description="Only this stream's calls")
+]
+MAX_LIMIT = 1000
+
+
+async def _job_or_404(engine: Engine, job_call_id: int) -> None:
+    async with engine.connect() as conn:
+        if not await ledger.job_exists(conn, job_call_id):
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no JobCall {job_call_id}")
+
+
+def _call(row: dict[str, Any]) -> ServiceCallOut:
+    return ServiceCallOut(**{k: row[k] for k in ServiceCallOut.model_fields})
+
+
+def _child(row: dict[str, Any]) -> SyncListItem:
+    return SyncListItem(**{k: row[k] for k in SyncListItem.model_fields})
+
+
+@router.get(
+    "/{job_call_id}/calls",
+    response_model=ServiceCallPage,
+    dependencies=[Depends(read_access)],
+    responses=_NO_JOB,
+)
+async def sync_calls(
+    engine: Engine,
+    job_call_id: _JobId,
+    *,
+    status_: Annotated[Status | None, Query(alias="status")] = None,
+    stream: _Stream = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Calls per page")] = 100,
+    cursor: Annotated[str | None, CURSOR] = None,
+) -> ServiceCallPage:
+    """A JobCall's ServiceCalls as a tree: each call names its parent (the call before it in
+    its stream's chain), oldest first, so a parent always comes before its children."""
+    async with engine.connect() as conn:
+        if not await ledger.job_exists(conn, job_call_id):
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no JobCall {job_call_id}")
+        rows = await ledger.calls_page(
+            conn,
+            job_call_id,
+            status=status_,
+            stream=stream,
+            after=parse_cursor(cursor),
+            limit=limit + 1,
+        )
+    items, next_cursor = keyset_page(rows, limit)
+    return ServiceCallPage(items=[_call(r) for r in items], next_cursor=next_cursor)
+
+
+@router.get(
+    "/{job_call_id}/children",
+    response_model=SyncChildPage,
+    dependencies=[Depends(read_access)],
+    responses=_NO_JOB,
+)
+async def sync_children(
+    engine: Engine,
+    job_call_id: _JobId,
+    *,
+    status_: Annotated[Status | None, Query(alias="status")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="JobCalls per page")] = 100,
+    cursor: Annotated[str | None, CURSOR] = None,
+) -> SyncChildPage:
+    """A batch's child JobCalls (one sync per profile), oldest first; empty for a sync."""
+    async with engine.connect() as conn:
+        if not await ledger.job_exists(conn, job_call_id):
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no JobCall {job_call_id}")
+        rows = await ledger.children_page(
+            conn, job_call_id, status=status_, after=parse_cursor(cursor), limit=limit + 1
+        )
+    items, next_cursor = keyset_page(rows, limit)
+    return SyncChildPage(items=[_child(r) for r in items], next_cursor=next_cursor)

@@ -328,27 +328,104 @@ async def calls_of(conn: AsyncConnection, job_id: int) -> list[dict[str, Any]]:
     return [row._asdict() for row in rows]
 
 
+_JOB_COLUMNS = (
+    JobCall.id,
+    JobCall.kind,
+    JobCall.platform,
+    JobCall.status,
+    JobCall.subject_id,
+    JobCall.parent_job_call_id,
+    JobCall.params,
+    JobCall.started_at,
+    JobCall.finished_at,
+)
+
+
 async def recent_jobs(
-    conn: AsyncConnection, *, status: str | None, platform: str | None, limit: int
+    conn: AsyncConnection,
+    *,
+    status: str | None,
+    platform: str | None,
+    limit: int,
+    before_id: int | None = None,
 ) -> list[dict[str, Any]]:
-    """The newest JobCalls, optionally of one status and platform."""
+    """The newest JobCalls (older than ``before_id`` if given), optionally of one status and
+    platform, each with ``sort_key`` (its id)."""
     query = (
-        select(
-            JobCall.id,
-            JobCall.kind,
-            JobCall.platform,
-            JobCall.status,
-            JobCall.subject_id,
-            JobCall.parent_job_call_id,
-            JobCall.params,
-            JobCall.started_at,
-            JobCall.finished_at,
-        )
-        .order_by(JobCall.id.desc())
-        .limit(limit)
+        select(*_JOB_COLUMNS, JobCall.id.label("sort_key")).order_by(JobCall.id.desc()).limit(limit)
     )
+    if before_id is not None:
+        query = query.where(JobCall.id < before_id)
     if status is not None:
         query = query.where(JobCall.status == status)
     if platform is not None:
         query = query.where(JobCall.platform == platform)
+    return [dict(r) for r in (await conn.execute(query)).mappings().all()]
+
+
+async def job_exists(conn: AsyncConnection, job_id: int) -> bool:
+    """Whether the JobCall is stored."""
+    return await conn.scalar(select(JobCall.id).where(JobCall.id == job_id)) is not None
+
+
+async def calls_page(
+    conn: AsyncConnection,
+    job_id: int,
+    *,
+    status: str | None = None,
+    stream: str | None = None,
+    after: tuple[int, int] | None = None,
+    limit: int = 100,
+) -> list[dict[str, Any]]:
+    """Up to ``limit`` ServiceCalls of a job in the order they were opened (by id: a call's
+    parent comes before it), after ``after`` (the previous page's last ``(id, id)``), with
+    ``sort_key`` (the id) for the next page's cursor."""
+    query = (
+        select(
+            ServiceCall.id,
+            ServiceCall.parent_service_call_id,
+            ServiceCall.kind,
+            ServiceCall.stream,
+            ServiceCall.subject_id,
+            ServiceCall.status,
+            ServiceCall.cursor,
+            ServiceCall.result_summary,
+            ServiceCall.error_message,
+            ServiceCall.started_at,
+            ServiceCall.finished_at,
+            ServiceCall.id.label("sort_key"),
+        )
+        .where(ServiceCall.job_call_id == job_id)
+        .order_by(ServiceCall.id)
+        .limit(limit)
+    )
+    if status is not None:
+        query = query.where(ServiceCall.status == status)
+    if stream is not None:
+        query = query.where(ServiceCall.stream == stream)
+    if after is not None:
+        query = query.where(ServiceCall.id > after[1])
+    return [dict(r) for r in (await conn.execute(query)).mappings().all()]
+
+
+async def children_page(
+    conn: AsyncConnection,
+    parent_id: int,
+    *,
+    status: str | None = None,
+    after: tuple[int, int] | None = None,
+    limit: int = 100,
+) -> list[dict[str, Any]]:
+    """Up to ``limit`` child JobCalls of a batch, oldest first, after ``after`` (the previous
+    page's last ``(id, id)``), with ``sort_key`` (the id) for the next page's cursor."""
+    query = (
+        select(*_JOB_COLUMNS, JobCall.id.label("sort_key"))
+        .where(JobCall.parent_job_call_id == parent_id)
+        .order_by(JobCall.id)
+        .limit(limit)
+    )
+    if status is not None:
+        query = query.where(JobCall.status == status)
+    if after is not None:
+        query = query.where(JobCall.id > after[1])
     return [dict(r) for r in (await conn.execute(query)).mappings().all()]
