@@ -5,13 +5,17 @@ The same operations as ``sm-core fleet …``, over ``smcore.fleet``.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 import structlog
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response, status
 from pydantic import BaseModel, Field
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from smcore.api import tabular
 from smcore.api.deps import API, AppState, Engine, State, read_access, require_key
+from smcore.api.tabular import Format, Source
 from smcore.fleet import accounts
 from smcore.fleet import plan as fleet_plan
 from smcore.fleet import status as fleet_status
@@ -48,14 +52,14 @@ class FleetAccount(BaseModel):
     scope: str
     cadence_s: int
     state: AccountState
-    next_due_at: Any
+    next_due_at: datetime
     lag_s: float
     failures: int
     last_status: str | None
     last_error: str | None
     last_job_call_id: int | None
-    last_started_at: Any
-    last_finished_at: Any
+    last_started_at: datetime | None
+    last_finished_at: datetime | None
 
 
 @router.post(
@@ -134,16 +138,48 @@ async def get_status(engine: Engine) -> fleet_status.FleetStatus:
     return await fleet_status.status(engine)
 
 
-@router.get("/accounts", response_model=list[FleetAccount], dependencies=[Depends(read_access)])
+def _account(row: dict[str, Any]) -> FleetAccount:
+    return FleetAccount(**{k: row[k] for k in FleetAccount.model_fields})
+
+
+def accounts_source(
+    engine: AsyncEngine, *, state: AccountState | None = None, platform: Platform | None = None
+) -> Source[FleetAccount]:
+    """The fleet's accounts, by id (the list of ``/fleet/accounts``)."""
+
+    async def read(
+        _conn: AsyncConnection, after: tuple[int, int] | None, limit: int
+    ) -> list[dict[str, Any]]:
+        # smcore.fleet.status reads through its own connection (the clock and the state's
+        # definition live there); the keyset is the account id.
+        rows = await fleet_status.accounts(
+            engine, state=state, platform=platform, limit=limit, after_id=after[1] if after else 0
+        )
+        return [r | {"sort_key": r["id"]} for r in rows]
+
+    return Source(FleetAccount, read, _account, "fleet-accounts")
+
+
+@router.get(
+    "/accounts",
+    response_model=list[FleetAccount],
+    dependencies=[Depends(read_access)],
+    responses=tabular.responses(),
+)
 async def list_accounts(
     engine: Engine,
     state: Annotated[AccountState | None, Query()] = None,
     platform: Annotated[Platform | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-) -> list[FleetAccount]:
-    """Accounts with their state and last result, by id."""
-    rows = await fleet_status.accounts(engine, state=state, platform=platform, limit=limit)
-    return [FleetAccount(**r) for r in rows]
+    fmt: Annotated[Format, tabular.FORMAT] = Format.JSON,
+) -> list[FleetAccount] | Response:
+    """Accounts with their state and last result, by id (a file: every one of them)."""
+    source = accounts_source(engine, state=state, platform=platform)
+    if fmt is not Format.JSON:
+        return tabular.response(fmt, source, engine)
+    async with engine.connect() as conn:
+        items, _ = await source.page(conn, None, limit)
+    return items
 
 
 @router.delete(

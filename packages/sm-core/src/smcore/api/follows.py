@@ -4,22 +4,24 @@ who unfollowed, when, in a time window, page by page."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response, status
 from pydantic import BaseModel, Field
+from sqlalchemy.ext.asyncio import AsyncConnection
 
+from smcore.api import tabular
 from smcore.api.deps import (
     API,
     CURSOR,
     MAX_ID,
     Engine,
-    keyset_page,
     moment_query,
     parse_cursor,
     parse_moment,
     read_access,
 )
+from smcore.api.tabular import Format, Source
 from smcore.store import follows, profiles
 from smcore.store.follows import Direction, Kind
 
@@ -51,10 +53,51 @@ class FollowEventPage(BaseModel):
     next_cursor: str | None = Field(description="Pass as cursor for the next page; null: last")
 
 
+def _event(row: dict[str, Any]) -> FollowEventOut:
+    return FollowEventOut(
+        id=row["id"],
+        kind=row["kind"],
+        direction=row["direction"],
+        observed_at=row["observed_at"],
+        not_before=row["not_before"],
+        job_call_id=row["job_call_id"],
+        account_ext_id=row["ext_id"],
+        account_username=row["username"],
+        account_name=row["full_name"],
+    )
+
+
+def events_source(
+    blogger_id: int,
+    *,
+    direction: Direction = "follower",
+    kind: Kind | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> Source[FollowEventOut]:
+    """A profile's follow events (the list of ``/bloggers/{id}/follow-events``)."""
+
+    async def read(
+        conn: AsyncConnection, after: tuple[int, int] | None, limit: int
+    ) -> list[dict[str, Any]]:
+        return await follows.events(
+            conn,
+            blogger_id,
+            direction=direction,
+            kind=kind,
+            since=since,
+            until=until,
+            after=after,
+            limit=limit,
+        )
+
+    return Source(FollowEventOut, read, _event, f"blogger-{blogger_id}-follow-events")
+
+
 @router.get(
     "/bloggers/{blogger_id}/follow-events",
     response_model=FollowEventPage,
-    responses={404: {"description": "No such profile"}},
+    responses=tabular.responses({404: {"description": "No such profile"}}),
 )
 async def follow_events(
     engine: Engine,
@@ -68,37 +111,21 @@ async def follow_events(
     until: _To = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Events per page")] = 100,
     cursor: Annotated[str | None, CURSOR] = None,
-) -> FollowEventPage:
+    fmt: Annotated[Format, tabular.FORMAT] = Format.JSON,
+) -> FollowEventPage | Response:
     """Follow and unfollow events of a profile, newest first (unfollows come from complete
     follower passes only)."""
+    source = events_source(
+        blogger_id,
+        direction=direction,
+        kind=kind,
+        since=parse_moment("from", since),
+        until=parse_moment("to", until),
+    )
     async with engine.connect() as conn:
         if not await profiles.exists(conn, "profile", blogger_id):
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no blogger {blogger_id}")
-        rows = await follows.events(
-            conn,
-            blogger_id,
-            direction=direction,
-            kind=kind,
-            since=parse_moment("from", since),
-            until=parse_moment("to", until),
-            after=parse_cursor(cursor),
-            limit=limit + 1,
-        )
-    items, next_cursor = keyset_page(rows, limit)
-    return FollowEventPage(
-        items=[
-            FollowEventOut(
-                id=r["id"],
-                kind=r["kind"],
-                direction=r["direction"],
-                observed_at=r["observed_at"],
-                not_before=r["not_before"],
-                job_call_id=r["job_call_id"],
-                account_ext_id=r["ext_id"],
-                account_username=r["username"],
-                account_name=r["full_name"],
-            )
-            for r in items
-        ],
-        next_cursor=next_cursor,
-    )
+        if fmt is Format.JSON:
+            items, next_cursor = await source.page(conn, parse_cursor(cursor), limit)
+            return FollowEventPage(items=items, next_cursor=next_cursor)
+    return tabular.response(fmt, source, engine)

@@ -6,20 +6,22 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response, status
 from pydantic import BaseModel, Field
+from sqlalchemy.ext.asyncio import AsyncConnection
 
+from smcore.api import tabular
 from smcore.api.deps import (
     API,
     CURSOR,
     MAX_ID,
     Engine,
-    keyset_page,
     moment_query,
     parse_cursor,
     parse_moment,
     read_access,
 )
+from smcore.api.tabular import Format, Source
 from smcore.store import history, profiles
 from smcore.store.history import Metric
 
@@ -44,6 +46,30 @@ class MetricHistory(BaseModel):
     )
 
 
+def history_source(
+    subject_type: history.Subject,
+    subject_id: int,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    metric: list[Metric] | None = None,
+) -> Source[MetricPoint]:
+    """A profile's or a post's metric history (the points of ``/…/{id}/metrics``)."""
+    wanted = list(dict.fromkeys(metric)) if metric else list(history.METRICS)
+
+    async def read(
+        conn: AsyncConnection, after: tuple[int, int] | None, limit: int
+    ) -> list[dict[str, Any]]:
+        return await history.metric_history(
+            conn, subject_type, subject_id, since=since, until=until, after=after, limit=limit
+        )
+
+    def point(row: dict[str, Any]) -> MetricPoint:
+        return MetricPoint(observed_at=row["observed_at"], values={m: row[m] for m in wanted})
+
+    return Source(MetricPoint, read, point, f"{subject_type}-{subject_id}-metrics")
+
+
 async def _history(
     engine: Engine,
     subject_type: history.Subject,
@@ -54,26 +80,27 @@ async def _history(
     metric: list[Metric] | None,
     limit: int,
     cursor: str | None,
-) -> MetricHistory:
-    start, end = parse_moment("from", since), parse_moment("to", until)
-    after = parse_cursor(cursor)
+    fmt: Format,
+) -> MetricHistory | Response:
+    source = history_source(
+        subject_type,
+        subject_id,
+        since=parse_moment("from", since),
+        until=parse_moment("to", until),
+        metric=metric,
+    )
     async with engine.connect() as conn:
         if not await profiles.exists(conn, subject_type, subject_id):
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no {subject_type} {subject_id}")
-        rows = await history.metric_history(
-            conn, subject_type, subject_id, since=start, until=end, after=after, limit=limit + 1
-        )
-    wanted = list(dict.fromkeys(metric)) if metric else list(history.METRICS)
-    page, next_cursor = keyset_page(rows, limit)
-    return MetricHistory(
-        subject_type=subject_type,
-        subject_id=subject_id,
-        points=[
-            MetricPoint(observed_at=r["observed_at"], values={m: r[m] for m in wanted})
-            for r in page
-        ],
-        next_cursor=next_cursor,
-    )
+        if fmt is Format.JSON:
+            points, next_cursor = await source.page(conn, parse_cursor(cursor), limit)
+            return MetricHistory(
+                subject_type=subject_type,
+                subject_id=subject_id,
+                points=points,
+                next_cursor=next_cursor,
+            )
+    return tabular.response(fmt, source, engine)
 
 
 _From = Annotated[str | None, moment_query("Only what was observed at or after this", "from")]
@@ -83,7 +110,8 @@ _Metrics = Annotated[
 ]
 _Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Points per page")]
 _Cursor = Annotated[str | None, CURSOR]
-_NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such profile or post"}}
+_NOT_FOUND = tabular.responses({404: {"description": "No such profile or post"}})
+_Format = Annotated[Format, tabular.FORMAT]
 
 
 @router.get("/bloggers/{blogger_id}/metrics", response_model=MetricHistory, responses=_NOT_FOUND)
@@ -96,11 +124,12 @@ async def profile_metrics(
     metric: _Metrics = None,
     limit: _Limit = 1000,
     cursor: _Cursor = None,
-) -> MetricHistory:
+    fmt: _Format = Format.JSON,
+) -> MetricHistory | Response:
     """A profile's metric history (followers, follows, posts, engagement rate ...)."""
     return await _history(
         engine, "profile", blogger_id,
-        since=since, until=until, metric=metric, limit=limit, cursor=cursor,
+        since=since, until=until, metric=metric, limit=limit, cursor=cursor, fmt=fmt,
     )  # fmt: skip
 
 
@@ -114,9 +143,10 @@ async def post_metrics(
     metric: _Metrics = None,
     limit: _Limit = 1000,
     cursor: _Cursor = None,
-) -> MetricHistory:
+    fmt: _Format = Format.JSON,
+) -> MetricHistory | Response:
     """A post's metric history (views, likes, comments, shares)."""
     return await _history(
         engine, "post", post_id,
-        since=since, until=until, metric=metric, limit=limit, cursor=cursor,
+        since=since, until=until, metric=metric, limit=limit, cursor=cursor, fmt=fmt,
     )  # fmt: skip

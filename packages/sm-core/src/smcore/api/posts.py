@@ -6,20 +6,22 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response, status
 from pydantic import BaseModel, Field
+from sqlalchemy.ext.asyncio import AsyncConnection
 
+from smcore.api import tabular
 from smcore.api.deps import (
     API,
     CURSOR,
     MAX_ID,
     Engine,
-    keyset_page,
     moment_query,
     parse_cursor,
     parse_moment,
     read_access,
 )
+from smcore.api.tabular import Format, Source
 from smcore.store import posts as stored_posts
 from smcore.store import profiles
 from smcore.store.posts import Sort
@@ -55,10 +57,33 @@ class PostPage(BaseModel):
     next_cursor: str | None = Field(description="Pass as cursor for the next page; null: last")
 
 
+def _post(row: dict[str, Any]) -> Post:
+    return Post(**{k: row[k] for k in stored_posts.COLUMNS})
+
+
+def posts_source(
+    blogger_id: int,
+    *,
+    sort: Sort = "time",
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> Source[Post]:
+    """A profile's posts (the list of ``/bloggers/{id}/posts``)."""
+
+    async def read(
+        conn: AsyncConnection, after: tuple[int, int] | None, limit: int
+    ) -> list[dict[str, Any]]:
+        return await stored_posts.page(
+            conn, blogger_id, sort=sort, since=since, until=until, after=after, limit=limit
+        )
+
+    return Source(Post, read, _post, f"blogger-{blogger_id}-posts")
+
+
 @router.get(
     "/bloggers/{blogger_id}/posts",
     response_model=PostPage,
-    responses={404: {"description": "No such profile"}},
+    responses=tabular.responses({404: {"description": "No such profile"}}),
 )
 async def profile_posts(
     engine: Engine,
@@ -73,26 +98,19 @@ async def profile_posts(
     until: Annotated[str | None, moment_query("Only posts published before this", "to")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Posts per page")] = 50,
     cursor: Annotated[str | None, CURSOR] = None,
-) -> PostPage:
+    fmt: Annotated[Format, tabular.FORMAT] = Format.JSON,
+) -> PostPage | Response:
     """A profile's posts with their current counts (their history: `/posts/{id}/metrics`)."""
-    start, end = parse_moment("from", since), parse_moment("to", until)
+    source = posts_source(
+        blogger_id, sort=sort, since=parse_moment("from", since), until=parse_moment("to", until)
+    )
     async with engine.connect() as conn:
         if not await profiles.exists(conn, "profile", blogger_id):
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no blogger {blogger_id}")
-        rows = await stored_posts.page(
-            conn,
-            blogger_id,
-            sort=sort,
-            since=start,
-            until=end,
-            after=parse_cursor(cursor),
-            limit=limit + 1,
-        )
-    items, next_cursor = keyset_page(rows, limit)
-    return PostPage(
-        items=[Post(**{k: r[k] for k in stored_posts.COLUMNS}) for r in items],
-        next_cursor=next_cursor,
-    )
+        if fmt is Format.JSON:
+            items, next_cursor = await source.page(conn, parse_cursor(cursor), limit)
+            return PostPage(items=items, next_cursor=next_cursor)
+    return tabular.response(fmt, source, engine)
 
 
 class Analysis(BaseModel):
@@ -185,33 +203,47 @@ async def post(engine: Engine, post_id: Annotated[int, Path(ge=1, le=MAX_ID)]) -
     )
 
 
-@router.get("/posts/{post_id}/comments", response_model=CommentPage, responses=_POST_NOT_FOUND)
+def _comment(row: dict[str, Any]) -> CommentOut:
+    return CommentOut(
+        **{k: row[k] for k in Reply.model_fields},
+        replies_count=row["replies_count"],
+        replies=[Reply(**{k: r[k] for k in Reply.model_fields}) for r in row["replies"]],
+    )
+
+
+def comments_source(post_id: int) -> Source[CommentOut]:
+    """A post's comments with their replies (the list of ``/posts/{id}/comments``)."""
+
+    async def read(
+        conn: AsyncConnection, after: tuple[int, int] | None, limit: int
+    ) -> list[dict[str, Any]]:
+        return await stored_posts.comments(conn, post_id, after=after, limit=limit)
+
+    return Source(CommentOut, read, _comment, f"post-{post_id}-comments")
+
+
+@router.get(
+    "/posts/{post_id}/comments",
+    response_model=CommentPage,
+    responses=tabular.responses(_POST_NOT_FOUND),
+)
 async def post_comments(
     engine: Engine,
     post_id: Annotated[int, Path(ge=1, le=MAX_ID)],
     *,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Comments per page")] = 50,
     cursor: Annotated[str | None, CURSOR] = None,
-) -> CommentPage:
+    fmt: Annotated[Format, tabular.FORMAT] = Format.JSON,
+) -> CommentPage | Response:
     """A post's comments, newest first, each with its stored replies."""
+    source = comments_source(post_id)
     async with engine.connect() as conn:
         if not await profiles.exists(conn, "post", post_id):
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no post {post_id}")
-        rows = await stored_posts.comments(
-            conn, post_id, after=parse_cursor(cursor), limit=limit + 1
-        )
-    items, next_cursor = keyset_page(rows, limit)
-    return CommentPage(
-        items=[
-            CommentOut(
-                **{k: c[k] for k in Reply.model_fields},
-                replies_count=c["replies_count"],
-                replies=[Reply(**{k: r[k] for k in Reply.model_fields}) for r in c["replies"]],
-            )
-            for c in items
-        ],
-        next_cursor=next_cursor,
-    )
+        if fmt is Format.JSON:
+            items, next_cursor = await source.page(conn, parse_cursor(cursor), limit)
+            return CommentPage(items=items, next_cursor=next_cursor)
+    return tabular.response(fmt, source, engine)
 
 
 class Liker(BaseModel):
@@ -232,25 +264,48 @@ class LikerPage(BaseModel):
     next_cursor: str | None = Field(description="Pass as cursor for the next page; null: last")
 
 
-@router.get("/posts/{post_id}/likers", response_model=LikerPage, responses=_POST_NOT_FOUND)
+def _liker(row: dict[str, Any]) -> Liker:
+    return Liker(**{k: row[k] for k in Liker.model_fields})
+
+
+def likers_source(post_id: int) -> Source[Liker]:
+    """A post's likers (the list of ``/posts/{id}/likers``)."""
+
+    async def read(
+        conn: AsyncConnection, after: tuple[int, int] | None, limit: int
+    ) -> list[dict[str, Any]]:
+        return await stored_posts.likers(conn, post_id, after=after, limit=limit)
+
+    return Source(Liker, read, _liker, f"post-{post_id}-likers")
+
+
+@router.get(
+    "/posts/{post_id}/likers",
+    response_model=LikerPage,
+    responses=tabular.responses(_POST_NOT_FOUND),
+)
 async def post_likers(
     engine: Engine,
     post_id: Annotated[int, Path(ge=1, le=MAX_ID)],
     *,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Likers per page")] = 100,
     cursor: Annotated[str | None, CURSOR] = None,
-) -> LikerPage:
-    """Accounts that liked a post, most recently seen first, with the listing's coverage."""
+    fmt: Annotated[Format, tabular.FORMAT] = Format.JSON,
+) -> LikerPage | Response:
+    """Accounts that liked a post, most recently seen first, with the listing's coverage (a
+    file holds the likers only)."""
+    source = likers_source(post_id)
     async with engine.connect() as conn:
         if not await profiles.exists(conn, "post", post_id):
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no post {post_id}")
-        rows = await stored_posts.likers(conn, post_id, after=parse_cursor(cursor), limit=limit + 1)
-        coverage = await stored_posts.likers_coverage(conn, post_id)
-    items, next_cursor = keyset_page(rows, limit)
-    return LikerPage(
-        items=[Liker(**{k: r[k] for k in Liker.model_fields}) for r in items],
-        listed=coverage["likers_listed"],
-        total=coverage["likers_total"],
-        synced_at=coverage["likers_synced_at"],
-        next_cursor=next_cursor,
-    )
+        if fmt is Format.JSON:
+            items, next_cursor = await source.page(conn, parse_cursor(cursor), limit)
+            coverage = await stored_posts.likers_coverage(conn, post_id)
+            return LikerPage(
+                items=items,
+                listed=coverage["likers_listed"],
+                total=coverage["likers_total"],
+                synced_at=coverage["likers_synced_at"],
+                next_cursor=next_cursor,
+            )
+    return tabular.response(fmt, source, engine)

@@ -5,21 +5,23 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.json_schema import SkipJsonSchema
+from sqlalchemy.ext.asyncio import AsyncConnection
 
+from smcore.api import tabular
 from smcore.api.deps import (
     API,
     CURSOR,
     MAX_ID,
     Engine,
     Temporal,
-    keyset_page,
     parse_cursor,
     read_access,
     require_key,
 )
+from smcore.api.tabular import Format, Source
 from smcore.orchestration import client as orchestration
 from smcore.store import ledger
 from smcore.store.models import Status
@@ -194,17 +196,49 @@ async def get_sync(
     return SyncReport(**report)
 
 
-@router.get("", response_model=list[SyncListItem], dependencies=[Depends(read_access)])
+def _child(row: dict[str, Any]) -> SyncListItem:
+    return SyncListItem(**{k: row[k] for k in SyncListItem.model_fields})
+
+
+def jobs_source(
+    *, status: Status | None = None, platform: Platform | None = None
+) -> Source[SyncListItem]:
+    """Every JobCall, newest first (the list of ``/syncs``)."""
+
+    async def read(
+        conn: AsyncConnection, after: tuple[int, int] | None, limit: int
+    ) -> list[dict[str, Any]]:
+        return await ledger.recent_jobs(
+            conn,
+            status=status,
+            platform=platform,
+            limit=limit,
+            before_id=after[1] if after else None,
+        )
+
+    return Source(SyncListItem, read, _child, "syncs")
+
+
+@router.get(
+    "",
+    response_model=list[SyncListItem],
+    dependencies=[Depends(read_access)],
+    responses=tabular.responses(),
+)
 async def list_syncs(
     engine: Engine,
     status_: Annotated[Status | None, Query(alias="status")] = None,
     platform: Annotated[Platform | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-) -> list[SyncListItem]:
-    """The newest JobCalls, optionally by status and platform."""
+    fmt: Annotated[Format, tabular.FORMAT] = Format.JSON,
+) -> list[SyncListItem] | Response:
+    """The newest JobCalls, optionally by status and platform (a file: every one of them)."""
+    source = jobs_source(status=status_, platform=platform)
+    if fmt is not Format.JSON:
+        return tabular.response(fmt, source, engine)
     async with engine.connect() as conn:
-        rows = await ledger.recent_jobs(conn, status=status_, platform=platform, limit=limit)
-    return [_child(r) for r in rows]
+        items, _ = await source.page(conn, None, limit)
+    return items
 
 
 class ServiceCallOut(BaseModel):
@@ -245,25 +279,46 @@ _Stream = Annotated[
 MAX_LIMIT = 1000
 
 
-async def _job_or_404(engine: Engine, job_call_id: int) -> None:
-    async with engine.connect() as conn:
-        if not await ledger.job_exists(conn, job_call_id):
-            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no JobCall {job_call_id}")
-
-
 def _call(row: dict[str, Any]) -> ServiceCallOut:
     return ServiceCallOut(**{k: row[k] for k in ServiceCallOut.model_fields})
 
 
-def _child(row: dict[str, Any]) -> SyncListItem:
-    return SyncListItem(**{k: row[k] for k in SyncListItem.model_fields})
+def calls_source(
+    job_call_id: int, *, status: Status | None = None, stream: str | None = None
+) -> Source[ServiceCallOut]:
+    """A JobCall's ServiceCalls (the list of ``/syncs/{id}/calls``)."""
+
+    async def read(
+        conn: AsyncConnection, after: tuple[int, int] | None, limit: int
+    ) -> list[dict[str, Any]]:
+        return await ledger.calls_page(
+            conn, job_call_id, status=status, stream=stream, after=after, limit=limit
+        )
+
+    return Source(ServiceCallOut, read, _call, f"sync-{job_call_id}-calls")
+
+
+def children_source(job_call_id: int, *, status: Status | None = None) -> Source[SyncListItem]:
+    """A batch's child JobCalls (the list of ``/syncs/{id}/children``)."""
+
+    async def read(
+        conn: AsyncConnection, after: tuple[int, int] | None, limit: int
+    ) -> list[dict[str, Any]]:
+        return await ledger.children_page(
+            conn, job_call_id, status=status, after=after, limit=limit
+        )
+
+    return Source(SyncListItem, read, _child, f"sync-{job_call_id}-children")
+
+
+_Format = Annotated[Format, tabular.FORMAT]
 
 
 @router.get(
     "/{job_call_id}/calls",
     response_model=ServiceCallPage,
     dependencies=[Depends(read_access)],
-    responses=_NO_JOB,
+    responses=tabular.responses(_NO_JOB),
 )
 async def sync_calls(
     engine: Engine,
@@ -273,29 +328,25 @@ async def sync_calls(
     stream: _Stream = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Calls per page")] = 100,
     cursor: Annotated[str | None, CURSOR] = None,
-) -> ServiceCallPage:
+    fmt: _Format = Format.JSON,
+) -> ServiceCallPage | Response:
     """A JobCall's ServiceCalls as a tree: each call names its parent (the call before it in
     its stream's chain), oldest first, so a parent always comes before its children."""
+    source = calls_source(job_call_id, status=status_, stream=stream)
     async with engine.connect() as conn:
         if not await ledger.job_exists(conn, job_call_id):
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no JobCall {job_call_id}")
-        rows = await ledger.calls_page(
-            conn,
-            job_call_id,
-            status=status_,
-            stream=stream,
-            after=parse_cursor(cursor),
-            limit=limit + 1,
-        )
-    items, next_cursor = keyset_page(rows, limit)
-    return ServiceCallPage(items=[_call(r) for r in items], next_cursor=next_cursor)
+        if fmt is Format.JSON:
+            items, next_cursor = await source.page(conn, parse_cursor(cursor), limit)
+            return ServiceCallPage(items=items, next_cursor=next_cursor)
+    return tabular.response(fmt, source, engine)
 
 
 @router.get(
     "/{job_call_id}/children",
     response_model=SyncChildPage,
     dependencies=[Depends(read_access)],
-    responses=_NO_JOB,
+    responses=tabular.responses(_NO_JOB),
 )
 async def sync_children(
     engine: Engine,
@@ -304,13 +355,14 @@ async def sync_children(
     status_: Annotated[Status | None, Query(alias="status")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="JobCalls per page")] = 100,
     cursor: Annotated[str | None, CURSOR] = None,
-) -> SyncChildPage:
+    fmt: _Format = Format.JSON,
+) -> SyncChildPage | Response:
     """A batch's child JobCalls (one sync per profile), oldest first; empty for a sync."""
+    source = children_source(job_call_id, status=status_)
     async with engine.connect() as conn:
         if not await ledger.job_exists(conn, job_call_id):
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no JobCall {job_call_id}")
-        rows = await ledger.children_page(
-            conn, job_call_id, status=status_, after=parse_cursor(cursor), limit=limit + 1
-        )
-    items, next_cursor = keyset_page(rows, limit)
-    return SyncChildPage(items=[_child(r) for r in items], next_cursor=next_cursor)
+        if fmt is Format.JSON:
+            items, next_cursor = await source.page(conn, parse_cursor(cursor), limit)
+            return SyncChildPage(items=items, next_cursor=next_cursor)
+    return tabular.response(fmt, source, engine)

@@ -76,6 +76,7 @@ _ACCOUNTS = text(
     FROM sync_schedules s
     WHERE (CAST(:state AS text) IS NULL OR {_STATE} = :state)
       AND (CAST(:platform AS text) IS NULL OR s.platform = :platform)
+      AND s.id > :after_id
     ORDER BY s.id
     LIMIT :limit
     """,  # noqa: S608 - only the constants _STATE and _LAG are formatted in
@@ -135,14 +136,17 @@ async def accounts(
     state: State | None = None,
     platform: str | None = None,
     limit: int = 100,
+    after_id: int = 0,
     now: datetime | None = None,
 ) -> list[dict[str, Any]]:
-    """Accounts with their state and last result, by id (``state`` / ``platform`` filter)."""
+    """Accounts with their state and last result, by id (``state`` / ``platform`` filter),
+    those after ``after_id`` (the previous page's last)."""
     params = {
         "now": now or datetime.now(UTC),
         "state": str(state) if state else None,
         "platform": platform,
         "limit": limit,
+        "after_id": after_id,
     }
     async with engine.connect() as conn:
         return [dict(r._mapping) for r in (await conn.execute(_ACCOUNTS, params)).all()]
