@@ -130,7 +130,7 @@ async def _check_temporal(address: str, namespace: str) -> None:
         raise RuntimeError(f"Temporal at {address} is not serving")
 
 
-from smcore import fleet_cli, jobs_cli, reprocess_cli, retention_cli  # noqa: E402 - after `app`, whose callback it shares
+from smcore import export_cli, fleet_cli, jobs_cli, reprocess_cli, retention_cli  # noqa: E402 - after `app`, whose callback it shares
 
 app.command("worker")(jobs_cli.worker_command)
 app.command("api")(jobs_cli.api_command)
@@ -139,6 +139,7 @@ app.add_typer(fleet_cli.fleet_app, name="fleet")
 app.add_typer(fleet_cli.schedule_app, name="schedule")
 app.add_typer(retention_cli.retention_app, name="retention")
 app.command("reprocess")(reprocess_cli.reprocess_command)
+app.command("export")(export_cli.export_command)
 
 providers_app = typer.Typer(
     help="Call the third-party API providers by hand.", no_args_is_help=True
