@@ -22,6 +22,7 @@ from smcore.metrics import HTTP_LATENCY
 from smcore.settings import Settings
 from smcore.store import db
 from smcore.sync.errors import JobError
+from smcore.web import pages
 
 __all__ = ["InstagramSync", "TikTokSync", "YouTubeSync", "create_app"]
 
@@ -44,7 +45,8 @@ def create_app(settings: Settings, *, database_url: str, temporal_address: str |
     app = FastAPI(
         title="SM Core",
         version="0.1.0",
-        description="Social monitoring: search the synced bloggers, start and follow syncs.",
+        description="Social monitoring: search the synced bloggers, start and follow syncs. "
+        "The dashboard (HTML pages) is served at /.",
         lifespan=lifespan,
     )
     app.state.core = state
@@ -57,6 +59,7 @@ def create_app(settings: Settings, *, database_url: str, temporal_address: str |
     app.include_router(posts.router)
     app.include_router(follows.router)
     app.include_router(health.router)
+    pages.install(app)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
@@ -75,6 +78,8 @@ def create_app(settings: Settings, *, database_url: str, temporal_address: str |
                 status_code=exc.status_code,
                 headers={"Allow": ", ".join(allowed)},
             )
+        if pages.is_page(request):
+            return pages.error_page(request, exc.status_code, str(exc.detail))
         return await http_exception_handler(request, exc)
 
     @app.exception_handler(ValueError)

@@ -47,6 +47,8 @@ class Status(StrEnum):
 
 
 STATUSES = ", ".join(f"'{s.value}'" for s in Status)
+FINISHED = frozenset({Status.SUCCEEDED, Status.FAILED, Status.PARTIAL, Status.SKIPPED})
+"""The statuses a JobCall or ServiceCall never leaves."""
 
 
 class Base(DeclarativeBase):
