@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
+import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
@@ -84,7 +88,7 @@ def test_production_with_every_key_starts_and_masks_secrets(
     assert "secret" not in result.stdout
 
 
-def test_demo_on_configured_servers_starts_nothing_embedded(
+def test_demo_on_configured_servers_starts_nothing_embedded_and_serves_the_dashboard(
     base_env: dict[str, str],
     tmp_path: Path,
     database_url: str,
@@ -99,23 +103,44 @@ def test_demo_on_configured_servers_starts_nothing_embedded(
         # The analysis service's detectors, installed as a user would (no download here).
         "TRENDFLOW_MODELS_DIR": str(trendflow_models),
         "TRENDFLOW_MODEL_DOWNLOAD": "false",
+        "COLUMNS": "200",
     }
-    result = sm_core(
-        "demo",
-        "--profiles",
-        "3",
-        "--channels",
-        "1",
-        "--tiktok-accounts",
-        "1",
-        "--seed",
-        "4",
-        "--json",
+    with socket.socket() as probe:  # a free port, handed to the demo
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    world = ["--profiles", "3", "--channels", "1", "--tiktok-accounts", "1", "--seed", "4"]
+    demo = subprocess.Popen(
+        [*SM_CORE, "demo", *world, "--json", "--serve", "--port", str(port)],
         env=env,
         cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
-    assert result.returncode == 0, result.stderr[-3000:]
-    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    try:
+        # --serve: once the world is synced and checked, the dashboard serves its data.
+        assert demo.stderr is not None
+        said = ""
+        for line in demo.stderr:
+            said += line
+            if "Dashboard: " in line:
+                break
+        found = re.search(r"Dashboard: (http://127\.0\.0\.1:\d+/).* with the key (\S+)", said)
+        assert found and found.group(1) == f"http://127.0.0.1:{port}/", said[-3000:]
+        url, key = found.groups()
+        page = httpx.get(url, timeout=30)
+        assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+        assert "user_0001" in page.text, "the demo's profiles are listed"
+        signed = httpx.post(f"{url}login", data={"key": key, "next": "/syncs"})
+        assert signed.status_code == 303 and "smcore_session" in signed.cookies
+        demo.send_signal(signal.SIGINT)
+        out, err = demo.communicate(timeout=120)
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+            demo.wait()
+    assert demo.returncode == 0, err[-3000:]
+    summary = json.loads(out.strip().splitlines()[-1])
     assert summary["verified"] is True, summary["problems"]
     assert summary["sim"] == {"seed": 4, "profiles": 3}
     assert summary["profiles"] >= 4 and summary["followers"] > 0 and summary["comments"] > 0

@@ -59,7 +59,14 @@ def demo(
     ] = 3,
     seed: Annotated[int, typer.Option(help="The simulated world's seed.")] = 7,
     as_json: Annotated[bool, typer.Option("--json", help="End with the summary as JSON.")] = False,
-    serve: Annotated[bool, typer.Option(help="Keep the worker up until Ctrl-C.")] = False,
+    serve: Annotated[
+        bool,
+        typer.Option(
+            help="Then serve the dashboard and the API over the demo's data (the worker and "
+            "socialsim stay up) until Ctrl-C; prints the dashboard's URL."
+        ),
+    ] = False,
+    port: Annotated[int, typer.Option(help="The dashboard's port with --serve.")] = 8000,
     analysis: Annotated[
         bool,
         typer.Option(
@@ -96,6 +103,7 @@ def demo(
                     tiktok_accounts=tiktok_accounts,
                     console=err,
                     serve=serve,
+                    port=port,
                     analysis=analysis,
                 )
             )

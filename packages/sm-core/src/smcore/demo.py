@@ -18,6 +18,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import secrets
+import signal
 import subprocess
 import sys
 import time
@@ -385,6 +387,7 @@ async def run_demo(
     tiktok_accounts: int,
     console: Console,
     serve: bool = False,
+    port: int = 8000,
     analysis: bool = True,
 ) -> dict[str, Any]:
     """Sync the simulated world and check it; returns the summary.
@@ -440,13 +443,14 @@ async def run_demo(
                         still_open = await wait_for_transforms(
                             database_url, [t.job_id for t in targets], ANALYSIS_TIMEOUT_S
                         )
+                problems = verify(database_url, targets, url)
+                enriched = enrichments(database_url, url) if analysis else None
                 if serve:
-                    console.print("worker running; Ctrl-C to stop (the HTTP API is not built yet)")
-                    await asyncio.Event().wait()
+                    await serve_dashboard(
+                        settings, database_url, temporal_address, console, port=port
+                    )
         finally:
             await engine.dispose()
-        problems = verify(database_url, targets, url)
-        enriched = enrichments(database_url, url) if analysis else None
         if enriched is not None:
             console.print(enriched.table())
             problems += enriched.problems
@@ -462,6 +466,51 @@ async def run_demo(
     )
     summary["enrichments"] = enriched.summary() if enriched else None
     return summary
+
+
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+async def serve_dashboard(
+    settings: Settings, database_url: str, temporal_address: str, console: Console, *, port: int
+) -> None:
+    """The API and its dashboard over the demo's data until Ctrl-C (the worker and socialsim
+    stay up, so syncs started from the dashboard run). Without ``API_KEYS`` a key is made for
+    this run and printed: the dashboard's sign-in asks for one."""
+    import uvicorn  # noqa: PLC0415
+
+    from smcore.api.app import create_app  # noqa: PLC0415
+
+    keys = settings.api_keys.get_secret_value()
+    if not keys:
+        keys = secrets.token_urlsafe(16)
+        settings = settings.model_copy(update={"api_keys": SecretStr(keys)})
+        said = True
+    else:  # the development default is no secret; configured keys stay unsaid
+        said = keys == Settings.model_fields["api_keys"].default.get_secret_value()
+    app = create_app(settings, database_url=database_url, temporal_address=temporal_address)
+
+    class Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            # Ctrl-C ends the serving, not the demo (uvicorn would raise it again after).
+            previous = {sig: signal.signal(sig, self.handle_exit) for sig in _STOP_SIGNALS}
+            try:
+                yield
+            finally:
+                for sig, handler in previous.items():
+                    signal.signal(sig, handler)
+
+    server = Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    console.print()
+    console.print(
+        f"[bold]Dashboard: http://127.0.0.1:{port}/[/] (API: /api/v1, OpenAPI: /docs)",
+        "· sign in to start syncs with "
+        + (f"the key [bold]{keys}[/]" if said else "one of API_KEYS")
+        + " · Ctrl-C to stop",
+        soft_wrap=True,
+    )
+    await server.serve()
 
 
 def _refuse_configured(settings: Settings) -> None:
