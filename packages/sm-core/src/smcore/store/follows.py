@@ -17,10 +17,9 @@ from smcore.store import keyset
 Direction = Literal["follower", "following"]
 Kind = Literal["follow", "unfollow"]
 
-_KEY = keyset.micros("e.observed_at")
 _EVENTS = f"""
 SELECT e.id, e.kind, e.direction, e.observed_at, e.not_before, e.job_call_id,
-       {_KEY} AS sort_key,
+       {keyset.micros("e.observed_at")} AS sort_key,
        f.ext_id, f.username, f.full_name
 FROM follow_events e
 JOIN subscriptions s ON s.id = e.subscription_id AND s.social_profile_id = e.social_profile_id
@@ -29,7 +28,7 @@ WHERE e.social_profile_id = :profile_id AND e.direction = :direction
   AND (CAST(:kind AS text) IS NULL OR e.kind = :kind)
   AND (CAST(:since AS timestamptz) IS NULL OR e.observed_at >= :since)
   AND (CAST(:until AS timestamptz) IS NULL OR e.observed_at < :until)
-  AND {keyset.after(_KEY, "e.id")}
+  AND {keyset.after_time("e.observed_at", "e.id")}
 ORDER BY e.observed_at DESC, e.id DESC
 LIMIT :limit
 """  # noqa: S608 - keyset's constant fragments; every value is bound

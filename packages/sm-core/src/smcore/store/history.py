@@ -37,7 +37,7 @@ FROM (
 ) h
 WHERE (CAST(:since AS timestamptz) IS NULL OR observed_at >= :since)
   AND (CAST(:until AS timestamptz) IS NULL OR observed_at < :until)
-  AND {keyset.after(keyset.micros("observed_at"), "id", "asc")}
+  AND {keyset.after_time("observed_at", "id", "asc")}
 ORDER BY observed_at, id
 LIMIT :limit
 """  # noqa: S608 - constant fragments (OBSERVED_AT, keyset's); every value is bound

@@ -27,6 +27,18 @@ def after(key: str, id_column: str, order: Order = "desc") -> str:
     )
 
 
+def after_time(column: str, id_column: str, order: Order = "desc") -> str:
+    """:func:`after` for a time sort key, comparing ``column`` itself, so that an index on it
+    serves the page instead of every row's key being computed and sorted. The cursor's
+    microseconds become a time again exactly (a timestamptz is whole microseconds)."""
+    beyond = "<" if order == "desc" else ">"
+    moment = "(TIMESTAMPTZ 'epoch' + CAST(:after_key AS bigint) * INTERVAL '1 microsecond')"
+    return (
+        f"(CAST(:after_key AS bigint) IS NULL "
+        f"OR ({column}, {id_column}) {beyond} ({moment}, :after_id))"
+    )
+
+
 def params(cursor: tuple[int, int] | None) -> dict[str, int | None]:
     """The bound values of :func:`after` for a page after ``cursor`` (None: the first page)."""
     return {

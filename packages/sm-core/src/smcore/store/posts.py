@@ -20,25 +20,30 @@ COLUMNS = (
 )  # fmt: skip
 """The post columns a page carries."""
 
-# The sort key as a bigint: microseconds since the epoch, or likes + comments.
+# The sort key as a bigint: microseconds since the epoch, or likes + comments; the order and
+# the after-condition on the column itself where there is one (its index serves the page).
 _KEYS: dict[Sort, str] = {
     "time": keyset.micros("taken_at"),
     "engagement": "(likes_count + comments_count)",
 }
+_ORDER: dict[Sort, str] = {"time": "taken_at", "engagement": _KEYS["engagement"]}
+_AFTER: dict[Sort, str] = {
+    "time": keyset.after_time("taken_at", "id"),
+    "engagement": keyset.after(_KEYS["engagement"], "id"),
+}
 
 
 def _query(sort: Sort) -> str:
-    key = _KEYS[sort]
     return f"""
-SELECT {", ".join(COLUMNS)}, {key} AS sort_key
+SELECT {", ".join(COLUMNS)}, {_KEYS[sort]} AS sort_key
 FROM posts
 WHERE social_profile_id = :profile_id
   AND (CAST(:since AS timestamptz) IS NULL OR taken_at >= :since)
   AND (CAST(:until AS timestamptz) IS NULL OR taken_at < :until)
-  AND {keyset.after(key, "id")}
-ORDER BY {key} DESC, id DESC
+  AND {_AFTER[sort]}
+ORDER BY {_ORDER[sort]} DESC, id DESC
 LIMIT :limit
-"""  # noqa: S608 - the key is one of _KEYS; every value is bound
+"""  # noqa: S608 - the key, order and condition are constants chosen by sort; values are bound
 
 
 async def page(
@@ -116,7 +121,7 @@ SELECT id, ext_id, author_ext_id, author_username, author_name, text, likes_coun
        replies_count, created_at, {keyset.micros("created_at")} AS sort_key
 FROM comments
 WHERE post_id = :post_id AND parent_id IS NULL
-  AND {keyset.after(keyset.micros("created_at"), "id")}
+  AND {keyset.after_time("created_at", "id")}
 ORDER BY created_at DESC, id DESC
 LIMIT :limit
 """  # noqa: S608 - keyset's constant fragments; every value is bound
@@ -148,7 +153,7 @@ SELECT id, liker_ext_id, liker_username, created_at, job_call_id,
        {keyset.micros("created_at")} AS sort_key
 FROM likes
 WHERE post_id = :post_id
-  AND {keyset.after(keyset.micros("created_at"), "id")}
+  AND {keyset.after_time("created_at", "id")}
 ORDER BY created_at DESC, id DESC
 LIMIT :limit
 """  # noqa: S608 - keyset's constant fragments; every value is bound
