@@ -144,7 +144,13 @@ def _browse(
     calls = s.scalar("SELECT count(*) FROM service_calls WHERE job_call_id = %s", job_id)
     assert browser.find_element(By.ID, "sync-calls").text == str(calls) and calls > 0
     assert len(browser.find_elements(By.CSS_SELECTOR, "#calls tbody tr")) == calls
-    assert browser.find_element(By.CSS_SELECTOR, "#streams tr[data-stream='videos']")
+    report = httpx.get(f"{base}/api/v1/syncs/{job_id}").json()
+    for name, stream in report["streams"].items():
+        row = browser.find_element(By.CSS_SELECTOR, f"#streams tr[data-stream='{name}']")
+        for field in ("pages", "items", "failed", "skipped"):
+            cell = row.find_element(By.CSS_SELECTOR, f"[data-field='{field}']")
+            assert cell.text == str(stream[field]), (name, field)
+    assert report["streams"]["videos"]["items"] > 0
 
     # The fleet page renders (no schedules in this world).
     browser.get(f"{base}/fleet")

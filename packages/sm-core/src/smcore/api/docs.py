@@ -21,7 +21,8 @@ Start it with `uv run sm-core api [--host H] [--port P]`. Write endpoints need a
 header (keys: `API_KEYS`, comma-separated); read endpoints are public unless
 `API_PUBLIC_READS=false`. Errors are JSON `{"detail": …}`: 401 without a valid key, 404 for an
 unknown id, 422 with what is wrong for a bad parameter or body. `GET /metrics` serves Prometheus
-text; a worker serves its own with `sm-core worker --metrics-port PORT`.
+text; a worker serves its own with `sm-core worker --metrics-port PORT`. The same process serves
+the web dashboard (HTML pages for people, not part of this API) at `/`.
 """
 
 

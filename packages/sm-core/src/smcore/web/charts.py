@@ -42,8 +42,9 @@ def line(
     t0, t1 = series[0][0].timestamp(), series[-1][0].timestamp()
     values = [v for _, v in series]
     low, high = min(values), max(values)
-    if low == high:
-        low, high = low - 1, high + 1
+    if low == high:  # a flat line in the middle, the axis a tenth either side
+        pad = abs(low) / 10 or 1.0
+        low, high = low - pad, high + pad
     inner_w, inner_h = width - _LEFT - _RIGHT, height - _TOP - _BOTTOM
     span = (t1 - t0) or 1.0
 

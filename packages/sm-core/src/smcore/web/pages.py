@@ -373,18 +373,21 @@ def _store(request: Request) -> ObjectStore:
 
 
 def _tree(calls: list[dict[str, Any]]) -> list[tuple[int, dict[str, Any]]]:
-    """ServiceCalls in tree order: each call after its parent, with its depth."""
+    """ServiceCalls in tree order with their depth: each call after its parent. A stream's
+    pages chain (each page's parent is the page before it) and stay at one depth; a call
+    under a call of another stream (a post's comments under its page) goes one deeper."""
+    by_id = {c["id"]: c for c in calls}
     children: dict[int | None, list[dict[str, Any]]] = {}
-    known = {c["id"] for c in calls}
     for call in calls:
         parent = call["parent_service_call_id"]
-        children.setdefault(parent if parent in known else None, []).append(call)
+        children.setdefault(parent if parent in by_id else None, []).append(call)
     ordered: list[tuple[int, dict[str, Any]]] = []
     stack = [(0, c) for c in reversed(children.get(None, []))]
     while stack:
         depth, call = stack.pop()
         ordered.append((depth, call))
-        stack.extend((depth + 1, c) for c in reversed(children.get(call["id"], [])))
+        for child in reversed(children.get(call["id"], [])):
+            stack.append((depth + (child["stream"] != call["stream"]), child))
     return ordered
 
 
@@ -461,12 +464,15 @@ async def sync(
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no sync {job_call_id}")
         calls = await ledger.calls_of(conn, job_call_id)
         subject = await profiles.get(conn, report["subject_id"]) if report["subject_id"] else None
+        children = await ledger.children_page(conn, job_call_id, limit=CALLS_SHOWN + 1)
     return _page(
         request,
         "sync.html",
         viewer,
         report=report,
         subject=subject,
+        children=children[:CALLS_SHOWN],
+        more_children=len(children) > CALLS_SHOWN,
         tree=_tree(calls)[:CALLS_SHOWN],
         calls=len(calls),
         shown=CALLS_SHOWN,
