@@ -20,6 +20,7 @@ import contextlib
 import json
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -491,6 +492,12 @@ async def serve_dashboard(
     app = create_app(settings, database_url=database_url, temporal_address=temporal_address)
 
     class Server(uvicorn.Server):
+        listening = asyncio.Event()
+
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets=sockets)
+            self.listening.set()
+
         @contextlib.contextmanager
         def capture_signals(self) -> Iterator[None]:
             # Ctrl-C ends the serving, not the demo (uvicorn would raise it again after).
@@ -502,15 +509,20 @@ async def serve_dashboard(
                     signal.signal(sig, handler)
 
     server = Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    console.print()
-    console.print(
-        f"[bold]Dashboard: http://127.0.0.1:{port}/[/] (API: /api/v1, OpenAPI: /docs)",
-        "· sign in to start syncs with "
-        + (f"the key [bold]{keys}[/]" if said else "one of API_KEYS")
-        + " · Ctrl-C to stop",
-        soft_wrap=True,
-    )
-    await server.serve()
+    serving = asyncio.ensure_future(server.serve())
+    listening = asyncio.ensure_future(server.listening.wait())
+    await asyncio.wait([serving, listening], return_when=asyncio.FIRST_COMPLETED)
+    listening.cancel()
+    if server.started:  # the URL only once it answers
+        console.print()
+        console.print(
+            f"[bold]Dashboard: http://127.0.0.1:{port}/[/] (API: /api/v1, OpenAPI: /docs)",
+            "· sign in to start syncs with "
+            + (f"the key [bold]{keys}[/]" if said else "one of API_KEYS")
+            + " · Ctrl-C to stop",
+            soft_wrap=True,
+        )
+    await serving
 
 
 def _refuse_configured(settings: Settings) -> None:

@@ -71,8 +71,9 @@ async def test_worker_killed_three_times_still_stores_exactly_the_truth(
     options = {
         "seed": 21,
         "profiles": 5,
-        "giant_followers": 4000,
-        "giant_posts": 60,
+        # Enough pages for three kills mid-work (15, 30, 45 calls in), few enough for CI.
+        "giant_followers": 2000,
+        "giant_posts": 30,
         "fault_rate": 0.1,
         "timeout_fault_s": 2,
     }
