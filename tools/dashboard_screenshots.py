@@ -17,19 +17,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import shutil
-import socket
 import tempfile
-import threading
 import time
 from pathlib import Path
-from typing import Any
 
 import httpx
 import psycopg
-import uvicorn
 from rich.console import Console
 from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from temporalio.client import Client
 
 from devstack.stack import ensure
@@ -41,6 +36,7 @@ from smcore.settings import Settings
 from smcore.store import db
 from smcore.sync.models import SyncInput
 from smcore.sync.service import create_job
+from smcore.web.testing import chromium, serving
 from socialsim.testing import serve
 
 console = Console(stderr=True)
@@ -106,25 +102,6 @@ async def build(settings: Settings, url: str, temporal: str, sim_url: str) -> No
         await engine.dispose()
 
 
-def browser(size: tuple[int, int]) -> webdriver.Chrome:
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--hide-scrollbars",
-        f"--window-size={size[0]},{size[1]}",
-    ):
-        options.add_argument(flag)
-    return webdriver.Chrome(options=options, service=Service("/usr/bin/chromedriver"))
-
-
 def shoot(driver: webdriver.Chrome, url: str, path: Path, width: int, max_height: int) -> None:
     """The page at ``url``, as tall as its content (up to ``max_height``), to ``path``."""
     driver.set_window_size(width, 900)
@@ -157,7 +134,7 @@ def photograph(base: str, url: str, out: Path) -> None:
         ).fetchone()[0]  # type: ignore[index]
     first, last = str(name).split(" ", 1)
     misspelt = f"{first[0]}{first[2]}{first[1]}{first[3:]} {last}"
-    driver = browser(DESKTOP)
+    driver = chromium(*DESKTOP)
     try:
         driver.get(f"{base}/login")
         driver.find_element("id", "key").send_keys(KEY)
@@ -198,33 +175,10 @@ def main() -> None:
             )
             asyncio.run(build(settings, url, info.temporal_address, sim.url))
             app = create_app(settings, database_url=url, temporal_address=info.temporal_address)
-            with _serving(app) as base:
+            with serving(app) as base:
                 photograph(base, url, args.out)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-
-
-class _serving:
-    """``app`` on a free loopback port in a thread, for the block."""
-
-    def __init__(self, app: Any) -> None:
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
-        self.thread = threading.Thread(
-            target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True
-        )
-
-    def __enter__(self) -> str:
-        self.thread.start()
-        while not self.server.started:
-            time.sleep(0.05)
-        return f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-
-    def __exit__(self, *_: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=30)
-        self.sock.close()
 
 
 if __name__ == "__main__":

@@ -1,50 +1,22 @@
-"""The dashboard's fixtures: the API app served by uvicorn on a loopback port, and Debian's
-headless Chromium driven through its chromedriver (no browser is downloaded)."""
+"""The dashboard's fixtures: the app served on a loopback port and one headless Chromium
+(Debian's, through its chromedriver: no browser is downloaded), from :mod:`smcore.web.testing`."""
 
 from __future__ import annotations
 
 import shutil
-import socket
-import threading
-import time
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager
+from typing import Any
 
 import pytest
-import uvicorn
-from fastapi import FastAPI
 from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
-
-
-@contextmanager
-def serving(app: FastAPI) -> Iterator[str]:
-    """``app`` served on a free loopback port in a thread; yields its base URL."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the API server did not start")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
-        sock.close()
+from smcore.web.testing import CHROMEDRIVER, CHROMIUM, chromium, serving
 
 
 @pytest.fixture(scope="session")
-def served() -> Callable[[FastAPI], AbstractContextManager[str]]:
-    """``with served(app) as base_url:`` the app on a loopback port (see :func:`serving`)."""
+def served() -> Callable[[Any], AbstractContextManager[str]]:
+    """``with served(app) as base_url:`` the app on a free loopback port."""
     return serving
 
 
@@ -57,23 +29,7 @@ def browser() -> Iterator[webdriver.Chrome]:
             f"{', '.join(missing)} missing: install Debian's chromium and chromium-driver "
             "(bash .ci/run does)"
         )
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-quic",
-        "--no-first-run",
-        "--window-size=1280,900",
-    ):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
-    driver.set_page_load_timeout(60)
+    driver = chromium()
     try:
         yield driver
     finally:

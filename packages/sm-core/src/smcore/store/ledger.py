@@ -305,27 +305,27 @@ async def position(
     return Position(done, cursor, provider, last_id, pages, restarts, tuple(interrupted))
 
 
+_CALL_COLUMNS = (
+    ServiceCall.id,
+    ServiceCall.parent_service_call_id,
+    ServiceCall.kind,
+    ServiceCall.stream,
+    ServiceCall.subject_id,
+    ServiceCall.status,
+    ServiceCall.cursor,
+    ServiceCall.result_summary,
+    ServiceCall.error_message,
+    ServiceCall.started_at,
+    ServiceCall.finished_at,
+)
+
+
 async def calls_of(conn: AsyncConnection, job_id: int) -> list[dict[str, Any]]:
     """Every ServiceCall of a job, oldest first, as dicts (for status output)."""
-    rows = (
-        await conn.execute(
-            select(
-                ServiceCall.id,
-                ServiceCall.parent_service_call_id,
-                ServiceCall.kind,
-                ServiceCall.stream,
-                ServiceCall.subject_id,
-                ServiceCall.status,
-                ServiceCall.cursor,
-                ServiceCall.result_summary,
-                ServiceCall.error_message,
-                ServiceCall.finished_at,
-            )
-            .where(ServiceCall.job_call_id == job_id)
-            .order_by(ServiceCall.id)
-        )
-    ).all()
-    return [row._asdict() for row in rows]
+    rows = await conn.execute(
+        select(*_CALL_COLUMNS).where(ServiceCall.job_call_id == job_id).order_by(ServiceCall.id)
+    )
+    return [dict(row) for row in rows.mappings().all()]
 
 
 _JOB_COLUMNS = (
@@ -381,20 +381,7 @@ async def calls_page(
     parent comes before it), after ``after`` (the previous page's last ``(id, id)``), with
     ``sort_key`` (the id) for the next page's cursor."""
     query = (
-        select(
-            ServiceCall.id,
-            ServiceCall.parent_service_call_id,
-            ServiceCall.kind,
-            ServiceCall.stream,
-            ServiceCall.subject_id,
-            ServiceCall.status,
-            ServiceCall.cursor,
-            ServiceCall.result_summary,
-            ServiceCall.error_message,
-            ServiceCall.started_at,
-            ServiceCall.finished_at,
-            ServiceCall.id.label("sort_key"),
-        )
+        select(*_CALL_COLUMNS, ServiceCall.id.label("sort_key"))
         .where(ServiceCall.job_call_id == job_id)
         .order_by(ServiceCall.id)
         .limit(limit)
