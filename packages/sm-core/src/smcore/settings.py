@@ -70,6 +70,7 @@ class Settings(StackSettings):
         "analysis_wait_s",
         "analysis_job_timeout_s",
         "analysis_config",
+        "analysis_predictions",
     }
 
     rocket_api_key: SecretStr = Field(
@@ -241,6 +242,11 @@ class Settings(StackSettings):
     )
     analysis_config: str = Field(
         "", description="JSON object sent as every analysis job's config (overrides)"
+    )
+    analysis_predictions: bool = Field(
+        False,
+        description="Ask the analysis service for a forecast of views and likes of each post "
+        "published in the 21 days before a sync (it needs TRENDFLOW_PREDICTION_MODEL)",
     )
 
     def media_store_location(self) -> str:

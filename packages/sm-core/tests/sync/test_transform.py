@@ -1,35 +1,49 @@
 """The Transform stage after a sync: media files downloaded into the object store while their
 CDN links work, a link that expired before its download recorded as such and not retried, a
-fresh link from a later sync downloaded."""
+fresh link from a later sync downloaded; analyses through an outage of the analysis service;
+forecasts of recent videos, asked again by a later sync, shown by the API and the dashboard."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import hashlib
+import json
+import math
 import os
+import random
+import re
 import signal
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no py.typed
+import pyarrow.parquet as pq  # type: ignore[import-untyped]  # pyarrow ships no py.typed
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from devstack.pytest_plugin import DatabaseTemplates
+from smcore.api.app import create_app
 from smcore.orchestration import task_queue
 from smcore.orchestration.worker import running_worker
 from smcore.orchestration.workflows import TransformWorkflow, transform_workflow_id
 from smcore.settings import Settings
 from smcore.store import db
 from smcore.sync.status import job_status
+from smcore.transform import analysis
 from smcore.transform.models import TransformInput, TransformResult
+from smcore.web.charts import compact
+from smcore.web.testing import serving
 from socialsim.testing import RunningSim, serve
+from trendflow.service.app import create_app as trendflow_app
+from trendflow.settings import Settings as TrendflowSettings
 
 
 @pytest.fixture(scope="module")
@@ -162,8 +176,10 @@ def analysis_service(
     models: Path,
     tmp: Path,
     store: Path,
+    prediction_model: Path | None = None,
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """``trendflow serve`` (API and worker) on ``port``, sharing SM Core's media store."""
+    """``trendflow serve`` (API and worker) on ``port``, sharing SM Core's media store, with
+    ``prediction_model`` as its forecast model when given."""
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("DB_", "DEVSTACK_"))},
         "APP_ENV": "test",
@@ -175,6 +191,8 @@ def analysis_service(
         "TRENDFLOW_OBJECT_STORE_URL": store.as_uri(),
         "TRENDFLOW_PORT": str(port),
     }
+    if prediction_model is not None:
+        env["TRENDFLOW_PREDICTION_MODEL"] = str(prediction_model)
     log = tmp / "trendflow.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
@@ -300,3 +318,272 @@ async def test_an_analysis_outage_leaves_the_sync_whole_and_every_job_completes_
     }
     want = {(e, h.lower()) for e, p in expected.items() for h in p.get("mentions") or []}
     assert mentions == want and want, (mentions, want)
+
+
+# ------------------------------------------------------------------ forecasts
+FORECASTER = (
+    "tt_user_0003"  # socialsim seed 4: 46 videos, two in the last 21 days, one more a day on
+)
+
+
+def _forecast_dataset(out: Path, *, videos: int = 60, channels: int = 4) -> Path:
+    """A synthetic dataset in TrendFlow's contract (its ladder's columns, ``dataset.json``),
+    observed up to 21 days after publication: any snapshot of a recent video is an early count,
+    so each later snapshot changes what the model is given."""
+    rng = random.Random(17)  # noqa: S311 - a synthetic dataset's noise, not a secret
+    start = datetime(2025, 1, 1, tzinfo=UTC)
+    cols: dict[str, list[Any]] = {
+        "platform": ["tiktok"] * videos,
+        "video_id": [f"v{i:03d}" for i in range(videos)],
+        "channel": [f"ch{i % channels}" for i in range(videos)],
+        "published_at": [start + timedelta(days=2 * i) for i in range(videos)],
+        "meta.hour_utc": [float(rng.randrange(24)) for _ in range(videos)],
+        "meta.channel_followers_log1p": [rng.uniform(6, 12) for _ in range(videos)],
+        "early.obs_age_hours": [rng.uniform(24, 500) for _ in range(videos)],
+    }
+    for metric, scale in (("views", 1.0), ("likes", 0.05)):
+        obs = [math.log1p(scale * math.exp(rng.gauss(7, 1))) for _ in range(videos)]
+        cols[f"early.{metric}_obs_log1p"] = obs
+        for horizon, growth in ((7, 0.5), (14, 0.8), (21, 1.0)):
+            cols[f"target.{metric}.h{horizon}.log1p"] = [
+                o + growth + rng.gauss(0, 0.1) for o in obs
+            ]
+            cols[f"target.{metric}.h{horizon}.present"] = [True] * videos
+    out.mkdir(parents=True)
+    arrays = {
+        name: pa.array(values, type=pa.timestamp("us", tz="UTC"))
+        if name == "published_at"
+        else pa.array(values)
+        for name, values in cols.items()
+    }
+    pq.write_table(pa.table(arrays), out / "dataset.parquet")
+    as_of = start + timedelta(days=2 * videos + 30)
+    described = {
+        "provenance": {"label": "simulated", "simulated": True},
+        "observation_hours": 21 * 24.0,
+        "sources": {"snapshots": {"where": "synthetic", "sha256": "ab" * 32, "videos": videos}},
+        "targets_parameters": [{"as_of": as_of.isoformat(), "tolerance_hours": 12}],
+    }
+    (out / "dataset.json").write_text(json.dumps(described), encoding="utf-8")
+    return out
+
+
+@pytest.fixture(scope="module")
+def forecast_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small forecast model made by ``trendflow train`` (as a user would make one)."""
+    root = tmp_path_factory.mktemp("forecast-model")
+    data = _forecast_dataset(root / "dataset")
+    done = subprocess.run(
+        [TRENDFLOW, "train", str(data), "--out", str(root / "model"), "--folds", "2",
+         "--rounds", "20"],
+        capture_output=True, text=True, check=False, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    return root / "model"
+
+
+def _body(s: Any, post_id: int) -> dict[str, Any]:
+    """The prediction job a post's stored rows make, read here on their own."""
+    ((platform, ext_id, published, caption, channel, profile_id),) = s.rows(
+        "SELECT p.platform, p.ext_id, p.taken_at, p.caption, sp.username, sp.id "
+        "FROM posts p JOIN social_profiles sp ON sp.id = p.social_profile_id WHERE p.id = %s",
+        post_id,
+    )
+    seen = s.rows(
+        "SELECT (j.params->>'observed_at')::timestamptz AS t, s.views, s.likes "
+        "FROM metric_snapshots s JOIN job_calls j ON j.id = s.job_call_id "
+        "WHERE s.subject_type = 'post' AND s.subject_id = %s ORDER BY t",
+        post_id,
+    )
+    followers = s.scalar(
+        "SELECT s.followers FROM metric_snapshots s JOIN job_calls j ON j.id = s.job_call_id "
+        "WHERE s.subject_type = 'profile' AND s.subject_id = %s "
+        "AND (j.params->>'observed_at')::timestamptz <= %s "
+        "ORDER BY (j.params->>'observed_at')::timestamptz DESC LIMIT 1",
+        profile_id,
+        published,
+    )
+    return {
+        "kind": "prediction",
+        "platform": platform,
+        "external_id": ext_id,
+        "published_at": published.astimezone(UTC).isoformat(),
+        "observations": [
+            {"observed_at": t.astimezone(UTC).isoformat(), "views": views, "likes": likes}
+            for t, views, likes in seen
+        ],
+        "channel": channel,
+        "caption": caption or None,
+        "channel_followers": followers,
+    }
+
+
+async def test_recent_videos_are_forecast_and_forecast_again_after_a_later_sync(
+    syncer: Any,
+    *,
+    sim_settings: Callable[..., Settings],
+    database_templates: DatabaseTemplates,
+    forecast_model: Path,
+    tmp_path: Path,
+) -> None:
+    """Each video published in the 21 days before a sync gets TrendFlow's forecast (the very
+    job the service makes of the video's stored history); a sync a day later asks again with
+    its new snapshot; the API and the dashboard show the forecast."""
+    port = _free_port()
+    api = f"http://127.0.0.1:{port}"
+    with (
+        serve(seed=4, profiles=1, channels=0, tiktok_accounts=4) as sim,
+        database_templates.clone(database_templates.template("trendflow_empty")) as db_url,
+    ):
+        s = syncer(sim)
+        settings = sim_settings(
+            sim,
+            analysis_api_url=api,
+            analysis_predictions=True,
+            analysis_comments=False,
+            analysis_poll_initial_s=0.2,
+            analysis_poll_max_s=1.0,
+            analysis_wait_s=120.0,
+        )
+        with contextlib.ExitStack() as stack:
+            # TrendFlow starts while the worker starts and the account syncs (the sync's
+            # Transform, if first, waits out the outage as it would in production).
+            service = asyncio.create_task(
+                asyncio.to_thread(
+                    stack.enter_context,
+                    analysis_service(
+                        port=port,
+                        database_url=db_url,
+                        temporal=s.env,
+                        models=tmp_path / "models",
+                        tmp=tmp_path,
+                        store=tmp_path / "media",
+                        prediction_model=forecast_model,
+                    ),
+                )
+            )
+            try:
+                async with running_worker(
+                    settings, database_url=s.database_url, client=s.env.client
+                ):
+                    first = await _synced(s, FORECASTER, service)
+                    forecasts = _forecasts(s)
+                    recent = s.rows(
+                        "SELECT p.id FROM posts p JOIN job_calls j ON j.id = %s "
+                        "WHERE p.taken_at > (j.params->>'observed_at')::timestamptz "
+                        "- interval '21 days' ORDER BY p.id",
+                        first,
+                    )
+                    assert [r[0] for r in recent] == sorted(forecasts) and len(forecasts) == 2
+                    for post_id, (status, job, remote, result) in forecasts.items():
+                        assert (status, job) == ("done", first), forecasts
+                        body = _body(s, post_id)
+                        assert len(body["observations"]) == 1
+                        # The same history posted by hand is the job SM Core asked for.
+                        answer = httpx.post(f"{api}/v1/jobs", json=body, timeout=30)
+                        assert answer.status_code == 200, answer.text
+                        assert answer.json()["id"] == remote
+                        assert answer.json()["result"]["summary"] == result
+                        assert result["forecast"]["views"]["h21"]["count"] > 0
+
+                    s.advance(24)
+                    second = await _synced(s, FORECASTER, service)
+                    again = _forecasts(s)
+                    assert len(again) == 3, "yesterday's two and the video published since"
+                    for post_id, (status, job, remote, result) in again.items():
+                        assert (status, job) == ("done", second), again
+                        body = _body(s, post_id)
+                        if post_id in forecasts:
+                            assert remote != forecasts[post_id][2], "asked again"
+                            assert len(body["observations"]) == 2
+                        answer = httpx.post(f"{api}/v1/jobs", json=body, timeout=30)
+                        assert (answer.status_code, answer.json()["id"]) == (200, remote)
+                        assert answer.json()["result"]["summary"] == result
+            finally:
+                await asyncio.wait([service])  # started (or failed) before it is stopped
+
+        shown = max(again)
+        forecast = again[shown][3]
+        views = forecast["forecast"]["views"]["h21"]["count"]
+        address = s.env.client.service_client.config.target_host
+        app = create_app(settings, database_url=s.database_url, temporal_address=address)
+        with serving(app) as base:
+            detail = httpx.get(f"{base}/api/v1/posts/{shown}", timeout=30).json()
+            assert detail["prediction"]["kind"] == "prediction"
+            assert detail["prediction"]["status"] == "done"
+            assert detail["prediction"]["result"] == forecast
+            profile_id = s.scalar("SELECT social_profile_id FROM posts WHERE id = %s", shown)
+            page = httpx.get(f"{base}/bloggers/{profile_id}", timeout=30).text
+            cell = re.search(
+                rf'href="/posts/{shown}".*?<td class="num forecast">(.*?)</td>', page, re.S
+            )
+            assert cell is not None, page
+            assert (
+                "Views 21 days after publication" in cell[1]
+                and forecast["model_version"] in cell[1]
+            )
+            assert f">{compact(views)}<" in cell[1]
+            assert page.count('<td class="num forecast"><span class="muted">—') == (
+                min(
+                    25,
+                    s.scalar("SELECT count(*) FROM posts WHERE social_profile_id = %s", profile_id),
+                )
+                - 3
+            )
+            post_page = httpx.get(f"{base}/posts/{shown}", timeout=30).text
+            assert 'id="forecast"' in post_page and "21 days" in post_page
+
+
+async def test_a_service_without_a_prediction_model_is_told_from_a_bad_request(
+    database_url: str, temporal_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    """TrendFlow without ``TRENDFLOW_PREDICTION_MODEL`` refuses a forecast with a 422 that SM
+    Core reads as "no model" (it then fails the profile's open forecasts at once, not one
+    request each); the 422 of a body the service cannot read is not that."""
+    app = trendflow_app(
+        TrendflowSettings(data_dir=tmp_path),
+        database_url=database_url,
+        temporal_address=None,
+        client=temporal_env.client,
+    )
+    body = {
+        "kind": "prediction",
+        "platform": "tiktok",
+        "external_id": "7301",
+        "published_at": "2026-11-20T10:00:00+00:00",
+        "observations": [{"observed_at": "2026-11-21T10:00:00+00:00", "views": 5, "likes": 1}],
+    }
+    with serving(app) as base:
+        async with httpx.AsyncClient(timeout=30) as http:
+            client = analysis.AnalysisClient(http, base)
+            with pytest.raises(analysis.AnalysisRefusedError) as no_model:
+                await client.submit(body, "no-model")
+            assert no_model.value.status == 422 and no_model.value.no_prediction_model
+            with pytest.raises(analysis.AnalysisRefusedError) as unreadable:
+                await client.submit({**body, "observations": []}, "no-observations")
+            assert unreadable.value.status == 422
+            assert not unreadable.value.no_prediction_model
+
+
+async def _synced(s: Any, username: str, service: asyncio.Task[Any]) -> int:
+    """Sync the account's videos and wait for its Transform (and for ``service`` to be up);
+    the sync's id."""
+    job = await s.job(platform="tiktok", scope="posts", username=username)
+    result = await (await s.start(job)).result()
+    assert result.status == "succeeded", result.summary
+    assert result.transform is not None
+    await service
+    done = await s.env.client.get_workflow_handle(transform_workflow_id(result.transform)).result()
+    assert done["open"] == 0, done
+    return job
+
+
+def _forecasts(s: Any) -> dict[int, tuple[str, int, str, dict[str, Any]]]:
+    """Post id → its prediction's status, sync, remote job and result."""
+    return {
+        post_id: (status, job, remote, result)
+        for post_id, status, job, remote, result in s.rows(
+            "SELECT subject_id, status, job_call_id, remote_job_id, result FROM analyses "
+            "WHERE subject_type = 'post' AND kind = 'prediction'"
+        )
+    }

@@ -114,7 +114,7 @@ async def profile_posts(
 
 
 class Analysis(BaseModel):
-    kind: str = Field(description="image, video or text")
+    kind: str = Field(description="image, video, text or prediction")
     status: str = Field(description="unsubmitted, pending, processing, done or failed")
     result: dict[str, Any] = Field(description="TrendFlow's summary when done")
     error: str | None = Field(description="The error code when failed")
@@ -138,6 +138,11 @@ class PostDetail(Post):
     blogger_id: int
     media: list[Media]
     caption_analysis: Analysis | None
+    prediction: Analysis | None = Field(
+        description="TrendFlow's forecast of the post's views and likes at 7, 14 and 21 days "
+        "(result: its prediction summary with the model's version), asked for posts synced in "
+        "their first 21 days when ANALYSIS_PREDICTIONS is on; null: never asked"
+    )
 
 
 class Reply(BaseModel):
@@ -172,14 +177,16 @@ _POST_NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No suc
 
 @router.get("/posts/{post_id}", response_model=PostDetail, responses=_POST_NOT_FOUND)
 async def post(engine: Engine, post_id: Annotated[int, Path(ge=1, le=MAX_ID)]) -> PostDetail:
-    """A post with its media (where each file stands, its analysis) and its caption's analysis
-    (its metric history: `/posts/{id}/metrics`; its comments: `/posts/{id}/comments`)."""
+    """A post with its media (where each file stands, its analysis), its caption's analysis
+    and its forecast (its metric history: `/posts/{id}/metrics`; its comments:
+    `/posts/{id}/comments`)."""
     async with engine.connect() as conn:
         row = await stored_posts.one(conn, post_id)
         if row is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no post {post_id}")
         files = await stored_posts.media(conn, post_id)
         caption = await stored_posts.caption_analysis(conn, post_id)
+        forecast = await stored_posts.prediction(conn, post_id)
     return PostDetail(
         **{k: row[k] for k in stored_posts.COLUMNS},
         blogger_id=row["social_profile_id"],
@@ -199,6 +206,11 @@ async def post(engine: Engine, post_id: Annotated[int, Path(ge=1, le=MAX_ID)]) -
             caption["kind"], caption["status"], caption["result"], caption["error_code"]
         )
         if caption
+        else None,
+        prediction=_analysis(
+            forecast["kind"], forecast["status"], forecast["result"], forecast["error_code"]
+        )
+        if forecast
         else None,
     )
 

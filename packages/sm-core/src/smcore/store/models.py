@@ -370,8 +370,9 @@ class AnalysisStatus(StrEnum):
 
 
 class Analysis(Base):
-    """The Transform stage's analysis of one subject: a media file (image or video job) or a
-    post's caption or a comment (text jobs, many subjects to one remote job)."""
+    """The Transform stage's analysis of one subject: a media file (image or video job), a
+    post's caption or a comment (text jobs, many subjects to one remote job), or a post's
+    forecast (prediction job; asked again by each sync that observes the post anew)."""
 
     __tablename__ = "analyses"
     __table_args__ = (
@@ -391,7 +392,7 @@ class Analysis(Base):
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     subject_type: Mapped[str] = mapped_column(Text, nullable=False)  # media | post | comment
     subject_id: Mapped[int] = mapped_column(BigInteger, nullable=False)
-    kind: Mapped[str] = mapped_column(Text, nullable=False)  # image | video | text
+    kind: Mapped[str] = mapped_column(Text, nullable=False)  # image | video | text | prediction
     status: Mapped[str] = _text(AnalysisStatus.UNSUBMITTED)
     remote_job_id: Mapped[str | None] = mapped_column(Text)
     attempts: Mapped[int] = _int()

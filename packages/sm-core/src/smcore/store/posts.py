@@ -104,13 +104,23 @@ async def media(conn: AsyncConnection, post_id: int) -> list[dict[str, Any]]:
 
 async def caption_analysis(conn: AsyncConnection, post_id: int) -> dict[str, Any] | None:
     """The text analysis of a post's caption, if any."""
+    return await _post_analysis(conn, post_id, "text")
+
+
+async def prediction(conn: AsyncConnection, post_id: int) -> dict[str, Any] | None:
+    """The post's forecast from the analysis service, if one was asked for (its ``result``
+    is the last forecast made, kept while a newer one is asked)."""
+    return await _post_analysis(conn, post_id, "prediction")
+
+
+async def _post_analysis(conn: AsyncConnection, post_id: int, kind: str) -> dict[str, Any] | None:
     row = (
         await conn.execute(
             text(
-                "SELECT kind, status, result, error_code FROM analyses "
-                "WHERE subject_type = 'post' AND subject_id = :id"
+                "SELECT kind, status, result, versions, error_code FROM analyses "
+                "WHERE subject_type = 'post' AND subject_id = :id AND kind = :kind"
             ),
-            {"id": post_id},
+            {"id": post_id, "kind": kind},
         )
     ).first()
     return dict(row._mapping) if row else None

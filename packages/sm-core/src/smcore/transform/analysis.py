@@ -2,11 +2,15 @@
 service (``trendflow serve``, the ``000_…`` Transform contract), polled until they finish.
 
 Each subject has one ``analyses`` row per kind (image or video for a media file, text for a
-caption or a comment). A round (:func:`advance`) moves the profile's rows one step:
+caption or a comment, prediction for a post). A round (:func:`advance`) moves the profile's
+rows one step:
 
-1. new subjects get an ``unsubmitted`` row (media once stored, every caption and comment);
+1. new subjects get an ``unsubmitted`` row (media once stored, every caption and comment, and
+   with ``ANALYSIS_PREDICTIONS`` every post published in the :data:`PREDICTION_WINDOW` before
+   the sync's observation time that has metric snapshots);
 2. due ``unsubmitted`` rows are submitted: a media file as an image or video job by its
-   object-store key, captions and comments as text jobs of ``ANALYSIS_TEXT_BATCH``;
+   object-store key, captions and comments as text jobs of ``ANALYSIS_TEXT_BATCH``, a post's
+   forecast as a prediction job of its snapshots (see :func:`_submit_predictions`);
 3. due ``pending``/``processing`` rows are polled, each job once, with backoff;
 4. a finished job's result is stored on its rows (with the analysis version), and the
    ``@handles`` of captions and comments in ``mentions``, resolved to stored profiles.
@@ -15,6 +19,12 @@ The service being down never fails anything: the rows stay open with the error a
 check time (backoff up to ``ANALYSIS_POLL_MAX_S``); a job the service lost (404) is submitted
 again under the same idempotency key; one unfinished after ``ANALYSIS_JOB_TIMEOUT_S`` is failed
 as timed out and, being retryable, submitted again by a later sync (up to :data:`MAX_TRIES`).
+
+A forecast is asked again by a later sync that wrote a new snapshot of the post (a new
+idempotency key, with that sync's job id): the row reopens with the newer job's id and keeps the
+old forecast until the new one replaces it. A service without a prediction model answers 422:
+the profile's open prediction rows fail at once as ``no_prediction_model`` (one request per
+profile and sync, not one per post and round).
 """
 
 from __future__ import annotations
@@ -23,6 +33,7 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -32,6 +43,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from smcore import metrics
+from smcore.store.history import OBSERVED_AT
 from smcore.store.models import AnalysisStatus
 from smcore.transform.models import Round
 
@@ -41,6 +53,10 @@ MAX_TRIES = 3  # submissions of a subject that failed retryably (a timeout, a lo
 MEDIA_PER_ROUND = 50
 TEXT_JOBS_PER_ROUND = 5
 POLLS_PER_ROUND = 100
+PREDICTIONS_PER_ROUND = 50
+PREDICTION_WINDOW = timedelta(days=21)  # the model's longest horizon: later, nothing to forecast
+MAX_OBSERVATIONS = 2000  # PredictionJobRequest's limit; the newest are sent
+NO_PREDICTION_MODEL = "no_prediction_model"
 OPEN = (AnalysisStatus.UNSUBMITTED, AnalysisStatus.PENDING, AnalysisStatus.PROCESSING)
 REMOTE_STATUSES = {"pending", "processing", "done", "failed"}
 
@@ -50,7 +66,36 @@ class AnalysisUnavailableError(Exception):
 
 
 class AnalysisRefusedError(Exception):
-    """The analysis service rejected a request (4xx): sending it again cannot help."""
+    """The analysis service rejected a request (4xx): sending it again cannot help.
+
+    Attributes:
+        status: the HTTP status.
+        body: the response's body (JSON when the service sent JSON, else its text).
+    """
+
+    def __init__(self, status: int, body: Any) -> None:
+        super().__init__(f"HTTP {status}: {str(body)[:500]}")
+        self.status = status
+        self.body = body
+
+    @property
+    def no_prediction_model(self) -> bool:
+        """The service has no prediction model (``trendflow serve``'s 422 on ``kind``)."""
+        detail = self.body.get("detail") if isinstance(self.body, dict) else None
+        return self.status == 422 and any(
+            isinstance(d, dict)
+            and d.get("type") == "invalid_job"
+            and d.get("loc") == ["body", "kind"]
+            for d in detail or []
+        )
+
+
+def _refused(response: httpx.Response) -> AnalysisRefusedError:
+    try:
+        body: Any = response.json()
+    except ValueError:
+        body = response.text[:500]
+    return AnalysisRefusedError(response.status_code, body)
 
 
 class AnalysisClient:
@@ -79,7 +124,7 @@ class AnalysisClient:
             "POST", "/v1/jobs", json=body, headers={"Idempotency-Key": idempotency_key}
         )
         if response.status_code not in (200, 201, 202):
-            raise AnalysisRefusedError(f"HTTP {response.status_code}: {response.text[:500]}")
+            raise _refused(response)
         return _job(response)
 
     async def job(self, job_id: str) -> dict[str, Any] | None:
@@ -88,7 +133,7 @@ class AnalysisClient:
         if response.status_code == 404:
             return None
         if response.status_code != 200:
-            raise AnalysisRefusedError(f"HTTP {response.status_code}: {response.text[:500]}")
+            raise _refused(response)
         return _job(response)
 
 
@@ -110,6 +155,7 @@ class Analyst:
     namespace: str  # this database's name: idempotency keys must not collide across stores
     config: dict[str, Any] = field(default_factory=dict)
     comments: bool = True
+    predictions: bool = False
     text_batch: int = 100
     poll_initial_s: float = 2.0
     poll_max_s: float = 300.0
@@ -279,6 +325,88 @@ _COUNT_ATTEMPT = text(
     SELECT max(attempts) - 1 FROM counted
     """
 )
+# ---------------------------------------------------------------- predictions
+# A post's forecast (kind 'prediction'): asked for posts published in the window before the
+# sync's time (the provider's clock when the sync read the profile, else the sync's start).
+_SYNC_TIME = "COALESCE((sync.params->>'observed_at')::timestamptz, sync.started_at, now())"
+_ENQUEUE_PREDICTIONS = text(
+    f"""
+    INSERT INTO analyses (subject_type, subject_id, kind, job_call_id)
+    SELECT 'post', p.id, 'prediction', :job
+    FROM posts p JOIN job_calls sync ON sync.id = :job
+    WHERE p.social_profile_id = :profile
+      AND p.taken_at > {_SYNC_TIME} - CAST(:window AS interval)
+      AND EXISTS (
+          SELECT 1 FROM metric_snapshots s WHERE s.subject_type = 'post' AND s.subject_id = p.id
+      )
+    ORDER BY p.id
+    ON CONFLICT DO NOTHING
+    """  # noqa: S608 - the interpolation is this module's constant
+)
+# A newer sync wrote a snapshot of the post: its forecast is asked again with that sync's id
+# (the old result stays until the new one replaces it). Only a newer job: an older sync's
+# Transform still running never takes the row back.
+_REASK_PREDICTIONS = text(
+    f"""
+    UPDATE analyses a SET status = 'unsubmitted', remote_job_id = NULL, job_call_id = :job,
+        attempts = 0, next_check_at = now(), error_code = NULL, error_message = NULL,
+        retryable = NULL, updated_at = now()
+    FROM posts p JOIN job_calls sync ON sync.id = :job
+    WHERE a.subject_type = 'post' AND a.kind = 'prediction' AND p.id = a.subject_id
+      AND p.social_profile_id = :profile
+      AND p.taken_at > {_SYNC_TIME} - CAST(:window AS interval)
+      AND (a.job_call_id IS NULL OR a.job_call_id < :job)
+      AND EXISTS (
+          SELECT 1 FROM metric_snapshots s
+          WHERE s.subject_type = 'post' AND s.subject_id = p.id AND s.job_call_id = :job
+      )
+    """  # noqa: S608 - the interpolation is this module's constant
+)
+# The account's followers at its latest observation at or before publication (as
+# store.exports.post_metrics has them for training: what the model may know).
+_DUE_PREDICTIONS = text(
+    f"""
+    SELECT a.id, a.job_call_id, p.platform, p.ext_id, p.taken_at, p.caption, sp.username,
+           f.followers AS channel_followers
+    FROM analyses a JOIN posts p ON a.subject_type = 'post' AND p.id = a.subject_id
+    JOIN social_profiles sp ON sp.id = p.social_profile_id
+    LEFT JOIN LATERAL (
+        SELECT s.followers
+        FROM metric_snapshots s LEFT JOIN job_calls j ON j.id = s.job_call_id
+        WHERE s.subject_type = 'profile' AND s.subject_id = p.social_profile_id
+          AND {OBSERVED_AT} <= p.taken_at
+        ORDER BY {OBSERVED_AT} DESC
+        LIMIT 1
+    ) f ON true
+    WHERE p.social_profile_id = :profile AND a.kind = 'prediction'
+      AND a.status = 'unsubmitted' AND a.next_check_at <= now()
+    ORDER BY a.id LIMIT {PREDICTIONS_PER_ROUND}
+    """  # noqa: S608 - the interpolations are constants (store.history's, this module's)
+)
+# A row's observations: the post's snapshots up to the row's sync (so one key, one body),
+# at provider time, none before publication (the service refuses those).
+_OBSERVATIONS = text(
+    f"""
+    SELECT a.id, {OBSERVED_AT} AS observed_at, s.views, s.likes
+    FROM analyses a JOIN posts p ON p.id = a.subject_id
+    JOIN metric_snapshots s ON s.subject_type = 'post' AND s.subject_id = p.id
+    LEFT JOIN job_calls j ON j.id = s.job_call_id
+    WHERE a.id = ANY(CAST(:ids AS bigint[]))
+      AND (s.job_call_id IS NULL OR a.job_call_id IS NULL OR s.job_call_id <= a.job_call_id)
+      AND {OBSERVED_AT} >= p.taken_at
+    ORDER BY a.id, 2, s.id
+    """  # noqa: S608 - the interpolation is store.history's constant
+)
+_NO_MODEL = text(
+    """
+    UPDATE analyses a SET status = 'failed', error_code = :code, error_message = :message,
+        retryable = false, finished_at = now(), updated_at = now()
+    FROM posts p
+    WHERE a.subject_type = 'post' AND a.kind = 'prediction' AND p.id = a.subject_id
+      AND p.social_profile_id = :profile AND a.status = 'unsubmitted'
+    """
+)
+
 _POST_OF_COMMENT = text("SELECT id, post_id FROM comments WHERE id = ANY(CAST(:ids AS bigint[]))")
 _PLATFORM_OF_POST = text("SELECT id, platform FROM posts WHERE id = ANY(CAST(:ids AS bigint[]))")
 
@@ -291,12 +419,18 @@ async def advance(engine: AsyncEngine, analyst: Analyst, *, job_id: int, profile
         await conn.execute(_ENQUEUE_CAPTIONS, params)
         if analyst.comments:
             await conn.execute(_ENQUEUE_COMMENTS, params)
+        if analyst.predictions:
+            window = {**params, "window": PREDICTION_WINDOW}
+            await conn.execute(_ENQUEUE_PREDICTIONS, window)
+            await conn.execute(_REASK_PREDICTIONS, window)
         await conn.execute(_REOPEN, params)
     counts = {"submitted": 0, "done": 0, "failed": 0}
     unreachable: str | None = None
     try:
         await _submit_media(engine, analyst, profile_id, counts)
         await _submit_texts(engine, analyst, profile_id, counts)
+        if analyst.predictions:
+            await _submit_predictions(engine, analyst, profile_id, counts)
         await _poll(engine, analyst, profile_id, counts)
     except AnalysisUnavailableError as error:
         unreachable = str(error)
@@ -326,11 +460,13 @@ async def _send(
     *,
     kind: str,
     counts: dict[str, int],
+    key: str | None = None,
 ) -> None:
-    """Submit one job for rows ``ids``; the service down: the rows wait with backoff, and the
-    error propagates to end the round."""
+    """Submit one job for rows ``ids`` (under ``key``, else one made of the ids); the service
+    down: the rows wait with backoff, and the error propagates to end the round. A service
+    without a prediction model: the error propagates, the caller fails what it cannot ask."""
     try:
-        job = await analyst.client.submit(body, _key(analyst, ids))
+        job = await analyst.client.submit(body, key or _key(analyst, ids))
     except AnalysisUnavailableError as error:
         metrics.ANALYSIS_REQUESTS.labels(kind, "unreachable").inc()
         async with engine.begin() as conn:
@@ -347,6 +483,8 @@ async def _send(
         raise
     except AnalysisRefusedError as error:
         metrics.ANALYSIS_REQUESTS.labels(kind, "refused").inc()
+        if error.no_prediction_model:
+            raise
         async with engine.begin() as conn:
             await conn.execute(
                 _FAILED,
@@ -409,6 +547,68 @@ async def _submit_texts(
             "config": analyst.config,
         }
         await _send(engine, analyst, [r.id for r in batch], body, kind="text", counts=counts)
+
+
+async def _submit_predictions(
+    engine: AsyncEngine, analyst: Analyst, profile_id: int, counts: dict[str, int]
+) -> None:
+    """Ask for the forecasts of the profile's due posts, one prediction job each, keyed by
+    the row and its sync (a later sync's snapshot makes a new key, so a new forecast)."""
+    async with engine.connect() as conn:
+        due = (await conn.execute(_DUE_PREDICTIONS, {"profile": profile_id})).all()
+        if not due:
+            return
+        seen = await conn.execute(_OBSERVATIONS, {"ids": [r.id for r in due]})
+        observations: dict[int, list[dict[str, Any]]] = {r.id: [] for r in due}
+        for o in seen:
+            observations[o.id].append(
+                {"observed_at": o.observed_at.isoformat(), "views": o.views, "likes": o.likes}
+            )
+    for row in due:
+        if not observations[row.id]:  # only snapshots from before publication: nothing to send
+            async with engine.begin() as conn:
+                await conn.execute(
+                    _FAILED,
+                    {
+                        "remote": None,
+                        "ids": [row.id],
+                        "code": "no_observations",
+                        "message": "no snapshot of the post observed after its publication",
+                        "retryable": False,
+                    },
+                )
+            counts["failed"] += 1
+            continue
+        body = prediction_body(row._mapping, observations[row.id])
+        key = f"smcore-{analyst.namespace}-prediction-{row.id}-job{row.job_call_id}"
+        try:
+            await _send(engine, analyst, [row.id], body, kind="prediction", counts=counts, key=key)
+        except AnalysisRefusedError as error:  # no prediction model: none of them can be asked
+            async with engine.begin() as conn:
+                failed = await conn.execute(
+                    _NO_MODEL,
+                    {"profile": profile_id, "code": NO_PREDICTION_MODEL, "message": str(error)},
+                )
+            counts["failed"] += failed.rowcount
+            log.warning("analysis.no_prediction_model", profile_id=profile_id, error=str(error))
+            return
+
+
+def prediction_body(post: Any, observations: list[dict[str, Any]]) -> dict[str, Any]:
+    """TrendFlow's ``PredictionJobRequest`` for a post (``post``: ``platform``, ``ext_id``,
+    ``taken_at``, ``caption``, ``username``, ``channel_followers``) and its snapshots, oldest
+    first (the newest :data:`MAX_OBSERVATIONS` are sent)."""
+    caption = (post["caption"] or "").replace("\x00", "")[:20_000]
+    return {
+        "kind": "prediction",
+        "platform": post["platform"],
+        "external_id": post["ext_id"],
+        "published_at": post["taken_at"].isoformat(),
+        "observations": observations[-MAX_OBSERVATIONS:],
+        "channel": (post["username"] or "").replace("\x00", "")[:200] or None,
+        "caption": caption or None,
+        "channel_followers": post["channel_followers"],
+    }
 
 
 async def _poll(
@@ -504,11 +704,17 @@ async def _settle(
                 {"r": remote},
             )
         ).all()
-        stored = {
-            **summary,
-            "manifest_url": result.get("manifest_url"),
-            "artifacts": result.get("artifacts") or [],
-        }
+        # A forecast is its summary (model version, per metric and horizon); a media job's
+        # summary comes with its run's manifest and artifacts.
+        stored = (
+            summary
+            if kind == "prediction"
+            else {
+                **summary,
+                "manifest_url": result.get("manifest_url"),
+                "artifacts": result.get("artifacts") or [],
+            }
+        )
         for subject_type, subject_id in rows:
             await conn.execute(
                 _DONE,

@@ -108,6 +108,7 @@ async def transformer(settings: Settings, engine: AsyncEngine) -> AsyncIterator[
                 namespace=engine.url.database or "",
                 config=_config(settings.analysis_config),
                 comments=settings.analysis_comments,
+                predictions=settings.analysis_predictions,
                 text_batch=settings.analysis_text_batch,
                 poll_initial_s=settings.analysis_poll_initial_s,
                 poll_max_s=settings.analysis_poll_max_s,

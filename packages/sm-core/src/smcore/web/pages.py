@@ -258,6 +258,7 @@ async def profile(
         ids = [p["id"] for p in shown]
         series = await reads.post_series(conn, ids)
         thumbs = await reads.thumbnails(conn, ids)
+        forecasts = await reads.forecasts(conn, ids)
         changes = await follows.events(conn, blogger_id, limit=20)
         job_id = await profiles.last_job_id(conn, blogger_id)
         last_job = await ledger.get_job(conn, job_id) if job_id is not None else None
@@ -280,6 +281,7 @@ async def profile(
         posts=shown,
         series=series,
         thumbs=thumbs,
+        forecasts=forecasts,
         sort=sort,
         next_cursor=f"{last['sort_key']}.{last['id']}" if last else None,
         changes=changes,
@@ -307,6 +309,7 @@ async def post(
         owner = await profiles.get(conn, row["social_profile_id"])
         media = await stored_posts.media(conn, post_id)
         caption = await stored_posts.caption_analysis(conn, post_id)
+        forecast = (await reads.forecasts(conn, [post_id])).get(post_id)
         snapshots = await history.metric_history(conn, "post", post_id, limit=HISTORY_POINTS)
         rows = await stored_posts.comments(
             conn, post_id, after=parse_cursor(cursor), limit=COMMENTS_PER_PAGE + 1
@@ -323,6 +326,7 @@ async def post(
         owner=owner,
         media=media,
         caption=caption,
+        forecast=forecast,
         chart=charts.line(
             [(s["observed_at"], s[metric]) for s in snapshots if s[metric] is not None],
             label=metric.capitalize(),

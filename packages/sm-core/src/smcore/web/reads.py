@@ -1,9 +1,11 @@
-"""What only the dashboard's pages read: a page of posts' metric series (for sparklines) and
-each post's first stored media file (for thumbnails), one query each for a whole page."""
+"""What only the dashboard's pages read: a page of posts' metric series (for sparklines),
+each post's first stored media file (for thumbnails) and its forecast, one query each for a
+whole page."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import text
@@ -25,6 +27,36 @@ FROM media
 WHERE post_id = ANY(:ids) AND fetch_status = :stored AND object_key IS NOT NULL
 ORDER BY post_id, position, id
 """
+
+# The last forecast made (kept while a later sync asks again), whatever the row's status.
+_FORECASTS = """
+SELECT subject_id AS post_id, result, versions
+FROM analyses
+WHERE subject_type = 'post' AND kind = 'prediction' AND subject_id = ANY(:ids)
+  AND result -> 'forecast' IS NOT NULL
+"""
+
+
+@dataclass(frozen=True)
+class Horizon:
+    """A forecast's cumulative counts ``days`` after publication (None: no forecast)."""
+
+    days: int
+    views: float | None
+    likes: float | None
+
+
+@dataclass(frozen=True)
+class Forecast:
+    """A post's forecast from TrendFlow, its horizons in order."""
+
+    model_version: str
+    horizons: list[Horizon]
+
+    @property
+    def longest(self) -> Horizon | None:
+        """The longest horizon with a views forecast."""
+        return next((h for h in reversed(self.horizons) if h.views is not None), None)
 
 
 async def post_series(conn: AsyncConnection, post_ids: Sequence[int]) -> dict[int, list[float]]:
@@ -56,3 +88,25 @@ async def media_file(conn: AsyncConnection, media_id: int) -> dict[str, Any] | N
         )
     ).first()
     return dict(row._mapping) if row else None
+
+
+async def forecasts(conn: AsyncConnection, post_ids: Sequence[int]) -> dict[int, Forecast]:
+    """Each post's forecast, for the posts that have one."""
+    rows = await conn.execute(text(_FORECASTS), {"ids": list(post_ids)})
+    return {row.post_id: _forecast(row.result, row.versions) for row in rows}
+
+
+def _forecast(result: dict[str, Any], versions: dict[str, Any]) -> Forecast:
+    # The result is TrendFlow's prediction summary: forecast[metric]["h<days>"]["count"].
+    by_metric = result.get("forecast") or {}
+    days = sorted({int(key[1:]) for m in by_metric.values() for key in m if key[1:].isdigit()})
+
+    def count(metric: str, horizon: int) -> float | None:
+        value = (by_metric.get(metric) or {}).get(f"h{horizon}", {}).get("count")
+        return float(value) if isinstance(value, int | float) else None
+
+    model = result.get("model_version") or (versions.get("model") or {}).get("model_version")
+    return Forecast(
+        model_version=str(model or "unknown"),
+        horizons=[Horizon(d, count("views", d), count("likes", d)) for d in days],
+    )
