@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 import pyarrow as pa  # type: ignore[import-untyped]  # pyarrow ships no py.typed
 import pyarrow.parquet as pq  # type: ignore[import-untyped]  # pyarrow ships no py.typed
 import pytest
@@ -534,35 +535,75 @@ async def test_recent_videos_are_forecast_and_forecast_again_after_a_later_sync(
             assert 'id="forecast"' in post_page and "21 days" in post_page
 
 
-async def test_a_service_without_a_prediction_model_is_told_from_a_bad_request(
+async def test_a_service_without_a_prediction_model_fails_the_forecasts_at_one_request(
     database_url: str, temporal_env: WorkflowEnvironment, tmp_path: Path
 ) -> None:
     """TrendFlow without ``TRENDFLOW_PREDICTION_MODEL`` refuses a forecast with a 422 that SM
-    Core reads as "no model" (it then fails the profile's open forecasts at once, not one
-    request each); the 422 of a body the service cannot read is not that."""
+    Core reads as "no model": the profile's open forecasts fail at the first refusal, and
+    the next round asks nothing; the 422 of a body the service cannot read is not that."""
     app = trendflow_app(
         TrendflowSettings(data_dir=tmp_path),
         database_url=database_url,
         temporal_address=None,
         client=temporal_env.client,
     )
-    body = {
-        "kind": "prediction",
-        "platform": "tiktok",
-        "external_id": "7301",
-        "published_at": "2026-11-20T10:00:00+00:00",
-        "observations": [{"observed_at": "2026-11-21T10:00:00+00:00", "views": 5, "likes": 1}],
+    observed = datetime(2026, 11, 30, 12, tzinfo=UTC)
+    with psycopg.connect(database_url) as conn:
+        profile = conn.execute(
+            "INSERT INTO social_profiles (platform, ext_id, username) "
+            "VALUES ('tiktok', '42', 'no_model') RETURNING id"
+        ).fetchone()[0]  # type: ignore[index]
+        job = conn.execute(
+            "INSERT INTO job_calls (platform, subject_id, params) "
+            "VALUES ('tiktok', %s, jsonb_build_object('observed_at', %s::text)) RETURNING id",
+            (profile, observed.isoformat()),
+        ).fetchone()[0]  # type: ignore[index]
+        for ext_id, age_days in (("7301", 1), ("7302", 3), ("7303", 40)):  # the last: too old
+            post = conn.execute(
+                "INSERT INTO posts (platform, ext_id, social_profile_id, taken_at) "
+                "VALUES ('tiktok', %s, %s, %s) RETURNING id",
+                (ext_id, profile, observed - timedelta(days=age_days)),
+            ).fetchone()[0]  # type: ignore[index]
+            conn.execute(
+                "INSERT INTO metric_snapshots (subject_type, subject_id, views, likes, "
+                "job_call_id, captured_at) VALUES ('post', %s, 500, 20, %s, now())",
+                (post, job),
+            )
+    sent: list[httpx.Request] = []
+
+    async def count(request: httpx.Request) -> None:
+        sent.append(request)
+
+    engine = db.async_engine(database_url, pool_size=1)
+    try:
+        with serving(app) as base:
+            async with httpx.AsyncClient(timeout=30, event_hooks={"request": [count]}) as http:
+                client = analysis.AnalysisClient(http, base)
+                analyst = analysis.Analyst(client, namespace="t", predictions=True)
+                first = await analysis.advance(engine, analyst, job_id=job, profile_id=profile)
+                assert (first.failed, first.submitted, first.open) == (2, 0, 0), first
+                assert len(sent) == 1, "one refusal fails them all"
+                again = await analysis.advance(engine, analyst, job_id=job, profile_id=profile)
+                assert (again.failed, again.open, len(sent)) == (0, 0, 1), again
+
+                body = json.loads(sent[0].content)
+                with pytest.raises(analysis.AnalysisRefusedError) as unreadable:
+                    await client.submit({**body, "observations": []}, "no-observations")
+                assert unreadable.value.status == 422
+                assert not unreadable.value.no_prediction_model
+    finally:
+        await engine.dispose()
+    with psycopg.connect(database_url) as conn:
+        rows = set(
+            conn.execute(
+                "SELECT p.ext_id, a.status, a.error_code FROM analyses a "
+                "JOIN posts p ON p.id = a.subject_id WHERE a.kind = 'prediction'"
+            ).fetchall()
+        )
+    assert rows == {
+        ("7301", "failed", analysis.NO_PREDICTION_MODEL),
+        ("7302", "failed", analysis.NO_PREDICTION_MODEL),
     }
-    with serving(app) as base:
-        async with httpx.AsyncClient(timeout=30) as http:
-            client = analysis.AnalysisClient(http, base)
-            with pytest.raises(analysis.AnalysisRefusedError) as no_model:
-                await client.submit(body, "no-model")
-            assert no_model.value.status == 422 and no_model.value.no_prediction_model
-            with pytest.raises(analysis.AnalysisRefusedError) as unreadable:
-                await client.submit({**body, "observations": []}, "no-observations")
-            assert unreadable.value.status == 422
-            assert not unreadable.value.no_prediction_model
 
 
 async def _synced(s: Any, username: str, service: asyncio.Task[Any]) -> int:
