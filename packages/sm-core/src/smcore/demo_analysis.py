@@ -178,7 +178,8 @@ def enrichments(database_url: str, sim_url: str) -> Enrichments:
             "  coalesce((SELECT json_agg(json_build_array(m.handle, sp.username)) "
             "   FROM mentions m LEFT JOIN social_profiles sp ON sp.id = m.mentioned_profile_id "
             "   WHERE m.post_id = p.id AND m.source = 'caption'), '[]') "
-            "FROM analyses a JOIN posts p ON a.subject_type = 'post' AND p.id = a.subject_id"
+            "FROM analyses a JOIN posts p ON a.subject_type = 'post' AND p.id = a.subject_id "
+            "WHERE a.kind = 'text'"  # a post's forecast (kind 'prediction') is no caption's
         ).fetchall()
         known = {
             (platform, username.lower())
