@@ -195,7 +195,7 @@ def _refused(browser: webdriver.Chrome, base: str, profile_id: int) -> None:
 
     browser.get(f"{base}/bloggers/{profile_id}")
     _sign_in(browser, "not-the-key")
-    error = browser.find_element(By.ID, "login-error").text
+    error = _wait(browser).until(ready.presence_of_element_located((By.ID, "login-error"))).text
     assert "not one of this server's API keys" in error
     assert "Hidden Person" not in browser.page_source
 
