@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from smcore.store.history import OBSERVED_AT
+from smcore.store.history import OBSERVED_AT, followers_at
 
 POST_METRICS_COLUMNS: Sequence[str] = (
     "platform",
@@ -47,14 +47,7 @@ WITH chosen AS (
 followers AS (
     SELECT c.id, f.followers
     FROM chosen c
-    LEFT JOIN LATERAL (
-        SELECT s.followers
-        FROM metric_snapshots s LEFT JOIN job_calls j ON j.id = s.job_call_id
-        WHERE s.subject_type = 'profile' AND s.subject_id = c.social_profile_id
-          AND {OBSERVED_AT} <= c.taken_at
-        ORDER BY {OBSERVED_AT} DESC
-        LIMIT 1
-    ) f ON true
+    {followers_at("c.social_profile_id", "c.taken_at")}
 )
 SELECT c.platform, c.ext_id AS video_id, c.username AS channel, c.taken_at AS published_at,
        {OBSERVED_AT} AS observed_at,

@@ -25,6 +25,22 @@ OBSERVED_AT = "COALESCE((j.params->>'observed_at')::timestamptz, s.captured_at)"
 """A snapshot's time in SQL: the provider's clock when its job read the account, else the
 snapshot's capture (``s``: ``metric_snapshots``, ``j``: its ``job_calls`` row, left-joined)."""
 
+
+def followers_at(profile_id: str, moment: str) -> str:
+    """SQL: a ``LEFT JOIN LATERAL`` giving ``f.followers``, the account's followers at its
+    latest observation at or before ``moment`` (what a forecast of a post published then may
+    know). ``profile_id`` and ``moment`` are column expressions of the enclosing query."""
+    return f"""
+    LEFT JOIN LATERAL (
+        SELECT s.followers
+        FROM metric_snapshots s LEFT JOIN job_calls j ON j.id = s.job_call_id
+        WHERE s.subject_type = 'profile' AND s.subject_id = {profile_id}
+          AND {OBSERVED_AT} <= {moment}
+        ORDER BY {OBSERVED_AT} DESC
+        LIMIT 1
+    ) f ON true"""  # noqa: S608 - column expressions from this package's constant statements
+
+
 _HISTORY = f"""
 SELECT observed_at, id, followers, follows, posts, views, likes, comments, shares,
        engagement_rate, {keyset.micros("observed_at")} AS sort_key

@@ -43,7 +43,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from smcore import metrics
-from smcore.store.history import OBSERVED_AT
+from smcore.store.history import OBSERVED_AT, followers_at
 from smcore.store.models import AnalysisStatus
 from smcore.transform.models import Round
 
@@ -370,14 +370,7 @@ _DUE_PREDICTIONS = text(
            f.followers AS channel_followers
     FROM analyses a JOIN posts p ON a.subject_type = 'post' AND p.id = a.subject_id
     JOIN social_profiles sp ON sp.id = p.social_profile_id
-    LEFT JOIN LATERAL (
-        SELECT s.followers
-        FROM metric_snapshots s LEFT JOIN job_calls j ON j.id = s.job_call_id
-        WHERE s.subject_type = 'profile' AND s.subject_id = p.social_profile_id
-          AND {OBSERVED_AT} <= p.taken_at
-        ORDER BY {OBSERVED_AT} DESC
-        LIMIT 1
-    ) f ON true
+    {followers_at("p.social_profile_id", "p.taken_at")}
     WHERE p.social_profile_id = :profile AND a.kind = 'prediction'
       AND a.status = 'unsubmitted' AND a.next_check_at <= now()
     ORDER BY a.id LIMIT {PREDICTIONS_PER_ROUND}
