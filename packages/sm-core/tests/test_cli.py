@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +14,7 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from devstack import Stack
+from devstack.processes import free_port
 from devstack.pytest_plugin import environ_without
 from smcore.settings import Settings
 
@@ -105,9 +105,7 @@ def test_demo_on_configured_servers_starts_nothing_embedded_and_serves_the_dashb
         "TRENDFLOW_MODEL_DOWNLOAD": "false",
         "COLUMNS": "200",
     }
-    with socket.socket() as probe:  # a free port, handed to the demo
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()  # handed to the demo
     world = ["--profiles", "3", "--channels", "1", "--tiktok-accounts", "1", "--seed", "4"]
     demo = subprocess.Popen(
         [*SM_CORE, "demo", *world, "--json", "--serve", "--port", str(port)],

@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,19 +25,13 @@ import psycopg
 from rich.table import Table
 
 from devstack import databases
+from devstack.processes import free_port
 
 START_TIMEOUT_S = 180.0
 HINT = (
     "install TrendFlow's detectors (`uv run trendflow models install --from DIR yunet_n "
     "yolox_nano`, or let it download them), or run the demo with --no-analysis"
 )
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
 
 
 def _executable() -> str:
@@ -60,7 +53,7 @@ def analysis_service(
     ``data_dir`` unless ``TRENDFLOW_DATA_DIR`` says otherwise."""
     name = f"{databases.database_of(database_url)}_analysis"
     own_db = databases.ensure(database_url, name)
-    port = _free_port()
+    port = free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("DB_")},
         "DATABASE_URL": own_db,

@@ -14,7 +14,6 @@ import os
 import random
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -30,6 +29,7 @@ import pyarrow.parquet as pq  # type: ignore[import-untyped]  # pyarrow ships no
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
+from devstack.processes import free_port
 from devstack.pytest_plugin import DatabaseTemplates
 from smcore.api.app import create_app
 from smcore.orchestration import task_queue
@@ -161,13 +161,6 @@ async def test_media_are_stored_and_an_expired_link_is_recorded_not_retried(
 TRENDFLOW = Path(sys.executable).parent / "trendflow"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
-
-
 @contextlib.contextmanager
 def analysis_service(
     *,
@@ -229,7 +222,7 @@ async def test_an_analysis_outage_leaves_the_sync_whole_and_every_job_completes_
 ) -> None:
     s = syncer(sim)
     store = tmp_path / "media"
-    port = _free_port()  # nothing listens there yet: the service is down
+    port = free_port()  # nothing listens there yet: the service is down
     settings = sim_settings(
         sim,
         media_download=True,
@@ -430,7 +423,7 @@ async def test_recent_videos_are_forecast_and_forecast_again_after_a_later_sync(
     """Each video published in the 21 days before a sync gets TrendFlow's forecast (the very
     job the service makes of the video's stored history); a sync a day later asks again with
     its new snapshot; the API and the dashboard show the forecast."""
-    port = _free_port()
+    port = free_port()
     api = f"http://127.0.0.1:{port}"
     with (
         serve(seed=4, profiles=1, channels=0, tiktok_accounts=4) as sim,

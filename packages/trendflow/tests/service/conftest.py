@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import io
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -25,6 +24,7 @@ from temporalio.testing import WorkflowEnvironment
 from typer.testing import CliRunner
 
 from devstack.objectstore import content_key, open_store
+from devstack.processes import free_port
 from devstack.pytest_plugin import DatabaseTemplates, environ_without
 from trendflow.learn.cli_model import model_app
 from trendflow.service import db
@@ -34,13 +34,6 @@ from ..conftest import SCRIPT, Env, sample_video  # noqa: TID252 - the package's
 from ..learn.test_models import write_dataset  # noqa: TID252 - the ladder's synthetic dataset
 
 WEBHOOK_SECRET = "test-webhook-secret"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
 
 
 @pytest.fixture(scope="session")

@@ -19,13 +19,13 @@ import pytest
 import uvicorn
 from temporalio.testing import WorkflowEnvironment
 
+from devstack.processes import free_port
 from devstack.pytest_plugin import DatabaseTemplates
 from trendflow.service import docs
 from trendflow.service.app import create_app
 from trendflow.settings import Settings
 
 from ..conftest import Env  # noqa: TID252 - the package's shared fixtures
-from .conftest import free_port  # noqa: TID252 - this folder's
 
 ROOT = Path(__file__).resolve().parents[4]
 
