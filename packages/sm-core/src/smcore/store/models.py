@@ -439,7 +439,8 @@ class Comment(Base):
     __tablename__ = "comments"
     __table_args__ = (
         UniqueConstraint("platform", "ext_id"),
-        Index("ix_comments_post", "post_id"),
+        # A post's comments page by page, newest first (migration 0011).
+        Index("ix_comments_post_time", "post_id", "created_at", "id"),
         Index("ix_comments_parent", "parent_id"),
         Index("ix_comments_author", "author_id"),
     )
@@ -470,6 +471,8 @@ class Like(Base):
     __table_args__ = (
         UniqueConstraint("post_id", "liker_ext_id"),
         Index("ix_likes_liker", "liker_id"),
+        # A post's likers page by page, most recently seen first (migration 0011).
+        Index("ix_likes_post_time", "post_id", "created_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
