@@ -18,7 +18,7 @@ from temporalio import workflow
 from temporalio.client import Client
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
-from devstack import Stack, temporal
+from devstack import Stack, processes, temporal
 
 DEVSTACK = [sys.executable, "-m", "devstack"]
 
@@ -95,7 +95,20 @@ def test_cli_up_reuse_status_down(tmp_path: Path) -> None:
     assert not status["temporal"]["running"]
 
 
+def _outside_ephemeral_range() -> int:
+    """A free port below the kernel's ephemeral range: no other test's OS-picked port can take
+    it between a down and an up (the suite runs on several workers at once)."""
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    for port in range(low - 1, 1024, -1):
+        if processes.port_is_free(port):
+            return port
+    raise RuntimeError("no free port below the ephemeral range")
+
+
 def test_row_written_before_down_is_there_after_up(stack: Stack) -> None:
+    # The port a server had is reused when free; one outside the range others draw from stays so.
+    stack.data_dir.mkdir(parents=True, exist_ok=True)
+    stack.state_path.write_text(json.dumps({"postgres": {"port": _outside_ephemeral_range()}}))
     url = stack.up(temporal=False).database_url
     assert url is not None
     with psycopg.connect(url, autocommit=True) as conn:
