@@ -22,6 +22,14 @@ async def job_status(database_url: str, job_id: int) -> dict[str, Any] | None:
 
 async def report(conn: AsyncConnection, job_id: int) -> dict[str, Any] | None:
     """A JobCall with its ServiceCalls summed per stream, or None."""
+    found = await report_and_calls(conn, job_id)
+    return found[0] if found else None
+
+
+async def report_and_calls(
+    conn: AsyncConnection, job_id: int
+) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
+    """:func:`report` and the ServiceCalls it summed (read once), or None."""
     job = await ledger.get_job(conn, job_id)
     if job is None:
         return None
@@ -56,7 +64,7 @@ async def report(conn: AsyncConnection, job_id: int) -> dict[str, Any] | None:
         "streams": streams,
         "result_summary": job.result_summary,
         "transform": await transform(conn, job.subject_id) if job.subject_id else None,
-    }
+    }, calls
 
 
 _MEDIA = text(

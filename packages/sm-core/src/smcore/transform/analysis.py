@@ -604,6 +604,45 @@ def prediction_body(post: Any, observations: list[dict[str, Any]]) -> dict[str, 
     }
 
 
+@dataclass(frozen=True)
+class Horizon:
+    """A forecast's cumulative counts ``days`` after publication (None: no forecast)."""
+
+    days: int
+    views: float | None
+    likes: float | None
+
+
+@dataclass(frozen=True)
+class Forecast:
+    """A post's forecast from TrendFlow, its horizons in order."""
+
+    model_version: str
+    horizons: list[Horizon]
+
+    @property
+    def longest(self) -> Horizon | None:
+        """The longest horizon with a views forecast."""
+        return next((h for h in reversed(self.horizons) if h.views is not None), None)
+
+
+def forecast_from(result: dict[str, Any], versions: dict[str, Any]) -> Forecast:
+    """A stored prediction analysis read back: ``result`` is TrendFlow's prediction summary,
+    ``forecast[metric]["h<days>"]["count"]``."""
+    by_metric = result.get("forecast") or {}
+    days = sorted({int(key[1:]) for m in by_metric.values() for key in m if key[1:].isdigit()})
+
+    def count(metric: str, horizon: int) -> float | None:
+        value = (by_metric.get(metric) or {}).get(f"h{horizon}", {}).get("count")
+        return float(value) if isinstance(value, int | float) else None
+
+    model = result.get("model_version") or (versions.get("model") or {}).get("model_version")
+    return Forecast(
+        model_version=str(model or "unknown"),
+        horizons=[Horizon(d, count("views", d), count("likes", d)) for d in days],
+    )
+
+
 async def _poll(
     engine: AsyncEngine, analyst: Analyst, profile_id: int, counts: dict[str, int]
 ) -> None:

@@ -463,10 +463,10 @@ async def sync(
     job_call_id: Annotated[int, Path(ge=1, le=MAX_ID)],
 ) -> Response:
     async with engine.connect() as conn:
-        report = await sync_status.report(conn, job_call_id)
-        if report is None:
+        found = await sync_status.report_and_calls(conn, job_call_id)
+        if found is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no sync {job_call_id}")
-        calls = await ledger.calls_of(conn, job_call_id)
+        report, calls = found
         subject = await profiles.get(conn, report["subject_id"]) if report["subject_id"] else None
         children = await ledger.children_page(conn, job_call_id, limit=CALLS_SHOWN + 1)
     return _page(

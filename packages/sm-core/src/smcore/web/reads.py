@@ -5,7 +5,6 @@ whole page."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import text
@@ -13,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from smcore.store.history import OBSERVED_AT
 from smcore.store.models import Fetch
+from smcore.transform.analysis import Forecast, forecast_from
 
 _SERIES = f"""
 SELECT s.subject_id AS post_id, COALESCE(s.views, s.likes) AS value
@@ -35,28 +35,6 @@ FROM analyses
 WHERE subject_type = 'post' AND kind = 'prediction' AND subject_id = ANY(:ids)
   AND result -> 'forecast' IS NOT NULL
 """
-
-
-@dataclass(frozen=True)
-class Horizon:
-    """A forecast's cumulative counts ``days`` after publication (None: no forecast)."""
-
-    days: int
-    views: float | None
-    likes: float | None
-
-
-@dataclass(frozen=True)
-class Forecast:
-    """A post's forecast from TrendFlow, its horizons in order."""
-
-    model_version: str
-    horizons: list[Horizon]
-
-    @property
-    def longest(self) -> Horizon | None:
-        """The longest horizon with a views forecast."""
-        return next((h for h in reversed(self.horizons) if h.views is not None), None)
 
 
 async def post_series(conn: AsyncConnection, post_ids: Sequence[int]) -> dict[int, list[float]]:
@@ -93,20 +71,4 @@ async def media_file(conn: AsyncConnection, media_id: int) -> dict[str, Any] | N
 async def forecasts(conn: AsyncConnection, post_ids: Sequence[int]) -> dict[int, Forecast]:
     """Each post's forecast, for the posts that have one."""
     rows = await conn.execute(text(_FORECASTS), {"ids": list(post_ids)})
-    return {row.post_id: _forecast(row.result, row.versions) for row in rows}
-
-
-def _forecast(result: dict[str, Any], versions: dict[str, Any]) -> Forecast:
-    # The result is TrendFlow's prediction summary: forecast[metric]["h<days>"]["count"].
-    by_metric = result.get("forecast") or {}
-    days = sorted({int(key[1:]) for m in by_metric.values() for key in m if key[1:].isdigit()})
-
-    def count(metric: str, horizon: int) -> float | None:
-        value = (by_metric.get(metric) or {}).get(f"h{horizon}", {}).get("count")
-        return float(value) if isinstance(value, int | float) else None
-
-    model = result.get("model_version") or (versions.get("model") or {}).get("model_version")
-    return Forecast(
-        model_version=str(model or "unknown"),
-        horizons=[Horizon(d, count("views", d), count("likes", d)) for d in days],
-    )
+    return {row.post_id: forecast_from(row.result, row.versions) for row in rows}
