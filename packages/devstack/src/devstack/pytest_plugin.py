@@ -25,6 +25,7 @@ import shutil
 import signal
 import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -38,6 +39,8 @@ from devstack.settings import StackSettings
 from devstack.stack import Stack
 
 _BLANK = "devstack_blank"
+# Temporal's own default is 5 s: a loaded 2-core machine running pytest-xdist workers missed it.
+SERVER_START = timedelta(seconds=60)
 
 
 def environ_without(settings: type[StackSettings], data_dir: Path) -> dict[str, str]:
@@ -147,6 +150,7 @@ async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
         dev_server_existing_path=str(temporal.cli_path()),
         port=processes.free_port(),
         ui_port=processes.free_port(),
+        dev_server_startup_timeout=SERVER_START,
     )
     try:
         yield env
@@ -160,6 +164,7 @@ async def temporal_time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=str(temporal.test_server_path()),
         port=processes.free_port(),
+        test_server_startup_timeout=SERVER_START,
     )
     try:
         yield env
