@@ -103,8 +103,8 @@ def test_row_written_before_down_is_there_after_up(stack: Stack) -> None:
         conn.execute("INSERT INTO kept VALUES (1, 'written before down')")
     assert stack.down() == ["postgres"]
     port = int(url.rsplit(":", 1)[1].split("/", 1)[0])
-    # The machine is shared (other pytest workers start servers too): the port is kept when
-    # nobody took it meanwhile, and a taken one is never reused.
+    # The port is kept when nobody took it meanwhile (the machine may be shared: other pytest
+    # workers start servers too), and a taken one is never reused.
     free = processes.port_is_free(port)
     info = stack.up(temporal=False)
     assert info.postgres.started_now
@@ -262,6 +262,8 @@ def test_a_port_taken_since_the_last_run_is_replaced(stack: Stack) -> None:
     stack.down()
     old_port = int((first.database_url or "").rsplit(":", 1)[1].split("/")[0])
     with socket.socket() as squatter:
+        # As a server binds (the stopped server's own connections may linger in TIME_WAIT).
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         squatter.bind(("127.0.0.1", old_port))
         squatter.listen()
         info = stack.up(temporal=False)

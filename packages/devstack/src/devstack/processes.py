@@ -74,7 +74,11 @@ def stop_process(proc: psutil.Process, *, timeout: float = 15.0) -> None:
 
 
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether a server could listen on ``port`` now. Bound as PostgreSQL and Temporal bind
+    (``SO_REUSEADDR``): the connections a server just stopped closed itself linger in TIME_WAIT
+    on its port for a minute, which keeps out a plain bind but not a server."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError:
