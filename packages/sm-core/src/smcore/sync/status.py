@@ -8,6 +8,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from smcore.store import db, ledger
+from smcore.transform import analysis
 
 
 async def job_status(database_url: str, job_id: int) -> dict[str, Any] | None:
@@ -73,37 +74,13 @@ _MEDIA = text(
     WHERE p.social_profile_id = :profile GROUP BY m.fetch_status
     """
 )
-_ANALYSES = text(
-    """
-    WITH mine AS (
-        SELECT a.* FROM analyses a JOIN media m ON a.subject_type = 'media' AND m.id = a.subject_id
-        JOIN posts p ON p.id = m.post_id WHERE p.social_profile_id = :profile
-        UNION ALL
-        SELECT a.* FROM analyses a JOIN posts p ON a.subject_type = 'post' AND p.id = a.subject_id
-        WHERE p.social_profile_id = :profile
-        UNION ALL
-        SELECT a.* FROM analyses a
-        JOIN comments c ON a.subject_type = 'comment' AND c.id = a.subject_id
-        JOIN posts p ON p.id = c.post_id WHERE p.social_profile_id = :profile
-    )
-    SELECT status, count(*),
-           (array_agg(error_code || ': ' || error_message ORDER BY updated_at DESC)
-                FILTER (WHERE error_code IS NOT NULL))[1]
-    FROM mine GROUP BY status
-    """
-)
 
 
 async def transform(conn: AsyncConnection, profile_id: int) -> dict[str, Any]:
     """The profile's Transform stage: its media files by download state, its analyses by
     status, and the latest analysis error (an outage of the analysis service shows here)."""
     media: dict[str, int] = dict((await conn.execute(_MEDIA, {"profile": profile_id})).all())
-    analyses: dict[str, int] = {}
-    errors: dict[str, str] = {}
-    for status, n, error in await conn.execute(_ANALYSES, {"profile": profile_id}):
-        analyses[status] = n
-        if error:
-            errors[status] = error
+    analyses, errors = await analysis.by_status(conn, profile_id)
     open_error = next(
         (errors[s] for s in ("unsubmitted", "pending", "processing") if s in errors), None
     )

@@ -181,6 +181,15 @@ _MINE = """
         JOIN posts p ON p.id = c.post_id WHERE p.social_profile_id = :profile
     )
 """
+_BY_STATUS = text(
+    f"""
+    WITH {_MINE}
+    SELECT a.status, count(*),
+           (array_agg(a.error_code || ': ' || a.error_message ORDER BY a.updated_at DESC)
+                FILTER (WHERE a.error_code IS NOT NULL))[1]
+    FROM analyses a JOIN mine ON mine.id = a.id GROUP BY a.status
+    """  # noqa: S608 - the interpolation is this module's constant
+)
 _ENQUEUE_MEDIA = text(
     """
     INSERT INTO analyses (subject_type, subject_id, kind, job_call_id)
@@ -402,6 +411,19 @@ _NO_MODEL = text(
 
 _POST_OF_COMMENT = text("SELECT id, post_id FROM comments WHERE id = ANY(CAST(:ids AS bigint[]))")
 _PLATFORM_OF_POST = text("SELECT id, platform FROM posts WHERE id = ANY(CAST(:ids AS bigint[]))")
+
+
+async def by_status(
+    conn: AsyncConnection, profile_id: int
+) -> tuple[dict[str, int], dict[str, str]]:
+    """The profile's analyses counted by status, and each status's latest error."""
+    counts: dict[str, int] = {}
+    errors: dict[str, str] = {}
+    for status, n, error in await conn.execute(_BY_STATUS, {"profile": profile_id}):
+        counts[status] = n
+        if error:
+            errors[status] = error
+    return counts, errors
 
 
 async def advance(engine: AsyncEngine, analyst: Analyst, *, job_id: int, profile_id: int) -> Round:
