@@ -96,7 +96,7 @@ Scope = Literal["profile", "all"]
 # One of each kind of bad row, used in turn; {n} makes each distinct.
 BAD_ROWS = (
     "instagram,not a name {n}!,1d,{scope}",  # not an Instagram username
-    "tiktok,someone_{n},1d,{scope}",  # an unknown platform
+    "myspace,someone_{n},1d,{scope}",  # an unknown platform
     "instagram,cadence_{n},2m,{scope}",  # under the five-minute minimum
     "instagram,short_row_{n}",  # fields missing
 )

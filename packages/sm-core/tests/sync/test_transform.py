@@ -91,6 +91,11 @@ async def test_media_are_stored_and_an_expired_link_is_recorded_not_retried(
     )
     username = _profile(sim)
     async with running_worker(settings, database_url=s.database_url, client=s.env.client):
+        # A profile-only sync stores nothing the Transform works on: none is started.
+        only = await s.job(platform="instagram", scope="profile", username=username)
+        result = await (await s.start(only)).result()
+        assert result.status == "succeeded" and result.transform is None, result
+
         job = await s.job(platform="instagram", scope="posts", username=username)
         result = await (await s.start(job)).result()
         assert result.status == "succeeded", result.summary

@@ -85,8 +85,9 @@ class SyncActivities:
         self.transformer = transformer
 
     def _with_transform(self, result: JobResult) -> JobResult:
-        """The sync's result, naming the Transform to start after it (when the stage is on)."""
-        if self.transformer is None:
+        """The sync's result, naming the Transform to start after it (when the stage is on and
+        the sync stored anything it works on)."""
+        if self.transformer is None or not result.feeds_transform:
             return result
         return dataclasses.replace(result, transform=self.transformer.request(result.job_call_id))
 

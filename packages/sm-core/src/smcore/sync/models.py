@@ -91,7 +91,10 @@ class JobResult:
     job_call_id: int
     status: str
     summary: dict[str, Any] = field(default_factory=dict)
-    # The Transform stage to start for what the sync stored (None: the stage is off).
+    # Whether it ran a stream the Transform stage works on (``streams.feeds_transform``).
+    feeds_transform: bool = False
+    # The Transform stage to start for what the sync stored (None: the stage is off, or the
+    # sync stored nothing it works on).
     transform: TransformInput | None = None
 
 

@@ -213,7 +213,8 @@ class SyncService(Engine):
             await ledger.finish_job(conn, job.id, status=status, summary=summary, error=error)
             await fleet.job_closed(conn, job.id, status, error)
         log.info("job_finished", job_call_id=job.id, status=status.value)
-        return JobResult(job.id, status.value, summary)
+        feeds = streams.feeds_transform(job.platform, (o.stream for o in request.outcomes))
+        return JobResult(job.id, status.value, summary, feeds_transform=feeds)
 
     async def fail(self, job_id: int, error: str) -> None:
         """A child workflow failed before closing its JobCall: close it as failed."""

@@ -10,7 +10,7 @@ module, its rows (``smcore.store.rows``) and, for a new table, a migration.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -116,6 +116,16 @@ def plan(platform: Platform | str, scope: Scope | str) -> tuple[str, ...]:
     wanted = Scope(scope)
     streams = streams_of(platform)
     return (streams[0].name, *(s.name for s in streams[1:] if s.covers(wanted)))
+
+
+# What the Transform stage works on (``smcore.transform``): posts (their captions and media) and
+# comments. A sync that ran none of their streams (a profile, its followers) leaves it nothing.
+TRANSFORMED = frozenset({Scope.POSTS, Scope.COMMENTS})
+
+
+def feeds_transform(platform: Platform | str, names: Iterable[str]) -> bool:
+    """Whether a sync that ran these streams stored anything the Transform stage works on."""
+    return any(stream(Platform(platform), name).scopes & TRANSFORMED for name in names)
 
 
 def stream(platform: Platform, name: str) -> Stream:
