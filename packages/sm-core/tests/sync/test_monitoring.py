@@ -104,6 +104,23 @@ async def test_two_syncs_72_hours_apart_refresh_the_window_and_leave_the_rest(
         )
         assert len(snapshots) == 2
         assert all(None not in row for row in snapshots)
+        # The engagement rate: the 12 newest posts' likes and comments (pinned ones and
+        # stories aside) on average, per follower, as the sync last saw them.
+        ((followers, rate, latest),) = s.rows(
+            "SELECT p.followers_count, p.engagement_rate, s.engagement_rate "
+            "FROM social_profiles p JOIN metric_snapshots s ON s.subject_id = p.id "
+            "AND s.subject_type = 'profile' AND s.job_call_id = %s WHERE p.username = %s",
+            second.job_call_id,
+            username,
+        )
+        newest = s.rows(
+            "SELECT likes_count + comments_count FROM posts p JOIN social_profiles sp "
+            "ON sp.id = p.social_profile_id WHERE sp.username = %s AND NOT p.pinned "
+            "AND p.product_type <> 'story' ORDER BY p.taken_at DESC LIMIT 12",
+            username,
+        )
+        assert len(newest) == 12 and followers > 0
+        assert rate == latest == pytest.approx(sum(r[0] for r in newest) / 12 / followers)
 
 
 async def test_youtube_refresh_updates_statistics_and_new_comment_threads(syncer: Any) -> None:

@@ -42,15 +42,6 @@ async def create_job(
     return job_id
 
 
-async def update_params(conn: AsyncConnection, job_id: int, values: dict[str, Any]) -> None:
-    """Add facts a sync learnt on its way (the provider's time, the profile's newest post)."""
-    await conn.execute(
-        update(JobCall)
-        .where(JobCall.id == job_id)
-        .values(params=JobCall.params.op("||")(values), updated_at=func.now())
-    )
-
-
 async def children(
     conn: AsyncConnection, parent_id: int, *, after_id: int, limit: int
 ) -> list[tuple[int, str, str]]:
@@ -111,11 +102,15 @@ async def start_job(conn: AsyncConnection, job_id: int, *, workflow_id: str | No
     return bool(result.rowcount)
 
 
-async def set_job_subject(conn: AsyncConnection, job_id: int, subject_id: int) -> None:
+async def set_job_subject(
+    conn: AsyncConnection, job_id: int, subject_id: int, facts: dict[str, Any]
+) -> None:
+    """The profile a sync found, and facts it learnt on its way (the provider's time, the
+    profile's newest post) added to its params."""
     await conn.execute(
         update(JobCall)
         .where(JobCall.id == job_id)
-        .values(subject_id=subject_id, updated_at=func.now())
+        .values(subject_id=subject_id, params=JobCall.params.op("||")(facts), updated_at=func.now())
     )
 
 

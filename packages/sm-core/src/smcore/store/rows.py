@@ -15,8 +15,11 @@ from typing import Any
 
 from sqlalchemy import (
     Boolean,
+    Double,
     and_,
     bindparam,
+    case,
+    cast,
     func,
     insert,
     literal_column,
@@ -1282,14 +1285,33 @@ async def observe_profile(conn: AsyncConnection, profile_id: int, *, job_id: int
         .limit(12)
         .subquery()
     )
-    avg = await conn.scalar(select(func.avg(recent.c.likes_count + recent.c.comments_count)))
-    profile = await profile_of(conn, profile_id)
-    rate = float(avg or 0) / profile.followers_count if profile.followers_count else 0.0
-    await conn.execute(
-        update(SocialProfile)
-        .where(SocialProfile.id == profile_id)
-        .values(engagement_rate=rate, updated_at=func.now())
-    )
+    engagement = select(func.avg(recent.c.likes_count + recent.c.comments_count)).scalar_subquery()
+    # The rate and the profile's counts in one round trip (the division as Python's, in float8).
+    profile = (
+        await conn.execute(
+            update(SocialProfile)
+            .where(SocialProfile.id == profile_id)
+            .values(
+                engagement_rate=case(
+                    (
+                        SocialProfile.followers_count > 0,
+                        cast(func.coalesce(engagement, 0), Double) / SocialProfile.followers_count,
+                    ),
+                    else_=0.0,
+                ),
+                updated_at=func.now(),
+            )
+            .returning(
+                SocialProfile.platform,
+                SocialProfile.followers_count,
+                SocialProfile.follows_count,
+                SocialProfile.posts_count,
+                SocialProfile.views_count,
+                SocialProfile.engagement_rate,
+            )
+        )
+    ).one()
+    rate = float(profile.engagement_rate)
     await snapshot(
         conn,
         [

@@ -63,13 +63,12 @@ async def profile(
         page = fetched.page
         record = page.items[0]
         profile_id = await rows.upsert_profile(conn, job.platform, row(record))
-        await ledger.set_job_subject(conn, job.id, profile_id)
         newest = await rows.newest_post_time(conn, profile_id)
         facts = {
             "observed_at": (page.served_at or datetime.now(UTC)).isoformat(),
             "newest_post_at": newest.isoformat() if newest else None,
         }
-        await ledger.update_params(conn, job.id, facts)
+        await ledger.set_job_subject(conn, job.id, profile_id, facts)
         job.params.update(facts)
         job.subject_id = profile_id
         return Stored({"profile_id": profile_id, "observed_at": facts["observed_at"]})

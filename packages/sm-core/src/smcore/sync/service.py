@@ -265,8 +265,7 @@ def _status(outcomes: list[StreamOutcome]) -> Status:
 
 
 async def _counts(conn: AsyncConnection, profile_id: int) -> dict[str, int]:
-    async def count(query: Any) -> int:
-        return int(await conn.scalar(query) or 0)
+    """What the store holds of the profile after the sync, in one statement."""
 
     def active(direction: str) -> Any:
         return (
@@ -279,16 +278,16 @@ async def _counts(conn: AsyncConnection, profile_id: int) -> dict[str, int]:
             )
         )
 
-    return {
-        "followers_active": await count(active("follower")),
-        "followings_active": await count(active("following")),
-        "posts": await count(
-            select(func.count()).select_from(Post).where(Post.social_profile_id == profile_id)
-        ),
-        "comments": await count(
-            select(func.count())
-            .select_from(Comment)
-            .join(Post, Comment.post_id == Post.id)
-            .where(Post.social_profile_id == profile_id)
-        ),
+    counts = {
+        "followers_active": active("follower"),
+        "followings_active": active("following"),
+        "posts": select(func.count()).select_from(Post).where(Post.social_profile_id == profile_id),
+        "comments": select(func.count())
+        .select_from(Comment)
+        .join(Post, Comment.post_id == Post.id)
+        .where(Post.social_profile_id == profile_id),
     }
+    row = (
+        await conn.execute(select(*(q.scalar_subquery().label(k) for k, q in counts.items())))
+    ).one()
+    return {k: int(v or 0) for k, v in row._mapping.items()}
