@@ -48,12 +48,14 @@ def _terminal(exc: JobError) -> ApplicationError:
 async def _heartbeating(progress: dict[str, Any]) -> AsyncIterator[None]:
     """Heartbeat ``progress`` every few seconds beside the work, not only between pages: a
     page may spend a while in provider retries, and a heartbeat timeout must mean "the worker
-    died", never "a slow page" (two attempts of one stream at once would fetch pages twice)."""
+    died", never "a slow page" (two attempts of one stream at once would fetch pages twice).
+    The first beat comes after ``HEARTBEAT_EVERY_S``, well inside the timeout: the many
+    syncs of a fleet that end sooner send Temporal none."""
 
     async def beat() -> None:
         while True:
-            activity.heartbeat(dict(progress))
             await asyncio.sleep(HEARTBEAT_EVERY_S)
+            activity.heartbeat(dict(progress))
 
     ticker = asyncio.create_task(beat())
     try:
