@@ -306,14 +306,19 @@ _FAILED = text(
     WHERE (remote_job_id = :remote OR id = ANY(CAST(:ids AS bigint[]))) AND status <> 'done'
     """
 )
+# A finished job's results on its rows, one statement per job: ``rows`` is a JSON array of
+# (subject_type, subject_id, result).
 _DONE = text(
     """
-    UPDATE analyses SET status = 'done', result = :result, versions = :versions,
+    UPDATE analyses a SET status = 'done', result = r.result, versions = :versions,
         finished_at = now(), error_code = NULL, error_message = NULL, retryable = NULL,
         updated_at = now()
-    WHERE remote_job_id = :remote AND subject_type = :type AND subject_id = :id
+    FROM jsonb_to_recordset(CAST(:rows AS jsonb))
+         AS r(subject_type text, subject_id bigint, result jsonb)
+    WHERE a.remote_job_id = :remote AND a.subject_type = r.subject_type
+      AND a.subject_id = r.subject_id
     """
-).bindparams(bindparam("result", type_=JSONB), bindparam("versions", type_=JSONB))
+).bindparams(bindparam("versions", type_=JSONB))
 _MENTIONS = text(
     """
     INSERT INTO mentions (post_id, comment_id, source, handle, mentioned_profile_id)
@@ -769,17 +774,10 @@ async def _settle(
                 "artifacts": result.get("artifacts") or [],
             }
         )
-        for subject_type, subject_id in rows:
-            await conn.execute(
-                _DONE,
-                {
-                    "remote": remote,
-                    "type": subject_type,
-                    "id": subject_id,
-                    "result": stored,
-                    "versions": versions,
-                },
-            )
+        each = [{"subject_type": t, "subject_id": i, "result": stored} for t, i in rows]
+        await conn.execute(
+            _DONE, {"remote": remote, "rows": json.dumps(each), "versions": versions}
+        )
         counts["done"] += len(rows)
         return
     items = {str(i.get("id")): i for i in summary.get("items") or [] if isinstance(i, dict)}
@@ -794,21 +792,13 @@ async def _settle(
     found = await conn.execute(_PLATFORM_OF_POST, {"ids": [*posts, *post_of.values()]})
     platform_of: dict[int, str] = dict(found.all())
     mentions: list[dict[str, Any]] = []
+    done: list[dict[str, Any]] = []
     for item_id, item in items.items():
         subject_type, _, raw_id = item_id.partition(":")
         if not raw_id.isdigit() or subject_type not in ("post", "comment"):
             continue
         subject = int(raw_id)
-        await conn.execute(
-            _DONE,
-            {
-                "remote": remote,
-                "type": subject_type,
-                "id": subject,
-                "result": item,
-                "versions": versions,
-            },
-        )
+        done.append({"subject_type": subject_type, "subject_id": subject, "result": item})
         counts["done"] += 1
         post_id = subject if subject_type == "post" else post_of.get(subject)
         if post_id is None:
@@ -823,6 +813,10 @@ async def _settle(
                     "platform": platform_of.get(post_id),
                 }
             )
+    if done:
+        await conn.execute(
+            _DONE, {"remote": remote, "rows": json.dumps(done), "versions": versions}
+        )
     if mentions:
         await conn.execute(_MENTIONS, {"rows": json.dumps(mentions)})
     # Items the service did not answer for stay failed, not open forever.
