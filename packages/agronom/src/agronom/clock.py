@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 Clock = Callable[[], datetime]
 
@@ -23,9 +24,11 @@ def naive_utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(tzinfo=None)
 
 
-def month_key(moment: datetime) -> str:
-    """``YYYY-MM``: the key of ``photo_usage.month``."""
-    return f"{moment.year:04d}-{moment.month:02d}"
+def month_key(moment: datetime, zone: str) -> str:
+    """``YYYY-MM``: the key of ``photo_usage.month``, the month ``moment`` (naive UTC, as every
+    clock here gives it) falls in on the calendar of ``zone`` (``QUOTA_TIMEZONE``)."""
+    local = moment.replace(tzinfo=UTC).astimezone(ZoneInfo(zone))
+    return f"{local.year:04d}-{local.month:02d}"
 
 
 def fixed(moment: datetime) -> Clock:

@@ -62,7 +62,7 @@ def _exceeded(month: str, used_: int, allowed_: int) -> LimitExceeded:
 
 async def check(session: AsyncSession, user: User, *, now: datetime, settings: Settings) -> None:
     """Raise :class:`LimitExceeded` when the user has no photo left this month."""
-    month = month_key(now)
+    month = month_key(now, settings.quota_timezone)
     used_, allowed_ = await used(session, user.id, month), allowed(user, now, settings)
     if used_ >= allowed_:
         raise _exceeded(month, used_, allowed_)
@@ -70,7 +70,7 @@ async def check(session: AsyncSession, user: User, *, now: datetime, settings: S
 
 async def reserve(session: AsyncSession, user: User, *, now: datetime, settings: Settings) -> int:
     """Count one photo for this month; the new count, or :class:`LimitExceeded`."""
-    month, allowed_ = month_key(now), allowed(user, now, settings)
+    month, allowed_ = month_key(now, settings.quota_timezone), allowed(user, now, settings)
     if allowed_ <= 0:
         raise _exceeded(month, 0, allowed_)
     statement = (
@@ -99,7 +99,7 @@ async def refund(session: AsyncSession, user_id: int, month: str, *, now: dateti
 
 
 async def limits(session: AsyncSession, user: User, *, now: datetime, settings: Settings) -> Limits:
-    month = month_key(now)
+    month = month_key(now, settings.quota_timezone)
     stored = await session.scalar(
         select(func.count()).select_from(Photo).where(Photo.user_id == user.id, ~Photo.deleted)
     )

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import ClassVar, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 
 from devstack.settings import StackSettings
 
@@ -25,6 +26,7 @@ class Settings(StackSettings):
         # Tuning knobs and product rules with safe defaults, not secrets or addresses.
         "free_photos_per_month",
         "pro_photos_per_month",
+        "quota_timezone",
         "pro_price_kopeks",
         "diagnosis_timeout_s",
         "diagnosis_max_attempts",
@@ -46,6 +48,10 @@ class Settings(StackSettings):
     # ---------------------------------------------------------------- product rules
     free_photos_per_month: int = Field(5, ge=0, description="Photos a free user may send a month")
     pro_photos_per_month: int = Field(300, ge=1, description="Photos a PRO user may send a month")
+    quota_timezone: str = Field(
+        "Europe/Moscow",
+        description="IANA time zone whose calendar months the photo quota counts (the users')",
+    )
     pro_price_kopeks: int = Field(19900, ge=100, description="PRO price per month, kopeks")
     leaf_min_coverage: float = Field(
         0.05, gt=0, lt=1, description="Share of vegetation pixels below which a photo is NO_LEAF"
@@ -131,3 +137,14 @@ class Settings(StackSettings):
     api_base_url: str = Field("http://127.0.0.1:8000", description="Where the bot finds this API")
 
     log_level: str = Field("INFO", description="Log level (DEBUG, INFO, WARNING, ERROR)")
+
+    @field_validator("quota_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r}: give an IANA name such as Europe/Moscow"
+            ) from None
+        return value

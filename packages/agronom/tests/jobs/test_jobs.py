@@ -47,6 +47,26 @@ async def test_the_n_plus_first_photo_is_refused_until_the_monthly_reset(
     assert accepted.json()["usage"] == {"used": 1, "allowed": 3}
 
 
+async def test_the_quota_month_turns_at_midnight_in_moscow_not_utc(
+    *, api, sign, sql, clock, vision
+) -> None:
+    clock.now = datetime(2026, 3, 31, 20, 59)  # 23:59 on 31 March in Moscow (UTC+3)
+    for n in range(3):  # the free quota in the test settings
+        assert (await _diagnose(api, sign, 43, seed=n)).status_code == 200
+    assert (await _diagnose(api, sign, 43)).status_code == 429
+    march = (await api.get("/v1/limits", headers=sign(43))).json()
+    assert (march["month"], march["remaining"]) == ("2026-03", 0)
+
+    clock.now = datetime(2026, 3, 31, 21, 0, 5)  # 00:00:05 on 1 April there; March in UTC
+    april = (await api.get("/v1/limits", headers=sign(43))).json()
+    assert (april["month"], april["remaining"]) == ("2026-04", 3)
+    assert (await _diagnose(api, sign, 43)).status_code == 200
+    assert sql("SELECT month, used FROM photo_usage ORDER BY month") == [
+        ("2026-03", 3),
+        ("2026-04", 1),
+    ]
+
+
 async def test_photos_leave_storage_at_90_days_and_rows_30_days_later(
     *, api, sign, sql, clock, jobs, store, vision
 ) -> None:

@@ -102,7 +102,12 @@ class DiagnosisService:
         if diagnosis is None:
             async with self.sessions.begin() as session:
                 await self._set(session, row.id, status=PhotoStatus.FAILED, retry_attempts=retries)
-                await quota.refund(session, user.id, month_key(now), now=self.clock())
+                await quota.refund(
+                    session,
+                    user.id,
+                    month_key(now, self.settings.quota_timezone),
+                    now=self.clock(),
+                )
             raise ModelTimeout(
                 "the diagnosis model did not answer in time after "
                 f"{retries + 1} attempt(s); the photo was not counted, please try again later",

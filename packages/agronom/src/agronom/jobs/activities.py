@@ -85,7 +85,7 @@ class JobActivities:
     async def reset_quota(self, request: JobInput) -> JobResult:
         now = _as_of(request)
         async with self.sessions.begin() as session:
-            counts = await service.reset_quota(session, now=now)
+            counts = await service.reset_quota(session, now=now, zone=self.settings.quota_timezone)
         return JobResult("reset_quota", now.isoformat(), counts)
 
     @activity.defn(name="agronom.photo_retention")

@@ -38,8 +38,8 @@ def _previous_month(month: str) -> str:
     return f"{year - 1:04d}-12" if mon == 1 else f"{year:04d}-{mon - 1:02d}"
 
 
-async def reset_quota(session: AsyncSession, *, now: datetime) -> dict[str, int]:
-    month = month_key(now)
+async def reset_quota(session: AsyncSession, *, now: datetime, zone: str) -> dict[str, int]:
+    month = month_key(now, zone)
     previous = _previous_month(month)
     opened = await session.execute(
         insert(PhotoUsage)
