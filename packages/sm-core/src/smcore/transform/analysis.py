@@ -306,8 +306,18 @@ _FAILED = text(
     WHERE (remote_job_id = :remote OR id = ANY(CAST(:ids AS bigint[]))) AND status <> 'done'
     """
 )
-# A finished job's results on its rows, one statement per job: ``rows`` is a JSON array of
-# (subject_type, subject_id, result).
+# A finished job's result on all its rows (a media or prediction job: one result for the
+# rows that asked for it).
+_DONE_ALL = text(
+    """
+    UPDATE analyses SET status = 'done', result = :result, versions = :versions,
+        finished_at = now(), error_code = NULL, error_message = NULL, retryable = NULL,
+        updated_at = now()
+    WHERE remote_job_id = :remote
+    """
+).bindparams(bindparam("result", type_=JSONB), bindparam("versions", type_=JSONB))
+# A finished text job's results on its rows, one statement per job: ``rows`` is a JSON array
+# of (subject_type, subject_id, result).
 _DONE = text(
     """
     UPDATE analyses a SET status = 'done', result = r.result, versions = :versions,
@@ -757,12 +767,6 @@ async def _settle(
     summary = result.get("summary") or {}
     metrics.ANALYSIS_REQUESTS.labels(kind, "done").inc()
     if kind != "text":
-        rows = (
-            await conn.execute(
-                text("SELECT subject_type, subject_id FROM analyses WHERE remote_job_id = :r"),
-                {"r": remote},
-            )
-        ).all()
         # A forecast is its summary (model version, per metric and horizon); a media job's
         # summary comes with its run's manifest and artifacts.
         stored = (
@@ -774,11 +778,10 @@ async def _settle(
                 "artifacts": result.get("artifacts") or [],
             }
         )
-        each = [{"subject_type": t, "subject_id": i, "result": stored} for t, i in rows]
-        await conn.execute(
-            _DONE, {"remote": remote, "rows": json.dumps(each), "versions": versions}
+        updated = await conn.execute(
+            _DONE_ALL, {"remote": remote, "result": stored, "versions": versions}
         )
-        counts["done"] += len(rows)
+        counts["done"] += updated.rowcount
         return
     items = {str(i.get("id")): i for i in summary.get("items") or [] if isinstance(i, dict)}
     posts: list[int] = []
