@@ -43,6 +43,7 @@ COPY packages/socialsim/pyproject.toml packages/socialsim/
 COPY packages/sm-core/pyproject.toml packages/sm-core/
 COPY packages/trendflow/pyproject.toml packages/trendflow/
 COPY packages/agronom/pyproject.toml packages/agronom/
+COPY packages/agrosim/pyproject.toml packages/agrosim/
 # devstack comes without its `embedded` extra: no PostgreSQL or Temporal binaries in the image.
 RUN --mount=type=cache,target=/root/.cache/uv --mount=type=secret,id=ca_bundle,required=false \
     if [ -s /run/secrets/ca_bundle ]; then export SSL_CERT_FILE=/run/secrets/ca_bundle; fi \

@@ -17,14 +17,15 @@ import psycopg
 import pytest
 import pytest_asyncio
 
-from agronom import auth, storage
+from agronom import auth
 from agronom.api.app import create_app
 from agronom.jobs.models import JobInput, JobResult
 from agronom.jobs.worker import running_worker
 from agronom.settings import Settings
-from agronom.sims.server import ThreadedServer
-from agronom.sims.vision import Faults, VisionSim
 from agronom.store import db
+from agronom.store import objects as storage
+from agrosim.server import ThreadedServer
+from agrosim.vision import Faults, VisionSim
 from devstack.pytest_plugin import DatabaseTemplates
 
 BOT_SECRET = "test-bot-secret"

@@ -122,10 +122,10 @@ def worker(ctx: typer.Context) -> None:
 async def _worker(settings: Any, database_url: str, temporal_address: str) -> None:
     from temporalio.client import Client  # noqa: PLC0415
 
-    from agronom import storage  # noqa: PLC0415
     from agronom.jobs import TASK_QUEUE, schedules  # noqa: PLC0415
     from agronom.jobs.worker import running_worker  # noqa: PLC0415
     from agronom.store import db  # noqa: PLC0415
+    from agronom.store import objects as storage  # noqa: PLC0415
 
     db.upgrade(database_url)
     client = await Client.connect(temporal_address, namespace=settings.temporal_namespace)
@@ -201,7 +201,13 @@ def demo(
 
     import psycopg  # noqa: PLC0415
 
-    from agronom.demo import run_demo  # noqa: PLC0415
+    try:
+        from agronom.demo import run_demo  # noqa: PLC0415
+    except ModuleNotFoundError as exc:
+        err.print(
+            f"[red]error:[/] the demo needs agronom's doubles ({exc.name}): install agronom[demo]"
+        )
+        raise typer.Exit(1) from None
     from devstack.logs import configure  # noqa: PLC0415
 
     settings = _settings(ctx)

@@ -23,16 +23,18 @@ from PIL import Image
 from rich.console import Console
 from rich.table import Table
 
-from agronom import auth, storage, users
+from agronom import auth
 from agronom.api.app import create_app
 from agronom.jobs.models import JobInput, JobResult
 from agronom.jobs.worker import running_worker
 from agronom.settings import Settings
-from agronom.sims import photos
-from agronom.sims.server import ThreadedServer, free_port
-from agronom.sims.tbank import TBankSim
-from agronom.sims.vision import VisionSim
 from agronom.store import db
+from agronom.store import objects as storage
+from agronom.users import service as users
+from agrosim import photos
+from agrosim.server import ThreadedServer, free_port
+from agrosim.tbank import TBankSim
+from agrosim.vision import VisionSim
 
 
 class Script:

@@ -9,7 +9,7 @@ import io
 import pytest
 from PIL import Image
 
-from agronom.sims import photos
+from agrosim import photos
 
 
 def _multipart(image: bytes, **fields: str) -> dict:

@@ -8,14 +8,15 @@ from datetime import datetime
 import httpx
 from moto.server import ThreadedMotoServer
 
-from agronom import storage, users
 from agronom.api.app import create_app
-from agronom.jobs import exports
+from agronom.exports import service as exports
 from agronom.partners.service import signature
 from agronom.payments import tbank
-from agronom.sims import photos
-from agronom.sims.server import free_port
 from agronom.store import db
+from agronom.store import objects as storage
+from agronom.users import service as users
+from agrosim import photos
+from agrosim.server import free_port
 
 from ..conftest import (  # noqa: TID252
     ADMIN_KEY,

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from agronom.partners.service import signature
-from agronom.sims import photos
+from agrosim import photos
 
 from ..conftest import PARTNER_SECRET  # noqa: TID252
 

@@ -11,8 +11,8 @@ import sys
 from pathlib import Path
 
 from agronom.api.app import create_app
-from agronom.sims.server import ThreadedServer
-from agronom.sims.tbank import TBankSim
+from agrosim.server import ThreadedServer
+from agrosim.tbank import TBankSim
 
 from ..conftest import TBANK_PASSWORD, TERMINAL  # noqa: TID252
 

@@ -20,13 +20,13 @@ from aiogram import Bot, Dispatcher
 from aiohttp import web
 from pydantic import SecretStr
 
-from agronom import storage
 from agronom.api.app import create_app
 from agronom.bot import runner
 from agronom.bot.backend import AgronomClient
 from agronom.settings import Settings
-from agronom.sims.server import ThreadedServer
-from agronom.sims.tbank import TBankSim
+from agronom.store import objects as storage
+from agrosim.server import ThreadedServer
+from agrosim.tbank import TBankSim
 
 from ..conftest import BOT_SECRET, TBANK_PASSWORD, TERMINAL, MovableClock  # noqa: TID252
 

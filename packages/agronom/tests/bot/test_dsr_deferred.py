@@ -8,11 +8,11 @@ from collections.abc import Iterator
 import pytest
 from moto.server import ThreadedMotoServer
 
-from agronom import storage
 from agronom.bot.handlers import DELETE_SCHEDULED, DELETED
 from agronom.settings import Settings
-from agronom.sims import photos
-from agronom.sims.server import free_port
+from agronom.store import objects as storage
+from agrosim import photos
+from agrosim.server import free_port
 
 from ..conftest import on_s3  # noqa: TID252
 from .conftest import Bench  # noqa: TID252

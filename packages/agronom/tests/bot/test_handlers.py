@@ -8,9 +8,9 @@ import httpx
 
 from agronom.bot import runner
 from agronom.bot.backend import AgronomClient
-from agronom.sims import photos
-from agronom.sims.server import free_port
-from agronom.sims.vision import Faults
+from agrosim import photos
+from agrosim.server import free_port
+from agrosim.vision import Faults
 
 from ..conftest import BOT_SECRET  # noqa: TID252
 from .conftest import Bench, Chat  # noqa: TID252

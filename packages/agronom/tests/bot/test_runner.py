@@ -14,7 +14,7 @@ from pydantic import SecretStr
 
 from agronom.bot import runner
 from agronom.settings import Settings
-from agronom.sims.server import ThreadedServer, free_port
+from agrosim.server import ThreadedServer, free_port
 
 from .conftest import FakeTelegram, command  # noqa: TID252
 

@@ -8,8 +8,8 @@ from datetime import datetime
 from agronom.api.app import create_app
 from agronom.jobs.models import JobResult
 from agronom.payments import tbank
-from agronom.sims.server import ThreadedServer
-from agronom.sims.tbank import TBankSim
+from agrosim.server import ThreadedServer
+from agrosim.tbank import TBankSim
 
 from ..conftest import TBANK_PASSWORD, TERMINAL, jobs_worker  # noqa: TID252
 

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from temporalio.testing import WorkflowEnvironment
 
 from agronom.jobs import schedules
-from agronom.sims import photos
+from agrosim import photos
 
 
 async def _diagnose(api, sign, tg_id: int, **kwargs):

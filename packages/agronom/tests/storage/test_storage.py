@@ -9,10 +9,10 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
-from agronom import storage
 from agronom.errors import BadRequest
 from agronom.settings import Settings
-from agronom.sims.server import free_port
+from agronom.store import objects as storage
+from agrosim.server import free_port
 
 from ..conftest import on_s3  # noqa: TID252
 

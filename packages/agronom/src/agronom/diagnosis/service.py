@@ -20,14 +20,16 @@ import structlog
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from agronom import quota, storage, users
 from agronom.clock import Clock, month_key
 from agronom.diagnosis import images
 from agronom.diagnosis.model import Diagnosis, ModelError, ModelRefused, VisionModel
 from agronom.diagnosis.protocols import TreatmentProtocol, protocol_for
 from agronom.errors import ModelTimeout, NoLeaf
 from agronom.settings import Settings
+from agronom.store import objects as storage
 from agronom.store.models import Photo, PhotoStatus, Protocol
+from agronom.users import quota
+from agronom.users import service as users
 
 log = structlog.get_logger("agronom.diagnosis")
 

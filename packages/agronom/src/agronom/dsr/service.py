@@ -24,9 +24,10 @@ import structlog
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
-from agronom import storage, users
-from agronom.jobs import exports
+from agronom.exports import service as exports
+from agronom.store import objects as storage
 from agronom.store.models import Event, Payment, Photo, User
+from agronom.users import service as users
 
 log = structlog.get_logger("agronom.dsr")
 DSR_EVENT = "dsr_user_deleted"

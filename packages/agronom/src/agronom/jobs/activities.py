@@ -9,13 +9,15 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from temporalio import activity
 
-from agronom import storage, users
 from agronom.dsr import service as dsr
-from agronom.jobs import exports, service
+from agronom.exports import service as exports
+from agronom.jobs import service
 from agronom.jobs.models import JobInput, JobResult
 from agronom.payments import charges, tbank
 from agronom.payments import service as payments
 from agronom.settings import Settings
+from agronom.store import objects as storage
+from agronom.users import service as users
 
 
 def _as_of(request: JobInput) -> datetime:

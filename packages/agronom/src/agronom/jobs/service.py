@@ -20,9 +20,10 @@ from sqlalchemy import delete, literal, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agronom import storage, users
 from agronom.clock import month_key
+from agronom.store import objects as storage
 from agronom.store.models import Photo, PhotoStatus, PhotoUsage
+from agronom.users import service as users
 
 log = structlog.get_logger("agronom.jobs")
 

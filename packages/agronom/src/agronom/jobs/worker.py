@@ -9,13 +9,13 @@ import httpx
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from agronom import storage
 from agronom.jobs import TASK_QUEUE
 from agronom.jobs.activities import JobActivities
 from agronom.jobs.workflows import WORKFLOWS
 from agronom.payments import tbank
 from agronom.settings import Settings
 from agronom.store import db
+from agronom.store import objects as storage
 
 
 @contextlib.asynccontextmanager

@@ -32,10 +32,10 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agronom import users
 from agronom.errors import BadRequest, Unauthorized
 from agronom.payments import tbank
 from agronom.store.models import Payment, PaymentStatus, User
+from agronom.users import service as users
 
 log = structlog.get_logger("agronom.payments")
 

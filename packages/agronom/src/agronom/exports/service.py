@@ -17,7 +17,7 @@ from datetime import date, datetime, time, timedelta
 from sqlalchemy import and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agronom import storage, users
+from agronom.store import objects as storage
 from agronom.store.models import (
     Event,
     PartnerOrder,
@@ -27,6 +27,7 @@ from agronom.store.models import (
     PhotoStatus,
     User,
 )
+from agronom.users import service as users
 
 PREFIX = f"{storage.EXPORTS}daily/"
 ACTIVITY = "user_activity.csv"

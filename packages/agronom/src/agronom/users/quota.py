@@ -15,11 +15,11 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agronom import users
 from agronom.clock import month_key
 from agronom.errors import LimitExceeded
 from agronom.settings import Settings
 from agronom.store.models import Photo, PhotoUsage, User
+from agronom.users import service as users
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,8 @@ the tests in place of T-Bank, which no test may call.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import itertools
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,7 +21,22 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from agronom.payments import tbank
+
+def token(fields: dict[str, Any], password: str) -> str:
+    """T-Bank's ``Token``: root-level scalars but ``Token``, plus ``Password``, sorted by key,
+    values concatenated, SHA-256 in hex; booleans as ``true``/``false``."""
+    pairs = {
+        key: ("true" if value else "false") if isinstance(value, bool) else str(value)
+        for key, value in fields.items()
+        if key != "Token" and isinstance(value, str | int | float | bool)
+    }
+    pairs["Password"] = password
+    return hashlib.sha256("".join(pairs[k] for k in sorted(pairs)).encode()).hexdigest()
+
+
+def verify(fields: dict[str, Any], password: str) -> bool:
+    given = fields.get("Token")
+    return isinstance(given, str) and hmac.compare_digest(given, token(fields, password))
 
 
 @dataclass
@@ -56,7 +73,7 @@ class TBankSim:
         body = await request.json()
         if body.get("TerminalKey") != self.terminal_key:
             return self._error("204", "Неверный TerminalKey")
-        if not tbank.verify(body, self.password):
+        if not verify(body, self.password):
             return self._error("204", "Неверный токен. Проверьте пару TerminalKey/SecretKey.")
         payment = SimPayment(
             payment_id=next(self._ids),
@@ -84,7 +101,7 @@ class TBankSim:
         """Charge a bound account: notify the result, then answer (as T-Bank, asynchronously
         in reality; in order here, so tests and the demo see the effect when the call ends)."""
         body = await request.json()
-        if body.get("TerminalKey") != self.terminal_key or not tbank.verify(body, self.password):
+        if body.get("TerminalKey") != self.terminal_key or not verify(body, self.password):
             return self._error("204", "Неверный токен. Проверьте пару TerminalKey/SecretKey.")
         payment = self.payments.get(int(body.get("PaymentId", 0)))
         account = str(body.get("AccountToken", ""))
@@ -128,7 +145,7 @@ class TBankSim:
             body["AccountToken"] = payment.account
         elif payment.recurrent and status == "CONFIRMED":
             body["AccountToken"] = f"sim-account-{payment.customer_key}"
-        body["Token"] = tbank.token(body, self.password)
+        body["Token"] = token(body, self.password)
         return body
 
     async def pay(self, payment_id: int, *, succeed: bool = True) -> list[str]:

@@ -1,0 +1,1 @@
+"""Users: their rows, pseudonymous references, events, plans and photo quota."""
