@@ -12,7 +12,16 @@ from agronom.store.models import ENUMS, Base
 from devstack.migrations import sqlalchemy_url
 from devstack.pytest_plugin import DatabaseTemplates
 
-TABLES = {"users", "photos", "protocols", "payments", "partner_orders", "photo_usage", "events"}
+TABLES = {
+    "users",
+    "photos",
+    "protocols",
+    "payments",
+    "partner_orders",
+    "photo_usage",
+    "events",
+    "seen_nonces",
+}
 
 
 def _diff(url: str) -> list[object]:

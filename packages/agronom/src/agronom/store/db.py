@@ -20,8 +20,8 @@ def sessions(engine: AsyncEngine) -> async_sessionmaker:  # type: ignore[type-ar
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
-def upgrade(url: str, revision: str = "head") -> None:
-    """Apply migrations up to ``revision``."""
+def upgrade(url: str, revision: str = "heads") -> None:
+    """Apply migrations up to ``revision`` (every head by default)."""
     migrations.upgrade(url, MIGRATIONS, revision)
 
 

@@ -218,3 +218,18 @@ class Event(Base):
     user_id: Mapped[int | None] = mapped_column(Integer, ForeignKey("users.id", ondelete="CASCADE"))
     event: Mapped[str] = mapped_column(Text, nullable=False)
     ts: Mapped[datetime] = mapped_column(DateTime(), nullable=False, server_default=UTC_NOW)
+
+
+class SeenNonce(Base):
+    """A signed request's nonce, kept until its signature would have expired anyway: a replay
+    inside the window finds its nonce here and is refused (bot requests, partner orders)."""
+
+    __tablename__ = "seen_nonces"
+    __table_args__ = (
+        PrimaryKeyConstraint("scope", "nonce", name="pk_seen_nonces"),
+        Index("ix_seen_nonces_expires_at", "expires_at"),
+    )
+
+    scope: Mapped[str] = mapped_column(Text)  # who signed: "bot", "partner"
+    nonce: Mapped[str] = mapped_column(Text)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(), nullable=False)
