@@ -42,6 +42,8 @@ class Settings(StackSettings):
         "tbank_notification_url",
         "tbank_autopay_notification_url",
         "auth_max_age_s",
+        "partner_hmac_secret_previous",
+        "partner_max_age_s",
         "api_base_url",
     }
 
@@ -94,6 +96,13 @@ class Settings(StackSettings):
     partner_hmac_secret: SecretStr = Field(
         SecretStr("dev-partner-secret"), description="AgroStore's HMAC-SHA256 key for orders"
     )
+    partner_hmac_secret_previous: SecretStr = Field(
+        SecretStr(""),
+        description="AgroStore's previous key, still accepted while a rotation is under way",
+    )
+    partner_max_age_s: int = Field(
+        300, ge=10, le=3600, description="How far a partner request's X-Timestamp may be from now"
+    )
     api_keys: SecretStr = Field(
         SecretStr("dev-admin-key"),
         description="Comma-separated X-API-Key values for operator calls (DSR on behalf of a user)",
@@ -137,6 +146,11 @@ class Settings(StackSettings):
     api_base_url: str = Field("http://127.0.0.1:8000", description="Where the bot finds this API")
 
     log_level: str = Field("INFO", description="Log level (DEBUG, INFO, WARNING, ERROR)")
+
+    def partner_secrets(self) -> list[str]:
+        """The keys a partner request may be signed with: the current one, then the previous."""
+        keys = (self.partner_hmac_secret, self.partner_hmac_secret_previous)
+        return [k.get_secret_value() for k in keys if k.get_secret_value()]
 
     @field_validator("quota_timezone")
     @classmethod

@@ -38,16 +38,42 @@ async def partner_order(
     rt: Rt,
     x_signature: Annotated[
         str | None,
-        Header(alias=partners.HEADER, description="hex HMAC-SHA256 of the body"),
+        Header(
+            alias=partners.HEADER,
+            description='hex HMAC-SHA256 of "<X-Timestamp>.<X-Nonce>." + the body',
+        ),
+    ] = None,
+    x_timestamp: Annotated[
+        str | None,
+        Header(alias=partners.TIMESTAMP_HEADER, description="unix seconds, within the window"),
+    ] = None,
+    x_nonce: Annotated[
+        str | None,
+        Header(alias=partners.NONCE_HEADER, description="8-64 of [A-Za-z0-9_-], used once"),
     ] = None,
 ) -> JSONResponse:
-    """An AgroStore order: signature checked in constant time; ``order_id`` unique."""
+    """An AgroStore order: signature over time, nonce and body checked in constant time; a
+    stale or replayed request refused; ``order_id`` unique; status moves only forwards."""
     raw = await request.body()
+    settings = rt.settings
     checked = partners.check_signature(
-        raw, x_signature, rt.settings.partner_hmac_secret.get_secret_value()
+        raw,
+        given=x_signature,
+        timestamp=x_timestamp,
+        nonce=x_nonce,
+        secrets=settings.partner_secrets(),
+        now=rt.wallclock(),
+        max_age_s=settings.partner_max_age_s,
     )
     order = parse(schemas.PartnerOrderIn, raw)
     async with rt.sessions.begin() as session:
+        await partners.claim_nonce(
+            session,
+            x_nonce or "",
+            timestamp=x_timestamp or "0",
+            max_age_s=settings.partner_max_age_s,
+            now=rt.wallclock(),
+        )
         recorded = await partners.record(
             session,
             order_id=order.order_id,
