@@ -101,7 +101,9 @@ def api(
     with endpoints(settings, temporal=False, keep=True) as ep:
         db.upgrade(ep.database_url)
         uvicorn.run(
-            create_app(settings, database_url=ep.database_url),
+            create_app(
+                settings, database_url=ep.database_url, temporal_address=settings.temporal_address
+            ),
             host=host,
             port=port,
             log_level=settings.log_level.lower(),

@@ -30,6 +30,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from agronom.api import health, schemas
 from agronom.api.deps import Runtime, describe
+from agronom.api.middleware import RequestContext
 from agronom.clock import Clock, system_clock
 from agronom.diagnosis import routes as diagnosis_routes
 from agronom.diagnosis.model import VisionModel
@@ -64,9 +65,11 @@ def create_app(
     clock: Clock = system_clock,
     http: httpx.AsyncClient | None = None,
     wallclock: Callable[[], float] = time.time,
+    temporal_address: str | None = None,
 ) -> FastAPI:
     """The API over one database. ``clock`` is business time (quotas, PRO, TTLs); ``wallclock``
-    is real time, for the freshness of signed headers."""
+    is real time, for the freshness of signed headers; ``temporal_address``, when given, is
+    checked by ``/health``."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -97,6 +100,8 @@ def create_app(
             clock=clock,
             wallclock=wallclock,
             sessions=async_sessionmaker(engine, expire_on_commit=False),
+            temporal_address=temporal_address,
+            temporal_namespace=settings.temporal_namespace,
         )
         try:
             yield
@@ -113,6 +118,7 @@ def create_app(
     )
     for router in ROUTERS:
         app.include_router(router)
+    app.add_middleware(RequestContext)
     app.add_exception_handler(AgronomError, _agronom_error)  # type: ignore[arg-type]  # Starlette types handlers by Exception
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]  # as above
     app.add_exception_handler(RequestValidationError, _invalid)  # type: ignore[arg-type]  # as above

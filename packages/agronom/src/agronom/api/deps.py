@@ -17,6 +17,7 @@ import httpx
 from fastapi import Depends, Header, Request
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from temporalio.client import Client
 
 from agronom import auth
 from agronom.api import schemas
@@ -43,6 +44,19 @@ class Runtime:
     clock: Clock  # business time: quotas, PRO, TTLs
     wallclock: Callable[[], float]  # real time: the freshness of signed headers
     sessions: async_sessionmaker[AsyncSession]
+    temporal_address: str | None = None  # checked by /health; the API starts no workflow
+    temporal_namespace: str = "default"
+    _temporal: Client | None = None
+
+    async def temporal(self) -> Client:
+        """A Temporal client, connected on first use."""
+        if self._temporal is None:
+            if self.temporal_address is None:
+                raise RuntimeError("no Temporal address configured")
+            self._temporal = await Client.connect(
+                self.temporal_address, namespace=self.temporal_namespace
+            )
+        return self._temporal
 
 
 def runtime(request: Request) -> Runtime:

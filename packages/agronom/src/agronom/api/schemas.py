@@ -127,4 +127,8 @@ class DeleteUserResponse(BaseModel):
 
 
 class Health(BaseModel):
+    """Each dependency's state: ``ok``, ``error: <what>``, or ``not configured``."""
+
     database: str
+    object_store: str
+    temporal: str

@@ -77,6 +77,15 @@ async def pending(engine: AsyncEngine) -> list[int]:
         return list(rows.scalars())
 
 
+async def oldest_open(engine: AsyncEngine) -> datetime | None:
+    """When the oldest recorded, unfinished deletion request was made (None: none open)."""
+    async with engine.connect() as conn:
+        oldest: datetime | None = await conn.scalar(
+            select(func.min(Event.ts)).where(Event.event == REQUESTED)
+        )
+    return oldest
+
+
 async def delete_user(
     engine: AsyncEngine, store: storage.ObjectStore, tg_id: int, *, secret: str, now: datetime
 ) -> Deleted:

@@ -55,6 +55,9 @@ class ObjectStore(Protocol):
 
     async def exists(self, key: str) -> bool: ...
 
+    async def ping(self) -> None:
+        """Raise unless the store can be read and written now (for ``/health``)."""
+
 
 def _check_key(key: str) -> str:
     parts = key.split("/")
@@ -98,6 +101,14 @@ class LocalStore:
 
     async def list(self, prefix: str) -> list[StoredObject]:
         return await asyncio.to_thread(lambda: list(self._walk(prefix)))
+
+    async def ping(self) -> None:
+        def check() -> None:
+            self.root.mkdir(parents=True, exist_ok=True)
+            if not os.access(self.root, os.R_OK | os.W_OK | os.X_OK):
+                raise PermissionError(f"{self.root} is not readable and writable")
+
+        await asyncio.to_thread(check)
 
     def _walk(self, prefix: str) -> Iterator[StoredObject]:
         if not self.root.is_dir():
@@ -183,6 +194,9 @@ class S3Store:
             return found
 
         return await asyncio.to_thread(run)
+
+    async def ping(self) -> None:
+        await asyncio.to_thread(self.client.head_bucket, Bucket=self.bucket)
 
     async def ensure_bucket(self) -> None:
         """Create the bucket if missing and set the contract's lifecycle rules on it."""
