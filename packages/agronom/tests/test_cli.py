@@ -14,6 +14,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from agronom.settings import Settings
 from devstack.pytest_plugin import environ_without
+from devstack.settings import SettingsError
 
 SCRIPT = Path(sys.executable).parent / "agronom"
 
@@ -69,31 +70,38 @@ def test_demo_round_trip_on_configured_servers(
     assert not (tmp_path / "stack").exists(), "configured servers: nothing embedded started"
 
 
+BOT_ONLY = {
+    "APP_ENV": "production",
+    "BOT_API_SECRET": "b" * 32,
+    "API_BASE_URL": "http://127.0.0.1:1",
+    "TELEGRAM_BOT_TOKEN": "123:abc",
+    "TELEGRAM_API_BASE": "http://127.0.0.1:1",
+    "TELEGRAM_WEBHOOK_SECRET": "w" * 32,
+}
+
+
 def test_production_refuses_to_poll_telegram(base_env, tmp_path) -> None:
-    """Every production key set but TELEGRAM_WEBHOOK_URL: the bot stops before any request."""
-    production = {
-        "APP_ENV": "production",
-        "DB_HOST": "127.0.0.1",
-        "DB_PORT": "1",
-        "DB_USERNAME": "agronom",
-        "DB_PASSWORD": "x",
-        "TEMPORAL_ADDRESS": "127.0.0.1:1",
-        "OPENAI_BASE_URL": "http://127.0.0.1:1/v1",
-        "OPENAI_API_KEY": "k",
-        "OPENAI_MODEL": "m",
-        "STORAGE_BACKEND": "s3",
-        "S3_BUCKET": "b",
-        "S3_ACCESS_KEY_ID": "a",
-        "S3_SECRET_ACCESS_KEY": "s",
-        "BOT_API_SECRET": "b" * 32,
-        "PSEUDONYM_SECRET": "p" * 32,
-        "PARTNER_HMAC_SECRET": "h" * 32,
-        "API_KEYS": "op-key",
-        "TBANK_TERMINAL_KEY": "t",
-        "TBANK_PASSWORD": "pw",
-        "TELEGRAM_BOT_TOKEN": "123:abc",
-        "TELEGRAM_WEBHOOK_SECRET": "w" * 32,
-    }
-    result = agronom("bot", env={**base_env, **production}, cwd=tmp_path)
+    """The bot's own keys, and nothing else (no database, no bank, no model), pass the
+    settings check; without TELEGRAM_WEBHOOK_URL it stops before any request."""
+    result = agronom("bot", env={**base_env, **BOT_ONLY}, cwd=tmp_path)
     assert result.returncode == 2, result.stderr
     assert "TELEGRAM_WEBHOOK_URL" in result.stderr and "long polling" in result.stderr
+
+
+def test_each_process_requires_only_its_own_secrets(base_env, tmp_path) -> None:
+    env = {**base_env, **BOT_ONLY, "TELEGRAM_WEBHOOK_URL": "https://bot.example/hook"}
+    api = agronom("api", env=env, cwd=tmp_path)
+    assert api.returncode == 2
+    for needed in ("DB_HOST", "TBANK_PASSWORD", "OPENAI_API_KEY", "PARTNER_HMAC_SECRET"):
+        assert needed in api.stderr
+    for foreign in ("TELEGRAM_BOT_TOKEN", "TELEGRAM_WEBHOOK_SECRET"):
+        assert foreign not in api.stderr, "the API never reads the bot's token"
+    worker = agronom("worker", env=env, cwd=tmp_path)
+    assert worker.returncode == 2
+    assert "TBANK_PASSWORD" in worker.stderr and "TEMPORAL_ADDRESS" in worker.stderr
+    for foreign in ("OPENAI_API_KEY", "PARTNER_HMAC_SECRET", "BOT_API_SECRET", "API_KEYS"):
+        assert foreign not in worker.stderr, f"the worker never reads {foreign}"
+    keys = {k.lower(): v for k, v in {**BOT_ONLY, "TELEGRAM_WEBHOOK_URL": "https://b/h"}.items()}
+    assert Settings.load(process="bot", **keys).telegram_webhook_url == "https://b/h"
+    with pytest.raises(SettingsError, match="DB_HOST"):
+        Settings.load(process="api", **keys)

@@ -42,8 +42,10 @@ def _load(
     """Load the settings once, before any command: production refuses missing keys here."""
     from agronom.settings import Settings  # noqa: PLC0415
 
+    # Each process requires only its own keys in production (Settings.PROCESSES).
+    process = ctx.invoked_subcommand if ctx.invoked_subcommand in Settings.PROCESSES else None
     try:
-        ctx.obj = Settings.load()
+        ctx.obj = Settings.load(process=process)
     except SettingsError as exc:
         err.print(f"[red]error:[/] {exc}", soft_wrap=True)
         raise typer.Exit(2) from None

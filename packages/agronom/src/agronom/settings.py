@@ -17,6 +17,24 @@ from pydantic import Field, SecretStr, field_validator
 
 from devstack.settings import StackSettings
 
+DATABASE_KEYS = ("database_url", "db_host", "db_port", "db_username", "db_password", "db_name")
+STORAGE_KEYS = (
+    "storage_backend",
+    "storage_dir",
+    "s3_bucket",
+    "s3_endpoint_url",
+    "s3_region",
+    "s3_access_key_id",
+    "s3_secret_access_key",
+)
+TBANK_KEYS = (
+    "tbank_terminal_key",
+    "tbank_password",
+    "tbank_api_base",
+    "tbank_notification_url",
+    "tbank_autopay_notification_url",
+)
+
 
 class Settings(StackSettings):
     """Everything Pocket Agronomist reads from its environment."""
@@ -46,6 +64,50 @@ class Settings(StackSettings):
         "partner_max_age_s",
         "api_base_url",
     }
+
+    # The keys each process reads beyond the shared ones (APP_ENV, LOG_LEVEL, product rules):
+    # in production a process requires only its own, so the bot never holds the bank's
+    # password and the API never holds the Telegram token. A key named by no process is
+    # required by every process. ``None`` (config, demo) requires them all.
+    PROCESSES: ClassVar[dict[str, frozenset[str]]] = {
+        "api": frozenset(
+            {
+                *DATABASE_KEYS,
+                "temporal_address",  # /health checks it
+                "openai_base_url",
+                "openai_api_key",
+                "openai_model",
+                *STORAGE_KEYS,
+                "bot_api_secret",
+                "pseudonym_secret",
+                "partner_hmac_secret",
+                "api_keys",
+                *TBANK_KEYS,
+            }
+        ),
+        "worker": frozenset(
+            {*DATABASE_KEYS, "temporal_address", *STORAGE_KEYS, "pseudonym_secret", *TBANK_KEYS}
+        ),
+        "bot": frozenset(
+            {
+                "bot_api_secret",
+                "api_base_url",
+                "telegram_bot_token",
+                "telegram_api_base",
+                "telegram_webhook_url",
+                "telegram_webhook_secret",
+            }
+        ),
+        "migrate": frozenset(DATABASE_KEYS),
+    }
+
+    @classmethod
+    def not_needed_by(cls, process: str | None) -> set[str]:
+        if process is None:
+            return set()
+        if process not in cls.PROCESSES:
+            raise ValueError(f"unknown process {process!r}: one of {', '.join(cls.PROCESSES)}")
+        return set().union(*cls.PROCESSES.values()) - cls.PROCESSES[process]
 
     # ---------------------------------------------------------------- product rules
     free_photos_per_month: int = Field(5, ge=0, description="Photos a free user may send a month")

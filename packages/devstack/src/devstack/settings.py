@@ -79,10 +79,12 @@ class StackSettings(BaseSettings):
 
     # ------------------------------------------------------------------ loading
     @classmethod
-    def load(cls, **overrides: Any) -> Self:
+    def load(cls, *, process: str | None = None, **overrides: Any) -> Self:
         """Build the settings once, at an entrypoint; raise :class:`SettingsError` (one line).
 
         Args:
+            process: which of the app's processes loads them (see :meth:`not_needed_by`):
+                production then requires only that process's keys. None: every key.
             overrides: values that win over the environment (tests, CLI options).
         """
         env = os.environ.get("APP_ENV", overrides.get("app_env", AppEnv.DEVELOPMENT))
@@ -93,7 +95,7 @@ class StackSettings(BaseSettings):
             first = exc.errors()[0]
             key = str(first["loc"][0]).upper() if first["loc"] else "?"
             raise SettingsError(key, f"setting {key}: {first['msg']}") from None
-        settings.check_production()
+        settings.check_production(process)
         return settings
 
     @classmethod
@@ -106,12 +108,19 @@ class StackSettings(BaseSettings):
         """Every environment key these settings read."""
         return {cls.key(f) for f in cls.model_fields}
 
-    def check_production(self) -> None:
-        """In production every key must come from the environment, none from a default."""
+    @classmethod
+    def not_needed_by(cls, process: str | None) -> set[str]:
+        """Keys that ``process`` never reads, so production need not give them to it (an app
+        with several processes overrides this: each process holds only its own secrets)."""
+        return set()
+
+    def check_production(self, process: str | None = None) -> None:
+        """In production every key ``process`` reads must come from the environment, none
+        from a default."""
         if self.app_env is not AppEnv.PRODUCTION:
             return
         given = self.model_fields_set
-        skip = set(self.production_optional)
+        skip = set(self.production_optional) | self.not_needed_by(process)
         if "database_url" in given:
             skip.update(_DB_GROUP)
         else:
