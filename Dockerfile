@@ -1,6 +1,8 @@
 # syntax=docker/dockerfile:1
-# SM Core. One image, three processes: START_MODE=api|worker|migrate (docker/entrypoint.sh).
+# SM Core (default) or Pocket Agronomist (--build-arg APP=agronom): one image per app, its
+# processes picked by START_MODE=api|worker|migrate (agronom also bot) (docker/entrypoint.sh).
 #   docker build -t sm-core .
+#   docker build --build-arg APP=agronom -t agronom .
 #   docker run -e START_MODE=api -e APP_ENV=production -e ... -p 8000:8000 sm-core
 # docker-compose.yml runs it with PostgreSQL and Temporal.
 
@@ -10,10 +12,13 @@
 # `podman import`, with PYTHON=/usr/bin/python3.11 (benchmarks/image.py builds that way).
 ARG PYTHON_IMAGE=python:3.11-slim
 ARG PYTHON=/usr/local/bin/python3.11
+# The workspace member the image runs: sm-core or agronom.
+ARG APP=sm-core
 
 # ---------------------------------------------------------------- builder
 FROM ${PYTHON_IMAGE} AS builder
 ARG PYTHON
+ARG APP
 
 # An optional build secret `ca_bundle`: a CA bundle for a network that inspects TLS
 # (`--secret id=ca_bundle,src=/etc/ssl/certs/ca-certificates.crt`). pip and uv trust it while
@@ -47,18 +52,19 @@ COPY packages/agrosim/pyproject.toml packages/agrosim/
 # devstack comes without its `embedded` extra: no PostgreSQL or Temporal binaries in the image.
 RUN --mount=type=cache,target=/root/.cache/uv --mount=type=secret,id=ca_bundle,required=false \
     if [ -s /run/secrets/ca_bundle ]; then export SSL_CERT_FILE=/run/secrets/ca_bundle; fi \
-    && uv sync --locked --no-dev --no-install-workspace --package sm-core
+    && uv sync --locked --no-dev --no-install-workspace --package ${APP}
 
-# Then SM Core and devstack (the only members it needs), installed as wheels (--no-editable):
+# Then the app and devstack (the only members it needs), installed as wheels (--no-editable):
 # the runtime stage takes the venv alone, not the sources.
 COPY packages/devstack/src packages/devstack/src
-COPY packages/sm-core/src packages/sm-core/src
+COPY packages/${APP}/src packages/${APP}/src
 RUN --mount=type=cache,target=/root/.cache/uv --mount=type=secret,id=ca_bundle,required=false \
     if [ -s /run/secrets/ca_bundle ]; then export SSL_CERT_FILE=/run/secrets/ca_bundle; fi \
-    && uv sync --locked --no-dev --no-editable --package sm-core
+    && uv sync --locked --no-dev --no-editable --package ${APP}
 
 # ---------------------------------------------------------------- runtime
 FROM ${PYTHON_IMAGE} AS runtime
+ARG APP
 
 RUN groupadd --system --gid 10001 smcore \
     && useradd --system --uid 10001 --gid smcore --no-create-home --home-dir /app \
@@ -74,6 +80,7 @@ COPY --chmod=0755 docker/entrypoint.sh docker/healthcheck.sh /app/docker/
 ENV PATH=/app/.venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     APP_ENV=production \
+    APP_BIN=${APP} \
     PORT=8000
 
 WORKDIR /app
