@@ -6,7 +6,7 @@ The contract's columns are ``TIMESTAMP`` (without time zone): they hold UTC, nai
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 Clock = Callable[[], datetime]
@@ -29,6 +29,19 @@ def month_key(moment: datetime, zone: str) -> str:
     clock here gives it) falls in on the calendar of ``zone`` (``QUOTA_TIMEZONE``)."""
     local = moment.replace(tzinfo=UTC).astimezone(ZoneInfo(zone))
     return f"{local.year:04d}-{local.month:02d}"
+
+
+def local_date(moment: datetime, zone: str) -> date:
+    """The calendar day ``moment`` (naive UTC) falls on in ``zone``."""
+    return moment.replace(tzinfo=UTC).astimezone(ZoneInfo(zone)).date()
+
+
+def day_bounds(day: date, zone: str) -> tuple[datetime, datetime]:
+    """``[start, end)`` of ``day`` on the calendar of ``zone``, as naive UTC."""
+    tz = ZoneInfo(zone)
+    start = datetime.combine(day, time(), tzinfo=tz)
+    end = datetime.combine(day + timedelta(days=1), time(), tzinfo=tz)
+    return naive_utc(start), naive_utc(end)
 
 
 def fixed(moment: datetime) -> Clock:

@@ -6,6 +6,7 @@ import csv
 import io
 import uuid
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from temporalio.testing import WorkflowEnvironment
 
@@ -145,12 +146,47 @@ async def test_the_daily_export_writes_metrics_for_metabase(
     assert "11" not in activity.split("\n", 1)[1].replace(",1,1,0,free", ""), "no Telegram ids"
 
 
+async def test_the_daily_export_counts_the_users_day_not_utcs(
+    *, api, sign, clock, jobs, store, vision
+) -> None:
+    clock.now = datetime(2026, 3, 10, 22, 30)  # 01:30 on the 11th in Moscow
+    assert (await _diagnose(api, sign, 13)).status_code == 200
+    await jobs.run("agronom.MetricsExport", datetime(2026, 3, 10, 21, 15))  # 00:15 Moscow
+    tenth = dict(
+        csv.reader(io.StringIO((await store.get("exports/daily/2026-03-10/metrics.csv")).decode()))
+    )
+    assert tenth["photos"] == "0", "01:30 in Moscow is the 11th there"
+    await jobs.run("agronom.MetricsExport", datetime(2026, 3, 11, 21, 15))
+    eleventh = dict(
+        csv.reader(io.StringIO((await store.get("exports/daily/2026-03-11/metrics.csv")).decode()))
+    )
+    assert eleventh["photos"] == "1"
+
+
+async def test_payments_older_than_five_years_are_purged(*, sql, jobs) -> None:
+    sql(
+        "INSERT INTO payments (amount, currency, status, provider, external_id, autopay, "
+        "created_at, updated_at) VALUES "
+        "(100, 'RUB', 'success', 'SBP:Tinkoff', 'old', false, '2021-03-09 23:59', now()), "
+        "(100, 'RUB', 'success', 'SBP:Tinkoff', 'edge', false, '2021-03-10 12:00', now()), "
+        "(100, 'RUB', 'success', 'SBP:Tinkoff', 'young', false, '2024-01-01', now()) "
+        "RETURNING id"
+    )
+    result = await jobs.run("agronom.PaymentRetention", datetime(2026, 3, 10, 12, 0))
+    assert result.counts == {"purged": 1}
+    assert sql("SELECT external_id FROM payments ORDER BY external_id") == [("edge",), ("young",)]
+
+
 async def test_the_schedules_exist_with_their_cron_and_can_be_updated(
     temporal_env: WorkflowEnvironment,
 ) -> None:
     prefix = f"t{uuid.uuid4().hex[:6]}-"
-    ids = await schedules.ensure(temporal_env.client, task_queue="q", prefix=prefix)
-    assert await schedules.ensure(temporal_env.client, task_queue="q2", prefix=prefix) == ids
+    zone = "Europe/Moscow"
+    ids = await schedules.ensure(temporal_env.client, task_queue="q", prefix=prefix, zone=zone)
+    assert (
+        await schedules.ensure(temporal_env.client, task_queue="q2", prefix=prefix, zone=zone)
+        == ids
+    )
     try:
         for job in schedules.JOBS:
             described = await temporal_env.client.get_schedule_handle(
@@ -158,7 +194,10 @@ async def test_the_schedules_exist_with_their_cron_and_can_be_updated(
             ).describe()
             assert described.schedule.action.task_queue == "q2"  # type: ignore[union-attr]
             minute, hour, day = job.cron.split()[:3]
-            for moment in described.info.next_action_times:
+            # The users' calendar jobs fire at their cron's hour in Moscow (21:00 UTC for 00:00).
+            calendar = ZoneInfo(zone if job.local else "UTC")
+            for utc_moment in described.info.next_action_times:
+                moment = utc_moment.astimezone(calendar)
                 assert moment.minute == int(minute)
                 if hour != "*":
                     assert moment.hour == int(hour)

@@ -12,11 +12,12 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Sequence
-from datetime import date, datetime, time, timedelta
+from datetime import date
 
 from sqlalchemy import and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from agronom.clock import day_bounds
 from agronom.store import objects as storage
 from agronom.store.models import (
     Event,
@@ -44,11 +45,16 @@ def _csv(rows: Sequence[tuple[object, ...]], header: tuple[str, ...]) -> bytes:
 
 
 async def export_day(
-    session: AsyncSession, store: storage.ObjectStore, day: date, *, secret: str
+    session: AsyncSession,
+    store: storage.ObjectStore,
+    day: date,
+    *,
+    secret: str,
+    zone: str = "UTC",
 ) -> dict[str, int]:
-    """Write (or rewrite: the export is a pure function of the rows) the files of ``day``."""
-    start = datetime.combine(day, time())
-    end = start + timedelta(days=1)
+    """Write (or rewrite: the export is a pure function of the rows) the files of ``day``, a
+    calendar day in ``zone`` (``QUOTA_TIMEZONE``: the users' day, not UTC's)."""
+    start, end = day_bounds(day, zone)
     in_day = and_(Photo.ts >= start, Photo.ts < end)
     metrics: list[tuple[object, ...]] = []
 

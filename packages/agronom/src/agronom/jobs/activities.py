@@ -9,11 +9,12 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from temporalio import activity
 
+from agronom.clock import local_date
 from agronom.dsr import service as dsr
 from agronom.exports import service as exports
 from agronom.jobs import service
 from agronom.jobs.models import JobInput, JobResult
-from agronom.payments import charges, tbank
+from agronom.payments import charges, retention, tbank
 from agronom.payments import service as payments
 from agronom.settings import Settings
 from agronom.store import objects as storage
@@ -49,6 +50,7 @@ class JobActivities:
             self.metrics_export,
             self.autopay,
             self.dsr_sweep,
+            self.payment_retention,
         ]
 
     @activity.defn(name="agronom.autopay")
@@ -83,6 +85,20 @@ class JobActivities:
             "autopay", now.isoformat(), {"due": len(due), "charged": started, "failed": failed}
         )
 
+    @activity.defn(name="agronom.payment_retention")
+    async def payment_retention(self, request: JobInput) -> JobResult:
+        """Purge payments older than five years, a batch per transaction."""
+        now = _as_of(request)
+        purged = 0
+        while True:
+            async with self.sessions.begin() as session:
+                batch = await retention.purge(session, now=now)
+            purged += batch
+            activity.heartbeat(purged)
+            if batch < retention.BATCH:
+                break
+        return JobResult("payment_retention", now.isoformat(), {"purged": purged})
+
     @activity.defn(name="agronom.reset_quota")
     async def reset_quota(self, request: JobInput) -> JobResult:
         now = _as_of(request)
@@ -116,11 +132,15 @@ class JobActivities:
 
     @activity.defn(name="agronom.metrics_export")
     async def metrics_export(self, request: JobInput) -> JobResult:
-        """Export the day before ``as_of`` (the schedule runs just after midnight)."""
+        """Export the day before ``as_of`` on the users' calendar (the schedule runs just after
+        midnight in QUOTA_TIMEZONE)."""
         now = _as_of(request)
-        day = (now - timedelta(days=1)).date()
+        zone = self.settings.quota_timezone
+        day = local_date(now, zone) - timedelta(days=1)
         async with self.sessions.begin() as session:
-            counts = await exports.export_day(session, self.store, day, secret=self.secret)
+            counts = await exports.export_day(
+                session, self.store, day, secret=self.secret, zone=zone
+            )
         return JobResult("metrics_export", now.isoformat(), counts)
 
     @activity.defn(name="agronom.dsr_sweep")

@@ -78,6 +78,13 @@ class DsrSweepWorkflow:
         return await _run("agronom.dsr_sweep", request)
 
 
+@workflow.defn(name="agronom.PaymentRetention")
+class PaymentRetentionWorkflow:
+    @workflow.run
+    async def run(self, request: JobInput) -> JobResult:
+        return await _run("agronom.payment_retention", request)
+
+
 WORKFLOWS = [
     QuotaResetWorkflow,
     PhotoRetentionWorkflow,
@@ -85,4 +92,5 @@ WORKFLOWS = [
     MetricsExportWorkflow,
     AutopayWorkflow,
     DsrSweepWorkflow,
+    PaymentRetentionWorkflow,
 ]
