@@ -139,13 +139,37 @@ async def api(
 
 
 class Signer:
-    """Signs the bot's X-Telegram-User header, as the bot does."""
+    """Signs requests for a Telegram user as the bot does: ``api.get(url, auth=sign(42))``
+    signs that request's method, path and body with a fresh nonce (:class:`auth.BotAuth`)."""
 
     def __call__(
         self, tg_id: int, *, secret: str = BOT_SECRET, at: float | None = None
+    ) -> auth.BotAuth:
+        return auth.BotAuth(
+            tg_id, secret=secret, wallclock=time.time if at is None else (lambda: at)
+        )
+
+    def header(
+        self,
+        tg_id: int,
+        *,
+        method: str,
+        target: str,
+        body: bytes = b"",
+        secret: str = BOT_SECRET,
+        nonce: str | None = None,
     ) -> dict[str, str]:
-        now = time.time() if at is None else at
-        return {auth.HEADER: auth.sign(tg_id, secret=secret, now=now)}
+        """One fixed header value, e.g. to replay it or to try it on another request."""
+        value = auth.sign(
+            tg_id,
+            secret=secret,
+            now=time.time(),
+            method=method,
+            target=target,
+            body=body,
+            nonce=nonce,
+        )
+        return {auth.HEADER: value}
 
 
 @pytest.fixture

@@ -64,7 +64,7 @@ def test_demo_round_trip_on_configured_servers(
     result = agronom("demo", "--json", env=env, cwd=tmp_path)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     summary = json.loads(result.stdout.strip().splitlines()[-1])
-    assert summary["ok"] is True and summary["failed"] == [] and summary["steps"] == 13
+    assert summary["ok"] is True and summary["failed"] == [] and summary["steps"] == 16
     for step in ("diagnosis", "EXIF stripped", "free quota", "PRO by SBP", "DSR delete"):
         assert step in result.stdout
     assert not (tmp_path / "stack").exists(), "configured servers: nothing embedded started"

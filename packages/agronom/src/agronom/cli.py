@@ -133,9 +133,7 @@ async def _worker(settings: Any, database_url: str, temporal_address: str) -> No
 
     db.upgrade(database_url)
     client = await Client.connect(temporal_address, namespace=settings.temporal_namespace)
-    ids = await schedules.ensure(
-        client, task_queue=TASK_QUEUE, zone=settings.quota_timezone
-    )
+    ids = await schedules.ensure(client, task_queue=TASK_QUEUE, zone=settings.quota_timezone)
     store = await storage.from_settings(settings)
     err.print(f"schedules: {', '.join(ids)}")
     async with running_worker(settings, database_url=database_url, client=client, store=store):

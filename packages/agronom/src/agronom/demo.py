@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 import secrets
 import tempfile
-import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -58,6 +57,8 @@ async def run_demo(
     vision = VisionSim(api_key="demo-key")
     api_port = free_port()
     bank = TBankSim(terminal_key="AgronomDEMO", password=secrets.token_hex(8))
+    # The terminal's notification URL (T-Bank's settings): link notices always go there.
+    bank.notification_url = f"http://127.0.0.1:{api_port}/v1/payments/sbp/webhook"
     demo = settings.model_copy(
         update={
             "free_photos_per_month": 3,
@@ -66,6 +67,9 @@ async def run_demo(
             "tbank_terminal_key": bank.terminal_key,
             "tbank_password": _secret(bank.password),
             "tbank_notification_url": f"http://127.0.0.1:{api_port}/v1/payments/sbp/webhook",
+            "tbank_autopay_notification_url": (
+                f"http://127.0.0.1:{api_port}/v1/payments/sbp/autopay/webhook"
+            ),
             "storage_backend": "local",
             "storage_dir": folder / "objects",
         }
@@ -149,10 +153,11 @@ class _Context:
         self.script = script
         self.vision = vision
         self.bank = bank
+        self.first_payment = 0  # T-Bank's PaymentId of the first PRO payment
 
-    def headers(self) -> dict[str, str]:
-        secret = self.settings.bot_api_secret.get_secret_value()
-        return {auth.HEADER: auth.sign(self.tg_id, secret=secret, now=time.time())}
+    def signed(self) -> auth.BotAuth:
+        """Signs each request as the bot does (method, path, body, time, a fresh nonce)."""
+        return auth.BotAuth(self.tg_id, secret=self.settings.bot_api_secret.get_secret_value())
 
     def sql(self, query: str, *params: Any) -> list[tuple[Any, ...]]:
         with psycopg.connect(self.database_url) as conn:
@@ -161,7 +166,7 @@ class _Context:
     async def photo(self, image: bytes) -> httpx.Response:
         return await self.http.post(
             "/v1/ai/diagnose",
-            headers=self.headers(),
+            auth=self.signed(),
             files={"image": ("leaf.jpg", image, "image/jpeg")},
             data={"file_id": f"demo-{uuid.uuid4().hex[:6]}"},
         )
@@ -176,9 +181,77 @@ class _Context:
         )
         return result
 
+    async def pro_by_sbp(self, client: Any, queue: str, user_id: int) -> None:
+        """T-Bank as documented: autopay refused without consent; with it, one SBP
+        confirmation pays and links the account (Init recurrent + GetQr; payment, receipt and
+        LINKACCOUNT notifications); the autopay job charges the link (Init + ChargeQr); an
+        operator's refund takes that month back."""
+        s, url = self.script, "/v1/payments/sbp/pro"
+        refused = await self.http.post(url, auth=self.signed(), json={"autopay": True})
+        shown = (await self.http.post(url, auth=self.signed(), json={})).json()
+        consent = {
+            "autopay": True,
+            "autopay_consent": True,
+            "autopay_terms_version": shown["autopay_terms_version"],
+        }
+        pro = (await self.http.post(url, auth=self.signed(), json=consent)).json()
+        s.step(
+            "autopay consent",
+            refused.status_code == 400 and pro.get("mode") == "pay_and_link",
+            f"without consent {refused.status_code}; terms {shown['autopay_terms_version']}: "
+            f"{shown['autopay_terms']}; with it {pro.get('mode')} at {pro.get('payment_url')}",
+        )
+        payment_id = next(
+            p.payment_id for p in self.bank.payments.values() if p.order_id == pro["order_id"]
+        )
+        self.first_payment = payment_id
+        answers = await self.bank.pay(payment_id)
+        replay = await self.http.post(
+            "/v1/payments/sbp/webhook",
+            json=self.bank.notification(self.bank.payments[payment_id], "CONFIRMED"),
+        )
+        limits = (await self.http.get("/v1/limits", auth=self.signed())).json()
+        payments = self.sql("SELECT status::text FROM payments WHERE user_id = %s", user_id)
+        link = self.sql("SELECT status FROM sbp_account_links WHERE user_id = %s", user_id)
+        s.step(
+            "PRO by SBP, account linked",
+            answers == ["OK"] * 4
+            and replay.text == "OK"
+            and payments == [("success",)]
+            and link == [("ACTIVE",)]
+            and limits["plan"] == "pro"
+            and limits["autopay_enabled"],
+            f"order {pro['order_id']} {pro['amount']} kop.; T-Bank notified {answers} "
+            f"(payment, receipt, LINKACCOUNT), replay {replay.text}; payments {payments}; "
+            f"link {link}; PRO until {limits['pro_expires_at']}",
+        )
+        expires = datetime.fromisoformat(limits["pro_expires_at"]).replace(tzinfo=None)
+        charged = await self.job(client, queue, "agronom.Autopay", expires - timedelta(hours=3))
+        after = (await self.http.get("/v1/limits", auth=self.signed())).json()
+        charge_ids = [x.request["PaymentId"] for x in self.bank.exchanges if x.method == "ChargeQr"]
+        s.step(
+            "autopay charge",
+            charged.counts == {"due": 1, "charged": 1, "failed": 0}
+            and after["pro_expires_at"] > limits["pro_expires_at"],
+            f"job {charged.counts}: Init recurrent + ChargeQr {charge_ids}; "
+            f"PRO until {after['pro_expires_at']}",
+        )
+        key = self.settings.api_keys.get_secret_value().split(",")[0].strip()
+        refund = await self.http.post(
+            "/v1/payments/sbp/refund",
+            headers={"X-API-Key": key},
+            json={"payment_id": str(charge_ids[-1]) if charge_ids else "0"},
+        )
+        back = (await self.http.get("/v1/limits", auth=self.signed())).json()
+        s.step(
+            "refund",
+            refund.status_code == 200 and back["pro_expires_at"] == limits["pro_expires_at"],
+            f"{refund.json()}; PRO back to {back['pro_expires_at']}",
+        )
+
     async def run(self, client: Any, queue: str) -> None:
         s = self.script
-        limits = (await self.http.get("/v1/limits", headers=self.headers())).json()
+        limits = (await self.http.get("/v1/limits", auth=self.signed())).json()
         s.step("new user", limits["plan"] == "free", f"tg_id {self.tg_id}, {limits}")
 
         sick = await self.photo(photos.leaf(spots="brown", gps=True))
@@ -221,29 +294,7 @@ class _Context:
             f"{fourth.json().get('error_code')}",
         )
 
-        pro = (
-            await self.http.post(
-                "/v1/payments/sbp/pro", headers=self.headers(), json={"months": 1, "autopay": True}
-            )
-        ).json()
-        payment_id = int(pro["payment_url"].rsplit("/", 1)[1])
-        answers = await self.bank.pay(payment_id)
-        replay = await self.http.post(
-            "/v1/payments/sbp/webhook",
-            json=self.bank.notification(self.bank.payments[payment_id], "CONFIRMED"),
-        )
-        limits = (await self.http.get("/v1/limits", headers=self.headers())).json()
-        payments = self.sql("SELECT status::text FROM payments WHERE user_id = %s", user_id)
-        s.step(
-            "PRO by SBP",
-            answers == ["OK", "OK"]
-            and replay.text == "OK"
-            and payments == [("success",)]
-            and limits["plan"] == "pro"
-            and limits["autopay_enabled"],
-            f"order {pro['order_id']} {pro['amount']} kop.; T-Bank notified {answers}, replay "
-            f"{replay.text}; payments {payments}; PRO until {limits['pro_expires_at']}",
-        )
+        await self.pro_by_sbp(client, queue, user_id)
         fifth = await self.photo(photos.leaf(seed=7))
         s.step(
             "PRO quota",
@@ -251,7 +302,7 @@ class _Context:
             f"photo {fifth.status_code}, {fifth.json().get('usage')}",
         )
 
-        await self.http.put("/v1/ml/consent", headers=self.headers(), json={"enabled": True})
+        await self.http.put("/v1/ml/consent", auth=self.signed(), json={"enabled": True})
         now = datetime.now(UTC).replace(tzinfo=None)
         dataset = await self.job(client, queue, "agronom.MlDataset", now)
         s.step("ML dataset", dataset.counts.get("copied", 0) >= 4, f"job {dataset.counts}")
@@ -263,24 +314,22 @@ class _Context:
             "quota reset", reset.counts["opened"] >= 1, f"job as of {first_next}: {reset.counts}"
         )
 
-        cancel = await self.http.post("/v1/payments/sbp/autopay/cancel", headers=self.headers())
+        cancel = await self.http.post("/v1/payments/sbp/autopay/cancel", auth=self.signed())
         s.step(
             "autopay cancel",
             cancel.json() == {"autopay_enabled": False, "changed": True},
             str(cancel.json()),
         )
 
-        deleted = (
-            await self.http.post("/v1/dsr/delete_user", headers=self.headers(), json={})
-        ).json()
+        deleted = (await self.http.post("/v1/dsr/delete_user", auth=self.signed(), json={})).json()
         left = {
             table: self.sql(f"SELECT count(*) FROM {table} WHERE user_id = %s", user_id)[0][0]  # noqa: S608
-            for table in ("photos", "photo_usage", "events", "partner_orders")
+            for table in ("photos", "photo_usage", "events", "partner_orders", "sbp_account_links")
         }
         objects = [o.key for o in await self.store.list("") if ref in o.key]
         kept = self.sql(
             "SELECT count(*) FROM payments WHERE external_id = %s AND user_id IS NULL",
-            str(payment_id),
+            str(self.first_payment),
         )[0][0]
         s.step(
             "DSR delete",

@@ -8,13 +8,17 @@ status at the API edge::
     │   └── ConflictError             BAD_REQUEST     409  it contradicts what is stored
     ├── Unauthorized                  UNAUTHORIZED    401  no or a bad signature / Token
     ├── LimitExceeded                 LIMIT_EXCEEDED  429  the monthly photo quota is used up
+    ├── TooManyRequests               LIMIT_EXCEEDED  429  too fast, or too many refused photos
     ├── NoLeaf                        NO_LEAF         422  no plant in the photo
     ├── ModelTimeout                  GPT_TIMEOUT     504  the diagnosis model gave no answer
+    ├── ModelRefusedPhoto             BAD_REQUEST     502  the diagnosis model refused the call
     ├── NotFound                      BAD_REQUEST     404  the thing asked for does not exist
     └── UpstreamError                 BAD_REQUEST     502  T-Bank refused or did not answer
 
 Transient vs terminal: only :class:`ModelTimeout` follows retries (the model was tried
-``attempts`` times); every other error is terminal for the request that raised it.
+``attempts`` times, or its circuit breaker is open); every other error is terminal for the
+request that raised it. An error with ``retry_after_s`` set is answered with a ``Retry-After``
+header: the client may try again after that many seconds.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ class AgronomError(Exception):
 
     error_code: ErrorCode = ErrorCode.BAD_REQUEST
     http_status: int = 400
+    retry_after_s: int | None = None
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -73,6 +78,19 @@ class LimitExceeded(AgronomError):
         self.month = month
 
 
+class TooManyRequests(AgronomError):
+    """An abuse limit, not the monthly quota: photos sent too fast, or too many refused photos
+    today. ``kind`` says which (``rate`` or ``refused_daily``)."""
+
+    error_code = ErrorCode.LIMIT_EXCEEDED
+    http_status = 429
+
+    def __init__(self, message: str, *, kind: str, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.retry_after_s = max(1, retry_after_s)
+
+
 class NoLeaf(AgronomError):
     error_code = ErrorCode.NO_LEAF
     http_status = 422
@@ -86,9 +104,32 @@ class ModelTimeout(AgronomError):
     error_code = ErrorCode.GPT_TIMEOUT
     http_status = 504
 
-    def __init__(self, message: str, *, attempts: int, photo_id: int | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        attempts: int,
+        photo_id: int | None = None,
+        retry_after_s: int | None = None,
+    ) -> None:
         super().__init__(message)
         self.attempts = attempts
+        self.photo_id = photo_id
+        self.retry_after_s = retry_after_s
+
+
+class ModelRefusedPhoto(AgronomError):
+    """The model's endpoint refused the call (a 4xx: content policy, a bad key, a bad input).
+
+    The contract has no code of its own for it: ``BAD_REQUEST``, with 502 because it is the
+    upstream that refused, not the client's request that was malformed."""
+
+    error_code = ErrorCode.BAD_REQUEST
+    http_status = 502
+
+    def __init__(self, message: str, *, status: int | None, photo_id: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
         self.photo_id = photo_id
 
 

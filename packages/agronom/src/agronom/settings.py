@@ -33,6 +33,9 @@ TBANK_KEYS = (
     "tbank_api_base",
     "tbank_notification_url",
     "tbank_autopay_notification_url",
+    "tbank_receipt_email",
+    "tbank_taxation",
+    "tbank_vat",
 )
 
 
@@ -46,8 +49,18 @@ class Settings(StackSettings):
         "pro_photos_per_month",
         "quota_timezone",
         "pro_price_kopeks",
+        "pro_price_stars",
         "diagnosis_timeout_s",
         "diagnosis_max_attempts",
+        "diagnosis_backoff_base_s",
+        "diagnosis_backoff_max_s",
+        "diagnosis_min_confidence",
+        "model_breaker_failures",
+        "model_breaker_cooldown_s",
+        "stuck_photo_max_age_s",
+        "photos_per_minute",
+        "refused_photos_per_day",
+        "bot_max_concurrent_updates",
         "leaf_min_coverage",
         "max_upload_bytes",
         "log_level",
@@ -59,7 +72,10 @@ class Settings(StackSettings):
         "tbank_api_base",
         "tbank_notification_url",
         "tbank_autopay_notification_url",
+        "tbank_taxation",
+        "tbank_vat",
         "auth_max_age_s",
+        "bot_api_secret_previous",
         "partner_hmac_secret_previous",
         "partner_max_age_s",
         "api_base_url",
@@ -79,6 +95,7 @@ class Settings(StackSettings):
                 "openai_model",
                 *STORAGE_KEYS,
                 "bot_api_secret",
+                "bot_api_secret_previous",
                 "pseudonym_secret",
                 "partner_hmac_secret",
                 "api_keys",
@@ -117,10 +134,34 @@ class Settings(StackSettings):
         description="IANA time zone whose calendar months the photo quota counts (the users')",
     )
     pro_price_kopeks: int = Field(19900, ge=100, description="PRO price per month, kopeks")
+    pro_price_stars: int = Field(
+        150,
+        ge=1,
+        le=10000,
+        description="PRO price per 30 days in Telegram Stars (XTR), the monthly subscription "
+        "sold in the bot (Telegram allows at most 10000)",
+    )
     leaf_min_coverage: float = Field(
         0.05, gt=0, lt=1, description="Share of vegetation pixels below which a photo is NO_LEAF"
     )
     max_upload_bytes: int = Field(10_000_000, ge=1000, description="Largest photo accepted")
+
+    # ---------------------------------------------------------------- abuse limits
+    photos_per_minute: int = Field(
+        10,
+        ge=1,
+        description="Photos one user may send a minute: a burst of this many, then one every "
+        "60/N s (the API keeps it in PostgreSQL for every process; the bot refuses early too)",
+    )
+    refused_photos_per_day: int = Field(
+        20,
+        ge=1,
+        description="Refused photos (NO_LEAF, unreadable) one user may send a day "
+        "(QUOTA_TIMEZONE's day); after that every photo is refused with 429 until midnight",
+    )
+    bot_max_concurrent_updates: int = Field(
+        32, ge=1, description="Telegram updates the bot handles at once (polling and webhook)"
+    )
 
     # ---------------------------------------------------------------- diagnosis model
     openai_base_url: str = Field(
@@ -131,6 +172,36 @@ class Settings(StackSettings):
     openai_model: str = Field("agronom-vision-sim", description="Vision model name")
     diagnosis_timeout_s: float = Field(20.0, gt=0, description="Timeout of one model call")
     diagnosis_max_attempts: int = Field(3, ge=1, le=10, description="Model calls per photo")
+    diagnosis_backoff_base_s: float = Field(
+        0.5,
+        ge=0,
+        description="First pause between model attempts, seconds; doubled each retry, with "
+        "jitter (a random half of it)",
+    )
+    diagnosis_backoff_max_s: float = Field(
+        8.0, ge=0, description="Longest pause between model attempts, seconds"
+    )
+    diagnosis_min_confidence: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description='Confidence below which the answer is "not sure": the diagnosis is kept, '
+        "no protocol is given, the top candidates are",
+    )
+    model_breaker_failures: int = Field(
+        5, ge=1, description="Consecutive failed model calls that open the circuit breaker"
+    )
+    model_breaker_cooldown_s: float = Field(
+        30.0,
+        gt=0,
+        description="How long an open breaker fails fast before one trial call (half-open)",
+    )
+    stuck_photo_max_age_s: int = Field(
+        900,
+        ge=60,
+        description="A photo still pending/retrying this long after it was sent is failed and "
+        "its quota given back by the stuck-photos job",
+    )
 
     # ---------------------------------------------------------------- object storage
     storage_backend: Literal["local", "s3"] = Field(
@@ -150,7 +221,14 @@ class Settings(StackSettings):
         SecretStr("dev-bot-secret"),
         description="HMAC key the bot signs X-Telegram-User with (shared by bot and API)",
     )
-    auth_max_age_s: int = Field(300, ge=10, description="How old a signed user header may be")
+    bot_api_secret_previous: SecretStr = Field(
+        SecretStr(""),
+        description="The bot's previous HMAC key, still accepted by the API while a rotation is "
+        "under way (the bot signs with BOT_API_SECRET only)",
+    )
+    auth_max_age_s: int = Field(
+        300, ge=10, description="How old a signed user header may be (its nonce is kept as long)"
+    )
     pseudonym_secret: SecretStr = Field(
         SecretStr("dev-pseudonym-secret"),
         description="HMAC key of the pseudonymous user reference in object keys and exports",
@@ -190,6 +268,18 @@ class Settings(StackSettings):
         description="Our public URL of /v1/payments/sbp/autopay/webhook sent with autopay "
         "charges [default: the terminal's setting]",
     )
+    tbank_receipt_email: str = Field(
+        "receipts@agronom.example",
+        description="E-mail every 54-FZ receipt is sent to (the shop's mailbox: bot users give "
+        "no e-mail or phone); the OFD keeps each receipt",
+    )
+    tbank_taxation: Literal["osn", "usn_income", "usn_income_outcome", "esn", "patent"] = Field(
+        "usn_income",
+        description="The shop's taxation system printed on receipts (Taxation): set it to yours",
+    )
+    tbank_vat: Literal[
+        "none", "vat0", "vat5", "vat7", "vat10", "vat20", "vat105", "vat107", "vat110", "vat120"
+    ] = Field("none", description="VAT rate of the PRO subscription on receipts (Items[].Tax)")
 
     # ---------------------------------------------------------------- Telegram
     telegram_bot_token: SecretStr = Field(
@@ -208,6 +298,11 @@ class Settings(StackSettings):
     api_base_url: str = Field("http://127.0.0.1:8000", description="Where the bot finds this API")
 
     log_level: str = Field("INFO", description="Log level (DEBUG, INFO, WARNING, ERROR)")
+
+    def bot_secrets(self) -> list[str]:
+        """The keys a bot request may be signed with: the current one, then the previous."""
+        keys = (self.bot_api_secret, self.bot_api_secret_previous)
+        return [k.get_secret_value() for k in keys if k.get_secret_value()]
 
     def partner_secrets(self) -> list[str]:
         """The keys a partner request may be signed with: the current one, then the previous."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from datetime import datetime
 
 import httpx
@@ -28,7 +29,7 @@ from ..conftest import (  # noqa: TID252
     on_s3,
 )
 
-TABLES_WITH_USER = ("photos", "photo_usage", "events", "partner_orders")
+TABLES_WITH_USER = ("photos", "photo_usage", "events", "partner_orders", "sbp_account_links")
 
 
 async def _leave_traces(api, sign, sql, store, tg_id: int, *, seed: int) -> int:
@@ -36,20 +37,26 @@ async def _leave_traces(api, sign, sql, store, tg_id: int, *, seed: int) -> int:
     for n in range(2):
         response = await api.post(
             "/v1/ai/diagnose",
-            headers=sign(tg_id),
+            auth=sign(tg_id),
             files={"image": ("l.jpg", photos.leaf(spots="brown", seed=seed + n), "image/jpeg")},
         )
         assert response.status_code == 200, response.text
     protocol_id = response.json()["protocol"]["id"]
-    await api.put("/v1/ml/consent", headers=sign(tg_id), json={"enabled": True})
+    await api.put("/v1/ml/consent", auth=sign(tg_id), json={"enabled": True})
     user_id = sql.one("SELECT id FROM users WHERE tg_id = %s", tg_id)
     raw = json.dumps(
         {"order_id": f"AS-{tg_id}", "protocol_id": protocol_id, "price_kopeks": 9900}
     ).encode()
+    stamp, nonce = str(int(time.time())), f"dsr-{tg_id}-nonce"
     order = await api.post(
         "/v1/partner/orders",
         content=raw,
-        headers={"content-type": "application/json", "X-Signature": signature(raw, PARTNER_SECRET)},
+        headers={
+            "content-type": "application/json",
+            "X-Timestamp": stamp,
+            "X-Nonce": nonce,
+            "X-Signature": signature(raw, PARTNER_SECRET, timestamp=stamp, nonce=nonce),
+        },
     )
     assert order.status_code == 201
     body = {
@@ -59,10 +66,16 @@ async def _leave_traces(api, sign, sql, store, tg_id: int, *, seed: int) -> int:
         "Status": "CONFIRMED",
         "PaymentId": 900000 + tg_id,
         "Amount": 19900,
-        "AccountToken": f"acc-{tg_id}",
     }
     body["Token"] = tbank.token(body, TBANK_PASSWORD)
     assert (await api.post("/v1/payments/sbp/webhook", json=body)).text == "OK"
+    sql(  # an SBP account linked for autopay: its AccountToken goes with the user
+        "INSERT INTO sbp_account_links (request_key, user_id, account_token, status, "
+        "consent_version, consented_at) VALUES (%s, %s, %s, 'ACTIVE', 'v1', now()) RETURNING 1",
+        f"rk-{tg_id}",
+        user_id,
+        f"acc-{tg_id}",
+    )
     return user_id
 
 
@@ -89,7 +102,7 @@ async def test_after_delete_user_nothing_but_pseudonymised_payments_remain(
     activity = "exports/daily/2026-03-10/user_activity.csv"
     assert gone_ref in (await store.get(activity)).decode()
 
-    response = await api.post("/v1/dsr/delete_user", headers=sign(301), json={})
+    response = await api.post("/v1/dsr/delete_user", auth=sign(301), json={})
     assert response.status_code == 200, response.text
     done = response.json()
     assert done["status"] == "deleted"
@@ -125,9 +138,9 @@ async def test_after_delete_user_nothing_but_pseudonymised_payments_remain(
 
 
 async def test_delete_user_needs_the_user_or_an_operator(api, sign, sql) -> None:
-    await api.get("/v1/limits", headers=sign(401))
+    await api.get("/v1/limits", auth=sign(401))
     assert (await api.post("/v1/dsr/delete_user", json={"tg_id": 401})).status_code == 401
-    other = await api.post("/v1/dsr/delete_user", headers=sign(402), json={"tg_id": 401})
+    other = await api.post("/v1/dsr/delete_user", auth=sign(402), json={"tg_id": 401})
     assert other.status_code == 401
     bad_key = await api.post(
         "/v1/dsr/delete_user", headers={"X-API-Key": "guess"}, json={"tg_id": 401}
@@ -163,7 +176,7 @@ async def test_a_deletion_the_store_interrupts_is_kept_and_finished_by_the_dsr_j
             async with httpx.AsyncClient(transport=transport, base_url="http://api") as api:
                 diagnosed = await api.post(
                     "/v1/ai/diagnose",
-                    headers=sign(501),
+                    auth=sign(501),
                     files={"image": ("l.jpg", photos.leaf(spots="brown", seed=5), "image/jpeg")},
                 )
                 assert diagnosed.status_code == 200, diagnosed.text
@@ -172,7 +185,7 @@ async def test_a_deletion_the_store_interrupts_is_kept_and_finished_by_the_dsr_j
                 assert [o.key for o in await store.list(f"{storage.PHOTOS}{ref}/")]
 
                 server.stop()  # the object store is down
-                deferred = await api.post("/v1/dsr/delete_user", headers=sign(501), json={})
+                deferred = await api.post("/v1/dsr/delete_user", auth=sign(501), json={})
                 assert deferred.status_code == 202, deferred.text
                 assert deferred.json()["status"] == "scheduled"
                 assert sql.one("SELECT count(*) FROM users WHERE tg_id = 501") == 1

@@ -13,6 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from agronom.api.app import create_app
 from agronom.store import objects as storage
+from agrosim import photos
 from agrosim.server import free_port
 
 
@@ -64,7 +65,7 @@ async def test_health_says_which_dependency_is_down(settings, database_url, tmp_
 async def test_metrics_count_requests_and_read_payments_and_open_dsr_requests(
     api, sql, clock, sign
 ) -> None:
-    assert (await api.get("/v1/limits", headers=sign(5))).status_code == 200
+    assert (await api.get("/v1/limits", auth=sign(5))).status_code == 200
     sql(
         "INSERT INTO payments (user_id, amount, currency, status, provider, external_id, "
         "autopay, created_at, updated_at) VALUES "
@@ -98,3 +99,27 @@ async def test_every_response_carries_a_request_id(api) -> None:
     assert len(made.headers["X-Request-ID"]) == 32
     odd = await api.get("/health", headers={"X-Request-ID": "bad id with spaces"})
     assert odd.headers["X-Request-ID"] != "bad id with spaces"
+
+
+async def test_metrics_count_diagnoses_by_outcome_and_time_the_model(api, sign, vision) -> None:
+    before = (await api.get("/metrics")).text
+    ok = await api.post(
+        "/v1/ai/diagnose",
+        auth=sign(6),
+        files={"image": ("leaf.jpg", photos.leaf(spots="brown"), "image/jpeg")},
+    )
+    assert ok.status_code == 200, ok.text
+    no_leaf = await api.post(
+        "/v1/ai/diagnose", auth=sign(6), files={"image": ("w.jpg", photos.wall(), "image/jpeg")}
+    )
+    assert no_leaf.status_code == 422
+    after = (await api.get("/metrics")).text
+
+    def grew(name: str, label: tuple[str, str]) -> float:
+        old = _samples(before, name).get((label,), 0.0)
+        return _samples(after, name).get((label,), 0.0) - old
+
+    assert grew("agronom_diagnoses_total", ("outcome", "ok")) == 1
+    assert grew("agronom_diagnoses_total", ("outcome", "NO_LEAF")) == 1
+    assert grew("agronom_model_call_duration_seconds_count", ("outcome", "ok")) == 1
+    assert grew("agronom_refusals_total", ("reason", "no_leaf")) == 1

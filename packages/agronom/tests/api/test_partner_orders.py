@@ -24,7 +24,7 @@ from ..conftest import PARTNER_SECRET  # noqa: TID252
 async def protocol_id(api, sign, vision) -> int:
     response = await api.post(
         "/v1/ai/diagnose",
-        headers=sign(77),
+        auth=sign(77),
         files={"image": ("leaf.jpg", photos.leaf(spots="brown"), "image/jpeg")},
     )
     assert response.status_code == 200, response.text

@@ -6,6 +6,7 @@ vision server and the T-Bank simulator)."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import socket
 import time
@@ -33,7 +34,9 @@ from ..conftest import BOT_SECRET, TBANK_PASSWORD, TERMINAL, MovableClock  # noq
 TOKEN = "123456:TEST-token"
 BOT_USER = {"id": 123456, "is_bot": True, "first_name": "Агроном", "username": "agronom_test_bot"}
 # Fields Telegram reads as JSON-serialized objects (aiogram sends them so, as form fields).
-JSON_FIELDS = {"reply_markup", "link_preview_options", "allowed_updates", "entities"}
+JSON_FIELDS = {"reply_markup", "link_preview_options", "allowed_updates", "entities", "prices"}
+SUBSCRIPTION_PERIOD = 2592000  # the only period Telegram allows for a Stars subscription
+BAD_QUERY = "Bad Request: query is too old and response timeout expired or query ID is invalid"
 
 
 class FakeTelegram:
@@ -49,6 +52,12 @@ class FakeTelegram:
         self.pending: list[dict[str, Any]] = []  # updates not yet confirmed
         self.refuse: dict[str, tuple[int, str]] = {}  # method -> (HTTP status, description)
         self._paths: dict[str, str] = {}  # file_path -> file_id
+        # Payments: invoice links made, pre-checkout queries asked, Stars charges taken.
+        self.invoices: dict[str, dict[str, Any]] = {}  # link -> createInvoiceLink params
+        self.queries: dict[str, dict[str, Any]] = {}  # query id -> {"invoice", "answer"}
+        self.charges: dict[str, dict[str, Any]] = {}  # telegram_payment_charge_id -> charge
+        self._ids = itertools.count(1)
+        self._update_ids = itertools.count(1_000_000)  # updates Telegram makes by itself
         self._changed = asyncio.Condition()
         self._closing = False
 
@@ -64,6 +73,10 @@ class FakeTelegram:
 
     def methods(self) -> list[str]:
         return [method for method, _ in self.calls]
+
+    def answers(self) -> list[dict[str, Any]]:
+        """The bot's answers to pre-checkout queries."""
+        return [params for method, params in self.calls if method == "answerPreCheckoutQuery"]
 
     async def wait_for(self, method: str, count: int = 1, within_s: float = 15) -> None:
         """Until ``count`` calls of ``method`` have arrived (the bot works in the background)."""
@@ -108,6 +121,8 @@ class FakeTelegram:
             return self._error(*self.refuse[method])
         if method == "getUpdates":
             return self._answer(await self._updates(params))
+        if method in {"createInvoiceLink", "answerPreCheckoutQuery", "refundStarPayment"}:
+            return await self._payment(method, params)
         return self._respond(method, params)
 
     def _respond(self, method: str, params: dict[str, Any]) -> web.Response:
@@ -141,6 +156,110 @@ class FakeTelegram:
                 }
             )
         return self._error(404, "Not Found")
+
+    # ------------------------------------------------------------------ payments (Stars)
+    async def _payment(self, method: str, params: dict[str, Any]) -> web.Response:
+        if method == "createInvoiceLink":
+            return self._invoice_link(params)
+        if method == "answerPreCheckoutQuery":
+            return self._answer_query(params)
+        return await self._refund(params)
+
+    def _invoice_link(self, params: dict[str, Any]) -> web.Response:  # noqa: PLR0911 - a refusal per rule
+        """``createInvoiceLink`` checked as Telegram checks it, for Stars and subscriptions."""
+        prices = params.get("prices") or []
+        if not 1 <= len(params.get("title", "")) <= 32:
+            return self._error(400, "Bad Request: invoice title length must be 1-32")
+        if not 1 <= len(params.get("description", "")) <= 255:
+            return self._error(400, "Bad Request: invoice description length must be 1-255")
+        if not 1 <= len(params.get("payload", "").encode()) <= 128:
+            return self._error(400, "Bad Request: invoice payload length must be 1-128 bytes")
+        if params.get("currency") == "XTR" and len(prices) != 1:
+            return self._error(400, "Bad Request: STARS_INVOICE_INVALID")
+        if "subscription_period" in params:
+            if params["subscription_period"] != str(SUBSCRIPTION_PERIOD):
+                return self._error(400, "Bad Request: SUBSCRIPTION_PERIOD_INVALID")
+            if params.get("currency") != "XTR" or prices[0]["amount"] > 10000:
+                return self._error(400, "Bad Request: SUBSCRIPTION_INVALID")
+        link = f"https://t.me/$inv{next(self._ids)}"
+        self.invoices[link] = params
+        return self._answer(link)
+
+    def _answer_query(self, params: dict[str, Any]) -> web.Response:
+        query = self.queries.get(params.get("pre_checkout_query_id", ""))
+        if query is None or query["answer"] is not None:
+            return self._error(400, BAD_QUERY)
+        ok = params.get("ok") == "true"
+        if not ok and not params.get("error_message"):
+            return self._error(400, "Bad Request: error_message is required")
+        query["answer"] = {"ok": ok, "error_message": params.get("error_message")}
+        query["answered_s"] = time.monotonic() - query["asked"]
+        return self._answer(True)
+
+    async def _refund(self, params: dict[str, Any]) -> web.Response:
+        """``refundStarPayment``: the Stars go back and the payer's chat gets a service
+        message with ``refunded_payment``, as an update for the bot."""
+        charge = self.charges.get(params.get("telegram_payment_charge_id", ""))
+        if charge is None or str(charge["user_id"]) != params.get("user_id"):
+            return self._error(400, "Bad Request: CHARGE_NOT_FOUND")
+        if charge["refunded"]:
+            return self._error(400, "Bad Request: CHARGE_ALREADY_REFUNDED")
+        charge["refunded"] = True
+        refunded = {
+            "currency": "XTR",
+            "total_amount": charge["amount"],
+            "invoice_payload": charge["payload"],
+            "telegram_payment_charge_id": charge["id"],
+        }
+        await self.push(
+            {
+                "update_id": next(self._update_ids),
+                "message": message(charge["user_id"], next(self._ids), refunded_payment=refunded),
+            }
+        )
+        return self._answer(True)
+
+    def checkout(self, tg_id: int, link: str) -> dict[str, Any]:
+        """The payer presses Pay on an invoice link: the pre-checkout query Telegram sends."""
+        invoice = self.invoices[link]
+        query_id = f"pcq-{next(self._ids)}"
+        self.queries[query_id] = {"invoice": invoice, "answer": None, "asked": time.monotonic()}
+        return {
+            "id": query_id,
+            "from": user(tg_id),
+            "currency": invoice["currency"],
+            "total_amount": sum(p["amount"] for p in invoice["prices"]),
+            "invoice_payload": invoice["payload"],
+        }
+
+    def charge(self, tg_id: int, link: str, *, renewal_of: str | None = None) -> dict[str, Any]:
+        """Telegram takes the Stars (after an ``ok`` answer, or for a renewal) and tells the
+        bot with a ``successful_payment`` message: the update's message."""
+        invoice = self.invoices[link]
+        charge_id = f"stx{next(self._ids):06d}"
+        first = self.charges.get(renewal_of or "")
+        expires = (first["expires"] if first else 1767225600) + SUBSCRIPTION_PERIOD
+        amount = sum(p["amount"] for p in invoice["prices"])
+        self.charges[charge_id] = {
+            "id": charge_id,
+            "user_id": tg_id,
+            "amount": amount,
+            "payload": invoice["payload"],
+            "refunded": False,
+            "expires": expires,
+        }
+        paid: dict[str, Any] = {
+            "currency": invoice["currency"],
+            "total_amount": amount,
+            "invoice_payload": invoice["payload"],
+            "telegram_payment_charge_id": charge_id,
+            "provider_payment_charge_id": f"{tg_id}_{charge_id}",
+        }
+        if "subscription_period" in invoice:
+            paid |= {"subscription_expiration_date": expires, "is_recurring": True}
+            if renewal_of is None:
+                paid["is_first_recurring"] = True
+        return message(tg_id, next(self._ids), successful_payment=paid)
 
     async def _updates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
         offset = int(params.get("offset", 0))
@@ -228,6 +347,14 @@ class Bench:
         self.update_id += 1
         await self.dp.feed_raw_update(self.bot, {"update_id": self.update_id, **payload})
 
+    async def deliver(self) -> int:
+        """Feed the updates Telegram made by itself (a ``refunded_payment``), as getUpdates
+        would hand them over; how many."""
+        updates, self.telegram.pending = self.telegram.pending, []
+        for update in updates:
+            await self.dp.feed_raw_update(self.bot, update)
+        return len(updates)
+
 
 @pytest_asyncio.fixture
 async def bench(
@@ -296,6 +423,28 @@ class Chat:
         ]
         await self.bench.feed(message=message(self.tg_id, photo=sizes))
         return str(self.telegram.sent()[-1]["text"])
+
+    async def pay(self, link: str) -> str | None:
+        """Pay a Stars invoice link: Telegram's pre-checkout query, and when the bot answers
+        ``ok`` within Telegram's 10 s, the ``successful_payment`` message; the charge id, or
+        ``None`` when the bot refused (then Telegram takes no Stars and says nothing more)."""
+        query = self.telegram.checkout(self.tg_id, link)
+        await self.bench.feed(pre_checkout_query=query)
+        answer = self.telegram.queries[query["id"]]
+        assert answer["answer"] is not None, "the bot did not answer the pre-checkout query"
+        assert answer["answered_s"] < 10, "Telegram gives the bot 10 s"
+        if not answer["answer"]["ok"]:
+            return None
+        paid = self.telegram.charge(self.tg_id, link)
+        await self.bench.feed(message=paid)
+        return str(paid["successful_payment"]["telegram_payment_charge_id"])
+
+    async def renew(self, link: str, first_charge: str) -> str:
+        """Telegram renews the subscription by itself 30 days on: a new charge, no
+        pre-checkout; the new charge id."""
+        paid = self.telegram.charge(self.tg_id, link, renewal_of=first_charge)
+        await self.bench.feed(message=paid)
+        return str(paid["successful_payment"]["telegram_payment_charge_id"])
 
     async def press(self, data: str, query_id: str = "cb1") -> None:
         """Press an inline button under one of the bot's messages."""

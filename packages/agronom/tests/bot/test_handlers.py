@@ -61,10 +61,36 @@ async def test_pro_sends_an_sbp_payment_link(bench: Bench, tbank_server: str) ->
     await bench.chat(5004).say("/pro")
     reply = bench.telegram.sent()[-1]
     assert "199 ₽" in reply["text"]
-    [[button]] = reply["reply_markup"]["inline_keyboard"]
-    assert button["text"] == "Оплатить через СБП"
-    assert button["url"].startswith(f"{tbank_server}/pay/"), "T-Bank's payment page for Init"
+    buttons = {b["text"]: b for [b] in reply["reply_markup"]["inline_keyboard"]}
+    sbp = buttons["Оплатить через СБП"]
+    assert sbp["url"].startswith("https://qr.nspk.ru/"), "the SBP link of Init + GetQr"
     assert reply["link_preview_options"] == {"is_disabled": True}
+
+
+async def test_autopay_starts_only_when_the_user_agrees_to_its_terms(bench: Bench, sql) -> None:
+    """/pro shows the autopay terms and a consent button beside the one-off payment; pressing
+    it records the consent and answers with the SBP link that pays and links the account."""
+    chat = bench.chat(5011)
+    await chat.say("/pro")
+    reply = bench.telegram.sent()[-1]
+    assert "Автоплатёж: 199 ₽ в месяц" in reply["text"]
+    buttons = {b["text"]: b for [b] in reply["reply_markup"]["inline_keyboard"]}
+    agree = buttons["Согласен на автоплатёж"]["callback_data"]
+    assert agree.startswith("autopay:")
+    assert sql("SELECT * FROM sbp_account_links") == [], "no autopay before consent"
+    await chat.press(agree, "cb-autopay")
+    assert (
+        "answerCallbackQuery",
+        {"callback_query_id": "cb-autopay", "text": "Согласие на автоплатёж записано"},
+    ) in bench.telegram.calls
+    link = bench.telegram.sent()[-1]
+    assert link["text"].startswith("Оплатите PRO (199 ₽) и привяжите счёт СБП")
+    [[open_sbp]] = link["reply_markup"]["inline_keyboard"]
+    assert open_sbp["url"].startswith("https://qr.nspk.ru/")
+    assert sql("SELECT status, consent_version FROM sbp_account_links") == [
+        ("PROCESSING", agree.split(":", 1)[1])
+    ]
+    assert sql("SELECT event FROM events") == [("autopay_consent",)]
 
 
 async def test_optin_toggles_the_dataset_consent(bench: Bench, sql) -> None:

@@ -18,6 +18,8 @@ from agrosim.server import ThreadedServer, free_port
 
 from .conftest import FakeTelegram, command  # noqa: TID252
 
+UPDATES = ["callback_query", "message", "pre_checkout_query"]  # what the handlers need
+
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 
 
@@ -51,7 +53,7 @@ async def test_long_polling_drops_the_webhook_answers_and_confirms_updates(
     methods = telegram.methods()
     assert methods[0] == "deleteWebhook", "getUpdates is refused while a webhook is set"
     polls = [params for method, params in telegram.calls if method == "getUpdates"]
-    assert sorted(polls[0]["allowed_updates"]) == ["callback_query", "message"]
+    assert sorted(polls[0]["allowed_updates"]) == UPDATES
     assert polls[0]["timeout"] == str(runner.POLL_WAIT_S)
     assert "offset" not in polls[0] and polls[1]["offset"] == "43"
     assert telegram.pending == [], "Telegram forgot the confirmed updates"
@@ -78,7 +80,7 @@ async def test_the_webhook_refuses_a_wrong_secret_token_and_answers_with_the_rig
         [(_, hook)] = [c for c in telegram.calls if c[0] == "setWebhook"]
         assert hook["url"] == "https://bot.example.org/tg/hook"
         assert hook["secret_token"] == "s3cret-token"
-        assert sorted(hook["allowed_updates"]) == ["callback_query", "message"]
+        assert sorted(hook["allowed_updates"]) == UPDATES
         update = {"update_id": 7, "message": command(6003, "/start")}
         url = f"http://127.0.0.1:{port}/tg/hook"
         async with httpx.AsyncClient(timeout=10) as client:

@@ -17,7 +17,7 @@ from agrosim import photos
 async def _diagnose(api, sign, tg_id: int, **kwargs):
     return await api.post(
         "/v1/ai/diagnose",
-        headers=sign(tg_id),
+        auth=sign(tg_id),
         files={"image": ("leaf.jpg", photos.leaf(**kwargs), "image/jpeg")},
     )
 
@@ -32,7 +32,7 @@ async def test_the_n_plus_first_photo_is_refused_until_the_monthly_reset(
     assert refused.status_code == 429
     assert refused.json()["error_code"] == "LIMIT_EXCEEDED"
     assert sql.one("SELECT count(*) FROM photos") == 3, "a refused photo is not stored"
-    limits = (await api.get("/v1/limits", headers=sign(42))).json()
+    limits = (await api.get("/v1/limits", auth=sign(42))).json()
     assert (limits["used"], limits["allowed"], limits["remaining"]) == (3, 3, 0)
 
     clock.now = datetime(2026, 4, 1, 0, 0, 5)
@@ -42,7 +42,7 @@ async def test_the_n_plus_first_photo_is_refused_until_the_monthly_reset(
         ("2026-03", 3),
         ("2026-04", 0),
     ]
-    assert (await api.get("/v1/limits", headers=sign(42))).json()["remaining"] == 3
+    assert (await api.get("/v1/limits", auth=sign(42))).json()["remaining"] == 3
     accepted = await _diagnose(api, sign, 42)
     assert accepted.status_code == 200, accepted.text
     assert accepted.json()["usage"] == {"used": 1, "allowed": 3}
@@ -55,11 +55,11 @@ async def test_the_quota_month_turns_at_midnight_in_moscow_not_utc(
     for n in range(3):  # the free quota in the test settings
         assert (await _diagnose(api, sign, 43, seed=n)).status_code == 200
     assert (await _diagnose(api, sign, 43)).status_code == 429
-    march = (await api.get("/v1/limits", headers=sign(43))).json()
+    march = (await api.get("/v1/limits", auth=sign(43))).json()
     assert (march["month"], march["remaining"]) == ("2026-03", 0)
 
     clock.now = datetime(2026, 3, 31, 21, 0, 5)  # 00:00:05 on 1 April there; March in UTC
-    april = (await api.get("/v1/limits", headers=sign(43))).json()
+    april = (await api.get("/v1/limits", auth=sign(43))).json()
     assert (april["month"], april["remaining"]) == ("2026-04", 3)
     assert (await _diagnose(api, sign, 43)).status_code == 200
     assert sql("SELECT month, used FROM photo_usage ORDER BY month") == [
@@ -97,7 +97,7 @@ async def test_opted_in_ok_photos_are_copied_to_the_dataset_for_two_years(
 ) -> None:
     assert (await _diagnose(api, sign, 8, spots="brown")).status_code == 200  # no consent yet
     assert (await _diagnose(api, sign, 9, spots="white")).status_code == 200
-    consent = await api.put("/v1/ml/consent", headers=sign(9), json={"enabled": True})
+    consent = await api.put("/v1/ml/consent", auth=sign(9), json={"enabled": True})
     assert consent.json() == {"ml_opt_in": True}
 
     copied = await jobs.run("agronom.MlDataset", clock.now)
@@ -118,17 +118,17 @@ async def test_opted_in_ok_photos_are_copied_to_the_dataset_for_two_years(
 async def test_withdrawn_consent_removes_the_dataset_copies(
     *, api, sign, clock, jobs, store, vision
 ) -> None:
-    await api.put("/v1/ml/consent", headers=sign(10), json={"enabled": True})
+    await api.put("/v1/ml/consent", auth=sign(10), json={"enabled": True})
     assert (await _diagnose(api, sign, 10)).status_code == 200
     assert (await jobs.run("agronom.MlDataset", clock.now)).counts["copied"] == 1
     clock.advance(minutes=1)
-    await api.put("/v1/ml/consent", headers=sign(10), json={"enabled": False})
-    assert (await api.get("/v1/limits", headers=sign(10))).json()["ml_opt_in"] is False
+    await api.put("/v1/ml/consent", auth=sign(10), json={"enabled": False})
+    assert (await api.get("/v1/limits", auth=sign(10))).json()["ml_opt_in"] is False
     assert (await jobs.run("agronom.MlDataset", clock.now)).counts == {"copied": 0, "removed": 2}
 
 
 async def test_the_daily_export_writes_metrics_for_metabase(
-    *, api, sign, clock, jobs, store, vision
+    *, api, sign, clock, jobs, store, vision, sql
 ) -> None:
     assert (await _diagnose(api, sign, 11, spots="brown")).status_code == 200
     assert (await _diagnose(api, sign, 12)).status_code == 200
@@ -140,6 +140,11 @@ async def test_the_daily_export_writes_metrics_for_metabase(
     assert metrics["photos"] == "2" and metrics["photos_ok"] == "2"
     assert metrics["new_users"] == "2"
     assert metrics["disease:late_blight"] == "1" and metrics["disease:healthy"] == "1"
+    table = dict(sql("SELECT metric, value FROM daily_metrics WHERE day = '2026-03-10'"))
+    csv_figures = {k: int(v) for k, v in metrics.items() if k != "metric"}  # not the header
+    assert table == csv_figures, "Metabase reads the same figures"
+    await jobs.run("agronom.MetricsExport", datetime(2026, 3, 11, 0, 15))
+    assert sql.one("SELECT count(*) FROM daily_metrics") == len(table), "a re-run replaces"
     activity = (await store.get("exports/daily/2026-03-10/user_activity.csv")).decode()
     assert activity.splitlines()[0] == "user_ref,photos,photos_ok,photos_failed,plan"
     assert len(activity.splitlines()) == 3

@@ -21,6 +21,9 @@ TABLES = {
     "photo_usage",
     "events",
     "seen_nonces",
+    "daily_metrics",
+    "sbp_account_links",
+    "rate_limits",
 }
 
 

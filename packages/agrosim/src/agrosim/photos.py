@@ -33,18 +33,30 @@ def _jpeg(pixels: np.ndarray, exif: Image.Exif | None = None) -> bytes:
     return out.getvalue()
 
 
-def leaf(*, spots: str | None = None, gps: bool = False, seed: int = 1) -> bytes:
-    """A leaf photo; ``spots`` = "brown" (blight) or "white" (powdery mildew)."""
-    img = _leaf(seed=seed)
+BROWN = (120, 70, 35)
+WHITE = (235, 235, 228)
+
+
+def leaf(
+    *,
+    spots: str | None = None,
+    gps: bool = False,
+    seed: int = 1,
+    size: tuple[int, int] = (480, 360),
+) -> bytes:
+    """A leaf photo; ``spots`` = "brown" (blight), "white" (powdery mildew) or "mixed" (both:
+    an ambiguous picture); ``size`` = (width, height), spots scaled with it."""
+    img = _leaf(size, seed=seed)
     h, w = img.shape[:2]
     if spots:
         rng = np.random.default_rng(seed + 100)
-        colour = (120, 70, 35) if spots == "brown" else (235, 235, 228)
         yy, xx = np.mgrid[0:h, 0:w]
-        for _ in range(14):
+        radius = 18 * w / 480
+        for i in range(14):
+            colour = BROWN if spots == "brown" or (spots == "mixed" and i % 2) else WHITE
             cx = rng.uniform(w * 0.3, w * 0.7)
             cy = rng.uniform(h * 0.3, h * 0.7)
-            img[(xx - cx) ** 2 + (yy - cy) ** 2 <= 18**2] = colour
+            img[(xx - cx) ** 2 + (yy - cy) ** 2 <= radius**2] = colour
     return _jpeg(img, gps_exif() if gps else None)
 
 

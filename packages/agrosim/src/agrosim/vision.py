@@ -3,9 +3,11 @@
 It speaks the chat-completions wire format (Bearer key, ``messages`` with an ``image_url``
 content part holding a ``data:`` URL, ``response_format: json_object``) and answers with a
 JSON diagnosis computed from the picture itself: white powdery patches on green → powdery
-mildew, brown lesions → late blight, an all-green leaf → healthy. It is the model of the demo
-and the tests; faults are injected by setting :class:`Faults` fields (answer 503, or answer
-late so the client times out).
+mildew, brown lesions → late blight, an all-green leaf → healthy, both kinds of spots → an
+unsure answer (low confidence) between the two. Like a real model asked for them, it lists
+``alternatives`` beside its answer. It is the model of the demo and the tests; faults are
+injected by setting :class:`Faults` fields (answer 503, refuse with a 4xx as a content policy
+or a bad key would, or answer late so the client times out).
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ class Faults:
     fail_next: int = 0  # answer 503 to this many requests
     slow_next: int = 0  # answer this many requests after `slow_s`
     slow_s: float = 5.0
+    refuse_next: int = 0  # answer `refuse_status` (a content-policy refusal) to this many
+    refuse_status: int = 400
 
 
 @dataclass
@@ -55,6 +59,13 @@ class VisionSim:
         if self.faults.fail_next > 0:
             self.faults.fail_next -= 1
             return _error(503, "server_error", "The server is overloaded")
+        if self.faults.refuse_next > 0:
+            self.faults.refuse_next -= 1
+            return _error(
+                self.faults.refuse_status,
+                "invalid_request_error",
+                "Your request was rejected as a result of our safety system.",
+            )
         if self.faults.slow_next > 0:
             self.faults.slow_next -= 1
             await asyncio.sleep(self.faults.slow_s)
@@ -125,14 +136,43 @@ def diagnose(image: Image.Image) -> dict[str, Any]:
     brown = inside & (r > g + 15) & (g > b) & (r < 200) & (r - b > 40)
     area = max(int(inside.sum()), 1)
     white_share, brown_share = white.sum() / area, brown.sum() / area
+    if white_share > 0.04 and brown_share > 0.04:
+        # Both kinds of spots: the double is as unsure as a real model would be.
+        mildew = {"crop": "cucumber", "disease": "powdery_mildew"}
+        blight = {"crop": "tomato", "disease": "late_blight"}
+        first, second = (mildew, blight) if white_share >= brown_share else (blight, mildew)
+        return {
+            **first,
+            "confidence": 0.42,
+            "alternatives": [
+                {**second, "confidence": 0.35},
+                {"crop": "tomato", "disease": "early_blight", "confidence": 0.12},
+            ],
+        }
     if white_share > 0.04:
-        return {"crop": "cucumber", "disease": "powdery_mildew", "confidence": _conf(white_share)}
+        return {
+            "crop": "cucumber",
+            "disease": "powdery_mildew",
+            "confidence": _conf(white_share),
+            "alternatives": [
+                {"crop": "cucumber", "disease": "downy_mildew", "confidence": 0.08},
+            ],
+        }
     if brown_share > 0.04:
-        return {"crop": "tomato", "disease": "late_blight", "confidence": _conf(brown_share)}
+        return {
+            "crop": "tomato",
+            "disease": "late_blight",
+            "confidence": _conf(brown_share),
+            "alternatives": [
+                {"crop": "tomato", "disease": "early_blight", "confidence": 0.1},
+                {"crop": "tomato", "disease": "septoria_leaf_spot", "confidence": 0.05},
+            ],
+        }
     return {
         "crop": "tomato",
         "disease": "healthy",
         "confidence": round(float(0.95 - brown_share), 3),
+        "alternatives": [],
     }
 
 

@@ -3,11 +3,11 @@
 Each feature's routes live beside it (``agronom/<feature>/routes.py``); routes are thin:
 authenticate, parse, one service call, map errors. Authentication per caller:
 
-- the bot, for a Telegram user: ``X-Telegram-User`` signed with ``BOT_API_SECRET``
-  (:mod:`agronom.auth`);
+- the bot, for a Telegram user: ``X-Telegram-User`` signed with ``BOT_API_SECRET`` over the
+  method, path, body, time and a single-use nonce (:mod:`agronom.auth`);
 - T-Bank: the ``Token`` inside each notification (:mod:`agronom.payments.tbank`);
 - AgroStore: ``X-Signature``, HMAC-SHA256 of the body (:mod:`agronom.partners.service`);
-- operators (DSR on a user's behalf): ``X-API-Key``.
+- operators (DSR on a user's behalf, refunds): ``X-API-Key``.
 
 Every error is ``{"error_code", "message"}`` with the contract's codes (:mod:`agronom.errors`).
 """
@@ -41,16 +41,18 @@ from agronom.partners import routes as partner_routes
 from agronom.payments import routes as payment_routes
 from agronom.payments import tbank
 from agronom.settings import Settings
+from agronom.stars import routes as stars_routes
 from agronom.store import db
 from agronom.store import objects as storage
 from agronom.users import routes as user_routes
 
-VERSION = "1.8.1"
+VERSION = "1.9.0"
 log = structlog.get_logger("agronom.api")
 ROUTERS = (
     diagnosis_routes.router,
     user_routes.router,
     payment_routes.router,
+    stars_routes.router,
     partner_routes.router,
     dsr_routes.router,
     health.router,
@@ -149,7 +151,10 @@ def _error(status: int, code: str, message: str) -> JSONResponse:
 
 
 async def _agronom_error(_: Request, exc: AgronomError) -> JSONResponse:
-    return _error(exc.http_status, exc.error_code.value, exc.message)
+    response = _error(exc.http_status, exc.error_code.value, exc.message)
+    if exc.retry_after_s is not None:  # rate limits, an open model breaker
+        response.headers["Retry-After"] = str(exc.retry_after_s)
+    return response
 
 
 async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
 import httpx
@@ -23,9 +24,10 @@ from agronom import auth
 from agronom.api import schemas
 from agronom.clock import Clock
 from agronom.diagnosis.service import DiagnosisService
-from agronom.errors import BadRequest
+from agronom.errors import BadRequest, Unauthorized
 from agronom.payments import tbank
 from agronom.settings import Settings
+from agronom.store import nonces
 from agronom.store import objects as storage
 
 _M = TypeVar("_M", bound=BaseModel)
@@ -67,24 +69,58 @@ def runtime(request: Request) -> Runtime:
 Rt = Annotated[Runtime, Depends(runtime)]
 
 
-def tg_user(
+HEADER_DOC = (
+    f"{auth.FORMAT} signed by the bot over this request: HMAC-SHA256 with BOT_API_SECRET of "
+    f'"{auth.VERSION}\\n<METHOD>\\n<path?query>\\n<hex SHA-256 of the body>\\n<tg_id>'
+    '\\n<unix time>\\n<nonce>"; fresh (AUTH_MAX_AGE_S) and used once (see agronom.auth)'
+)
+
+
+def _target(request: Request) -> str:
+    """The path and query the request came with, as sent (percent-encoded)."""
+    raw = request.scope.get("raw_path") or request.url.path.encode()
+    query = request.scope.get("query_string", b"")
+    target = raw.decode("latin-1")
+    return f"{target}?{query.decode('latin-1')}" if query else target
+
+
+async def tg_user(
     request: Request,
     x_telegram_user: Annotated[
-        str | None,
-        Header(
-            alias=auth.HEADER,
-            description="<tg_id>:<unix time>:<hex HMAC-SHA256> signed by the bot",
-        ),
+        str | None, Header(alias=auth.HEADER, description=HEADER_DOC)
     ] = None,
 ) -> int:
-    """The Telegram user the bot vouches for (:mod:`agronom.auth`)."""
+    """The Telegram user the bot vouches for (:mod:`agronom.auth`): the header signs this
+    method, path and body, is fresh, and its nonce is used here for the first time."""
     rt = runtime(request)
-    return auth.verify(
+    settings = rt.settings
+    now = rt.wallclock()
+    signed = auth.verify(
         x_telegram_user,
-        secret=rt.settings.bot_api_secret.get_secret_value(),
-        now=rt.wallclock(),
-        max_age_s=rt.settings.auth_max_age_s,
+        secrets=settings.bot_secrets(),
+        now=now,
+        max_age_s=settings.auth_max_age_s,
+        method=request.method,
+        target=_target(request),
+        body=await request.body(),  # Starlette keeps it: the route reads the same bytes
     )
+    # Kept until the header would have expired anyway; older rows are swept by later claims.
+    expires = max(signed.stamp, now) + settings.auth_max_age_s
+    async with rt.sessions.begin() as session:
+        fresh = await nonces.claim(
+            session,
+            scope=auth.NONCE_SCOPE,
+            nonce=signed.nonce,
+            expires_at=_utc(expires),
+            now=_utc(now),
+        )
+    if not fresh:
+        raise Unauthorized(f"the {auth.HEADER} nonce was used already: a replayed request")
+    return signed.tg_id
+
+
+def _utc(unix: float) -> datetime:
+    return datetime.fromtimestamp(unix, UTC).replace(tzinfo=None)
 
 
 TgUser = Annotated[int, Depends(tg_user)]

@@ -1,4 +1,5 @@
-"""The bot's client of the Pocket Agronomist API: every call signed for the Telegram user."""
+"""The bot's client of the Pocket Agronomist API: every call signed for the Telegram user, over
+that very request (method, path, body hash, time, a fresh nonce: :class:`agronom.auth.BotAuth`)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
+from aiogram.types import PreCheckoutQuery, RefundedPayment, SuccessfulPayment
 
 from agronom import auth
 
@@ -33,13 +35,13 @@ class AgronomClient:
         self.secret = secret
         self.wallclock = wallclock
 
-    def _headers(self, tg_id: int) -> dict[str, str]:
-        return {auth.HEADER: auth.sign(tg_id, secret=self.secret, now=self.wallclock())}
-
-    async def _call(self, method: str, path: str, tg_id: int, **kwargs: Any) -> dict[str, Any]:
-        response = await self.http.request(
-            method, path, headers=self._headers(tg_id), timeout=120, **kwargs
-        )
+    async def _call(
+        self, method: str, path: str, tg_id: int, *, timeout_s: float = 120, **kwargs: Any
+    ) -> dict[str, Any]:
+        # The body is built (a multipart one too) and read before signing, so the hash covers
+        # exactly the bytes sent.
+        signer = auth.BotAuth(tg_id, secret=self.secret, wallclock=self.wallclock)
+        response = await self.http.request(method, path, auth=signer, timeout=timeout_s, **kwargs)
         try:
             body: dict[str, Any] = response.json()
         except ValueError:
@@ -66,10 +68,19 @@ class AgronomClient:
             data={"file_id": file_id, "file_unique_id": file_unique_id},
         )
 
-    async def pro(self, tg_id: int, *, months: int = 1, autopay: bool = True) -> dict[str, Any]:
-        return await self._call(
-            "POST", "/v1/payments/sbp/pro", tg_id, json={"months": months, "autopay": autopay}
-        )
+    async def pro(
+        self,
+        tg_id: int,
+        *,
+        months: int = 1,
+        autopay: bool = False,
+        consent_terms: str | None = None,
+    ) -> dict[str, Any]:
+        """PRO by SBP: one-off, or with autopay after the user agreed to ``consent_terms``."""
+        body: dict[str, Any] = {"months": months, "autopay": autopay}
+        if consent_terms is not None:
+            body |= {"autopay_consent": True, "autopay_terms_version": consent_terms}
+        return await self._call("POST", "/v1/payments/sbp/pro", tg_id, json=body)
 
     async def consent(self, tg_id: int, enabled: bool) -> dict[str, Any]:
         return await self._call("PUT", "/v1/ml/consent", tg_id, json={"enabled": enabled})
@@ -79,3 +90,45 @@ class AgronomClient:
 
     async def delete_me(self, tg_id: int) -> dict[str, Any]:
         return await self._call("POST", "/v1/dsr/delete_user", tg_id, json={})
+
+    async def stars_invoice(self, tg_id: int) -> dict[str, Any]:
+        """The terms of a PRO subscription invoice in Telegram Stars."""
+        return await self._call("POST", "/v1/payments/stars/invoice", tg_id)
+
+    async def stars_check(
+        self, tg_id: int, query: PreCheckoutQuery, *, timeout_s: float
+    ) -> dict[str, Any]:
+        """May the user pay (a pre-checkout query); ``timeout_s`` keeps Telegram's 10 s."""
+        body = {
+            "currency": query.currency,
+            "total_amount": query.total_amount,
+            "invoice_payload": query.invoice_payload,
+        }
+        return await self._call(
+            "POST", "/v1/payments/stars/check", tg_id, json=body, timeout_s=timeout_s
+        )
+
+    async def stars_paid(self, tg_id: int, payment: SuccessfulPayment) -> dict[str, Any]:
+        """Record a successful Stars payment (idempotent: a replay changes nothing)."""
+        body = {
+            "telegram_payment_charge_id": payment.telegram_payment_charge_id,
+            "provider_payment_charge_id": payment.provider_payment_charge_id,
+            "currency": payment.currency,
+            "total_amount": payment.total_amount,
+            "invoice_payload": payment.invoice_payload,
+            "subscription_expiration_date": payment.subscription_expiration_date,
+            "is_recurring": bool(payment.is_recurring),
+            "is_first_recurring": bool(payment.is_first_recurring),
+        }
+        return await self._call("POST", "/v1/payments/stars", tg_id, json=body)
+
+    async def stars_refunded(self, tg_id: int, refund: RefundedPayment) -> dict[str, Any]:
+        """Record a refunded Stars payment: PRO it granted is taken back (idempotent)."""
+        body = {
+            "telegram_payment_charge_id": refund.telegram_payment_charge_id,
+            "provider_payment_charge_id": refund.provider_payment_charge_id,
+            "currency": refund.currency,
+            "total_amount": refund.total_amount,
+            "invoice_payload": refund.invoice_payload,
+        }
+        return await self._call("POST", "/v1/payments/stars/refund", tg_id, json=body)

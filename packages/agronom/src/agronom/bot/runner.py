@@ -26,6 +26,7 @@ from aiohttp import web
 
 from agronom.bot import handlers
 from agronom.bot.backend import AgronomClient
+from agronom.bot.limits import BotLimits, ConcurrencyCap, PhotoRateLimit
 from agronom.settings import Settings
 
 log = structlog.get_logger("agronom.bot")
@@ -36,9 +37,16 @@ POLL_WAIT_S = 25
 """How long one getUpdates may wait on Telegram's side for an update (long polling)."""
 
 
-def dispatcher(api: AgronomClient) -> Dispatcher:
-    """The dispatcher with the bot's router; ``api`` reaches every handler as workflow data."""
+def dispatcher(api: AgronomClient, limits: BotLimits | None = None) -> Dispatcher:
+    """The dispatcher with the bot's router; ``api`` reaches every handler as workflow data.
+
+    ``limits`` (default: the settings' defaults): at most that many updates handled at once,
+    and a user's photos beyond the rate refused before they are downloaded
+    (:mod:`agronom.bot.limits`)."""
+    limits = limits or BotLimits()
     dp = Dispatcher(api=api)
+    dp.update.outer_middleware(ConcurrencyCap(limits.max_concurrent_updates))
+    dp.message.outer_middleware(PhotoRateLimit(limits.photos_per_minute))
     dp.include_router(handlers.router())
     return dp
 
@@ -88,23 +96,35 @@ async def run(
         if stop is None:
             stop = stack.enter_context(_stop_on_signals())
         async with httpx.AsyncClient(base_url=settings.api_base_url) as http:
-            dp = dispatcher(AgronomClient(http, secret=settings.bot_api_secret.get_secret_value()))
+            dp = dispatcher(
+                AgronomClient(http, secret=settings.bot_api_secret.get_secret_value()),
+                BotLimits.from_settings(settings),
+            )
             bot = make_bot(settings)
             try:
                 if settings.telegram_webhook_url:
                     await _serve_webhook(dp, bot, settings, host=host, port=port, stop=stop)
                 else:
-                    await _poll(dp, bot, stop=stop)
+                    await _poll(dp, bot, stop=stop, concurrency=settings.bot_max_concurrent_updates)
             finally:
                 await bot.session.close()  # a no-op when polling or the webhook closed it
 
 
-async def _poll(dp: Dispatcher, bot: Bot, *, stop: asyncio.Event) -> None:
+async def _poll(
+    dp: Dispatcher, bot: Bot, *, stop: asyncio.Event, concurrency: int | None = None
+) -> None:
     # getUpdates is refused while a webhook is set: drop it (pending updates are kept).
     await bot.delete_webhook()
     log.info("long polling", allowed_updates=dp.resolve_used_update_types())
     polling = asyncio.create_task(
-        dp.start_polling(bot, polling_timeout=POLL_WAIT_S, handle_signals=False)
+        # Each update is a task, at most `concurrency` at once: polling pauses at the cap.
+        dp.start_polling(
+            bot,
+            polling_timeout=POLL_WAIT_S,
+            handle_signals=False,
+            handle_as_tasks=True,
+            tasks_concurrency_limit=concurrency,
+        )
     )
     stopping = asyncio.create_task(stop.wait())
     try:

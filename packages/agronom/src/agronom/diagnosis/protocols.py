@@ -4,6 +4,11 @@
 The model names the crop and the disease; what to do about it comes from this catalogue, so a
 user never gets an invented pesticide or dose. Doses are the usual label ranges for home
 gardens; every protocol says to follow the product's label, which wins.
+
+The lookup is keyed by (crop, disease): where the crop changes what to do (sulfur scorches
+cucumber leaves in the heat, potato haulm is cut before digging, a tomato's green fruit can be
+saved) :data:`VARIANTS` overrides parts of the disease's generic protocol; every other pair
+gets the generic one.
 """
 
 from __future__ import annotations
@@ -167,19 +172,86 @@ UNKNOWN = Template(
 )
 
 
+@dataclass(frozen=True)
+class Variant:
+    """What a crop changes in a disease's protocol; ``None``: the generic part stays."""
+
+    summary: str | None = None
+    steps: tuple[str, ...] | None = None
+    extra_steps: tuple[str, ...] = ()  # appended to the steps
+    products: tuple[dict[str, Any], ...] | None = None
+    safety_notes: str | None = None
+
+
+POTASSIUM_BICARBONATE = _product("Бикарбонат калия", "гидрокарбонат калия", "50 г на 10 л воды", 1)
+
+VARIANTS: dict[tuple[str, str], Variant] = {
+    ("tomato", "late_blight"): Variant(
+        extra_steps=(
+            "Снимите бурые и подозрительные плоды; зелёные здоровые на вид плоды прогрейте "
+            "2 минуты в воде 60 °C, обсушите и дозаривайте в тепле отдельно.",
+        ),
+    ),
+    ("potato", "late_blight"): Variant(
+        steps=(
+            "Удалите и уничтожьте поражённые кусты или ботву (не в компост).",
+            "Обработайте посадки фунгицидом, повторите через 7–10 дней.",
+            "За 10–14 дней до уборки скосите и вывезите ботву, копайте в сухую погоду.",
+            "Просушите клубни, переберите и не закладывайте на хранение поражённые.",
+        ),
+        products=(MANCOZEB, COPPER, BIO),
+    ),
+    ("cucumber", "powdery_mildew"): Variant(
+        steps=(
+            "Срежьте сильно поражённые листья.",
+            "Обработайте биофунгицидом или бикарбонатом калия, повторите через 7–10 дней; "
+            "серным препаратом — только в прохладную погоду.",
+            "Не перекармливайте азотом, проветривайте, поливайте тёплой водой.",
+        ),
+        products=(BIO, POTASSIUM_BICARBONATE, SULFUR),
+        safety_notes=(
+            "Огурцы чувствительны к сере: серными препаратами не обрабатывайте при температуре "
+            "выше 30 °C и в жаркой теплице — возможен ожог листьев; сначала проверьте на одном "
+            "листе. " + SAFETY
+        ),
+    ),
+    ("cucumber", "downy_mildew"): Variant(
+        extra_steps=(
+            "Ночью держите теплицу выше 16 °C и не допускайте конденсата на листьях: "
+            "пероноспороз огурца развивается на мокрых листьях за одну ночь.",
+        ),
+    ),
+    ("grape", "powdery_mildew"): Variant(
+        summary="Серо-белый налёт на листьях и ягодах, ягоды трескаются: оидиум (мучнистая "
+        "роса винограда).",
+        extra_steps=("Прореживайте листья в зоне гроздей, чтобы гроздья проветривались.",),
+        safety_notes=(
+            "Сера действует при 18–30 °C: в холод она бесполезна, в жару обжигает ягоды. " + SAFETY
+        ),
+    ),
+    ("apple", "powdery_mildew"): Variant(
+        extra_steps=("Весной и летом вырезайте побеги с белым налётом на 5–10 см ниже поражения.",),
+    ),
+}
+
+
 def name(disease: str) -> str:
     return CATALOGUE.get(disease, UNKNOWN).name
 
 
 def protocol_for(crop: str, disease: str) -> TreatmentProtocol:
-    """The protocol of ``disease`` on ``crop`` (an unknown disease gets the "unknown" one)."""
+    """The protocol of ``disease`` on ``crop``: the crop's variant where there is one, else the
+    disease's generic protocol (an unknown disease gets the "unknown" one)."""
     template = CATALOGUE.get(disease, UNKNOWN)
+    variant = VARIANTS.get((crop, disease), Variant())
     crop_name = CROP_NAMES.get(crop, CROP_NAMES["unknown"])
+    steps = variant.steps if variant.steps is not None else template.steps
+    products = variant.products if variant.products is not None else template.products
     return TreatmentProtocol(
         crop=crop,
         disease=disease,
-        summary=f"{crop_name.capitalize()}: {template.summary}",
-        steps=list(template.steps),
-        products=[dict(p) for p in template.products],
-        safety_notes=template.safety_notes,
+        summary=f"{crop_name.capitalize()}: {variant.summary or template.summary}",
+        steps=[*steps, *variant.extra_steps],
+        products=[dict(p) for p in products],
+        safety_notes=variant.safety_notes or template.safety_notes,
     )

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 
 from agronom import auth
 from agronom.api import schemas
-from agronom.api.deps import Rt, errors, tg_user
+from agronom.api.deps import HEADER_DOC, Rt, errors, tg_user
 from agronom.dsr import service as dsr
 from agronom.errors import BadRequest, Unauthorized
 
@@ -47,7 +47,8 @@ async def delete_user(
     request: Request,
     rt: Rt,
     x_telegram_user: Annotated[
-        str | None, Header(alias=auth.HEADER, description="The user asking for themself")
+        str | None,
+        Header(alias=auth.HEADER, description=f"The user asking for themself: {HEADER_DOC}"),
     ] = None,
     x_api_key: Annotated[
         str | None, Header(alias="X-API-Key", description="An operator acting for a user")
@@ -65,7 +66,7 @@ async def delete_user(
             raise BadRequest("an operator must name the user: tg_id")
         tg_id = body.tg_id
     else:
-        tg_id = tg_user(request, x_telegram_user)
+        tg_id = await tg_user(request, x_telegram_user)
         if body.tg_id not in (None, tg_id):
             raise Unauthorized("a user can only delete themself")
     if not await dsr.request(rt.engine, tg_id, now=rt.clock()):

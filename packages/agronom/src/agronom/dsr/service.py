@@ -6,8 +6,9 @@ request stays recorded and the hourly ``agronom.DsrSweep`` job finishes it; the 
 with the user's row, so a recorded request is pending exactly as long as the user exists.
 
 What goes: the ``users`` row and with it (``ON DELETE CASCADE``) photos, protocols,
-photo usage, events and partner orders; every stored object under the user's pseudonymous
-reference (photos, ML-dataset copies) and the user's rows in the activity exports.
+photo usage, events, partner orders and SBP account links (their AccountTokens); every stored
+object under the user's pseudonymous reference (photos, ML-dataset copies) and the user's rows
+in the activity exports.
 What stays: ``payments`` (402-FZ: five years), pseudonymised: ``user_id`` and the autopay
 binding id are cleared, leaving amount, status, time and T-Bank's PaymentId for accounting.
 

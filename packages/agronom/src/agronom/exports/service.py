@@ -1,7 +1,8 @@
-"""The daily metrics export for Metabase: two CSV files a day in the object store.
+"""The daily metrics export for Metabase: two CSV files a day in the object store, and the
+metrics as rows of the ``daily_metrics`` table that Metabase queries directly.
 
 ``exports/daily/<day>/metrics.csv``: ``metric,value`` rows (users, photos by status and
-disease, payments, revenue, PRO and autopay users, partner orders).
+disease, payments, revenue in kopeks and in Telegram Stars, PRO and autopay users, partner orders).
 ``exports/daily/<day>/user_activity.csv``: one row per active user under their pseudonymous
 reference. Being personal data all the same, a user's rows are removed by DSR
 (:func:`forget`).
@@ -14,12 +15,13 @@ import io
 from collections.abc import Sequence
 from datetime import date
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import and_, case, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agronom.clock import day_bounds
+from agronom.clock import day_bounds, system_clock
 from agronom.store import objects as storage
 from agronom.store.models import (
+    DailyMetric,
     Event,
     PartnerOrder,
     Payment,
@@ -56,7 +58,7 @@ async def export_day(
     calendar day in ``zone`` (``QUOTA_TIMEZONE``: the users' day, not UTC's)."""
     start, end = day_bounds(day, zone)
     in_day = and_(Photo.ts >= start, Photo.ts < end)
-    metrics: list[tuple[object, ...]] = []
+    metrics: list[tuple[str, int]] = []
 
     async def count(statement: object, name: str) -> None:
         value = await session.scalar(statement)  # type: ignore[call-overload]  # selects of one value
@@ -87,7 +89,15 @@ async def export_day(
         Payment.status == PaymentStatus.SUCCESS,
     )
     await count(select(func.count()).select_from(Payment).where(paid), "payments_success")
-    await count(select(func.coalesce(func.sum(Payment.amount), 0)).where(paid), "revenue_kopeks")
+    # Amounts are in the minor units of their currency: kopeks and whole Stars never add up.
+    await count(
+        select(func.coalesce(func.sum(Payment.amount), 0)).where(paid, Payment.currency == "RUB"),
+        "revenue_kopeks",
+    )
+    await count(
+        select(func.coalesce(func.sum(Payment.amount), 0)).where(paid, Payment.currency == "XTR"),
+        "revenue_stars",
+    )
     await count(
         select(func.count()).select_from(User).where(User.pro_expires_at > end), "pro_users"
     )
@@ -123,6 +133,12 @@ async def export_day(
         (users.ref(uid, secret=secret), n, ok, failed, plan)
         for uid, n, ok, failed, plan in activity.all()
     ]
+    await session.execute(delete(DailyMetric).where(DailyMetric.day == day))
+    exported = system_clock()
+    session.add_all(
+        DailyMetric(day=day, metric=name, value=value, exported_at=exported)
+        for name, value in metrics
+    )
     folder = f"{PREFIX}{day.isoformat()}/"
     await store.put(folder + METRICS, _csv(metrics, ("metric", "value")), content_type="text/csv")
     await store.put(folder + ACTIVITY, _csv(rows, ACTIVITY_COLUMNS), content_type="text/csv")

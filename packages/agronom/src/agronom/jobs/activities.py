@@ -10,15 +10,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from temporalio import activity
 
 from agronom.clock import local_date
+from agronom.diagnosis import service as diagnosis
 from agronom.dsr import service as dsr
 from agronom.exports import service as exports
 from agronom.jobs import service
 from agronom.jobs.models import JobInput, JobResult
 from agronom.payments import charges, retention, tbank
-from agronom.payments import service as payments
 from agronom.settings import Settings
 from agronom.store import objects as storage
-from agronom.users import service as users
 
 
 def _as_of(request: JobInput) -> datetime:
@@ -51,38 +50,24 @@ class JobActivities:
             self.autopay,
             self.dsr_sweep,
             self.payment_retention,
+            self.stuck_photos,
         ]
 
     @activity.defn(name="agronom.autopay")
     async def autopay(self, request: JobInput) -> JobResult:
-        """Charge the bound accounts of users whose PRO is about to end."""
+        """Charge the linked SBP accounts of users whose PRO is about to end."""
         now = _as_of(request)
         async with self.sessions.begin() as session:
             due = await charges.due(session, now=now)
-        started = failed = 0
-        for item in due:
-            async with self.sessions.begin() as session:  # committed first: at most once a day
-                await users.add_event(session, item.user_id, charges.CHARGE_EVENT, now=now)
-            try:
-                initiated = await self.tbank.init(
-                    order_id=payments.order_id(item.user_id, 1),
-                    amount=self.settings.pro_price_kopeks,
-                    description="Карманный агроном PRO, автопродление на 1 мес.",
-                    customer_key=users.ref(item.user_id, secret=self.secret),
-                    recurrent=False,
-                    notification_url=self.settings.tbank_autopay_notification_url or None,
-                )
-                await self.tbank.charge_qr(
-                    payment_id=initiated.payment_id, account_token=item.binding
-                )
-                started += 1
-            except tbank.TBankError as exc:
-                activity.logger.warning("autopay charge failed: %s", exc)
-                async with self.sessions.begin() as session:
-                    await users.add_event(session, item.user_id, payments.AUTOPAY_FAIL, now=now)
-                failed += 1
+        results = [
+            await charges.charge(self.sessions, self.tbank, self.settings, item, now=now)
+            for item in due
+        ]
+        charged = results.count("charged")
         return JobResult(
-            "autopay", now.isoformat(), {"due": len(due), "charged": started, "failed": failed}
+            "autopay",
+            now.isoformat(),
+            {"due": len(due), "charged": charged, "failed": len(results) - charged},
         )
 
     @activity.defn(name="agronom.payment_retention")
@@ -149,3 +134,22 @@ class JobActivities:
         now = _as_of(request)
         counts = await dsr.sweep(self.engine, self.store, secret=self.secret, now=now)
         return JobResult("dsr_sweep", now.isoformat(), counts)
+
+    @activity.defn(name="agronom.stuck_photos")
+    async def stuck_photos(self, request: JobInput) -> JobResult:
+        """Fail the photos left pending/retrying by a crash and give back their quota."""
+        now = _as_of(request)
+        max_age = timedelta(seconds=self.settings.stuck_photo_max_age_s)
+        released = 0
+        while True:  # one transaction per batch
+            async with self.sessions.begin() as session:
+                batch = (
+                    await diagnosis.release_stuck(
+                        session, now=now, max_age=max_age, zone=self.settings.quota_timezone
+                    )
+                )["released"]
+            released += batch
+            activity.heartbeat(released)
+            if batch < diagnosis.RELEASE_BATCH:
+                break
+        return JobResult("stuck_photos", now.isoformat(), {"released": released})

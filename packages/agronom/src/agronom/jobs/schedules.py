@@ -59,6 +59,12 @@ JOBS = (
         "45 2 * * *",
         "payments purged after 5 years (402-FZ)",
     ),
+    Job(
+        "agronom-stuck-photos",
+        "agronom.StuckPhotos",
+        "40 * * * *",
+        "photos stuck pending/retrying failed, their quota given back",
+    ),
 )
 
 

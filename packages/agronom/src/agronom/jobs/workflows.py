@@ -85,6 +85,13 @@ class PaymentRetentionWorkflow:
         return await _run("agronom.payment_retention", request)
 
 
+@workflow.defn(name="agronom.StuckPhotos")
+class StuckPhotosWorkflow:
+    @workflow.run
+    async def run(self, request: JobInput) -> JobResult:
+        return await _run("agronom.stuck_photos", request)
+
+
 WORKFLOWS = [
     QuotaResetWorkflow,
     PhotoRetentionWorkflow,
@@ -93,4 +100,5 @@ WORKFLOWS = [
     AutopayWorkflow,
     DsrSweepWorkflow,
     PaymentRetentionWorkflow,
+    StuckPhotosWorkflow,
 ]

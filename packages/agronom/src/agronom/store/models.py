@@ -8,13 +8,13 @@ foreign keys for every arrow of its ER text, and one unique key per idempotency 
 (``payments (external_id, status)``: T-Bank's (PaymentId, Status); ``partner_orders.order_id``).
 
 What happens to children when a user goes (DSR, section 8): photos, protocols, photo usage,
-events and partner orders go with the user (``ON DELETE CASCADE``); payments stay five years
-(402-FZ) with ``user_id`` set to NULL and the binding id cleared (pseudonymised).
+events, partner orders and SBP account links go with the user (``ON DELETE CASCADE``); payments
+stay five years (402-FZ) with ``user_id`` set to NULL and the binding id cleared (pseudonymised).
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
@@ -23,6 +23,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Date,
     DateTime,
     Enum,
     ForeignKey,
@@ -103,6 +104,8 @@ class Photo(Base):
     __table_args__ = (
         Index("ix_photos_user_id_ts", "user_id", "ts"),
         Index("ix_photos_ts", "ts"),
+        # The same Telegram photo from the same user again is answered from the stored one.
+        Index("ix_photos_user_id_file_unique_id", "user_id", "file_unique_id"),
         CheckConstraint("retry_attempts >= 0", name="retry_attempts_non_negative"),
     )
 
@@ -233,3 +236,62 @@ class SeenNonce(Base):
     scope: Mapped[str] = mapped_column(Text)  # who signed: "bot", "partner"
     nonce: Mapped[str] = mapped_column(Text)
     expires_at: Mapped[datetime] = mapped_column(DateTime(), nullable=False)
+
+
+class SbpAccountLink(Base):
+    """A customer's SBP account linked at T-Bank for autopay (``AddAccountQr``, or a recurrent
+    ``Init`` + ``GetQr`` that pays and links at once).
+
+    ``request_key`` is T-Bank's key of the link request; ``status`` the link's as T-Bank
+    reports it (NEW → PROCESSING → ACTIVE | INACTIVE); ``account_token`` arrives with the
+    ``LINKACCOUNT`` notification and is what ``ChargeQr`` charges. ``consent_version`` and
+    ``consented_at`` record the autopay terms the user agreed to. The rows go with the user.
+    """
+
+    __tablename__ = "sbp_account_links"
+    __table_args__ = (
+        Index("ix_sbp_account_links_user_id", "user_id"),
+        CheckConstraint(
+            "status IN ('NEW', 'PROCESSING', 'ACTIVE', 'INACTIVE')", name="status_known"
+        ),
+    )
+
+    request_key: Mapped[str] = mapped_column(Text, primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False
+    )
+    account_token: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(Text, nullable=False, server_default="NEW")
+    payment_id: Mapped[str | None] = mapped_column(Text)  # the payment it was linked with
+    consent_version: Mapped[str] = mapped_column(Text, nullable=False)
+    consented_at: Mapped[datetime] = mapped_column(DateTime(), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(), nullable=False, server_default=UTC_NOW)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(), nullable=False, server_default=UTC_NOW)
+
+
+class DailyMetric(Base):
+    """The daily export's metrics as rows Metabase can query (contract section 7:
+    export_daily_metrics → Metabase), beside the CSV in the object store. One row per day and
+    metric; a re-run of a day replaces its rows. No personal data: counts only."""
+
+    __tablename__ = "daily_metrics"
+    __table_args__ = (PrimaryKeyConstraint("day", "metric", name="pk_daily_metrics"),)
+
+    day: Mapped[date] = mapped_column(Date)
+    metric: Mapped[str] = mapped_column(Text)
+    value: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    exported_at: Mapped[datetime] = mapped_column(DateTime(), nullable=False)
+
+
+class RateLimit(Base):
+    """One user's rate limit on one action, kept in PostgreSQL so that every API process shares
+    it: a token bucket written as GCRA, whose whole state is one timestamp, the "theoretical
+    arrival time" (``tat``) of the next request if requests came at the steady rate. See
+    :mod:`agronom.users.limits`."""
+
+    __tablename__ = "rate_limits"
+    __table_args__ = (PrimaryKeyConstraint("user_id", "action", name="pk_rate_limits"),)
+
+    user_id: Mapped[int] = mapped_column(Integer, ForeignKey("users.id", ondelete="CASCADE"))
+    action: Mapped[str] = mapped_column(Text)  # "diagnose"
+    tat: Mapped[datetime] = mapped_column(DateTime(), nullable=False)

@@ -1,0 +1,247 @@
+"""Abuse limits on POST /v1/ai/diagnose, against the API served by uvicorn on loopback (real
+HTTP, real PostgreSQL, the real vision server): photos a minute per user (429 LIMIT_EXCEEDED +
+Retry-After, distinct from the monthly quota), the same photo answered from storage, a daily
+cap on refused photos, and every refusal counted."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import statistics
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from agronom import auth
+from agronom.api.app import create_app
+from agronom.settings import Settings
+from agronom.store import objects as storage
+from agrosim import photos
+from agrosim.server import ThreadedServer
+
+from ..conftest import BOT_SECRET, MovableClock  # noqa: TID252
+
+PER_MINUTE = 10
+SMALL_LEAF = photos.leaf(size=(160, 120))
+# The flood comes from another process (as it would from another machine), so that its
+# client's CPU is not taken from the API, which shares this process with the vision server.
+FLOOD_CONNECTIONS = 2
+FLOOD = """
+import asyncio, base64, json, sys, time
+import httpx
+from agronom import auth
+
+url, tg_id, count, connections, secret = sys.argv[1:6]
+image = base64.b64decode(sys.stdin.read())
+
+async def main():
+    gate = asyncio.Semaphore(int(connections))
+    async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+        async def one():
+            async with gate:
+                started = time.perf_counter()
+                r = await client.post(
+                    "/v1/ai/diagnose",
+                    auth=auth.BotAuth(int(tg_id), secret=secret),
+                    files={"image": ("leaf.jpg", image, "image/jpeg")},
+                )
+                seconds = time.perf_counter() - started
+                return [r.status_code, seconds, r.headers.get("retry-after"), r.json()]
+        started = time.perf_counter()
+        answers = await asyncio.gather(*(one() for _ in range(int(count))))
+        print(json.dumps({"elapsed": time.perf_counter() - started, "answers": answers}))
+
+asyncio.run(main())
+"""
+
+
+@pytest.fixture
+def limited(settings: Settings) -> Settings:
+    return settings.model_copy(
+        update={
+            "photos_per_minute": PER_MINUTE,
+            "refused_photos_per_day": 3,
+            "free_photos_per_month": 1000,
+        }
+    )
+
+
+@pytest.fixture
+def served(
+    limited: Settings, database_url: str, store: storage.LocalStore, clock: MovableClock
+) -> Iterator[str]:
+    """The API as production runs it: uvicorn on a loopback port (its own thread and loop)."""
+    app = create_app(limited, database_url=database_url, store=store, clock=clock)
+    with ThreadedServer(app) as server:
+        yield server.url
+
+
+def _as(tg_id: int) -> auth.BotAuth:
+    return auth.BotAuth(tg_id, secret=BOT_SECRET)
+
+
+def _photo(image: bytes = SMALL_LEAF, **fields: str) -> dict[str, Any]:
+    return {"files": {"image": ("leaf.jpg", image, "image/jpeg")}, "data": fields}
+
+
+async def _timed(
+    client: httpx.AsyncClient, tg_id: int, **kwargs: Any
+) -> tuple[httpx.Response, float]:
+    started = time.perf_counter()
+    response = await client.post("/v1/ai/diagnose", auth=_as(tg_id), **(kwargs or _photo()))
+    return response, time.perf_counter() - started
+
+
+def _p(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def test_a_thousand_photos_in_a_minute_reach_the_model_at_most_the_limit(
+    served: str, vision, sql
+) -> None:
+    """1,000 photos from one user: PHOTOS_PER_MINUTE reach the model, the rest are refused fast,
+    and another user's diagnosis meanwhile takes about as long as when the API is idle."""
+    flooder, other, warm = 7001, 7002, 7003
+    async with httpx.AsyncClient(base_url=served, timeout=30) as client:
+        for _ in range(2):  # connections, the first decode, the first model call
+            assert (await _timed(client, warm))[0].status_code == 200
+        idle = [(await _timed(client, other))[1] for _ in range(3)]
+        before = vision.requests
+
+        async def other_user() -> list[float]:
+            taken = []
+            for _ in range(3):
+                await asyncio.sleep(1.0)
+                response, seconds = await _timed(client, other)
+                assert response.status_code == 200, response.text
+                taken.append(seconds)
+            return taken
+
+        flood = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            FLOOD,
+            served,
+            str(flooder),
+            "1000",
+            str(FLOOD_CONNECTIONS),
+            BOT_SECRET,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        out, during = await asyncio.gather(
+            flood.communicate(base64.b64encode(SMALL_LEAF)), other_user()
+        )
+    assert flood.returncode == 0
+    result = json.loads(out[0])
+    elapsed, answers = result["elapsed"], result["answers"]
+    assert len(answers) == 1000
+    ok = [a for a in answers if a[0] == 200]
+    refused = [a for a in answers if a[0] == 429]
+    assert len(ok) == PER_MINUTE and len(refused) == 1000 - PER_MINUTE
+    assert elapsed < 60, "the flood is 1,000 photos within a minute"
+    assert vision.requests - before == PER_MINUTE + len(during), "only the admitted reach it"
+    _, _, retry_after, body = refused[0]
+    assert body["error_code"] == "LIMIT_EXCEEDED"
+    assert f"at most {PER_MINUTE} a minute" in body["message"]
+    assert "not the monthly quota" in body["message"]
+    assert 1 <= int(retry_after) <= 60
+    latencies = [a[1] for a in refused]
+    p50, p99 = statistics.median(latencies), _p(latencies, 0.99)
+    print(  # noqa: T201 - the measurement is the point of this test
+        f"\nflood: {len(answers)} photos over {FLOOD_CONNECTIONS} connections in {elapsed:.1f} s; "
+        f"refusals p50 {p50 * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms; another user's diagnose: idle "
+        f"{[round(s * 1000) for s in idle]} ms, during the flood "
+        f"{[round(s * 1000) for s in during]} ms"
+    )
+    # Loose bounds: CI runs other tests beside this one (a loaded 2-core machine doubled these
+    # figures). Measured alone: p99 ~30 ms; the other user ~25 ms idle, ~70 ms during (one
+    # process serves both, taking turns per request, not per user).
+    assert p99 < 0.25, f"refusals are quick: p99 {p99 * 1000:.0f} ms"
+    assert statistics.median(during) < 4 * max(idle) + 0.1, "the other user is not starved"
+    assert sql.one("SELECT count(*) FROM events WHERE event = 'refused_rate'") == len(refused)
+    assert (
+        sql.one(
+            "SELECT used FROM photo_usage JOIN users u ON u.id = user_id WHERE u.tg_id = %s",
+            flooder,
+        )
+        == PER_MINUTE
+    )
+
+
+async def test_the_rate_limit_refills_with_time_and_is_per_user(served: str, clock, vision) -> None:
+    async with httpx.AsyncClient(base_url=served, timeout=30) as client:
+        codes = [(await _timed(client, 7101))[0].status_code for _ in range(PER_MINUTE + 1)]
+        assert codes == [200] * PER_MINUTE + [429]
+        refused = (await _timed(client, 7101))[0]
+        assert refused.headers["Retry-After"] == str(60 // PER_MINUTE)
+        assert (await _timed(client, 7102))[0].status_code == 200, "another user is not limited"
+        clock.advance(seconds=60 // PER_MINUTE)
+        assert (await _timed(client, 7101))[0].status_code == 200, "one more after 60/N s"
+        assert (await _timed(client, 7101))[0].status_code == 429
+
+
+async def test_the_same_photo_again_is_answered_from_storage(served: str, vision, sql) -> None:
+    """Same user, same file_unique_id: the stored diagnosis and protocol, no model call, not
+    counted again; another user's identical file is diagnosed on its own."""
+    sick = photos.leaf(spots="brown", size=(160, 120))
+    async with httpx.AsyncClient(base_url=served, timeout=30) as client:
+        first, _ = await _timed(client, 7201, **_photo(sick, file_unique_id="AQADuniq"))
+        calls = vision.requests
+        again, _ = await _timed(client, 7201, **_photo(sick, file_unique_id="AQADuniq"))
+        assert vision.requests == calls, "the model is not asked again"
+        theirs, _ = await _timed(client, 7202, **_photo(sick, file_unique_id="AQADuniq"))
+    assert first.status_code == again.status_code == theirs.status_code == 200
+    a, b = first.json(), again.json()
+    assert (a["repeated"], b["repeated"]) == (False, True)
+    assert b["photo_id"] == a["photo_id"] and b["protocol"] == a["protocol"]
+    assert (b["crop"], b["disease"], b["confidence"]) == (a["crop"], a["disease"], a["confidence"])
+    assert b["usage"] == a["usage"] == {"used": 1, "allowed": 1000}
+    assert theirs.json()["photo_id"] != a["photo_id"]
+    assert sql.one("SELECT count(*) FROM photos") == 2
+
+
+async def test_after_the_daily_cap_of_refused_photos_every_photo_is_refused_early(
+    served: str, clock, vision, sql
+) -> None:
+    async with httpx.AsyncClient(base_url=served, timeout=30) as client:
+        kinds = [
+            (await _timed(client, 7301, **_photo(photos.wall())))[0],
+            (await _timed(client, 7301, **_photo(b"not an image at all")))[0],
+            (await _timed(client, 7301, **_photo(photos.sky())))[0],
+        ]
+        assert [r.json()["error_code"] for r in kinds] == ["NO_LEAF", "BAD_REQUEST", "NO_LEAF"]
+        calls = vision.requests
+        capped, _ = await _timed(client, 7301)  # a good leaf, refused before any work
+        assert capped.status_code == 429
+        assert capped.json()["error_code"] == "LIMIT_EXCEEDED"
+        assert "could not be used" in capped.json()["message"]
+        # 12:00 UTC is 15:00 in Moscow: nine hours to midnight there.
+        assert int(capped.headers["Retry-After"]) == 9 * 3600
+        assert vision.requests == calls
+        assert (await _timed(client, 7302))[0].status_code == 200, "others are not capped"
+        clock.advance(hours=9)
+        assert (await _timed(client, 7301))[0].status_code == 200, "a new day"
+    events = dict(sql("SELECT event, count(*) FROM events GROUP BY event"))
+    assert events == {"refused_no_leaf": 2, "refused_bad_image": 1, "refused_daily": 1}
+
+
+async def test_the_monthly_quota_refusal_is_counted_and_says_it_is_the_quota(
+    settings: Settings, database_url: str, store, *, clock, vision, sql
+) -> None:
+    app = create_app(settings, database_url=database_url, store=store, clock=clock)
+    with ThreadedServer(app) as server:
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+            for _ in range(settings.free_photos_per_month):
+                assert (await _timed(client, 7401))[0].status_code == 200
+            refused, _ = await _timed(client, 7401)
+    assert refused.status_code == 429
+    assert "monthly limit" in refused.json()["message"]
+    assert "Retry-After" not in refused.headers
+    assert sql.one("SELECT count(*) FROM events WHERE event = 'refused_quota'") == 1
