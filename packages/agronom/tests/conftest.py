@@ -132,6 +132,13 @@ async def api(
 ) -> AsyncIterator[httpx.AsyncClient]:
     """The API over a fresh database, called through its ASGI interface."""
     app = create_app(settings, database_url=database_url, store=store, clock=clock)
+    async with serving(app) as client:
+        yield client
+
+
+@asynccontextmanager
+async def serving(app: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of ``app`` through its ASGI interface, its lifespan run around it."""
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:

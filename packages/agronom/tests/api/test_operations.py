@@ -16,14 +16,15 @@ from agronom.store import objects as storage
 from agrosim import photos
 from agrosim.server import free_port
 
+from ..conftest import serving  # noqa: TID252 - the tests' shared helper
+
 
 @asynccontextmanager
 async def served(settings, database_url, store, **options) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings, database_url=database_url, store=store, **options)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
-            yield client
+    async with serving(
+        create_app(settings, database_url=database_url, store=store, **options)
+    ) as client:
+        yield client
 
 
 def _samples(text: str, name: str) -> dict[tuple[tuple[str, str], ...], float]:

@@ -17,7 +17,7 @@ from agronom.api.app import create_app
 from agronom.partners.service import signature
 from agrosim import photos
 
-from ..conftest import PARTNER_SECRET  # noqa: TID252
+from ..conftest import PARTNER_SECRET, serving  # noqa: TID252
 
 
 @pytest.fixture
@@ -125,11 +125,8 @@ async def test_status_moves_only_along_legal_transitions(api, sql, protocol_id) 
 @asynccontextmanager
 async def served(settings, database_url, store, **changes) -> AsyncIterator[httpx.AsyncClient]:
     changed = settings.model_copy(update={k: SecretStr(v) for k, v in changes.items()})
-    app = create_app(changed, database_url=database_url, store=store)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
-            yield client
+    async with serving(create_app(changed, database_url=database_url, store=store)) as client:
+        yield client
 
 
 async def test_the_previous_key_is_accepted_only_while_a_rotation_is_configured(
