@@ -255,8 +255,18 @@ async def test_a_sync_that_ended_without_the_fleet_hearing_is_reaped(
         "UPDATE job_calls SET updated_at = %s WHERE kind = 'sync' AND status = 'pending'",
         T0 - timedelta(days=1),
     )
+    # The silent one had a request in flight when its worker died.
+    rows(
+        database_url,
+        "INSERT INTO service_calls (job_call_id, kind, status, stream, created_at, updated_at)"
+        " SELECT id, 'profile', 'running', 'profile', %s, %s FROM job_calls"
+        " WHERE kind = 'sync' AND status = 'pending'",
+        T0 - timedelta(days=1),
+        T0 - timedelta(days=1),
+    )
     later = T0 + timedelta(hours=1)
     assert await dispatch.reap(engine, now=later) == 2
+    assert rows(database_url, "SELECT status FROM service_calls") == [("failed",)]
     states = rows(
         database_url,
         "SELECT last_status, failures, running_job_call_id FROM sync_schedules ORDER BY id",

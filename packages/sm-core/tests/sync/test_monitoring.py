@@ -225,7 +225,49 @@ async def test_an_interrupted_first_backfill_is_completed_by_the_next_ordinary_s
         # It went on from the frontier: only the pages not read before, not the whole feed.
         assert history["items"] <= len(truth) - stored_then + 12
         assert stored_then < len(truth)
-        assert not s.scalar("SELECT count(*) FROM service_calls WHERE status = 'running'")
+        # The terminated backfill's activity, if it had not ended yet, is cancelled at its
+        # next heartbeat: the request it left in flight is closed then.
+        await until_no_running_calls(s)
+
+
+async def until_no_running_calls(s: Any, *, within_s: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + within_s
+    while s.scalar("SELECT count(*) FROM service_calls WHERE status = 'running'"):
+        assert asyncio.get_running_loop().time() < deadline, "a ServiceCall stays running"
+        await asyncio.sleep(0.1)
+
+
+async def test_a_page_in_flight_when_its_workflow_is_terminated_is_closed_as_interrupted(
+    syncer: Any,
+) -> None:
+    # Slow pages: the activity is still paging when its next heartbeat hears of the end.
+    with serve(seed=3, profiles=2, channels=0, giant_posts=420, latency_ms=400) as sim:
+        s = syncer(sim)
+        async with s.worker():
+            job = await s.job(platform="instagram", scope="posts", username="giant")
+            handle = await s.start(job)
+            while not s.scalar(
+                "SELECT count(*) FROM service_calls WHERE stream = 'posts_history' "
+                "AND status = 'running'"
+            ):
+                await asyncio.sleep(0.05)
+            await handle.terminate("test: the operator stopped it")
+            await until_no_running_calls(s)
+            interrupted = s.rows(
+                "SELECT stream, error_message FROM service_calls WHERE status = 'failed'"
+            )
+            assert interrupted == [
+                ("posts_history", "interrupted: the worker stopped during this request")
+            ]
+            # The pages before it stay committed, and the frontier stays where they left it.
+            assert (
+                s.scalar(
+                    "SELECT count(*) FROM service_calls WHERE stream = 'posts_history' "
+                    "AND status = 'succeeded'"
+                )
+                >= 1
+            )
+            assert s.rows("SELECT complete FROM history_frontiers") == [(False,)]
 
 
 async def test_malformed_items_are_quarantined_and_everything_else_is_stored(

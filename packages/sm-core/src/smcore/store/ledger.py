@@ -69,7 +69,8 @@ async def children_by_status(conn: AsyncConnection, parent_id: int) -> dict[str,
 
 
 async def fail_job(conn: AsyncConnection, job_id: int, error: str) -> None:
-    """Close a JobCall whose workflow failed before closing it (a closed one stays as it is)."""
+    """Close a JobCall whose workflow failed before closing it (a closed one stays as it is),
+    and the request it left running."""
     await conn.execute(
         update(JobCall)
         .where(JobCall.id == job_id, JobCall.status.in_((Status.PENDING, Status.RUNNING)))
@@ -77,6 +78,7 @@ async def fail_job(conn: AsyncConnection, job_id: int, error: str) -> None:
             status=Status.FAILED, error_message=error, finished_at=func.now(), updated_at=func.now()
         )
     )
+    await close_interrupted(conn, job_id=job_id)
 
 
 async def get_job(conn: AsyncConnection, job_id: int) -> JobCall | None:
@@ -207,14 +209,37 @@ async def close_call(conn: AsyncConnection, call_id: int, call: CallRecord) -> N
     )
 
 
-async def close_interrupted(conn: AsyncConnection, call_ids: Sequence[int]) -> None:
-    """ServiceCalls left ``running`` by a worker that died: they failed.
+async def close_interrupted(
+    conn: AsyncConnection,
+    call_ids: Sequence[int] = (),
+    *,
+    job_id: int | None = None,
+    stream: str | None = None,
+    subject_id: int | None = None,
+) -> None:
+    """ServiceCalls left ``running`` by a request that never ended (its worker died, or its
+    activity was cancelled: the workflow was terminated): they failed. Either the ``call_ids``
+    or every running call of ``job_id`` (of one ``stream`` and its subject, when given).
 
-    Called by the stream's one runner (it holds the stream's lock), so none is really running.
+    Called by the stream's one runner (it holds the stream's lock), by that runner as it is
+    cancelled, or for a job that was closed: none of these calls is really running.
     """
+    if job_id is not None:
+        where = [ServiceCall.job_call_id == job_id]
+        if stream is not None:
+            where.append(ServiceCall.stream == stream)
+            where.append(
+                ServiceCall.subject_id.is_(None)
+                if subject_id is None
+                else ServiceCall.subject_id == subject_id
+            )
+    elif call_ids:
+        where = [ServiceCall.id.in_(call_ids)]
+    else:
+        return
     await conn.execute(
         update(ServiceCall)
-        .where(ServiceCall.id.in_(call_ids), ServiceCall.status == Status.RUNNING)
+        .where(*where, ServiceCall.status == Status.RUNNING)
         .values(
             status=Status.FAILED,
             error_message="interrupted: the worker stopped during this request",

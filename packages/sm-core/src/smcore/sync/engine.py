@@ -282,74 +282,91 @@ class Engine:
         One request in flight per listing: a worker killed at any moment fetches at most that
         page again.
         """
-        listing = _Listing(job, stream, kind, subject_id)
-        async with self.db.begin() as conn:
-            at = await ledger.position(conn, job.id, stream, subject_id)
-            if at.interrupted:
-                await ledger.close_interrupted(conn, at.interrupted)
-            if at.done:
-                return StreamOutcome(stream, "succeeded", pages=at.pages)
-            cursor, provider = (at.cursor, at.provider) if at.last_call_id is not None else start
-            parent, restarts = at.last_call_id, at.restarts
-            # The first request's call, opened with the read of where the listing stands.
-            opened: int | None = await ledger.open_call(
-                conn, listing.running(cursor, provider, parent)
-            )
-        pages, items = at.pages, 0
-        while True:
-            call = listing.running(cursor, provider, parent)
-            if opened is None:
-                async with self.db.begin() as conn:
-                    opened = await ledger.open_call(conn, call)
-            call_id, opened = opened, None
-            try:
-                got = await fetch(cursor, provider)
-            except ProviderConfigError as exc:
-                # No configured provider serves this stream's method: nothing to retry.
-                return await self._unconfigured(stream, call_id, call, exc)
-            fetched = got if isinstance(got, Fetched) else Fetched(got)
-            page = fetched.page
-            if not page.success:
-                outcome, restart = await self._failed(
-                    job, stream, call_id, call, page=page, restarts=restarts
-                )
-                if not restart:
-                    return outcome
-                cursor, provider, parent, restarts = None, None, call_id, restarts + 1
-                continue
-            more = page.has_more and not (stops is not None and stops(fetched))
-            if more and page.end_cursor is None:
-                # "More" without a cursor would ask for the first page again (a cursor handed
-                # back unchanged is ended by the providers' failover).
-                log.warning("cursor_missing", stream=stream, cursor=cursor)
-                more = False
+        try:
+            listing = _Listing(job, stream, kind, subject_id)
             async with self.db.begin() as conn:
-                turn = await self._commit(
-                    conn,
-                    listing,
-                    call_id,
-                    call,
-                    fetched,
-                    store=store,
-                    finish=finish,
-                    more=more,
-                    may_refill=restarts < MAX_REFILLS,
+                at = await ledger.position(conn, job.id, stream, subject_id)
+                if at.interrupted:
+                    await ledger.close_interrupted(conn, at.interrupted)
+                if at.done:
+                    return StreamOutcome(stream, "succeeded", pages=at.pages)
+                cursor, provider = (
+                    (at.cursor, at.provider) if at.last_call_id is not None else start
                 )
-            pages += 1
-            items += len(page.items)
-            PAGES_SYNCED.labels(job.platform, stream).inc()
-            progress({"stream": stream, "pages": pages, "subject_id": subject_id})
-            opened, parent = turn.opened, turn.parent
-            if turn.verdict is Verdict.REFILL:
-                log.info("listing_refilled", reason=turn.message, refills=restarts + 1)
-                restarts += 1
-                continue
-            if not more:
-                status: OutcomeStatus = (
-                    "partial" if turn.verdict is Verdict.INCOMPLETE else "succeeded"
+                parent, restarts = at.last_call_id, at.restarts
+                # The first request's call, opened with the read of where the listing stands.
+                opened: int | None = await ledger.open_call(
+                    conn, listing.running(cursor, provider, parent)
                 )
-                return StreamOutcome(stream, status, pages=pages, items=items, message=turn.message)
-            cursor, provider = page.end_cursor, page.api_provider
+            pages, items = at.pages, 0
+            while True:
+                call = listing.running(cursor, provider, parent)
+                if opened is None:
+                    async with self.db.begin() as conn:
+                        opened = await ledger.open_call(conn, call)
+                call_id, opened = opened, None
+                try:
+                    got = await fetch(cursor, provider)
+                except ProviderConfigError as exc:
+                    # No configured provider serves this stream's method: nothing to retry.
+                    return await self._unconfigured(stream, call_id, call, exc)
+                fetched = got if isinstance(got, Fetched) else Fetched(got)
+                page = fetched.page
+                if not page.success:
+                    outcome, restart = await self._failed(
+                        job, stream, call_id, call, page=page, restarts=restarts
+                    )
+                    if not restart:
+                        return outcome
+                    cursor, provider, parent, restarts = None, None, call_id, restarts + 1
+                    continue
+                more = page.has_more and not (stops is not None and stops(fetched))
+                if more and page.end_cursor is None:
+                    # "More" without a cursor would ask for the first page again (a cursor handed
+                    # back unchanged is ended by the providers' failover).
+                    log.warning("cursor_missing", stream=stream, cursor=cursor)
+                    more = False
+                async with self.db.begin() as conn:
+                    turn = await self._commit(
+                        conn,
+                        listing,
+                        call_id,
+                        call,
+                        fetched,
+                        store=store,
+                        finish=finish,
+                        more=more,
+                        may_refill=restarts < MAX_REFILLS,
+                    )
+                pages += 1
+                items += len(page.items)
+                PAGES_SYNCED.labels(job.platform, stream).inc()
+                progress({"stream": stream, "pages": pages, "subject_id": subject_id})
+                opened, parent = turn.opened, turn.parent
+                if turn.verdict is Verdict.REFILL:
+                    log.info("listing_refilled", reason=turn.message, refills=restarts + 1)
+                    restarts += 1
+                    continue
+                if not more:
+                    status: OutcomeStatus = (
+                        "partial" if turn.verdict is Verdict.INCOMPLETE else "succeeded"
+                    )
+                    return StreamOutcome(
+                        stream, status, pages=pages, items=items, message=turn.message
+                    )
+                cursor, provider = page.end_cursor, page.api_provider
+        except asyncio.CancelledError:
+            # The activity was cancelled (its workflow was terminated, the worker is shutting
+            # down): the request in flight never ends, so its call is closed as interrupted
+            # before the cancellation goes on (a next sync of this job resumes at that page).
+            await asyncio.shield(self._interrupted(job.id, stream, subject_id))
+            raise
+
+    async def _interrupted(self, job_id: int, stream: str, subject_id: int | None) -> None:
+        async with self.db.begin() as conn:
+            await ledger.close_interrupted(
+                conn, job_id=job_id, stream=stream, subject_id=subject_id
+            )
 
     async def _commit(
         self,
