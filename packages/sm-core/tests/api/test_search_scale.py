@@ -19,11 +19,11 @@ COMMON = search.FEW + 400
 
 # The full ranking every search had before pooling: the oracle for pooled pages.
 FULL_RANKING = """
-    SELECT username FROM social_profiles, to_tsquery('simple', %(tsq)s) AS query
+    SELECT username FROM social_profiles, CAST(%(tsq)s AS tsquery) AS query
     WHERE search_document @@ query
     AND (CAST(%(platform)s AS text) IS NULL OR platform = %(platform)s)
     ORDER BY lower(username) = %(handle)s DESC,
-        ts_rank(search_document, to_tsquery('simple', %(whole)s)) DESC,
+        ts_rank(search_document, CAST(%(whole)s AS tsquery)) DESC,
         ts_rank(search_document, query) DESC, followers_count DESC, id
     LIMIT %(limit)s OFFSET %(offset)s
 """
@@ -133,14 +133,19 @@ async def test_past_the_last_match_the_total_is_exact(api: httpx.AsyncClient) ->
 
 
 def test_weighted_queries_keep_prefixes_and_alternatives() -> None:
-    words = [["anna", "ana"], ["pe"]]
-    assert search.tsquery(words, prefix_last=True, weight="A") == "('anna':A | 'ana':A) & 'pe':*A"
+    words = [["anna", "ana"], ["petr"]]
+    assert search.tsquery(words, prefix_last=True, weight="A") == "('anna':A | 'ana':A) & 'petr':*A"
     assert search.tsquery([["p"]], prefix_last=True, weight="A") == "'p':A"
-    assert search.tsquery([["pe"]], prefix_last=True) == "'pe':*"
+    # Two or three letters: the prefix is a word of the index.
+    assert search.tsquery([["anna"], ["pe"]], prefix_last=True) == "'anna' & 'pe*'"
+    assert search.tsquery([["pet"]], prefix_last=True, weight="A") == "'pet*':A"
+    assert search.tsquery([["pet"]], prefix_last=False) == "'pet'"
 
 
 def test_estimates_follow_the_planners_statistics() -> None:
-    everywhere = search.Shares({"anna": 0.05, "maria": 0.03, "mark": 0.01}, floor=0.0005)
+    everywhere = search.Shares(
+        {"anna": 0.05, "maria": 0.03, "mark": 0.01, "ma*": 0.04}, floor=0.0005
+    )
 
     def estimate(*words: str, prefix_last: bool = False, prefixed: int = 0) -> float:
         stats = search.Statistics(1_000_000, everywhere, None, prefixed=prefixed)
@@ -149,9 +154,13 @@ def test_estimates_follow_the_planners_statistics() -> None:
     assert estimate("anna") == pytest.approx(50_000)
     assert estimate("zzz") == pytest.approx(500), "any other word: the floor"
     assert estimate("anna", prefix_last=True, prefixed=1) == pytest.approx(50_000)
-    # A prefix: its common words, and the rest of the name words it expands to (38 here).
-    assert estimate("ma", prefix_last=True, prefixed=40) == pytest.approx(40_000 + 38 * 250)
+    # A short prefix is a word of its own; a longer one counts its common words, and the rest
+    # of the name words it expands to (39 here).
+    assert estimate("ma", prefix_last=True) == pytest.approx(40_000)
+    assert estimate("mar", prefix_last=True) == pytest.approx(500), "an uncommon one: the floor"
+    assert estimate("mari", prefix_last=True, prefixed=40) == pytest.approx(30_000 + 39 * 250)
     # Words together as if independent, but "maria ma" is every Maria.
     assert estimate("anna", "maria") == pytest.approx(1_500)
-    assert estimate("maria", "ma", prefix_last=True, prefixed=40) == pytest.approx(30_000)
+    assert estimate("anna", "ma", prefix_last=True) == pytest.approx(2_000)
+    assert estimate("maria", "ma", prefix_last=True) == pytest.approx(30_000)
     assert search.Statistics(0, None, None).estimate([["anna"]], prefix_last=True, names=False) == 0

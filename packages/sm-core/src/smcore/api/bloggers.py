@@ -84,7 +84,8 @@ async def search_bloggers(
         Query(
             max_length=200,
             pattern=r"^[^\x00]*$",  # PostgreSQL text cannot hold NUL
-            description="Username, name or bio; @handle ok",
+            description="Username, name or bio; @handle ok. The last word may be the start "
+            "of a word (two or three letters: of a name or username word)",
         ),
     ] = "",
     platform: Annotated[Platform | None, Query()] = None,

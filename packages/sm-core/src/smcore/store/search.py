@@ -2,8 +2,10 @@
 
 - Words are matched through the full-text index (``search_document``: username parts and full
   name weighted A, bio C; accents and case ignored). The last word may be a prefix, as the user
-  is typing it. Results rank by text rank (an exact ``@handle`` first, whole words before prefix
-  expansions, name words before bio words), then followers.
+  is typing it: one of two or three letters is a word of the index (each name word carries its
+  first two and three letters, ``ma*`` and ``mar*``; bio words do not), a longer one expands
+  to the words it starts. Results rank by text rank (an exact ``@handle`` first, whole words
+  before prefix expansions, name words before bio words), then followers.
 - When nothing matches the words as typed, each word that is not a known name word is replaced
   by the known words within two edits of it (``search_words``, kept by a trigger), and the
   search runs again: two swapped letters in a name still find the profile.
@@ -13,9 +15,10 @@ How a search runs depends on its estimated matches E: the share of profiles hold
 as ANALYZE last found it (``pg_stats``, read once per analysis and kept per process; the
 planner's own figures, without planning anything), words AND-ed as if independent, a prefix
 counting the name words it expands to (``search_words``, counted in the round trip that parses
-the words). P is ``offset + limit``, N the profiles. Reading the matches from their index costs
-E row visits, plus a tenth of one per index entry of a prefix's words ("ma:*" reads 150,000
-entries, even in "john & ma:*"); walking the followers order until P matches, P * N / E.
+the words) unless it is indexed. P is ``offset + limit``, N the profiles. Reading the matches
+from their index costs E row visits, plus a tenth of one per index entry of an expanded
+prefix's words ("mari:*" reads every entry of each word it starts, even in "john & mari:*");
+walking the followers order until P matches, P * N / E.
 
 - Reading every match costs no more than the pools below together (or E is at most ``FEW``):
   every match is ranked, and the total is exact.
@@ -56,6 +59,9 @@ PREFIX_ENTRIES_PER_ROW = 10
 # A walk in followers order stops after WALK times the rows it is expected to visit (or the rows
 # reading the index would, if fewer: reading is what follows a walk stopped short).
 WALK = 2
+# Name words carry their first two and three letters as words of their own (``ma*``, ``mar*``):
+# a prefix that short is one index entry; a longer one expands to the words it starts.
+INDEXED_PREFIX = 3
 MAX_EDITS = 2
 ALTERNATIVES = 8
 _COLUMNS = (
@@ -83,7 +89,7 @@ _NEAR = text(
 _PREPARE = text(
     "WITH parsed AS (SELECT ARRAY(SELECT lexeme FROM unnest(to_tsvector('simple',"
     "   sm_unaccent(translate(:q, '._-', '   ')))) ORDER BY positions[1]) AS words),"
-    " last AS (SELECT CASE WHEN length(words[cardinality(words)]) >= 2"
+    " last AS (SELECT CASE WHEN length(words[cardinality(words)]) > 3"
     "   THEN words[cardinality(words)] END AS prefix FROM parsed)"
     " SELECT set_config('jit', 'off', true), set_config('work_mem', '16MB', true),"
     " set_config('plan_cache_mode', 'force_custom_plan', true),"
@@ -163,12 +169,15 @@ class Statistics:
             none = 1.0
             for word in alternatives:
                 if prefix_last and i == len(words) - 1 and len(word) >= 2:
-                    common = [v for k, v in shares.items() if k.startswith(word)]
-                    # The less common words a prefix expands to count too ("be": a few common
-                    # words, 30,000 profiles in all); as rare words go, half the floor each.
-                    share = sum(common) + max(0, self.prefixed - len(common)) * floor / 2
+                    if indexed := indexed_prefix(word):
+                        share = shares.get(indexed, 0.0)
+                    else:
+                        common = [v for k, v in shares.items() if k.startswith(word)]
+                        # The less common words a prefix expands to count too ("bel": a few
+                        # common words, 30,000 profiles in all); rare ones, half the floor each.
+                        share = sum(common) + max(0, self.prefixed - len(common)) * floor / 2
                     if any(w.startswith(word) for ws in words[:-1] for w in ws):
-                        share = 1.0  # "maría ma": every María matches "ma:*" already
+                        share = 1.0  # "maría ma": every María matches "ma*" already
                 else:
                     share = shares.get(word, 0.0)
                 none *= 1 - max(share, floor)
@@ -184,16 +193,25 @@ class Result:
     corrected: str | None  # the words searched instead, when the typed ones matched nothing
 
 
+def indexed_prefix(word: str) -> str | None:
+    """The word a prefix of two or three letters is indexed as (``ma`` → ``ma*``: every name
+    word starting with "ma" carries it); None for a prefix the index expands."""
+    return word + "*" if 2 <= len(word) <= INDEXED_PREFIX else None
+
+
 def tsquery(words: list[list[str]], *, prefix_last: bool, weight: str = "") -> str:
-    """``[["anna"], ["pet"]]`` → ``anna & pet:*``; alternatives of one word are OR-ed;
-    ``weight="A"`` matches only words of that weight (``anna:A & pet:*A``)."""
+    """``[["anna"], ["petr"]]`` → ``'anna' & 'petr':*``, ``[["anna"], ["pe"]]`` → ``'anna' &
+    'pe*'`` (an indexed prefix); alternatives of one word are OR-ed; ``weight="A"`` matches
+    only words of that weight (``'anna':A & 'petr':*A``). Read with ``CAST(… AS tsquery)``:
+    the words are the index's own, and ``pe*`` must not be parsed again."""
     parts = []
     for i, alternatives in enumerate(words):
         last = prefix_last and i == len(words) - 1
-        marks = [("*" if last and len(w) >= 2 else "") + weight for w in alternatives]
-        terms = [
-            _quote(w) + (":" + m if m else "") for w, m in zip(alternatives, marks, strict=True)
-        ]
+        terms = []
+        for word in alternatives:
+            indexed = indexed_prefix(word) if last else None
+            mark = ("*" if last and len(word) >= 2 and indexed is None else "") + weight
+            terms.append(_quote(indexed or word) + (":" + mark if mark else ""))
         parts.append(terms[0] if len(terms) == 1 else "(" + " | ".join(terms) + ")")
     return " & ".join(parts)
 
@@ -265,10 +283,10 @@ async def _find(
         """Rows visited reading the matches from their index and sorting them, and walking the
         followers order until ``pool`` of them: the walk visits pool / E of the table; the
         index E rows, plus, for a prefix, the index entries of every word it expands to, a tenth
-        of a row each ("ma:*" is 150,000 of them, even in "john & ma:*")."""
+        of a row each ("mari:*" reads the entries of every word it starts)."""
         estimate = statistics.estimate(words, prefix_last=prefix, names=names)
         read = estimate
-        if prefix and len(words[-1][0]) >= 2:
+        if prefix and len(words[-1][0]) >= 2 and not indexed_prefix(words[-1][0]):
             expanded = statistics.estimate(words[-1:], prefix_last=True, names=names)
             read += expanded / PREFIX_ENTRIES_PER_ROW
         return read, pool * statistics.profiles / max(estimate, 1)
@@ -288,12 +306,10 @@ async def _find(
             # Names have their own index: a word rare in names may be common in bios, and a
             # walk in followers order would pass every bio match to reach them. The walk checks
             # the stored document with the names' weight.
-            indexed = f"sm_name_document(username, full_name) @@ to_tsquery('simple', :{query})"
-            pools.append(
-                (indexed, f"search_document @@ to_tsquery('simple', :{query}_names)", walk)
-            )
+            indexed = f"sm_name_document(username, full_name) @@ CAST(:{query} AS tsquery)"
+            pools.append((indexed, f"search_document @@ CAST(:{query}_names AS tsquery)", walk))
         else:  # the last, any match, is the one `seen` counts
-            condition = f"search_document @@ to_tsquery('simple', :{query})"
+            condition = f"search_document @@ CAST(:{query} AS tsquery)"
             pools.append((condition, condition, walk))
 
     read, _ = costs(prefix=prefix_last, names=False)
@@ -362,10 +378,10 @@ def _pooled_sql(pools: list[tuple[str, str, int]]) -> str:
     return (
         f"WITH {''.join(ctes)}pool AS ("  # noqa: S608 - fixed fragments, values bound
         "  SELECT id FROM social_profiles WHERE lower(username) = :handle"
-        f"  AND search_document @@ to_tsquery('simple', :tsq) AND {_PLATFORM}{union}"
+        f"  AND search_document @@ CAST(:tsq AS tsquery) AND {_PLATFORM}{union}"
         f") SELECT {_COLUMNS}, lower(username) = :handle AS handle,"
-        "  ts_rank(search_document, to_tsquery('simple', :whole)) AS whole,"
-        "  ts_rank(search_document, to_tsquery('simple', :tsq)) AS rank,"
+        "  ts_rank(search_document, CAST(:whole AS tsquery)) AS whole,"
+        "  ts_rank(search_document, CAST(:tsq AS tsquery)) AS rank,"
         f"  (SELECT count(*) FROM p{len(pools) - 1}) AS seen"
         f" FROM social_profiles JOIN pool USING (id) ORDER BY {_RANKING}"
         " LIMIT :limit OFFSET :offset"
@@ -388,9 +404,9 @@ async def _match(
     sql = text(
         "WITH matches AS ("  # noqa: S608 - fixed fragments, values bound
         "  SELECT id, followers_count, lower(username) = :handle AS handle,"
-        "    ts_rank(search_document, to_tsquery('simple', :whole)) AS whole,"
+        "    ts_rank(search_document, CAST(:whole AS tsquery)) AS whole,"
         "    ts_rank(search_document, query) AS rank"
-        "  FROM social_profiles, to_tsquery('simple', :tsq) AS query"
+        "  FROM social_profiles, CAST(:tsq AS tsquery) AS query"
         "  WHERE search_document @@ query"
         "  AND (CAST(:platform AS text) IS NULL OR platform = :platform)"
         "), page AS ("
@@ -420,7 +436,7 @@ async def _count_to(conn: AsyncConnection, tsq: str, platform: str | None, offse
     return int(
         await conn.scalar(
             text(
-                "SELECT count(*) FROM social_profiles, to_tsquery('simple', :tsq) AS query "
+                "SELECT count(*) FROM social_profiles, CAST(:tsq AS tsquery) AS query "
                 "WHERE search_document @@ query "
                 "AND (CAST(:platform AS text) IS NULL OR platform = :platform)"
             ),
