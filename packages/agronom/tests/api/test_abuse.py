@@ -187,6 +187,25 @@ async def test_the_rate_limit_refills_with_time_and_is_per_user(served: str, clo
         assert (await _timed(client, 7101))[0].status_code == 429
 
 
+async def test_a_user_refused_for_speed_is_refused_again_without_reading_the_bucket(
+    served: str, clock, vision, sql
+) -> None:
+    """Until their next token, this process refuses them from memory (a flood costs the
+    database one event row a photo): emptying the bucket behind its back changes nothing until
+    then, and every refusal is still counted."""
+    async with httpx.AsyncClient(base_url=served, timeout=30) as client:
+        for _ in range(PER_MINUTE):
+            assert (await _timed(client, 7201))[0].status_code == 200
+        assert (await _timed(client, 7201))[0].status_code == 429
+        sql("DELETE FROM rate_limits RETURNING 1")  # the bucket is not asked until then
+        clock.advance(seconds=60 // PER_MINUTE - 1)
+        again = (await _timed(client, 7201))[0]
+        assert again.status_code == 429 and again.headers["Retry-After"] == "1"
+        clock.advance(seconds=1)
+        assert (await _timed(client, 7201))[0].status_code == 200, "the next token is there"
+    assert sql.one("SELECT count(*) FROM events WHERE event = 'refused_rate'") == 2
+
+
 async def test_the_same_photo_again_is_answered_from_storage(served: str, vision, sql) -> None:
     """Same user, same file_unique_id: the stored diagnosis and protocol, no model call, not
     counted again; another user's identical file is diagnosed on its own."""

@@ -121,6 +121,7 @@ class DiagnosisService:
         self.model = model
         self.settings = settings
         self.clock = clock
+        self.recently_refused = limits.RecentlyRefused()
         self.breaker = CircuitBreaker(
             threshold=settings.model_breaker_failures,
             cooldown_s=settings.model_breaker_cooldown_s,
@@ -212,12 +213,20 @@ class DiagnosisService:
 
     async def _admit(self, tg_id: int, now: datetime) -> User:
         """The user, created on first contact, if the abuse limits let them send a photo now."""
+        per_minute = self.settings.photos_per_minute
+        if known := self.recently_refused.get(tg_id, now):
+            user_id, until = known
+            async with self.sessions.begin() as session:
+                await limits.record_refusal(session, user_id, limits.Refusal.RATE, now=now)
+            raise limits.RateRefused(per_minute=per_minute, now=now, until=until)
         async with self.sessions.begin() as session:
             user = await users.ensure(session, tg_id, now=now)
             try:
                 await limits.admit_photo(session, user.id, now=now, settings=self.settings)
             except TooManyRequests as exc:
                 await limits.record_refusal(session, user.id, limits.Refusal(exc.kind), now=now)
+                if isinstance(exc, limits.RateRefused):
+                    self.recently_refused.remember(tg_id, user.id, exc.until, now=now)
                 refusal = exc
             else:
                 return user
