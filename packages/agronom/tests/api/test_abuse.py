@@ -206,6 +206,19 @@ async def test_a_user_refused_for_speed_is_refused_again_without_reading_the_buc
     assert sql.one("SELECT count(*) FROM events WHERE event = 'refused_rate'") == 2
 
 
+async def test_a_refused_user_deleted_meanwhile_starts_afresh(served: str, vision, sql) -> None:
+    """What this process remembers of a refused user does not outlive the user (DSR)."""
+    async with httpx.AsyncClient(base_url=served, timeout=30) as client:
+        for _ in range(PER_MINUTE):
+            assert (await _timed(client, 7301))[0].status_code == 200
+        assert (await _timed(client, 7301))[0].status_code == 429
+        deleted = await client.post("/v1/dsr/delete_user", auth=_as(7301), json={})
+        assert deleted.status_code == 200, deleted.text
+        again = (await _timed(client, 7301))[0]
+        assert again.status_code == 200, again.text
+    assert sql.one("SELECT count(*) FROM users WHERE tg_id = 7301") == 1
+
+
 async def test_the_same_photo_again_is_answered_from_storage(served: str, vision, sql) -> None:
     """Same user, same file_unique_id: the stored diagnosis and protocol, no model call, not
     counted again; another user's identical file is diagnosed on its own."""

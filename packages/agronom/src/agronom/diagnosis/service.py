@@ -217,8 +217,15 @@ class DiagnosisService:
         if known := self.recently_refused.get(tg_id, now):
             user_id, until = known
             async with self.sessions.begin() as session:
-                await limits.record_refusal(session, user_id, limits.Refusal.RATE, now=now)
-            raise limits.RateRefused(per_minute=per_minute, now=now, until=until)
+                # The user may have been deleted since (DSR): then they start afresh below.
+                alive = await session.scalar(
+                    select(User.id).where(User.id == user_id).with_for_update(key_share=True)
+                )
+                if alive is not None:
+                    await limits.record_refusal(session, user_id, limits.Refusal.RATE, now=now)
+            if alive is not None:
+                raise limits.RateRefused(per_minute=per_minute, now=now, until=until)
+            self.recently_refused.forget(tg_id)
         async with self.sessions.begin() as session:
             user = await users.ensure(session, tg_id, now=now)
             try:

@@ -153,6 +153,9 @@ class RecentlyRefused:
         known = self._until.get(tg_id)
         return known if known is not None and now < known[1] else None
 
+    def forget(self, tg_id: int) -> None:
+        self._until.pop(tg_id, None)
+
     def remember(self, tg_id: int, user_id: int, until: datetime, *, now: datetime) -> None:
         if len(self._until) >= self.MAX_USERS:  # the expired go first; at worst, all of them
             live = {k: v for k, v in self._until.items() if now < v[1]}
