@@ -24,6 +24,7 @@ TABLES = {
     "daily_metrics",
     "sbp_account_links",
     "rate_limits",
+    "payment_attempts",
 }
 
 

@@ -15,7 +15,7 @@ from agronom.dsr import service as dsr
 from agronom.exports import service as exports
 from agronom.jobs import service
 from agronom.jobs.models import JobInput, JobResult
-from agronom.payments import charges, retention, tbank
+from agronom.payments import charges, reconcile, retention, tbank
 from agronom.settings import Settings
 from agronom.store import objects as storage
 
@@ -48,6 +48,7 @@ class JobActivities:
             self.ml_dataset,
             self.metrics_export,
             self.autopay,
+            self.reconcile_payments,
             self.dsr_sweep,
             self.payment_retention,
             self.stuck_photos,
@@ -69,6 +70,25 @@ class JobActivities:
             now.isoformat(),
             {"due": len(due), "charged": charged, "failed": len(results) - charged},
         )
+
+    @activity.defn(name="agronom.reconcile_payments")
+    async def reconcile_payments(self, request: JobInput) -> JobResult:
+        """Ask T-Bank about payments and account links no notification settled, and apply
+        the answers (:mod:`agronom.payments.reconcile`)."""
+        now = _as_of(request)
+        counts: dict[str, int] = {}
+        async with self.sessions.begin() as session:
+            payments = await reconcile.unsettled(session, now=now)
+            links = await reconcile.open_links(session, now=now)
+        for payment_id in payments:
+            result = await reconcile.reconcile(self.sessions, self.tbank, payment_id, now=now)
+            counts[f"payments_{result}"] = counts.get(f"payments_{result}", 0) + 1
+            activity.heartbeat(counts)
+        for request_key in links:
+            result = await reconcile.reconcile_link(self.sessions, self.tbank, request_key, now=now)
+            counts[f"links_{result}"] = counts.get(f"links_{result}", 0) + 1
+            activity.heartbeat(counts)
+        return JobResult("reconcile_payments", now.isoformat(), counts)
 
     @activity.defn(name="agronom.payment_retention")
     async def payment_retention(self, request: JobInput) -> JobResult:

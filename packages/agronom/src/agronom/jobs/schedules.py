@@ -52,6 +52,12 @@ JOBS = (
         local=True,
     ),
     Job("agronom-autopay", "agronom.Autopay", "0 9 * * *", "autopay charges before PRO ends"),
+    Job(
+        "agronom-reconcile-payments",
+        "agronom.ReconcilePayments",
+        "*/15 * * * *",
+        "payments and SBP links no notification settled, asked at T-Bank",
+    ),
     Job("agronom-dsr-sweep", "agronom.DsrSweep", "20 * * * *", "DSR deletions left pending"),
     Job(
         "agronom-payment-retention",

@@ -71,6 +71,13 @@ class AutopayWorkflow:
         return await _run("agronom.autopay", request)
 
 
+@workflow.defn(name="agronom.ReconcilePayments")
+class ReconcilePaymentsWorkflow:
+    @workflow.run
+    async def run(self, request: JobInput) -> JobResult:
+        return await _run("agronom.reconcile_payments", request)
+
+
 @workflow.defn(name="agronom.DsrSweep")
 class DsrSweepWorkflow:
     @workflow.run
@@ -98,6 +105,7 @@ WORKFLOWS = [
     MlDatasetWorkflow,
     MetricsExportWorkflow,
     AutopayWorkflow,
+    ReconcilePaymentsWorkflow,
     DsrSweepWorkflow,
     PaymentRetentionWorkflow,
     StuckPhotosWorkflow,

@@ -90,14 +90,23 @@ async def charge(
     """Charge one due user a month of PRO; what became of it."""
     async with sessions.begin() as session:  # committed first: at most once a day
         await users.add_event(session, item.user_id, CHARGE_EVENT, now=now)
+    order = service.order_id(item.user_id, 1)
     try:
         initiated = await bank.init(
-            order_id=service.order_id(item.user_id, 1),
+            order_id=order,
             amount=settings.pro_price_kopeks,
             description="Карманный агроном PRO, автопродление на 1 мес.",
             receipt=service.receipt(settings, price=settings.pro_price_kopeks, quantity=1),
             sbp_recurrent=True,
             notification_url=settings.tbank_autopay_notification_url or None,
+        )
+        await service.record_attempt(
+            sessions,
+            initiated.payment_id,
+            user_id=item.user_id,
+            order_id=order,
+            autopay=True,
+            now=now,
         )
         charged = await bank.charge_qr(
             payment_id=initiated.payment_id, account_token=item.account_token

@@ -67,7 +67,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from agronom.errors import BadRequest, NotFound, Unauthorized
 from agronom.payments import tbank
 from agronom.settings import Settings
-from agronom.store.models import Event, Payment, PaymentStatus, SbpAccountLink, User
+from agronom.store.models import (
+    Event,
+    Payment,
+    PaymentAttempt,
+    PaymentStatus,
+    SbpAccountLink,
+    User,
+)
 from agronom.users import service as users
 
 log = structlog.get_logger("agronom.payments")
@@ -216,6 +223,9 @@ async def start(
         sbp_recurrent=autopay,
         notification_url=settings.tbank_notification_url or None,
     )
+    await record_attempt(
+        sessions, initiated.payment_id, user_id=user.id, order_id=order, autopay=False, now=now
+    )
     qr = await bank.get_qr(initiated.payment_id)
     if not autopay:
         return Started("once", order, amount, qr.data)
@@ -223,6 +233,40 @@ async def start(
         raise tbank.TBankUnavailable("GetQr named no RequestKey for the link", method="GetQr")
     await _record_link(sessions, user.id, qr.request_key, payment_id=qr.payment_id, now=now)
     return Started("pay_and_link", order, amount, qr.data, qr.request_key)
+
+
+async def record_attempt(
+    sessions: async_sessionmaker[AsyncSession],
+    payment_id: str,
+    *,
+    user_id: int,
+    order_id: str,
+    autopay: bool,
+    now: datetime,
+) -> None:
+    """Remember a payment T-Bank accepted, until its outcome is known (see
+    :mod:`agronom.payments.reconcile`). ``autopay``: a monthly charge, whose notification goes
+    to the autopay webhook."""
+    async with sessions.begin() as session:
+        await session.execute(
+            insert(PaymentAttempt)
+            .values(
+                payment_id=payment_id,
+                user_id=user_id,
+                order_id=order_id,
+                autopay=autopay,
+                created_at=now,
+            )
+            .on_conflict_do_nothing()
+        )
+
+
+async def _settle(session: AsyncSession, payment_id: str, *, now: datetime) -> None:
+    await session.execute(
+        update(PaymentAttempt)
+        .where(PaymentAttempt.payment_id == payment_id, PaymentAttempt.settled_at.is_(None))
+        .values(settled_at=now)
+    )
 
 
 async def _record_link(
@@ -347,6 +391,7 @@ async def _payment(
     status = map_status(status_text, body.get("Success") is True)
     if status is None:
         return Outcome(False, f"status {status_text} is a step in progress: nothing to record")
+    await _settle(session, payment_id, now=now)
     amount = body.get("Amount")
     if isinstance(amount, float) and amount.is_integer():
         amount = int(amount)

@@ -238,6 +238,37 @@ class SeenNonce(Base):
     expires_at: Mapped[datetime] = mapped_column(DateTime(), nullable=False)
 
 
+class PaymentAttempt(Base):
+    """A payment started at T-Bank (an ``Init`` that answered a ``PaymentId``) whose outcome
+    is not known yet.
+
+    Its notification settles it (``settled_at``); when none came, the reconcile job asks
+    T-Bank (``GetState``) and applies the answer as the notification would have been applied.
+    ``checked_at``: when it last asked. The rows go with the user.
+    """
+
+    __tablename__ = "payment_attempts"
+    __table_args__ = (
+        Index("ix_payment_attempts_user_id", "user_id"),
+        Index(
+            "ix_payment_attempts_unsettled",
+            "checked_at",
+            "created_at",
+            postgresql_where=text("settled_at IS NULL"),
+        ),
+    )
+
+    payment_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False
+    )
+    order_id: Mapped[str] = mapped_column(Text, nullable=False)
+    autopay: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(), nullable=False)
+    checked_at: Mapped[datetime | None] = mapped_column(DateTime())
+    settled_at: Mapped[datetime | None] = mapped_column(DateTime())
+
+
 class SbpAccountLink(Base):
     """A customer's SBP account linked at T-Bank for autopay (``AddAccountQr``, or a recurrent
     ``Init`` + ``GetQr`` that pays and links at once).
