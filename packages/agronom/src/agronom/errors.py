@@ -42,6 +42,9 @@ class AgronomError(Exception):
     error_code: ErrorCode = ErrorCode.BAD_REQUEST
     http_status: int = 400
     retry_after_s: int | None = None
+    # Which of an error code's causes, where it has several (the answer's ``reason``): for
+    # LIMIT_EXCEEDED ``quota`` (the monthly one), ``rate`` or ``daily`` (the abuse limits).
+    reason: str | None = None
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -70,6 +73,7 @@ class Unauthorized(AgronomError):
 class LimitExceeded(AgronomError):
     error_code = ErrorCode.LIMIT_EXCEEDED
     http_status = 429
+    reason = "quota"
 
     def __init__(self, message: str, *, used: int, allowed: int, month: str) -> None:
         super().__init__(message)
@@ -88,6 +92,7 @@ class TooManyRequests(AgronomError):
     def __init__(self, message: str, *, kind: str, retry_after_s: int) -> None:
         super().__init__(message)
         self.kind = kind
+        self.reason = kind
         self.retry_after_s = max(1, retry_after_s)
 
 

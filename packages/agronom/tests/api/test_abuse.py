@@ -148,7 +148,7 @@ async def test_a_thousand_photos_in_a_minute_reach_the_model_at_most_the_limit(
     assert elapsed < 60, "the flood is 1,000 photos within a minute"
     assert vision.requests - before == PER_MINUTE + len(during), "only the admitted reach it"
     _, _, retry_after, body = refused[0]
-    assert body["error_code"] == "LIMIT_EXCEEDED"
+    assert (body["error_code"], body["reason"]) == ("LIMIT_EXCEEDED", "rate")
     assert f"at most {PER_MINUTE} a minute" in body["message"]
     assert "not the monthly quota" in body["message"]
     assert 1 <= int(retry_after) <= 60
@@ -252,7 +252,8 @@ async def test_after_the_daily_cap_of_refused_photos_every_photo_is_refused_earl
         calls = vision.requests
         capped, _ = await _timed(client, 7301)  # a good leaf, refused before any work
         assert capped.status_code == 429
-        assert capped.json()["error_code"] == "LIMIT_EXCEEDED"
+        assert (capped.json()["error_code"], capped.json()["reason"]) == ("LIMIT_EXCEEDED", "daily")
+        assert "reason" not in kinds[0].json(), "NO_LEAF has one cause"
         assert "could not be used" in capped.json()["message"]
         # 12:00 UTC is 15:00 in Moscow: nine hours to midnight there.
         assert int(capped.headers["Retry-After"]) == 9 * 3600
@@ -275,5 +276,6 @@ async def test_the_monthly_quota_refusal_is_counted_and_says_it_is_the_quota(
             refused, _ = await _timed(client, 7401)
     assert refused.status_code == 429
     assert "monthly limit" in refused.json()["message"]
+    assert refused.json()["reason"] == "quota"
     assert "Retry-After" not in refused.headers
     assert sql.one("SELECT count(*) FROM events WHERE event = 'refused_quota'") == 1

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 
-from agronom.bot import limits, runner
+from agronom.bot import handlers, limits, runner
 from agronom.bot.backend import AgronomClient
 from agrosim import photos
 
@@ -36,6 +36,18 @@ async def test_photos_beyond_the_rate_are_refused_without_downloading(bench: Ben
     assert vision.requests == asked, "nothing reached the API's model"
     other = limited.chat(6102)
     assert (await other.photo(photos.leaf(), file_id="AgAD7")).startswith("Диагноз")
+
+
+async def test_the_apis_abuse_refusal_is_told_apart_from_the_monthly_quota(
+    bench: Bench, vision
+) -> None:
+    """Past the bot's own limit (set loose here), the API refuses with LIMIT_EXCEEDED and
+    ``reason: rate``: the bot says to slow down, not that the month's photos are used up."""
+    loose = _bench(bench, photos_per_minute=100, max_concurrent_updates=4)
+    chat = loose.chat(6401)
+    for n in range(10):  # the API's PHOTOS_PER_MINUTE; photos without a leaf cost no quota
+        assert "не видно листа" in await chat.photo(photos.wall(), f"wall{n}")
+    assert await chat.photo(photos.wall(), "wall10") == handlers.TOO_MANY["rate"]
 
 
 async def test_at_most_the_cap_of_updates_is_handled_at_once(bench: Bench) -> None:

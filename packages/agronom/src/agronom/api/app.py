@@ -9,7 +9,8 @@ authenticate, parse, one service call, map errors. Authentication per caller:
 - AgroStore: ``X-Signature``, HMAC-SHA256 of the body (:mod:`agronom.partners.service`);
 - operators (DSR on a user's behalf, refunds): ``X-API-Key``.
 
-Every error is ``{"error_code", "message"}`` with the contract's codes (:mod:`agronom.errors`).
+Every error is ``{"error_code", "message"}`` with the contract's codes (:mod:`agronom.errors`),
+and ``reason`` where a code has several causes (LIMIT_EXCEEDED: ``quota``, ``rate``, ``daily``).
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ from agronom.store import db
 from agronom.store import objects as storage
 from agronom.users import routes as user_routes
 
-VERSION = "1.9.0"
+VERSION = "1.9.1"
 log = structlog.get_logger("agronom.api")
 ROUTERS = (
     diagnosis_routes.router,
@@ -151,7 +152,10 @@ def _error(status: int, code: str, message: str) -> JSONResponse:
 
 
 async def _agronom_error(_: Request, exc: AgronomError) -> JSONResponse:
-    response = _error(exc.http_status, exc.error_code.value, exc.message)
+    body = {"error_code": exc.error_code.value, "message": exc.message}
+    if exc.reason is not None:
+        body["reason"] = exc.reason
+    response = JSONResponse(body, status_code=exc.http_status)
     if exc.retry_after_s is not None:  # rate limits, an open model breaker
         response.headers["Retry-After"] = str(exc.retry_after_s)
     return response

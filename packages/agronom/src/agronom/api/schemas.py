@@ -16,6 +16,12 @@ class ErrorResponse(BaseModel):
 
     error_code: ErrorCode
     message: str
+    reason: Literal["quota", "rate", "daily"] | None = Field(
+        None,
+        description="Which cause, where the code has several: LIMIT_EXCEEDED is the monthly "
+        "quota (`quota`) or an abuse limit: photos sent too fast (`rate`), too many unusable "
+        "photos today (`daily`)",
+    )
 
 
 class DiagnoseJSON(BaseModel):

@@ -16,11 +16,14 @@ from agronom import auth
 class ApiError(Exception):
     """An answer of the API that is not a success: its error_code and message."""
 
-    def __init__(self, status: int, error_code: str, message: str) -> None:
+    def __init__(
+        self, status: int, error_code: str, message: str, reason: str | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.error_code = error_code
         self.message = message
+        self.reason = reason  # which cause of error_code (LIMIT_EXCEEDED: quota, rate, daily)
 
 
 class AgronomClient:
@@ -51,6 +54,7 @@ class AgronomClient:
                 response.status_code,
                 str(body.get("error_code", "BAD_REQUEST")),
                 str(body.get("message", response.text[:200])),
+                body.get("reason") if isinstance(body.get("reason"), str) else None,
             )
         return body
 

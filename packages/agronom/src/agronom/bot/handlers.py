@@ -76,10 +76,14 @@ ERRORS = {
 }
 UNAVAILABLE = "Сервис сейчас недоступен. Попробуйте через пару минут."
 # The API's abuse limits answer LIMIT_EXCEEDED too; their message says it is not the quota.
-TOO_MANY = (
-    "Слишком много фото подряд (или сегодня много фото без листа). Подождите и пришлите снова: "
-    "один поражённый лист крупно, при дневном свете."
-)
+# The abuse limits, by the API's ``reason`` (the monthly quota is ERRORS' LIMIT_EXCEEDED).
+TOO_MANY = {
+    "rate": "Слишком много фото подряд. Подождите минуту и пришлите снова.",
+    "daily": (
+        "Сегодня уже много фото, на которых не видно листа. Пришлите завтра: один поражённый "
+        "лист крупно, при дневном свете."
+    ),
+}
 DELETED = "Готово: ваши данные удалены."
 DELETE_SCHEDULED = (
     "Запрос на удаление принят. Удалить всё сразу не получилось, мы закончим автоматически "
@@ -427,8 +431,8 @@ async def api_refused(event: ErrorEvent, bot: Bot) -> None:
     exc = cast(ApiError, event.exception)  # ExceptionTypeFilter(ApiError) lets only these in
     log.info("api refused", error_code=exc.error_code, update_id=event.update.update_id)
     text = ERRORS.get(exc.error_code, exc.message)
-    if exc.error_code == "LIMIT_EXCEEDED" and "not the monthly quota" in exc.message:
-        text = TOO_MANY
+    if exc.error_code == "LIMIT_EXCEEDED" and exc.reason in TOO_MANY:
+        text = TOO_MANY[exc.reason]
     await _tell(event.update, bot, text)
 
 
