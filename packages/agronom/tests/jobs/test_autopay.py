@@ -108,3 +108,27 @@ async def test_rejected_and_refused_charges_record_autopay_fail(
         )
         expiry = sql.one("SELECT pro_expires_at FROM users WHERE id = %s", users["declined"])
         assert expiry == datetime(2026, 4, 10, 12, 0), "not prolonged"
+
+
+async def test_a_charge_whose_answer_was_lost_is_not_recorded_as_failed(
+    *, settings, database_url, store, clock, sql, temporal_env
+) -> None:
+    """ChargeQr went through at the bank but its answer never came back (a proxy's timeout):
+    the job records no failure; the charge's notification prolongs PRO, as it would have."""
+    async with stack.live(settings, database_url, store, clock) as live:
+        started = await live.consent_and_pay(66)
+        await live.bank.pay(live.payment_of(started["order_id"]))
+        live.bank.lost_answers.add("ChargeQr")
+        clock.now = datetime(2026, 4, 10, 9, 0)
+        async with jobs_worker(temporal_env.client, live.settings, database_url, store) as jobs:
+            result = await jobs.run("agronom.Autopay", clock.now)
+        assert result.counts == {"due": 1, "charged": 0, "failed": 0, "unknown": 1}
+        [charge] = live.bank.requests("ChargeQr")
+        assert live.bank.payments[int(charge["PaymentId"])].history[-1] == "CONFIRMED"
+        assert sql.one("SELECT pro_expires_at FROM users") == datetime(2026, 5, 10, 12, 0)
+        assert sql("SELECT event FROM events WHERE event = 'autopay_fail'") == []
+        assert sql.one("SELECT autopay_enabled FROM users") is True
+        assert sql.one(
+            "SELECT settled_at IS NOT NULL FROM payment_attempts WHERE payment_id = %s",
+            charge["PaymentId"],
+        ), "settled by its notification: the reconcile job has nothing to ask"

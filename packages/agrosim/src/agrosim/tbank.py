@@ -219,6 +219,8 @@ class TBankSim:
     payments: dict[int, SimPayment] = field(default_factory=dict)
     links: dict[int, SimLink] = field(default_factory=dict)
     declined_accounts: set[str] = field(default_factory=set)  # ChargeQr on these is REJECTED
+    # Methods whose answer is lost on the way back (a proxy's 504 after T-Bank did the work).
+    lost_answers: set[str] = field(default_factory=set)
     exchanges: list[Exchange] = field(default_factory=list)  # every call, in order
     deliveries: list[Delivery] = field(default_factory=list)
     _ids: Any = field(default_factory=lambda: itertools.count(7_000_001))
@@ -273,6 +275,8 @@ class TBankSim:
             except Refusal as refusal:
                 answer = self._refusal(refusal)
             self.exchanges.append(Exchange(name, body, answer))
+            if name in self.lost_answers:
+                return JSONResponse({"error": "upstream timed out"}, status_code=504)
             return JSONResponse(answer)
 
         return endpoint

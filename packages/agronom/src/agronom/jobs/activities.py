@@ -64,12 +64,11 @@ class JobActivities:
             await charges.charge(self.sessions, self.tbank, self.settings, item, now=now)
             for item in due
         ]
-        charged = results.count("charged")
-        return JobResult(
-            "autopay",
-            now.isoformat(),
-            {"due": len(due), "charged": charged, "failed": len(results) - charged},
-        )
+        charged, unknown = results.count("charged"), results.count("unknown")
+        counts = {"due": len(due), "charged": charged, "failed": len(results) - charged - unknown}
+        if unknown:  # unanswered: their outcome comes with a notification or the reconcile job
+            counts["unknown"] = unknown
+        return JobResult("autopay", now.isoformat(), counts)
 
     @activity.defn(name="agronom.reconcile_payments")
     async def reconcile_payments(self, request: JobInput) -> JobResult:

@@ -8,7 +8,10 @@ Each charge is, as T-Bank documents it, an ``Init`` with ``Recurrent="Y"`` and `
 arrives as a payment notification on the autopay webhook, which records the payment and
 prolongs PRO, or records ``autopay_fail`` (REJECTED).
 
-A refused ``ChargeQr`` sends no payment notification, so it is recorded here: ``autopay_fail``;
+A ``ChargeQr`` that gets no answer (a timeout: the charge may have gone through) is left to its
+notification or to the reconcile job (:mod:`agronom.payments.reconcile`), which asks
+``GetState``: nothing is recorded as failed. A refused ``ChargeQr`` sends no payment
+notification, so it is recorded here: ``autopay_fail``;
 for 3014 (unknown AccountToken) and 3015 (its status does not allow charging) the link is dead
 at T-Bank: it is marked INACTIVE and autopay switched off, the user has to link again.
 
@@ -40,7 +43,7 @@ GRACE = timedelta(days=3)
 ONCE_PER = timedelta(hours=20)
 DEAD_LINK = {"3014", "3015"}
 
-Result = Literal["charged", "rejected", "failed"]
+Result = Literal["charged", "rejected", "failed", "unknown"]
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,7 @@ async def charge(
     async with sessions.begin() as session:  # committed first: at most once a day
         await users.add_event(session, item.user_id, CHARGE_EVENT, now=now)
     order = service.order_id(item.user_id, 1)
+    charging = False
     try:
         initiated = await bank.init(
             order_id=order,
@@ -108,10 +112,16 @@ async def charge(
             autopay=True,
             now=now,
         )
+        charging = True
         charged = await bank.charge_qr(
             payment_id=initiated.payment_id, account_token=item.account_token
         )
     except tbank.TBankError as exc:
+        if charging and isinstance(exc, tbank.TBankUnavailable):
+            # ChargeQr sent, no answer: the charge may have gone through. Its notification,
+            # or the reconcile job's GetState, will say; nothing is recorded as failed now.
+            log.warning("autopay charge unanswered", user_id=item.user_id, error=str(exc))
+            return "unknown"
         log.warning("autopay charge refused", user_id=item.user_id, error=str(exc))
         async with sessions.begin() as session:
             if exc.error_code in DEAD_LINK:
