@@ -23,6 +23,7 @@ from agronom.settings import Settings
 from agronom.store import objects as storage
 from agrosim import photos
 from agrosim.server import ThreadedServer
+from agrosim.vision import Faults
 
 from ..conftest import BOT_SECRET, MovableClock  # noqa: TID252
 
@@ -237,6 +238,25 @@ async def test_the_same_photo_again_is_answered_from_storage(served: str, vision
     assert b["usage"] == a["usage"] == {"used": 1, "allowed": 1000}
     assert theirs.json()["photo_id"] != a["photo_id"]
     assert sql.one("SELECT count(*) FROM photos") == 2
+
+
+async def test_the_same_photo_twice_at_once_asks_the_model_once(served: str, vision, sql) -> None:
+    """A double tap: the second request waits for the first's answer, the model is asked
+    once and the photo counted once."""
+    sick = photos.leaf(spots="brown", size=(160, 120))
+    vision.faults = Faults(slow_next=1, slow_s=0.25)  # the first is still being diagnosed
+    async with httpx.AsyncClient(base_url=served, timeout=30) as client:
+        calls = vision.requests
+        (a, _), (b, _) = await asyncio.gather(
+            _timed(client, 7501, **_photo(sick, file_unique_id="AQADtwice")),
+            _timed(client, 7501, **_photo(sick, file_unique_id="AQADtwice")),
+        )
+    assert a.status_code == b.status_code == 200, (a.text, b.text)
+    assert vision.requests - calls == 1
+    assert sorted([a.json()["repeated"], b.json()["repeated"]]) == [False, True]
+    assert a.json()["photo_id"] == b.json()["photo_id"]
+    assert sql.one("SELECT count(*) FROM photos") == 1
+    assert sql.one("SELECT used FROM photo_usage") == 1
 
 
 async def test_after_the_daily_cap_of_refused_photos_every_photo_is_refused_early(

@@ -28,6 +28,7 @@ Every refusal is recorded by :func:`agronom.users.limits.record_refusal`. A phot
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -122,6 +123,8 @@ class DiagnosisService:
         self.settings = settings
         self.clock = clock
         self.recently_refused = limits.RecentlyRefused()
+        # (user id, file_unique_id) → the answer, while that photo is being diagnosed.
+        self._running: dict[tuple[int, str], asyncio.Future[Result]] = {}
         self.breaker = CircuitBreaker(
             threshold=settings.model_breaker_failures,
             cooldown_s=settings.model_breaker_cooldown_s,
@@ -142,6 +145,40 @@ class DiagnosisService:
             refusal = await self._refusal(session, user, now)
         if refusal is not None:
             raise refusal
+        if not upload.file_unique_id:
+            return await self._diagnose(user, upload, now)
+        # The same photo sent again while it is being diagnosed (a double tap): the second
+        # waits for the first's answer instead of asking the model again. Within this process;
+        # across API processes the stored answer above catches the later ones.
+        key = (user.id, upload.file_unique_id)
+        running = self._running.get(key)
+        if running is not None:
+            try:
+                result = await asyncio.shield(running)
+            except asyncio.CancelledError:
+                if not running.cancelled():
+                    raise  # this request was cancelled, not the first
+                return await self._diagnose(user, upload, now)  # the first's client left
+            log.info("answered with the same photo's", photo_id=result.photo_id, user_id=user.id)
+            return dataclasses.replace(result, repeated=True)
+        self._running[key] = future = asyncio.get_running_loop().create_future()
+        try:
+            result = await self._diagnose(user, upload, now)
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
+        except Exception as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: nobody else may be waiting
+            raise
+        else:
+            future.set_result(result)
+            return result
+        finally:
+            del self._running[key]
+
+    async def _diagnose(self, user: User, upload: Upload, now: datetime) -> Result:
+        """A photo not seen before: cleaned, counted, stored, asked about, answered."""
         photo = await self._clean(user.id, upload.image, now)
         async with self.sessions.begin() as session:
             used = await quota.reserve(session, user, now=now, settings=self.settings)
