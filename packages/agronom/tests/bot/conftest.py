@@ -39,6 +39,11 @@ SUBSCRIPTION_PERIOD = 2592000  # the only period Telegram allows for a Stars sub
 BAD_QUERY = "Bad Request: query is too old and response timeout expired or query ID is invalid"
 
 
+PAYMENT_METHODS = frozenset(
+    {"createInvoiceLink", "answerPreCheckoutQuery", "refundStarPayment", "getStarTransactions"}
+)
+
+
 class FakeTelegram:
     """Telegram's side of the Bot API: answers methods as Telegram does, records every call, keeps
     the pending updates for getUpdates (long polling, confirmed by ``offset``) and serves files."""
@@ -56,6 +61,8 @@ class FakeTelegram:
         self.invoices: dict[str, dict[str, Any]] = {}  # link -> createInvoiceLink params
         self.queries: dict[str, dict[str, Any]] = {}  # query id -> {"invoice", "answer"}
         self.charges: dict[str, dict[str, Any]] = {}  # telegram_payment_charge_id -> charge
+        # The bot's Star transactions, chronological (getStarTransactions), as StarTransaction.
+        self.ledger: list[dict[str, Any]] = []
         self._ids = itertools.count(1)
         self._update_ids = itertools.count(1_000_000)  # updates Telegram makes by itself
         self._changed = asyncio.Condition()
@@ -121,7 +128,7 @@ class FakeTelegram:
             return self._error(*self.refuse[method])
         if method == "getUpdates":
             return self._answer(await self._updates(params))
-        if method in {"createInvoiceLink", "answerPreCheckoutQuery", "refundStarPayment"}:
+        if method in PAYMENT_METHODS:
             return await self._payment(method, params)
         return self._respond(method, params)
 
@@ -163,6 +170,11 @@ class FakeTelegram:
             return self._invoice_link(params)
         if method == "answerPreCheckoutQuery":
             return self._answer_query(params)
+        if method == "getStarTransactions":
+            offset, limit = int(params.get("offset", 0)), int(params.get("limit", 100))
+            if not 1 <= limit <= 100:
+                return self._error(400, "Bad Request: limit must be 1-100")
+            return self._answer({"transactions": self.ledger[offset : offset + limit]})
         return await self._refund(params)
 
     def _invoice_link(self, params: dict[str, Any]) -> web.Response:  # noqa: PLR0911 - a refusal per rule
@@ -205,6 +217,19 @@ class FakeTelegram:
         if charge["refunded"]:
             return self._error(400, "Bad Request: CHARGE_ALREADY_REFUNDED")
         charge["refunded"] = True
+        self.ledger.append(
+            {
+                "id": charge["id"],  # a refund's id is its payment's
+                "amount": charge["amount"],
+                "date": int(time.time()),
+                "receiver": {
+                    "type": "user",
+                    "transaction_type": "invoice_payment",
+                    "user": user(charge["user_id"]),
+                    "invoice_payload": charge["payload"],
+                },
+            }
+        )
         refunded = {
             "currency": "XTR",
             "total_amount": charge["amount"],
@@ -248,6 +273,17 @@ class FakeTelegram:
             "refunded": False,
             "expires": expires,
         }
+        partner: dict[str, Any] = {
+            "type": "user",
+            "transaction_type": "invoice_payment",
+            "user": user(tg_id),
+            "invoice_payload": invoice["payload"],
+        }
+        if "subscription_period" in invoice:
+            partner["subscription_period"] = SUBSCRIPTION_PERIOD
+        self.ledger.append(
+            {"id": charge_id, "amount": amount, "date": int(time.time()), "source": partner}
+        )
         paid: dict[str, Any] = {
             "currency": invoice["currency"],
             "total_amount": amount,

@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 from aiogram.exceptions import TelegramBadRequest
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from agronom.bot import handlers, runner
+from agronom.bot import handlers, reconcile, runner
 from agronom.bot.backend import AgronomClient
 from agronom.exports import service as exports
 from agronom.store import db
@@ -176,3 +176,40 @@ async def test_the_daily_export_counts_stars_apart_from_roubles(
     assert metrics["revenue_kopeks"] == 19900
     assert metrics["revenue_stars"] == 150
     assert metrics["payments_success"] == 2
+
+
+async def test_payments_whose_messages_were_lost_are_read_back_from_telegrams_ledger(
+    bench: Bench, sql
+) -> None:
+    """The bot was down: Telegram took the Stars but the successful_payment message never
+    reached the API, and later a refund's message neither. Reading the bot's Star transactions
+    records each once; a second run finds nothing new."""
+    chat = bench.chat(7010)
+    link = await _link(chat)
+    query = bench.telegram.checkout(7010, link)
+    await bench.feed(pre_checkout_query=query)
+    lost = bench.telegram.charge(7010, link)  # the message is never fed to the bot
+    charge = lost["successful_payment"]["telegram_payment_charge_id"]
+    kept = await bench.chat(7011).pay(await _link(bench.chat(7011)))  # delivered as usual
+    assert sql("SELECT external_id FROM payments") == [(kept,)]
+
+    stars = reconcile.StarsLedger(bench.bot, bench.dp["api"])
+    first = await stars.reconcile()
+    assert first == {"recorded": 1, "known": 1}
+    assert sql("SELECT external_id, status::text, currency FROM payments ORDER BY id") == [
+        (kept, "success", "XTR"),
+        (charge, "success", "XTR"),
+    ]
+    assert (await _limits(bench, 7010))["plan"] == "pro"
+
+    # Support refunds it while the bot is down: the refund's message is lost too.
+    assert await bench.bot.refund_star_payment(user_id=7010, telegram_payment_charge_id=charge)
+    bench.telegram.pending.clear()
+    assert await stars.reconcile() == {"recorded": 1, "known": 2}
+    assert (await _limits(bench, 7010))["plan"] == "free"
+    assert sql("SELECT count(*) FROM payments WHERE status = 'cancel'") == [(1,)]
+    assert stars.start == 0, "the window still starts at the first transaction"
+    # Outside the window nothing is read again.
+    later = datetime.now(UTC) + reconcile.WINDOW + timedelta(minutes=1)
+    assert await stars.reconcile(now=later) == {}
+    assert stars.start == len(bench.telegram.ledger)

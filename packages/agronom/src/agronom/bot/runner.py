@@ -27,6 +27,7 @@ from aiohttp import web
 from agronom.bot import handlers
 from agronom.bot.backend import AgronomClient
 from agronom.bot.limits import BotLimits, ConcurrencyCap, PhotoRateLimit
+from agronom.bot.reconcile import StarsLedger
 from agronom.settings import Settings
 
 log = structlog.get_logger("agronom.bot")
@@ -96,17 +97,20 @@ async def run(
         if stop is None:
             stop = stack.enter_context(_stop_on_signals())
         async with httpx.AsyncClient(base_url=settings.api_base_url) as http:
-            dp = dispatcher(
-                AgronomClient(http, secret=settings.bot_api_secret.get_secret_value()),
-                BotLimits.from_settings(settings),
-            )
+            api = AgronomClient(http, secret=settings.bot_api_secret.get_secret_value())
+            dp = dispatcher(api, BotLimits.from_settings(settings))
             bot = make_bot(settings)
+            # Stars payments whose messages were lost, read back from Telegram's ledger.
+            ledger = asyncio.create_task(StarsLedger(bot, api).run(stop))
             try:
                 if settings.telegram_webhook_url:
                     await _serve_webhook(dp, bot, settings, host=host, port=port, stop=stop)
                 else:
                     await _poll(dp, bot, stop=stop, concurrency=settings.bot_max_concurrent_updates)
             finally:
+                ledger.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await ledger
                 await bot.session.close()  # a no-op when polling or the webhook closed it
 
 
