@@ -10,37 +10,40 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, select
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agronom.store.models import SeenNonce
-
 _SWEEP = 100  # expired rows removed per claim
+
+# One statement, one round trip (every bot request makes one): a few expired rows swept, then
+# the claim. The sweep never touches the nonce being claimed (one statement may not change a
+# row twice); an expired row of that nonce is reused by the upsert instead, a live one not.
+_CLAIM = text(
+    """
+    WITH swept AS (
+        DELETE FROM seen_nonces WHERE scope = :scope AND nonce IN (
+            SELECT nonce FROM seen_nonces
+            WHERE scope = :scope AND expires_at < :now AND nonce <> :nonce
+            LIMIT :sweep)
+    )
+    INSERT INTO seen_nonces (scope, nonce, expires_at) VALUES (:scope, :nonce, :expires_at)
+    ON CONFLICT ON CONSTRAINT pk_seen_nonces DO UPDATE SET expires_at = EXCLUDED.expires_at
+    WHERE seen_nonces.expires_at < :now
+    RETURNING nonce
+    """
+)
 
 
 async def claim(
     session: AsyncSession, *, scope: str, nonce: str, expires_at: datetime, now: datetime
 ) -> bool:
     """Whether ``nonce`` was unused in ``scope`` (and is now used); the caller commits."""
-    expired = (
-        select(SeenNonce.nonce)
-        .where(SeenNonce.scope == scope, SeenNonce.expires_at < now)
-        .limit(_SWEEP)
-        .scalar_subquery()
-    )
-    await session.execute(
-        delete(SeenNonce).where(SeenNonce.scope == scope, SeenNonce.nonce.in_(expired))
-    )
-    claimed = await session.scalar(
-        insert(SeenNonce)
-        .values(scope=scope, nonce=nonce, expires_at=expires_at)
-        .on_conflict_do_update(
-            # An expired row left by the sweep's limit may be reused; a live one may not.
-            constraint="pk_seen_nonces",
-            set_={"expires_at": expires_at},
-            where=SeenNonce.expires_at < now,
-        )
-        .returning(SeenNonce.nonce)
-    )
+    params = {
+        "scope": scope,
+        "nonce": nonce,
+        "expires_at": expires_at,
+        "now": now,
+        "sweep": _SWEEP,
+    }
+    claimed = await session.scalar(_CLAIM, params)
     return claimed is not None
