@@ -252,3 +252,30 @@ async def test_a_batch_whose_round_was_lost_is_started_later(syncer: Any) -> Non
             )
         assert s.rows("SELECT status FROM job_calls WHERE id = %s", batch) == [("succeeded",)]
         assert s.scalar("SELECT count(*) FROM job_calls WHERE kind = 'batch'") == 1
+
+
+async def test_a_sync_that_fails_for_good_fails_alone_in_its_group(syncer: Any) -> None:
+    """The fleet's syncs run a group to an activity: one that cannot run at all (its job is
+    invalid) closes as failed and backs off; the others of its group succeed."""
+    with serve(seed=6, profiles=12, channels=0) as sim:
+        s = syncer(sim)
+        names = [p["username"] for p in s.truth("instagram")["profiles"] if p["exists"]][:10]
+        csv = "platform,username,cadence,scope\n" + "".join(
+            f"instagram,{n},1d,profile\n" for n in names
+        )
+        assert (await _import(s.database_url, csv)).added == 10
+        broken = names[3]
+        s.rows("UPDATE sync_schedules SET scope = 'bogus' WHERE username = %s RETURNING id", broken)
+        async with _workers(s, 1):
+            await _until(_passes_done(s, 1), 120, "the pass")
+        rows = s.rows(
+            "SELECT username, last_status, failures, last_error FROM sync_schedules "
+            "ORDER BY username"
+        )
+        failed = [r for r in rows if r[1] != "succeeded"]
+        assert [(r[0], r[1], r[2]) for r in failed] == [(broken, "failed", 1)]
+        assert "InvalidJobError" in failed[0][3]
+        assert (
+            s.scalar("SELECT count(*) FROM job_calls WHERE kind = 'sync' AND status = 'succeeded'")
+            == 9
+        )

@@ -29,6 +29,7 @@ from smcore.sync.models import (
     StartInput,
     StreamInput,
     StreamOutcome,
+    SyncGroupInput,
     SyncInput,
     ends_job,
 )
@@ -115,18 +116,40 @@ class SyncActivities:
         progress: dict[str, Any] = {"job_call_id": job_id}
         try:
             async with _heartbeating(progress):
-                started = await self.service.start(job_id, activity.info().workflow_id)
-                outcomes: list[StreamOutcome] = []
-                for stream in started.streams:
-                    outcome = await self._stream(job_id, stream, progress)
-                    outcomes.append(outcome)
-                    if ends_job(started, stream, outcome):
-                        break
-                return self._with_transform(
-                    await self.service.finish(FinishInput(job_id, outcomes))
-                )
+                return await self._sync(job_id, progress)
         except JobError as exc:
             raise _terminal(exc) from exc
+
+    @activity.defn(name="sync_jobs")
+    async def sync_jobs(self, request: SyncGroupInput) -> list[JobResult]:
+        """Several syncs of a fleet batch side by side, each as ``sync_job`` runs one: one
+        activity task, and one workflow task of the batch, for the group instead of one per
+        account (per account, those cost Temporal's server and the SDK more than a profile
+        sync costs the engine). A sync that fails for good closes its own JobCall here and
+        is left out of the results; killed, the retry runs the group again and every sync
+        that ended returns at once from the ledger."""
+        progress: dict[str, Any] = {"job_call_ids": request.job_call_ids}
+
+        async def one(job_id: int) -> JobResult | None:
+            try:
+                return await self._sync(job_id, progress)
+            except JobError as exc:
+                await self.service.fail(job_id, f"{type(exc).__name__}: {exc}")
+                return None
+
+        async with _heartbeating(progress):
+            results = await asyncio.gather(*(one(j) for j in request.job_call_ids))
+        return [r for r in results if r is not None]
+
+    async def _sync(self, job_id: int, progress: dict[str, Any]) -> JobResult:
+        started = await self.service.start(job_id, activity.info().workflow_id)
+        outcomes: list[StreamOutcome] = []
+        for stream in started.streams:
+            outcome = await self._stream(job_id, stream, progress)
+            outcomes.append(outcome)
+            if ends_job(started, stream, outcome):
+                break
+        return self._with_transform(await self.service.finish(FinishInput(job_id, outcomes)))
 
     async def _stream(self, job_id: int, stream: str, progress: dict[str, Any]) -> StreamOutcome:
         """One stream to its end, as the profile workflow runs it: a provider's pause waited
@@ -234,6 +257,7 @@ class SyncActivities:
             self.start_job,
             self.run_stream,
             self.sync_job,
+            self.sync_jobs,
             self.finish_job,
             self.fail_job,
             self.batch_children,

@@ -28,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
         StartInput,
         StreamInput,
         StreamOutcome,
+        SyncGroupInput,
         SyncInput,
         ends_job,
     )
@@ -56,6 +57,9 @@ STREAM_RETRY = RetryPolicy(
     non_retryable_error_types=["JobError"],
 )
 BATCH_SLICE = 100  # children per run of a batch's history (then continue-as-new)
+# Inline children synced by one activity, side by side: Temporal's per-activity cost is paid
+# once per group (see ``sync_jobs``), and a group holds its slots until its slowest sync ends.
+SYNC_GROUP = 8
 DISPATCH_ROUNDS = 200  # dispatcher rounds per run of its history (then continue-as-new)
 TRANSFORM_MEDIA_ROUND = 32  # downloads per activity (a round heartbeats; the workflow loops)
 UPKEEP_EVERY = timedelta(days=1)  # partitions ahead, raw retention (smcore.store.retention)
@@ -221,7 +225,8 @@ class SyncProfileWorkflow:
 
 @workflow.defn(name="SyncBatch")
 class SyncBatchWorkflow:
-    """A batch JobCall's children as child workflows, ``concurrency`` at once.
+    """A batch JobCall's children, ``concurrency`` at once: as child workflows, or inline (the
+    fleet's batches) as ``sync_jobs`` activities of up to ``SYNC_GROUP`` syncs each.
 
     Its input and state are the same size whatever the batch's size: it reads its children's
     ids from the store a slice at a time and continues as new after each slice; each child's
@@ -245,6 +250,56 @@ class SyncBatchWorkflow:
             start_to_close_timeout=QUICK_TIMEOUT,
             retry_policy=QUICK_RETRY,
         )
+        if request.inline and workflow.patched("sync-groups"):
+            await self._groups(request, ids)
+        else:
+            await self._children(request, ids)
+        if len(ids) == BATCH_SLICE:
+            workflow.continue_as_new(dataclasses.replace(request, after_id=ids[-1]))
+        result: BatchResult = await workflow.execute_activity(
+            "finish_batch",
+            request.batch_job_call_id,
+            result_type=BatchResult,
+            start_to_close_timeout=QUICK_TIMEOUT,
+            retry_policy=QUICK_RETRY,
+        )
+        return result
+
+    async def _groups(self, request: BatchInput, ids: list[int]) -> None:
+        """The children in groups of up to ``SYNC_GROUP``, one ``sync_jobs`` activity each,
+        ``concurrency`` syncs at once in all."""
+        size = max(1, min(SYNC_GROUP, request.concurrency))
+        gate = asyncio.Semaphore(max(1, request.concurrency // size))
+
+        async def group(job_ids: list[int]) -> None:
+            async with gate:
+                try:
+                    results: list[JobResult] = await workflow.execute_activity(
+                        "sync_jobs",
+                        SyncGroupInput(job_ids, request.db),
+                        result_type=list[JobResult],
+                        start_to_close_timeout=timedelta(hours=24),
+                        heartbeat_timeout=timedelta(seconds=10),
+                        retry_policy=STREAM_RETRY,
+                    )
+                except ActivityError as exc:
+                    # The group could not close its JobCalls: close them here, failed, with why.
+                    for job_id in job_ids:
+                        await workflow.execute_activity(
+                            "fail_job",
+                            ChildFailed(job_id, _root_cause(exc)),
+                            start_to_close_timeout=QUICK_TIMEOUT,
+                            retry_policy=QUICK_RETRY,
+                        )
+                    return
+                for result in results:
+                    await start_transform(result)
+
+        await asyncio.gather(*(group(ids[i : i + size]) for i in range(0, len(ids), size)))
+
+    async def _children(self, request: BatchInput, ids: list[int]) -> None:
+        """Each child on its own: a child workflow, or (inline, histories from before the
+        groups) a ``sync_job`` activity, ``concurrency`` at once."""
         gate = asyncio.Semaphore(max(1, request.concurrency))
 
         async def child(job_id: int) -> None:
@@ -275,16 +330,6 @@ class SyncBatchWorkflow:
                     )
 
         await asyncio.gather(*(child(i) for i in ids))
-        if len(ids) == BATCH_SLICE:
-            workflow.continue_as_new(dataclasses.replace(request, after_id=ids[-1]))
-        result: BatchResult = await workflow.execute_activity(
-            "finish_batch",
-            request.batch_job_call_id,
-            result_type=BatchResult,
-            start_to_close_timeout=QUICK_TIMEOUT,
-            retry_policy=QUICK_RETRY,
-        )
-        return result
 
 
 @workflow.defn(name="ScheduledSync")

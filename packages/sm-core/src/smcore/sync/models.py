@@ -44,6 +44,14 @@ class SyncInput:
 
 
 @dataclass(frozen=True)
+class SyncGroupInput:
+    """Syncs of one fleet batch run by one activity, side by side (``sync_jobs``)."""
+
+    job_call_ids: list[int]
+    db: str = ""
+
+
+@dataclass(frozen=True)
 class StreamInput:
     job_call_id: int
     stream: str
