@@ -84,15 +84,14 @@ class LimitExceeded(AgronomError):
 
 class TooManyRequests(AgronomError):
     """An abuse limit, not the monthly quota: photos sent too fast, or too many refused photos
-    today. ``kind`` says which (``rate`` or ``refused_daily``)."""
+    today. ``reason`` says which (``rate`` or ``daily``)."""
 
     error_code = ErrorCode.LIMIT_EXCEEDED
     http_status = 429
 
-    def __init__(self, message: str, *, kind: str, retry_after_s: int) -> None:
+    def __init__(self, message: str, *, reason: str, retry_after_s: int) -> None:
         super().__init__(message)
-        self.kind = kind
-        self.reason = kind
+        self.reason: str = reason
         self.retry_after_s = max(1, retry_after_s)
 
 

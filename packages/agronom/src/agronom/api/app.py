@@ -147,15 +147,15 @@ def create_app(
     return app
 
 
-def _error(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse({"error_code": code, "message": message}, status_code=status)
+def _error(status: int, code: str, message: str, reason: str | None = None) -> JSONResponse:
+    body = {"error_code": code, "message": message}
+    if reason is not None:
+        body["reason"] = reason
+    return JSONResponse(body, status_code=status)
 
 
 async def _agronom_error(_: Request, exc: AgronomError) -> JSONResponse:
-    body = {"error_code": exc.error_code.value, "message": exc.message}
-    if exc.reason is not None:
-        body["reason"] = exc.reason
-    response = JSONResponse(body, status_code=exc.http_status)
+    response = _error(exc.http_status, exc.error_code.value, exc.message, exc.reason)
     if exc.retry_after_s is not None:  # rate limits, an open model breaker
         response.headers["Retry-After"] = str(exc.retry_after_s)
     return response

@@ -268,7 +268,7 @@ class DiagnosisService:
             try:
                 await limits.admit_photo(session, user.id, now=now, settings=self.settings)
             except TooManyRequests as exc:
-                await limits.record_refusal(session, user.id, limits.Refusal(exc.kind), now=now)
+                await limits.record_refusal(session, user.id, limits.Refusal(exc.reason), now=now)
                 if isinstance(exc, limits.RateRefused):
                     self.recently_refused.remember(tg_id, user.id, exc.until, now=now)
                 refusal = exc

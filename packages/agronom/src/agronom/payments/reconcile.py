@@ -104,11 +104,7 @@ async def reconcile(
             )
             return "applied" if outcome.applied else "known"
         if attempt.created_at <= now - GIVE_UP:
-            await session.execute(
-                update(PaymentAttempt)
-                .where(PaymentAttempt.payment_id == payment_id)
-                .values(settled_at=now)
-            )
+            attempt.settled_at = now
             log.warning("payment abandoned", payment_id=payment_id, status=state.status)
             return "abandoned"
         return "pending"

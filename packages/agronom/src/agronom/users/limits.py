@@ -128,7 +128,7 @@ class RateRefused(TooManyRequests):
         super().__init__(
             f"too many photos: at most {per_minute} a minute; "
             f"send the next one in {seconds} s (this is not the monthly quota)",
-            kind=Refusal.RATE,
+            reason=Refusal.RATE,
             retry_after_s=seconds,
         )
         self.until = until
@@ -179,6 +179,6 @@ async def admit_photo(
             f"{refused} photos today could not be used (no leaf, or not a readable image); "
             f"photos are accepted again after midnight ({settings.quota_timezone}). "
             "Photograph one affected leaf up close in daylight (this is not the monthly quota)",
-            kind=Refusal.DAILY,
+            reason=Refusal.DAILY,
             retry_after_s=math.ceil((midnight - now).total_seconds()),
         )

@@ -99,6 +99,16 @@ def transform_workflow_id(request: TransformInput) -> str:
     )
 
 
+async def _fail_child(job_id: int, exc: BaseException) -> None:
+    """A child that could not close its JobCall: closed here, failed, with why."""
+    await workflow.execute_activity(
+        "fail_job",
+        ChildFailed(job_id, _root_cause(exc)),
+        start_to_close_timeout=QUICK_TIMEOUT,
+        retry_policy=QUICK_RETRY,
+    )
+
+
 async def start_transform(result: JobResult) -> None:
     """Start the Transform of what a sync stored, as an abandoned child: the sync is done
     (its JobCall closed), and the downloads and analyses go on after it."""
@@ -283,14 +293,8 @@ class SyncBatchWorkflow:
                         retry_policy=STREAM_RETRY,
                     )
                 except ActivityError as exc:
-                    # The group could not close its JobCalls: close them here, failed, with why.
                     for job_id in job_ids:
-                        await workflow.execute_activity(
-                            "fail_job",
-                            ChildFailed(job_id, _root_cause(exc)),
-                            start_to_close_timeout=QUICK_TIMEOUT,
-                            retry_policy=QUICK_RETRY,
-                        )
+                        await _fail_child(job_id, exc)
                     return
                 for result in results:
                     await start_transform(result)
@@ -321,13 +325,7 @@ class SyncBatchWorkflow:
                             SyncProfileWorkflow.run, job, id=workflow_id(job)
                         )
                 except (ChildWorkflowError, ActivityError) as exc:
-                    # The child could not close its JobCall: close it here, failed, with why.
-                    await workflow.execute_activity(
-                        "fail_job",
-                        ChildFailed(job_id, _root_cause(exc)),
-                        start_to_close_timeout=QUICK_TIMEOUT,
-                        retry_policy=QUICK_RETRY,
-                    )
+                    await _fail_child(job_id, exc)
 
         await asyncio.gather(*(child(i) for i in ids))
 

@@ -6,7 +6,6 @@ its ServiceCall and its cursor together.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -78,7 +77,7 @@ async def fail_job(conn: AsyncConnection, job_id: int, error: str) -> None:
             status=Status.FAILED, error_message=error, finished_at=func.now(), updated_at=func.now()
         )
     )
-    await close_interrupted(conn, job_id=job_id)
+    await close_interrupted(conn, job_id)
 
 
 async def get_job(conn: AsyncConnection, job_id: int) -> JobCall | None:
@@ -211,35 +210,29 @@ async def close_call(conn: AsyncConnection, call_id: int, call: CallRecord) -> N
 
 async def close_interrupted(
     conn: AsyncConnection,
-    call_ids: Sequence[int] = (),
+    job_id: int,
     *,
-    job_id: int | None = None,
     stream: str | None = None,
     subject_id: int | None = None,
 ) -> None:
-    """ServiceCalls left ``running`` by a request that never ended (its worker died, or its
-    activity was cancelled: the workflow was terminated): they failed. Either the ``call_ids``
-    or every running call of ``job_id`` (of one ``stream`` and its subject, when given).
+    """ServiceCalls of ``job_id`` left ``running`` by a request that never ended (its worker
+    died, or its activity was cancelled: the workflow was terminated): they failed. Every one
+    of the job, or of one ``stream`` (and its subject).
 
     Called by the stream's one runner (it holds the stream's lock), by that runner as it is
     cancelled, or for a job that was closed: none of these calls is really running.
     """
-    if job_id is not None:
-        where = [ServiceCall.job_call_id == job_id]
-        if stream is not None:
-            where.append(ServiceCall.stream == stream)
-            where.append(
-                ServiceCall.subject_id.is_(None)
-                if subject_id is None
-                else ServiceCall.subject_id == subject_id
-            )
-    elif call_ids:
-        where = [ServiceCall.id.in_(call_ids)]
-    else:
-        return
+    where = [ServiceCall.job_call_id == job_id, ServiceCall.status == Status.RUNNING]
+    if stream is not None:
+        where.append(ServiceCall.stream == stream)
+        where.append(
+            ServiceCall.subject_id.is_(None)
+            if subject_id is None
+            else ServiceCall.subject_id == subject_id
+        )
     await conn.execute(
         update(ServiceCall)
-        .where(*where, ServiceCall.status == Status.RUNNING)
+        .where(*where)
         .values(
             status=Status.FAILED,
             error_message="interrupted: the worker stopped during this request",
@@ -280,7 +273,7 @@ class Position:
     last_call_id: int | None  # the chain's parent for the next page
     pages: int  # pages committed so far
     restarts: int  # listings restarted (expired cursor) or refilled (a list that ended early)
-    interrupted: tuple[int, ...] = ()  # calls left running by a worker that died
+    interrupted: bool = False  # a call was left running by a worker that died
 
 
 async def position(
@@ -304,10 +297,10 @@ async def position(
     provider: str | None = None
     last_id: int | None = None
     done = False
-    interrupted: list[int] = []
+    interrupted = False
     for row in rows:
         if row.status == Status.RUNNING:
-            interrupted.append(row.id)
+            interrupted = True
             continue
         state = row.cursor or {}
         if state.get("restart"):
@@ -322,7 +315,7 @@ async def position(
             cursor, provider = state.get("end_cursor"), state.get("provider")
             done = not state.get("has_more", False)
             last_id = row.id
-    return Position(done, cursor, provider, last_id, pages, restarts, tuple(interrupted))
+    return Position(done, cursor, provider, last_id, pages, restarts, interrupted)
 
 
 _CALL_COLUMNS = (

@@ -89,7 +89,7 @@ _NEAR = text(
 _PREPARE = text(
     "WITH parsed AS (SELECT ARRAY(SELECT lexeme FROM unnest(to_tsvector('simple',"
     "   sm_unaccent(translate(:q, '._-', '   ')))) ORDER BY positions[1]) AS words),"
-    " last AS (SELECT CASE WHEN length(words[cardinality(words)]) > 3"
+    " last AS (SELECT CASE WHEN length(words[cardinality(words)]) > :indexed_prefix"
     "   THEN words[cardinality(words)] END AS prefix FROM parsed)"
     " SELECT set_config('jit', 'off', true), set_config('work_mem', '16MB', true),"
     " set_config('plan_cache_mode', 'force_custom_plan', true),"
@@ -224,7 +224,7 @@ async def search(
     conn: AsyncConnection, *, q: str, platform: str | None, limit: int, offset: int
 ) -> Result:
     """One page of matching profiles with the total number of matches (or its estimate)."""
-    prepared = (await conn.execute(_PREPARE, {"q": q})).one()
+    prepared = (await conn.execute(_PREPARE, {"q": q, "indexed_prefix": INDEXED_PREFIX})).one()
     words = list(prepared.words)
     if not words:
         return await _browse(conn, platform=platform, limit=limit, offset=offset)

@@ -287,7 +287,9 @@ class Engine:
             async with self.db.begin() as conn:
                 at = await ledger.position(conn, job.id, stream, subject_id)
                 if at.interrupted:
-                    await ledger.close_interrupted(conn, at.interrupted)
+                    await ledger.close_interrupted(
+                        conn, job.id, stream=stream, subject_id=subject_id
+                    )
                 if at.done:
                     return StreamOutcome(stream, "succeeded", pages=at.pages)
                 cursor, provider = (
@@ -364,9 +366,7 @@ class Engine:
 
     async def _interrupted(self, job_id: int, stream: str, subject_id: int | None) -> None:
         async with self.db.begin() as conn:
-            await ledger.close_interrupted(
-                conn, job_id=job_id, stream=stream, subject_id=subject_id
-            )
+            await ledger.close_interrupted(conn, job_id, stream=stream, subject_id=subject_id)
 
     async def _commit(
         self,
