@@ -8,8 +8,8 @@ imported with ``smcore.fleet.accounts`` (timed); the bad lines it reports must b
 injected ones, and every other row must be added.
 
 The worker runs in a process of its own (``running_worker(..., dispatch=True)``, ``--concurrency``
-activities, the fleet's room set to the same), so its RSS, sampled every 0.5 s, is the worker's
-alone. Pass 1: the dispatcher is woken and every account syncs once (done when each has closed a
+activities and sync slots, the fleet's room twice that: ``sim_settings``), so its RSS, sampled
+every 0.5 s, is the worker's alone. Pass 1: the dispatcher is woken and every account syncs once (done when each has closed a
 sync since the pass began). Pass 2, the refresh: the simulator's clock moves 24 hours, every
 account is made due at once, the dispatcher is woken, and every account syncs again. A pass's
 time runs from the wake to the last account's close (the database's clock).
@@ -77,7 +77,7 @@ from temporalio.client import Client
 from devstack import Stack, databases, logs
 from smcore.fleet import accounts
 from smcore.orchestration.client import wake_fleet
-from smcore.orchestration.worker import running_worker
+from smcore.orchestration.worker import POOL_SPARE, pool_size, running_worker
 from smcore.providers import Providers
 from smcore.settings import Settings
 from smcore.store import db
@@ -92,6 +92,7 @@ GOAL_PROFILE_RATE = 20.0  # accounts/s of a profile-only pass
 RSS_EVERY_S = 0.5
 POLL_S = 1.0
 WORKER_STOP_S = 60.0
+ROOM_PER_SLOT = 2  # the fleet's room per sync slot of the worker (sim_settings)
 Scope = Literal["profile", "all"]
 # One of each kind of bad row, used in turn; {n} makes each distinct.
 BAD_ROWS = (
@@ -118,12 +119,14 @@ def scalar(url: str, sql: str, *args: Any) -> Any:
 
 
 def cpu_seconds(pid: int, *, children: bool) -> float:
-    """CPU seconds of a process, with its live children's (PostgreSQL's backends) if told."""
+    """CPU seconds of a process, with its children's (PostgreSQL's backends) if told: the live
+    ones' and those that ended (a backend's time is its parent's once reaped)."""
     try:
         root = psutil.Process(pid)
         times = root.cpu_times()
         total = times.user + times.system
         if children:
+            total += times.children_user + times.children_system
             for child in root.children(recursive=True):
                 with contextlib.suppress(psutil.NoSuchProcess):
                     total += sum(child.cpu_times()[:2])
@@ -189,7 +192,11 @@ class Sampler:
 
 # ---------------------------------------------------------------------------------- the fleet
 def sim_settings(sim_url: str, concurrency: int) -> dict[str, Any]:
-    """SM Core's settings at the simulator, no rate limits, the fleet's room = concurrency."""
+    """SM Core's settings at the simulator, no rate limits, the fleet's room ``ROOM_PER_SLOT``
+    times the worker's sync slots (``concurrency``): syncs beyond the slots wait in the worker,
+    ready, until a slot frees, so the slots do not stand empty until the dispatcher's next
+    round (SM Core's defaults: room 64 a platform, 16 slots a worker). The syncs that run at
+    once are ``concurrency``, as many as the bare loop's."""
     return {
         "rocket_api_host": sim_url,
         "rocket_api_key": SecretStr(KEY),
@@ -197,7 +204,7 @@ def sim_settings(sim_url: str, concurrency: int) -> dict[str, Any]:
         "rapid_api_key": SecretStr(KEY),
         "youtube_api_host": sim_url,
         "youtube_api_key": SecretStr(KEY),
-        "fleet_max_in_flight": concurrency,
+        "fleet_max_in_flight": ROOM_PER_SLOT * concurrency,
     }
 
 
@@ -448,7 +455,7 @@ async def bare_loop(
     console: Console,
 ) -> PassFigures:
     """The same syncs straight over ``SyncService``, ``concurrency`` at once, no Temporal."""
-    engine = db.async_engine(url, pool_size=max(4, concurrency))  # as the worker's
+    engine = db.async_engine(url, pool_size=pool_size(concurrency), max_overflow=POOL_SPARE)
     statuses: dict[str, int] = {}
     try:
         async with Providers.from_settings(settings) as providers:

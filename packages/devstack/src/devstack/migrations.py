@@ -28,9 +28,14 @@ def sqlalchemy_url(url: str) -> str:
     raise ValueError(f"not a PostgreSQL URL: {url.rsplit('@', maxsplit=1)[-1]!r}")
 
 
-def async_engine(url: str, *, pool_size: int) -> AsyncEngine:
+def async_engine(url: str, *, pool_size: int, max_overflow: int | None = None) -> AsyncEngine:
+    """An engine of ``pool_size`` kept connections and ``max_overflow`` (default as many) more
+    opened when all are busy and closed when returned."""
     return create_async_engine(
-        sqlalchemy_url(url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+        sqlalchemy_url(url),
+        pool_size=pool_size,
+        max_overflow=pool_size if max_overflow is None else max_overflow,
+        pool_pre_ping=True,
     )
 
 

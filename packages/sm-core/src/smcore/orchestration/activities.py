@@ -69,7 +69,10 @@ class SyncActivities:
     """Activities over one shared service (one engine, one provider client per worker).
 
     ``room``: accounts in flight each platform allows the fleet dispatcher (see
-    ``smcore.fleet.dispatch.capacity``); ``batch_size``: accounts per batch it starts.
+    ``smcore.fleet.dispatch.capacity``); ``batch_size``: accounts per batch it starts;
+    ``slots``: syncs this worker runs at once, whatever the activities that carry them (a
+    group activity carries up to ``SYNC_GROUP``): the worker's connections are sized by it
+    (``pool_size``), and the fleet's room beyond it waits here, ready, for a free slot.
     """
 
     def __init__(
@@ -79,9 +82,11 @@ class SyncActivities:
         room: dict[Platform, int],
         batch_size: int,
         raw_retention_days: int,
+        slots: int,
         transformer: Transformer | None = None,
     ) -> None:
         self.service = service
+        self._slots = asyncio.Semaphore(slots)
         self.room = room
         self.batch_size = batch_size
         self.raw_retention_days = raw_retention_days
@@ -99,7 +104,7 @@ class SyncActivities:
         """Run a stream, heartbeating while it is alive (``_heartbeating``)."""
         progress: dict[str, Any] = {"stream": request.stream}
         try:
-            async with _heartbeating(progress):
+            async with _heartbeating(progress), self._slots:
                 return await self.service.run(request.job_call_id, request.stream, progress.update)
         except TransientStreamError as exc:
             # Retried by Temporal with backoff; the next attempt resumes from the ledger.
@@ -142,6 +147,10 @@ class SyncActivities:
         return [r for r in results if r is not None]
 
     async def _sync(self, job_id: int, progress: dict[str, Any]) -> JobResult:
+        async with self._slots:
+            return await self._sync_in_slot(job_id, progress)
+
+    async def _sync_in_slot(self, job_id: int, progress: dict[str, Any]) -> JobResult:
         started = await self.service.start(job_id, activity.info().workflow_id)
         outcomes: list[StreamOutcome] = []
         for stream in started.streams:

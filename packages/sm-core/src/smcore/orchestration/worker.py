@@ -30,6 +30,18 @@ from smcore.sync.service import SyncService
 from smcore.transform.service import transformer
 
 GRACEFUL_SHUTDOWN = timedelta(seconds=30)
+POOL_SPARE = 4  # connections beyond the syncs': the bookkeeping activities, the dispatcher's
+
+
+def pool_size(slots: int) -> int:
+    """Connections a worker keeps open for ``slots`` syncs at once.
+
+    Every stream holds a session connection for its lock (``Engine.locked``) while its pages
+    commit on another: two per sync, so syncs holding their locks never all wait for a page's
+    connection. They stay open: a connection opened and closed per page (a pool's overflow)
+    costs PostgreSQL a backend start and the worker a connect, about every other account.
+    """
+    return 2 * slots + POOL_SPARE
 WORKFLOWS = [
     SyncProfileWorkflow,
     SyncBatchWorkflow,
@@ -54,10 +66,8 @@ async def running_worker(
     whatever the number of workers: starting it again finds the one running), after moving
     any per-profile Temporal Schedules of older versions into the fleet.
     """
-    # Every stream holds a session connection for its lock (``Engine.locked``) while its pages
-    # commit on others: a lock per activity at once, plus the pages' (the overflow, as many).
-    # Fewer, and activities holding their locks could all wait for a page's connection.
-    engine = db.async_engine(database_url, pool_size=max(4, max_concurrent_activities))
+    slots = max(1, max_concurrent_activities)
+    engine = db.async_engine(database_url, pool_size=pool_size(slots), max_overflow=POOL_SPARE)
     limits = rate_limits(settings)
     limiter = PostgresRateLimiter(engine, limits) if limits else None
     try:
@@ -69,6 +79,7 @@ async def running_worker(
                 SyncService(engine, providers, limiter=limiter),
                 room=capacity(settings),
                 batch_size=settings.fleet_batch_size,
+                slots=slots,
                 raw_retention_days=settings.raw_retention_days,
                 transformer=transform,
             )

@@ -21,8 +21,8 @@ def database_name(url: str) -> str:
     return make_url(sqlalchemy_url(url)).database or ""
 
 
-def async_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
-    return migrations.async_engine(url, pool_size=pool_size)
+def async_engine(url: str, *, pool_size: int = 10, max_overflow: int | None = None) -> AsyncEngine:
+    return migrations.async_engine(url, pool_size=pool_size, max_overflow=max_overflow)
 
 
 def upgrade(url: str, revision: str = "head") -> None:
