@@ -65,7 +65,11 @@ async def _client(ep: Endpoints) -> Any:
 def worker_command(
     ctx: typer.Context,
     concurrency: Annotated[
-        int, typer.Option(help="Activities at once (profiles in parallel).")
+        int,
+        typer.Option(
+            help="Activities and syncs at once (profiles in parallel); the worker keeps up to "
+            "two database connections per sync open, plus a few."
+        ),
     ] = 16,
     metrics_port: Annotated[
         int | None,
