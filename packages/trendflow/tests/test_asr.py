@@ -124,6 +124,32 @@ def test_asr_reruns_only_when_its_own_config_changes(cli, env, speech_run) -> No
     assert statuses["asr_extractor"] == "computed"
 
 
+def test_without_timestamps_gives_the_same_words_one_segment_per_window(
+    cli, env, librivox, speech_run
+) -> None:
+    root: Path = speech_run["root"]
+    config = env.with_config(
+        root / "nots.yaml",
+        disabled=NOT_AUDIO,
+        components={"asr_extractor": {"without_timestamps": True}},
+    )
+    _, report = cli.process(
+        speech_run["video"],
+        video_id="speech",
+        result_store=root / "rs",
+        frames_store=root / "fr",
+        config=config,
+    )
+    assert report["components"]["asr_extractor"]["status"] == "computed"
+    arrays, _ = read_npz(Path(report["run_dir"]) / "asr_extractor" / "asr.npz")
+    tokenizer = Tokenizer.from_file(str(env.models_dir / "whisper-base" / "tokenizer.json"))
+    hypothesis = words(tokenizer.decode(arrays["token_ids"].tolist()))
+    reference = words(" ".join(librivox.transcripts[u] for u in UTTERANCES))
+    assert word_error_rate(reference, hypothesis) <= 0.15, hypothesis
+    speech_s = float(arrays["speech_duration_s"])
+    assert len(arrays["segment_offsets"]) - 1 == int(np.ceil(speech_s / 30.0))
+
+
 def test_tone_without_speech_is_empty_no_speech_with_nan(blocks_run) -> None:
     entry = blocks_run["components"]["asr_extractor"]
     assert (entry["status"], entry.get("empty_reason")) == ("empty", "no_speech")

@@ -137,6 +137,15 @@ class AsrConfig(_Strict):
         "skips re-reading up to 223 prompt tokens per window (~10 % of ASR's CPU on a minute "
         "of speech) and keeps one window's hallucination from feeding the next.",
     )
+    without_timestamps: bool = Field(
+        default=False,
+        description="Decode whole 30 s windows without timestamp tokens: one segment per "
+        "window (its times the window's), and Whisper moves on 30 s at a time instead of "
+        "from the last finished segment, so a minute of speech takes two encoder passes, not "
+        "three. Measured on the benchmark's minute of speech (benchmarks/trendflow.py): 4.7 "
+        "instead of 6.4 CPU s for the same words. Off by default: segments would no longer "
+        "say when each utterance was spoken.",
+    )
     drop_hallucinations: bool = Field(
         default=True,
         description="Drop segments Whisper's own thresholds reject once the ladder is spent: "

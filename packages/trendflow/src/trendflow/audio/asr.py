@@ -236,6 +236,7 @@ def _transcribe(
         temperature=list(cfg.temperatures),
         max_new_tokens=cfg.max_new_tokens,
         condition_on_previous_text=cfg.condition_on_previous_text,
+        without_timestamps=cfg.without_timestamps,
     )
     if speech is not None:
         segments = restore_speech_timestamps(segments, speech, SAMPLE_RATE)
