@@ -9,10 +9,11 @@ injected ones, and every other row must be added.
 
 The worker runs in a process of its own (``running_worker(..., dispatch=True)``, ``--concurrency``
 activities and sync slots, the fleet's room twice that: ``sim_settings``), so its RSS, sampled
-every 0.5 s, is the worker's alone. Pass 1: the dispatcher is woken and every account syncs once (done when each has closed a
-sync since the pass began). Pass 2, the refresh: the simulator's clock moves 24 hours, every
-account is made due at once, the dispatcher is woken, and every account syncs again. A pass's
-time runs from the wake to the last account's close (the database's clock).
+every 0.5 s, is the worker's alone. Pass 1: the dispatcher is woken and every account syncs
+once (done when each has closed a sync since the pass began). Pass 2, the refresh: the
+simulator's clock moves 24 hours, every account is made due at once, the dispatcher is woken,
+and every account syncs again. A pass's time runs from the wake to the last account's close
+(the database's clock).
 
 Per pass: accounts/s and accounts/hour, provider calls/s (socialsim's stats, reset per pass),
 accounts by last status, and the cores each process kept busy. After each pass a random sample

@@ -8,7 +8,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import pickle
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -22,7 +24,7 @@ from agronom.api.app import create_app
 from agronom.settings import Settings
 from agronom.store import objects as storage
 from agrosim import photos
-from agrosim.server import ThreadedServer
+from agrosim.server import ThreadedServer, free_port
 from agrosim.vision import Faults
 
 from ..conftest import BOT_SECRET, MovableClock  # noqa: TID252
@@ -32,18 +34,23 @@ SMALL_LEAF = photos.leaf(size=(160, 120))
 # The flood comes from another process (as it would from another machine), so that its
 # client's CPU is not taken from the API, which shares this process with the vision server.
 FLOOD_CONNECTIONS = 2
+FLOOD_SECONDS = 50  # 1,000 photos evenly over this: "1,000 photos in a minute"
+OTHER_SAMPLES = 20  # other users' diagnoses timed while idle, and again during the flood
+OTHER_EVERY_S = 1.0  # during the flood (20 of its 50 s)
 FLOOD = """
 import asyncio, base64, json, sys, time
 import httpx
 from agronom import auth
 
-url, tg_id, count, connections, secret = sys.argv[1:6]
+url, tg_id, count, connections, secret, seconds = sys.argv[1:7]
 image = base64.b64decode(sys.stdin.read())
 
 async def main():
     gate = asyncio.Semaphore(int(connections))
+    every = float(seconds) / int(count)
     async with httpx.AsyncClient(base_url=url, timeout=30) as client:
-        async def one():
+        async def one(n):
+            await asyncio.sleep(n * every)  # evenly over the seconds given
             async with gate:
                 started = time.perf_counter()
                 r = await client.post(
@@ -54,7 +61,7 @@ async def main():
                 seconds = time.perf_counter() - started
                 return [r.status_code, seconds, r.headers.get("retry-after"), r.json()]
         started = time.perf_counter()
-        answers = await asyncio.gather(*(one() for _ in range(int(count))))
+        answers = await asyncio.gather(*(one(n) for n in range(int(count))))
         print(json.dumps({"elapsed": time.perf_counter() - started, "answers": answers}))
 
 asyncio.run(main())
@@ -82,6 +89,47 @@ def served(
         yield server.url
 
 
+# The API in a process of its own, as production runs it: this process (the other user's
+# client, the vision server) does not share an interpreter lock with it, so what the other
+# user measures is the API's fairness, not the GIL's.
+SERVE = """
+import base64, pickle, sys
+import uvicorn
+from agronom.api.app import create_app
+from agronom.store import objects
+
+settings, database_url, port = pickle.loads(base64.b64decode(sys.stdin.read()))
+store = objects.LocalStore(settings.storage_dir)
+app = create_app(settings, database_url=database_url, store=store)
+uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
+"""
+
+
+@pytest.fixture
+def served_apart(limited: Settings, database_url: str) -> Iterator[str]:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen([sys.executable, "-c", SERVE], stdin=subprocess.PIPE, text=True)
+    assert server.stdin is not None
+    server.stdin.write(base64.b64encode(pickle.dumps((limited, database_url, port))).decode())
+    server.stdin.close()
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{url}/health", timeout=1).status_code < 500:
+                    break
+            except httpx.TransportError:
+                pass
+            assert server.poll() is None, "the API process exited"
+            assert time.monotonic() < deadline, "the API process did not start"
+            time.sleep(0.1)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
 def _as(tg_id: int) -> auth.BotAuth:
     return auth.BotAuth(tg_id, secret=BOT_SECRET)
 
@@ -104,50 +152,67 @@ def _p(values: list[float], q: float) -> float:
 
 
 async def test_a_thousand_photos_in_a_minute_reach_the_model_at_most_the_limit(
-    served: str, vision, sql
+    served_apart: str, vision, sql
 ) -> None:
-    """1,000 photos from one user: PHOTOS_PER_MINUTE reach the model, the rest are refused fast,
-    and another user's diagnosis meanwhile takes about as long as when the API is idle."""
-    flooder, other, warm = 7001, 7002, 7003
+    """1,000 photos from one user within a minute (evenly, over two connections, from another
+    process): at most PHOTOS_PER_MINUTE a minute reach the model, the rest are refused fast,
+    and other users' diagnoses meanwhile take as long as when the API is idle."""
+    flooder, warm = 7001, 7003
+    others = iter(range(8000, 9000))  # one photo each: no other user meets their own limit
+    served = served_apart
     async with httpx.AsyncClient(base_url=served, timeout=30) as client:
         for _ in range(2):  # connections, the first decode, the first model call
             assert (await _timed(client, warm))[0].status_code == 200
-        idle = [(await _timed(client, other))[1] for _ in range(3)]
+        idle = []
+        for _ in range(OTHER_SAMPLES):
+            await asyncio.sleep(0.25)
+            idle.append((await _timed(client, next(others)))[1])
         before = vision.requests
+        flooding = asyncio.Event()
 
-        async def other_user() -> list[float]:
+        async def other_users() -> list[float]:
             taken = []
-            for _ in range(3):
-                await asyncio.sleep(1.0)
-                response, seconds = await _timed(client, other)
+            while not flooding.is_set():
+                await asyncio.sleep(0.01)
+            await asyncio.sleep(1.0)  # the flood's first tokens spent: it is refused from here
+            while len(taken) < OTHER_SAMPLES:
+                await asyncio.sleep(OTHER_EVERY_S)
+                response, seconds = await _timed(client, next(others))
                 assert response.status_code == 200, response.text
                 taken.append(seconds)
             return taken
 
-        flood = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-c",
-            FLOOD,
-            served,
-            str(flooder),
-            "1000",
-            str(FLOOD_CONNECTIONS),
-            BOT_SECRET,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-        )
-        out, during = await asyncio.gather(
-            flood.communicate(base64.b64encode(SMALL_LEAF)), other_user()
-        )
-    assert flood.returncode == 0
+        async def flood() -> tuple[bytes, bytes]:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-c",
+                FLOOD,
+                served,
+                str(flooder),
+                "1000",
+                str(FLOOD_CONNECTIONS),
+                BOT_SECRET,
+                str(FLOOD_SECONDS),
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+            )
+            flooding.set()
+            out = await process.communicate(base64.b64encode(SMALL_LEAF))
+            assert process.returncode == 0
+            return out
+
+        out, during = await asyncio.gather(flood(), other_users())
     result = json.loads(out[0])
     elapsed, answers = result["elapsed"], result["answers"]
     assert len(answers) == 1000
+    assert elapsed < 60, "the flood is 1,000 photos within a minute"
     ok = [a for a in answers if a[0] == 200]
     refused = [a for a in answers if a[0] == 429]
-    assert len(ok) == PER_MINUTE and len(refused) == 1000 - PER_MINUTE
-    assert elapsed < 60, "the flood is 1,000 photos within a minute"
-    assert vision.requests - before == PER_MINUTE + len(during), "only the admitted reach it"
+    # A bucket of PER_MINUTE that refills one photo every 60/PER_MINUTE s (real time here).
+    refills = int(elapsed * PER_MINUTE / 60) + 1
+    assert PER_MINUTE <= len(ok) <= PER_MINUTE + refills, len(ok)
+    assert len(refused) == 1000 - len(ok)
+    assert vision.requests - before == len(ok) + len(during), "only the admitted reach it"
     _, _, retry_after, body = refused[0]
     assert (body["error_code"], body["reason"]) == ("LIMIT_EXCEEDED", "rate")
     assert f"at most {PER_MINUTE} a minute" in body["message"]
@@ -155,25 +220,23 @@ async def test_a_thousand_photos_in_a_minute_reach_the_model_at_most_the_limit(
     assert 1 <= int(retry_after) <= 60
     latencies = [a[1] for a in refused]
     p50, p99 = statistics.median(latencies), _p(latencies, 0.99)
+    idle_p50, during_p50 = statistics.median(idle), statistics.median(during)
     print(  # noqa: T201 - the measurement is the point of this test
-        f"\nflood: {len(answers)} photos over {FLOOD_CONNECTIONS} connections in {elapsed:.1f} s; "
-        f"refusals p50 {p50 * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms; another user's diagnose: idle "
-        f"{[round(s * 1000) for s in idle]} ms, during the flood "
-        f"{[round(s * 1000) for s in during]} ms"
+        f"\nflood: {len(answers)} photos over {FLOOD_CONNECTIONS} connections in {elapsed:.1f} s, "
+        f"{len(ok)} admitted; refusals p50 {p50 * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms; other "
+        f"users' diagnoses ({OTHER_SAMPLES} each): idle p50 {idle_p50 * 1000:.0f} ms, p90 "
+        f"{_p(idle, 0.9) * 1000:.0f} ms; during the flood p50 {during_p50 * 1000:.0f} ms, p90 "
+        f"{_p(during, 0.9) * 1000:.0f} ms"
     )
-    # Loose bounds: CI runs other tests beside this one (a loaded 2-core machine doubled these
-    # figures). Measured alone: p99 ~30 ms; the other user ~25 ms idle, ~70 ms during (one
-    # process serves both, taking turns per request, not per user).
+    # Bounds with room for CI's other tests beside this one; measured alone on 2 cores: see
+    # docs/agronom.md (abuse limits).
     assert p99 < 0.25, f"refusals are quick: p99 {p99 * 1000:.0f} ms"
-    assert statistics.median(during) < 4 * max(idle) + 0.1, "the other user is not starved"
+    assert during_p50 < 1.5 * idle_p50 + 0.02, "other users are not slowed down"
     assert sql.one("SELECT count(*) FROM events WHERE event = 'refused_rate'") == len(refused)
-    assert (
-        sql.one(
-            "SELECT used FROM photo_usage JOIN users u ON u.id = user_id WHERE u.tg_id = %s",
-            flooder,
-        )
-        == PER_MINUTE
-    )
+    assert sql.one(
+        "SELECT used FROM photo_usage JOIN users u ON u.id = user_id WHERE u.tg_id = %s",
+        flooder,
+    ) == len(ok)
 
 
 async def test_the_rate_limit_refills_with_time_and_is_per_user(served: str, clock, vision) -> None:

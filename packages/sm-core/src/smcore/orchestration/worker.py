@@ -42,6 +42,8 @@ def pool_size(slots: int) -> int:
     costs PostgreSQL a backend start and the worker a connect, about every other account.
     """
     return 2 * slots + POOL_SPARE
+
+
 WORKFLOWS = [
     SyncProfileWorkflow,
     SyncBatchWorkflow,
