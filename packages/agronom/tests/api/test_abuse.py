@@ -35,7 +35,8 @@ SMALL_LEAF = photos.leaf(size=(160, 120))
 # client's CPU is not taken from the API, which shares this process with the vision server.
 FLOOD_CONNECTIONS = 2
 FLOOD_SECONDS = 50  # 1,000 photos evenly over this: "1,000 photos in a minute"
-OTHER_SAMPLES = 20  # other users' diagnoses timed while idle, and again during the flood
+OTHER_SAMPLES = 20  # other users' diagnoses timed while idle (half before, half after the
+# flood), and as many during it
 OTHER_EVERY_S = 1.0  # during the flood (20 of its 50 s)
 FLOOD = """
 import asyncio, base64, json, sys, time
@@ -163,15 +164,19 @@ async def test_a_thousand_photos_in_a_minute_reach_the_model_at_most_the_limit(
     async with httpx.AsyncClient(base_url=served, timeout=30) as client:
         for _ in range(2):  # connections, the first decode, the first model call
             assert (await _timed(client, warm))[0].status_code == 200
-        idle = []
-        for _ in range(OTHER_SAMPLES):
-            await asyncio.sleep(0.25)
-            idle.append((await _timed(client, next(others)))[1])
+        idle: list[float] = []
+
+        async def idle_users() -> None:  # half before the flood, half after: CI's load moves
+            for _ in range(OTHER_SAMPLES // 2):
+                await asyncio.sleep(0.25)
+                idle.append((await _timed(client, next(others)))[1])
+
+        await idle_users()
         before = vision.requests
         flooding = asyncio.Event()
 
         async def other_users() -> list[float]:
-            taken = []
+            taken: list[float] = []
             while not flooding.is_set():
                 await asyncio.sleep(0.01)
             await asyncio.sleep(1.0)  # the flood's first tokens spent: it is refused from here
@@ -202,6 +207,8 @@ async def test_a_thousand_photos_in_a_minute_reach_the_model_at_most_the_limit(
             return out
 
         out, during = await asyncio.gather(flood(), other_users())
+        reached = vision.requests - before
+        await idle_users()
     result = json.loads(out[0])
     elapsed, answers = result["elapsed"], result["answers"]
     assert len(answers) == 1000
@@ -212,7 +219,7 @@ async def test_a_thousand_photos_in_a_minute_reach_the_model_at_most_the_limit(
     refills = int(elapsed * PER_MINUTE / 60) + 1
     assert PER_MINUTE <= len(ok) <= PER_MINUTE + refills, len(ok)
     assert len(refused) == 1000 - len(ok)
-    assert vision.requests - before == len(ok) + len(during), "only the admitted reach it"
+    assert reached == len(ok) + len(during), "only the admitted reach it"
     _, _, retry_after, body = refused[0]
     assert (body["error_code"], body["reason"]) == ("LIMIT_EXCEEDED", "rate")
     assert f"at most {PER_MINUTE} a minute" in body["message"]
@@ -231,7 +238,7 @@ async def test_a_thousand_photos_in_a_minute_reach_the_model_at_most_the_limit(
     # Bounds with room for CI's other tests beside this one; measured alone on 2 cores: see
     # docs/agronom.md (abuse limits).
     assert p99 < 0.25, f"refusals are quick: p99 {p99 * 1000:.0f} ms"
-    assert during_p50 < 1.5 * idle_p50 + 0.02, "other users are not slowed down"
+    assert during_p50 < 1.5 * idle_p50 + 0.03, "other users are not slowed down"
     assert sql.one("SELECT count(*) FROM events WHERE event = 'refused_rate'") == len(refused)
     assert sql.one(
         "SELECT used FROM photo_usage JOIN users u ON u.id = user_id WHERE u.tg_id = %s",

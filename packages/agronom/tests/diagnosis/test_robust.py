@@ -178,7 +178,11 @@ async def test_a_big_photo_is_decoded_off_the_event_loop(
             await asyncio.sleep(0.005)
             lags.append(time.perf_counter() - before - 0.005)
 
-    async with _api(settings, database_url, store, clock, max_upload_bytes=20_000_000) as client:
+    # The model's timeout is not what this test is about: a loaded CI machine (this process
+    # decodes 19 Mpx beside the vision server's thread) must not turn it into a GPT_TIMEOUT.
+    async with _api(
+        settings, database_url, store, clock, max_upload_bytes=20_000_000, diagnosis_timeout_s=10
+    ) as client:
         tick = asyncio.create_task(ticker())
         response = await _diagnose(client, 8401, big)
         done.set()
