@@ -148,17 +148,15 @@ class SyncActivities:
 
     async def _sync(self, job_id: int, progress: dict[str, Any]) -> JobResult:
         async with self._slots:
-            return await self._sync_in_slot(job_id, progress)
-
-    async def _sync_in_slot(self, job_id: int, progress: dict[str, Any]) -> JobResult:
-        started = await self.service.start(job_id, activity.info().workflow_id)
-        outcomes: list[StreamOutcome] = []
-        for stream in started.streams:
-            outcome = await self._stream(job_id, stream, progress)
-            outcomes.append(outcome)
-            if ends_job(started, stream, outcome):
-                break
-        return self._with_transform(await self.service.finish(FinishInput(job_id, outcomes)))
+            started = await self.service.start(job_id, activity.info().workflow_id)
+            outcomes: list[StreamOutcome] = []
+            for stream in started.streams:
+                outcome = await self._stream(job_id, stream, progress)
+                outcomes.append(outcome)
+                if ends_job(started, stream, outcome):
+                    break
+            finished = await self.service.finish(FinishInput(job_id, outcomes))
+        return self._with_transform(finished)
 
     async def _stream(self, job_id: int, stream: str, progress: dict[str, Any]) -> StreamOutcome:
         """One stream to its end, as the profile workflow runs it: a provider's pause waited

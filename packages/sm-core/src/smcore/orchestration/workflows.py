@@ -58,7 +58,8 @@ STREAM_RETRY = RetryPolicy(
 )
 BATCH_SLICE = 100  # children per run of a batch's history (then continue-as-new)
 # Inline children synced by one activity, side by side: Temporal's per-activity cost is paid
-# once per group (see ``sync_jobs``), and a group holds its slots until its slowest sync ends.
+# once per group (see ``sync_jobs``), and a group holds its activity slot until its slowest
+# sync ends (each sync also takes one of the worker's sync slots while it runs).
 SYNC_GROUP = 8
 DISPATCH_ROUNDS = 200  # dispatcher rounds per run of its history (then continue-as-new)
 TRANSFORM_MEDIA_ROUND = 32  # downloads per activity (a round heartbeats; the workflow loops)
