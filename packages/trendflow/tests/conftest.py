@@ -223,7 +223,7 @@ def env(tmp_path_factory: pytest.TempPathFactory, shared_models: Path) -> Env:
             "core_depth_midas": {"fps": 1.0},
             "core_object_detections": {"fps": 2.0},
             "core_face_landmarks": {"fps": 2.0},
-            "color_motion": {"fps": 5.0},
+            "color_motion": {"fps": 5.0, "max_side": 160},
             "ocr_text": {"fps": 1.0},
         },
         # The shared runs decode with beam 1 and at most 64 tokens a window, for speed. The

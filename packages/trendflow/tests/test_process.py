@@ -84,6 +84,28 @@ def test_changing_one_components_config_recomputes_only_it_and_its_dependents(
     assert cli.run("validate", bbb_copy.run_dir).returncode == 0
 
 
+def test_a_lost_frames_file_is_reported_and_decoded_again(cli, bbb_copy) -> None:
+    """Colour and motion read their own 160-px frames file: losing it (not a recorded purge)
+    fails validate, and the next run decodes the video again instead of reusing the segmenter."""
+    frames_dir = bbb_copy.frames_store / "youtube" / "bbb" / "r1"
+    (frames_dir / "frames_160.npy").unlink()
+    result = cli.run("validate", bbb_copy.run_dir, "--json")
+    assert result.returncode == 1
+    problems = json.loads(result.stdout)["problems"]
+    assert any("frames_160.npy is gone" in p for p in problems), problems
+    _, report = cli.process(
+        bbb_copy.video,
+        video_id="bbb",
+        result_store=bbb_copy.result_store,
+        frames_store=bbb_copy.frames_store,
+        meta=bbb_copy.meta,
+        comments=bbb_copy.comments,
+    )
+    assert report["components"]["segmenter"]["status"] == "computed"
+    assert (frames_dir / "frames_160.npy").exists()
+    assert cli.run("validate", bbb_copy.run_dir).returncode == 0
+
+
 def test_validate_reports_a_tampered_artifact_and_a_json_artifact(
     cli, bbb_run, tmp_path: Path
 ) -> None:

@@ -87,21 +87,33 @@ def test_yolox_sees_a_person(carphone) -> None:
     assert np.nanmean(arrays["person_area"]) > 0.1
 
 
-def test_frames_are_rgb_and_only_the_union_of_sampled_frames(colour_run) -> None:
+def test_frames_are_rgb_per_size_and_only_the_union_of_sampled_frames(colour_run) -> None:
+    """Colour and motion read 160-px frames at 5 fps; the detectors 320-px (the clip's own
+    size: never enlarged) at 1 fps. Each size is stored once, with only its readers' frames."""
     _, frames_dir = colour_run
     meta = json.loads((frames_dir / "metadata.json").read_text())
-    frames = np.load(frames_dir / "frames.npy")
     assert meta["color_space"] == "RGB"
-    union = sorted({i for c in meta["components"].values() for i in c["frame_indices"]})
+    components = meta["components"]
+    union = sorted({i for c in components.values() for i in c["frame_indices"]})
     assert meta["union_frame_indices"] == union
-    assert frames.shape[0] == len(union) < meta["total_frames"]
-    mean = frames.reshape(-1, 3).mean(axis=0)
-    np.testing.assert_allclose(mean, COLOUR, atol=6)
+    assert set(meta["frame_files"]) == {"frames_640.npy", "frames_160.npy"}
+    assert components["color_motion"]["frames_file"] == "frames_160.npy"
+    assert components["core_face_landmarks"]["frames_file"] == "frames_640.npy"
+    for name, entry in meta["frame_files"].items():
+        readers = [c["frame_indices"] for c in components.values() if c["frames_file"] == name]
+        frames = np.load(frames_dir / name)
+        assert entry["frame_indices"] == sorted({i for r in readers for i in r})
+        assert frames.shape == (len(entry["frame_indices"]), *entry["shape"][1:])
+        assert max(frames.shape[1:3]) == min(entry["max_side"], 320)
+        np.testing.assert_allclose(frames.reshape(-1, 3).mean(axis=0), COLOUR, atol=6)
+    # 5 fps of the 2 s clip; the 640-px file only the detectors' 2 fps (this suite's config).
+    assert len(meta["frame_files"]["frames_160.npy"]["frame_indices"]) == 10
+    assert len(meta["frame_files"]["frames_640.npy"]["frame_indices"]) == 4
 
 
 def test_clip_and_midas_paths_preprocess_as_specified(colour_run) -> None:
     run_dir, frames_dir = colour_run
-    frames = np.load(frames_dir / "frames.npy")
+    frames = np.load(frames_dir / "frames_640.npy")
     rgb = frames.reshape(-1, 3).mean(axis=0) / 255.0
     # The tiny CLIP tower's first 3 outputs are the CLIP-normalised channel means.
     clip_norm = (rgb - [0.48145466, 0.4578275, 0.40821073]) / [0.26862954, 0.26130258, 0.27577711]

@@ -28,6 +28,12 @@ class SamplingPolicy(_Strict):
 
     fps: float = Field(gt=0, description="Frames per second of video to sample.")
     max_frames: int = Field(default=256, ge=1, description="Cap; beyond it, spread uniformly.")
+    max_side: int | None = Field(
+        default=None,
+        ge=16,
+        description="Longest side of this component's frames (never enlarged); null: the "
+        "Segmenter's frame_max_side. Each size is stored once, in its own frames file.",
+    )
 
 
 def _default_sampling() -> dict[str, SamplingPolicy]:
@@ -36,13 +42,16 @@ def _default_sampling() -> dict[str, SamplingPolicy]:
     # (YOLOX-nano), ~15 ms (YuNet on 640 px) and ~80 ms (PP-OCRv4 det) of CPU per frame, so
     # objects and faces sample 1 fps (was 2: 7 s of CPU per minute between them) and OCR
     # 0.5 fps (was 1: on-screen text in short-form video stays up for seconds). Every 1 fps
-    # and 0.5 fps frame is also a 5 fps colour/motion frame, so the union stays at 5 fps.
+    # and 0.5 fps frame is also a 5 fps colour/motion frame. Colour and motion are whole-frame
+    # statistics: they read 160-px frames, so the 640-px frames are only the 1 fps ones (60
+    # per minute, not 300: converting and writing the other 240 took 3.4 of the Segmenter's
+    # 5.5 s per minute of video).
     return {
         "core_clip": SamplingPolicy(fps=1.0, max_frames=64),
         "core_depth_midas": SamplingPolicy(fps=1.0, max_frames=64),
         "core_object_detections": SamplingPolicy(fps=1.0, max_frames=128),
         "core_face_landmarks": SamplingPolicy(fps=1.0, max_frames=128),
-        "color_motion": SamplingPolicy(fps=5.0, max_frames=300),
+        "color_motion": SamplingPolicy(fps=5.0, max_frames=300, max_side=160),
         "ocr_text": SamplingPolicy(fps=0.5, max_frames=64),
     }
 

@@ -30,7 +30,7 @@ async def _job(url: str, data: Path, status: str, *, with_run: bool) -> tuple[st
         (run / "segmenter" / "segmentation.npz").write_bytes(b"npz")
         frames = data / "frames" / "instagram" / "m" / str(job_id)
         frames.mkdir(parents=True)
-        (frames / "frames.npy").write_bytes(b"npy")
+        (frames / "frames_640.npy").write_bytes(b"npy")
     engine = db.async_engine(url, pool_size=1)
     try:
         async with engine.begin() as conn:

@@ -83,6 +83,24 @@ def test_config_overrides_change_the_config_hash(tmp_path: Path) -> None:
     assert stricter.config.components.core_face_landmarks.max_faces == 8, "the rest is kept"
 
 
+def test_a_frame_size_override_keeps_the_rest_of_the_policy_and_is_another_job(
+    tmp_path: Path,
+) -> None:
+    catalog = _catalog(tmp_path)
+    base = jobs.plan(catalog, _image(key="media/ab/x.jpg"))
+    assert base.config.sampling["color_motion"].max_side == 160, "colour reads small frames"
+    larger = jobs.plan(
+        catalog,
+        _image(
+            key="media/ab/x.jpg",
+            config=JobConfig.model_validate({"sampling": {"color_motion": {"max_side": 640}}}),
+        ),
+    )
+    policy = larger.config.sampling["color_motion"]
+    assert (policy.max_side, policy.fps, policy.max_frames) == (640, 5.0, 300)
+    assert larger.idempotency_key != base.idempotency_key
+
+
 def test_the_brand_dictionary_is_a_list_or_a_mapping(tmp_path: Path) -> None:
     listed = tmp_path / "brands.yaml"
     listed.write_text("- Acme\n- Globex\n")

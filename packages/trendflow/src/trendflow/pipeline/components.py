@@ -95,6 +95,7 @@ def _image_segmenter_run(ctx: Context) -> ComponentResult:
         _media(ctx),
         ctx.frames.path,
         segmenter=ctx.config.segmenter,
+        sampling=ctx.config.sampling,
         components=_image_frame_users(ctx.config),
         config_hash=ctx.config_hash,
         video_sha256=ctx.video_sha256,
@@ -105,8 +106,10 @@ def _image_segmenter_run(ctx: Context) -> ComponentResult:
 def _image_segmenter_settings(config: PipelineConfig) -> dict[str, Any]:
     return {
         "media_kind": "image",
-        "frame_max_side": config.segmenter.frame_max_side,
-        "components": _image_frame_users(config),
+        "frame_sides": {
+            name: image.image_frame_side(config.segmenter, config.sampling, name)
+            for name in _image_frame_users(config)
+        },
     }
 
 

@@ -1,10 +1,10 @@
 """The Segmenter of an image job: one frame, under the video Segmenter's contracts.
 
-An image is a video of one frame (index 0) at 1 fps: ``frames_dir`` holds ``frames.npy`` with
-that frame (RGB, scaled like the Segmenter's frames) and ``metadata.json`` giving frame 0 to
-every frame user; the ``segmenter`` artifact has the same arrays as for a video (one shot, no
-audio). So the visual components run unchanged, and ``trendflow validate`` checks the run like
-any other.
+An image is a video of one frame (index 0) at 1 fps: ``frames_dir`` holds that frame (RGB,
+scaled like the Segmenter's frames, one ``frames_<max_side>.npy`` per size its frame users
+read) and ``metadata.json`` giving frame 0 to every frame user; the ``segmenter`` artifact has
+the same arrays as for a video (one shot, no audio). So the visual components run unchanged,
+and ``trendflow validate`` checks the run like any other.
 
 Decoding goes through Pillow rather than FFmpeg: it applies the EXIF orientation a phone photo
 carries, reads PNG/WebP/GIF (first frame) as well as JPEG, and flattens transparency on white.
@@ -16,7 +16,7 @@ import json
 import os
 import tempfile
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,10 +25,10 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from trendflow.config import SegmenterConfig
+from trendflow.config import SamplingPolicy, SegmenterConfig
 from trendflow.errors import InputError
-from trendflow.segmenter.frames import FRAMES_NAME, FRAMES_SCHEMA, METADATA_NAME
-from trendflow.segmenter.service import Segmentation
+from trendflow.segmenter.frames import FRAMES_SCHEMA, METADATA_NAME, frames_file_name
+from trendflow.segmenter.service import Segmentation, frame_side
 from trendflow.store.npz import sha256_file, write_bytes_atomic
 from trendflow.versions import SAMPLING_POLICY_VERSION
 
@@ -79,25 +79,44 @@ def _frame(rgb: NDArray[np.uint8], max_side: int) -> NDArray[np.uint8]:
     return np.asarray(resized, dtype=np.uint8)
 
 
+def image_frame_side(
+    segmenter: SegmenterConfig, sampling: Mapping[str, SamplingPolicy], component: str
+) -> int:
+    """The longest side of ``component``'s frame: its sampling policy's, else the Segmenter's."""
+    policy = sampling.get(component)
+    return segmenter.frame_max_side if policy is None else frame_side(segmenter, policy)
+
+
 def segment_image(
     image: Path,
     frames_dir: Path,
     *,
     segmenter: SegmenterConfig,
+    sampling: Mapping[str, SamplingPolicy],
     components: Sequence[str],
     config_hash: str,
     video_sha256: str,
 ) -> Segmentation:
-    """Decode ``image`` and write ``frames_dir``; ``components`` are the frame users."""
+    """Decode ``image`` and write ``frames_dir``; ``components`` are the frame users.
+
+    Of each component's sampling policy only its frame size applies (one frame is all there is).
+    """
     rgb = decode_image(image)
-    frame = _frame(rgb, segmenter.frame_max_side)
-    frames = frame[None, ...]
+    sides = {name: image_frame_side(segmenter, sampling, name) for name in components}
     if frames_dir.exists():
         for stale in frames_dir.iterdir():
             if stale.is_file():
                 stale.unlink()
     frames_dir.mkdir(parents=True, exist_ok=True)
-    frames_sha = _save_npy_atomic(frames_dir / FRAMES_NAME, frames)
+    frame_files = {}
+    for side in sorted(set(sides.values())):
+        frames = _frame(rgb, side)[None, ...]
+        frame_files[frames_file_name(side)] = {
+            "max_side": side,
+            "frame_indices": [0],
+            "shape": list(frames.shape),
+            "sha256": _save_npy_atomic(frames_dir / frames_file_name(side), frames),
+        }
     zero = np.zeros(1, dtype=np.int64)
     metadata: dict[str, Any] = {
         "schema_version": FRAMES_SCHEMA,
@@ -113,13 +132,15 @@ def segment_image(
         "duration_s": 0.0,
         "source_width": int(rgb.shape[1]),
         "source_height": int(rgb.shape[0]),
-        "frame_width": int(frame.shape[1]),
-        "frame_height": int(frame.shape[0]),
-        "frames_file": FRAMES_NAME,
-        "frames_sha256": frames_sha,
+        "frame_files": frame_files,
         "union_frame_indices": [0],
         "components": {
-            name: {"frame_indices": [0], "policy": {"image": True}} for name in components
+            name: {
+                "frame_indices": [0],
+                "policy": {"image": True, "max_side": side},
+                "frames_file": frames_file_name(side),
+            }
+            for name, side in sides.items()
         },
         "shots": {"starts": [0], "ends": [1]},
         "audio": {"has_audio": False, "empty_reason": "image_input", "duration_s": 0.0},

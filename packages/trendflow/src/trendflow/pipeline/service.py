@@ -27,7 +27,7 @@ from trendflow.errors import InputError, MissingDependencyError, StoreError
 from trendflow.models.registry import ModelStore
 from trendflow.pipeline.components import SEGMENTER, ComponentSpec, components_for, known_names
 from trendflow.pipeline.contracts import ComponentResult, Context, MediaKind, RunInputs
-from trendflow.segmenter.frames import FRAMES_NAME, FramesDir
+from trendflow.segmenter.frames import FramesDir
 from trendflow.store.manifest import RunManifest, run_dir
 from trendflow.store.npz import read_npz, sha256_file, write_npz
 from trendflow.versions import DATAPROCESSOR_VERSION, PLATFORMS, SAMPLING_POLICY_VERSION
@@ -439,16 +439,8 @@ class DataProcessor:
             path = rdir / artifact["path"]
             if not path.exists() or sha256_file(path) != artifact["sha256"]:
                 return False
-        if spec.name == SEGMENTER:
-            # Frames are kept 7 days; once purged the segmenter must decode again.
-            try:
-                meta = frames_dir.metadata()
-            except MissingDependencyError:
-                return False
-            frames_path = frames_dir.path / FRAMES_NAME
-            if not frames_path.exists() or sha256_file(frames_path) != meta.get("frames_sha256"):
-                return False
-        return True
+        # Frames are kept 7 days; once purged the segmenter must decode again.
+        return spec.name != SEGMENTER or frames_dir.intact()
 
     def _write(
         self,

@@ -1,4 +1,9 @@
-"""Reading a Segmenter's ``frames_dir``: metadata, union frames, audio, per-component indices."""
+"""Reading a Segmenter's ``frames_dir``: metadata, frames, audio, per-component indices.
+
+Frames are stored once per size: ``frames_<max_side>.npy`` holds, in index order, the union of
+the frames sampled by the components that read that size (``metadata.json``'s ``frame_files``
+lists each file's ``frame_indices``, shape and sha256; each component names its file).
+"""
 
 from __future__ import annotations
 
@@ -12,11 +17,18 @@ import numpy as np
 from numpy.typing import NDArray
 
 from trendflow.errors import MissingDependencyError, MissingFrameIndicesError
+from trendflow.store.npz import sha256_file
 
 METADATA_NAME = "metadata.json"
-FRAMES_NAME = "frames.npy"
 AUDIO_DIR = "audio"
-FRAMES_SCHEMA = "frames_dir_v1"
+FRAMES_SCHEMA = "frames_dir_v2"
+
+
+def frames_file_name(max_side: int) -> str:
+    """The file holding the frames scaled to ``max_side`` (longest side)."""
+    return f"frames_{max_side}.npy"
+
+
 AUDIO_SEGMENTS_CONTRACT = "audio_segments_v1"
 
 
@@ -27,12 +39,27 @@ class FramesDir:
     path: Path
 
     def metadata(self) -> dict[str, Any]:
-        """``metadata.json``; raise if the Segmenter has not written it."""
+        """``metadata.json``; raise if the Segmenter has not written it, or an older one did."""
         meta_path = self.path / METADATA_NAME
         if not meta_path.exists():
             raise MissingDependencyError("frames_dir", str(meta_path), "run the segmenter first")
         data: dict[str, Any] = json.loads(meta_path.read_text(encoding="utf-8"))
+        if data.get("schema_version") != FRAMES_SCHEMA:
+            raise MissingDependencyError(
+                "frames_dir", FRAMES_SCHEMA, f"{meta_path} is another version: segment again"
+            )
         return data
+
+    def intact(self) -> bool:
+        """Whether the metadata and every frames file it lists are there, as written."""
+        try:
+            files = self.metadata()["frame_files"]
+        except MissingDependencyError:
+            return False
+        return all(
+            (self.path / name).exists() and sha256_file(self.path / name) == entry["sha256"]
+            for name, entry in files.items()
+        )
 
     def frame_indices(self, component: str) -> NDArray[np.int64]:
         """The video frame indices the Segmenter sampled for ``component`` (no fallback)."""
@@ -47,14 +74,17 @@ class FramesDir:
         meta = self.metadata()
         if meta.get("color_space") != "RGB":
             raise MissingDependencyError(component, "RGB frames", f"{self.path} is not RGB")
-        union = np.asarray(meta["union_frame_indices"], dtype=np.int64)
-        frames_path = self.path / FRAMES_NAME
+        name = meta["components"][component]["frames_file"]
+        stored = np.asarray(meta["frame_files"][name]["frame_indices"], dtype=np.int64)
+        frames_path = self.path / name
         if not frames_path.exists():
             raise MissingDependencyError(component, str(frames_path), "the frames were purged")
         all_frames = np.load(frames_path, mmap_mode="r")
-        positions = np.searchsorted(union, indices)
-        if len(indices) and (positions.max() >= len(union) or (union[positions] != indices).any()):
-            raise MissingDependencyError(component, "frames", "indices outside the union")
+        positions = np.searchsorted(stored, indices)
+        if len(indices) and (
+            positions.max() >= len(stored) or (stored[positions] != indices).any()
+        ):
+            raise MissingDependencyError(component, "frames", f"indices missing from {name}")
         return indices, np.asarray(all_frames[positions], dtype=np.uint8)
 
     def audio_metadata(self) -> dict[str, Any]:

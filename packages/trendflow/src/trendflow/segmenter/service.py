@@ -1,7 +1,8 @@
 """The Segmenter: one decode pass over the video, sampling per component, audio, shots.
 
-Writes ``frames_dir`` (``frames.npy`` with only the union of sampled frames, RGB; ``audio/``;
-``metadata.json`` last) and returns the arrays of the ``segmenter`` NPZ artifact.
+Writes ``frames_dir`` (a ``frames_<max_side>.npy`` per frame size the components read, each
+with only the union of the frames sampled at that size, RGB; ``audio/``; ``metadata.json``
+last) and returns the arrays of the ``segmenter`` NPZ artifact.
 """
 
 from __future__ import annotations
@@ -32,9 +33,9 @@ from trendflow.errors import InputError
 from trendflow.segmenter.frames import (
     AUDIO_DIR,
     AUDIO_SEGMENTS_CONTRACT,
-    FRAMES_NAME,
     FRAMES_SCHEMA,
     METADATA_NAME,
+    frames_file_name,
 )
 from trendflow.store.npz import write_bytes_atomic
 from trendflow.versions import SAMPLING_POLICY_VERSION
@@ -88,14 +89,21 @@ def segment(
     cut_frames = sorted({c for c in decoded.cuts if 0 < c < total})
     shot_starts = np.array([0, *cut_frames], dtype=np.int64)
     shot_ends = np.array([*cut_frames, total], dtype=np.int64)
-    union, frames, per_component = decoded.union, decoded.frames, decoded.per_component
-    width, height = decoded.width, decoded.height
-    out_h, out_w = frames.shape[1], frames.shape[2]
+    per_component = decoded.per_component
+    union = np.unique(np.concatenate([np.zeros(0, np.int64), *per_component.values()]))
 
     if frames_dir.exists():
         shutil.rmtree(frames_dir)
     frames_dir.mkdir(parents=True)
-    frames_sha = _save_npy_atomic(frames_dir / FRAMES_NAME, frames)
+    frame_files = {
+        frames_file_name(side): {
+            "max_side": side,
+            "frame_indices": stored.indices.tolist(),
+            "shape": list(stored.frames.shape),
+            "sha256": _save_npy_atomic(frames_dir / frames_file_name(side), stored.frames),
+        }
+        for side, stored in decoded.stored.items()
+    }
     audio_meta = _extract_audio(video, frames_dir / AUDIO_DIR, segmenter, duration=total / fps)
     metadata: dict[str, Any] = {
         "schema_version": FRAMES_SCHEMA,
@@ -108,17 +116,15 @@ def segment(
         "fps": fps,
         "total_frames": total,
         "duration_s": total / fps,
-        "source_width": width,
-        "source_height": height,
-        "frame_width": out_w,
-        "frame_height": out_h,
-        "frames_file": FRAMES_NAME,
-        "frames_sha256": frames_sha,
+        "source_width": decoded.width,
+        "source_height": decoded.height,
+        "frame_files": frame_files,
         "union_frame_indices": union.tolist(),
         "components": {
             name: {
                 "frame_indices": per_component[name].tolist(),
                 "policy": sampling[name].model_dump(mode="json"),
+                "frames_file": frames_file_name(frame_side(segmenter, sampling[name])),
             }
             for name in components
         },
@@ -142,14 +148,26 @@ def segment(
     return Segmentation(metadata=metadata, arrays=arrays)
 
 
+def frame_side(segmenter: SegmenterConfig, policy: SamplingPolicy) -> int:
+    """The longest side of the frames a component with ``policy`` reads."""
+    return policy.max_side or segmenter.frame_max_side
+
+
+@dataclass(frozen=True)
+class _Stored:
+    """The frames kept at one size: video frame indices and RGB ``[N, H, W, 3]``."""
+
+    indices: NDArray[np.int64]
+    frames: NDArray[np.uint8]
+
+
 @dataclass(frozen=True)
 class _Decoded:
     fps: float
     total: int
     width: int
     height: int
-    union: NDArray[np.int64]
-    frames: NDArray[np.uint8]
+    stored: dict[int, _Stored]  # by longest side
     per_component: dict[str, NDArray[np.int64]]
     cuts: list[int]
 
@@ -160,7 +178,7 @@ def _decode(
     sampling: Mapping[str, SamplingPolicy],
     components: Sequence[str],
 ) -> _Decoded:
-    """One pass: frames feed shot detection; sampled frames are kept, RGB, downscaled."""
+    """One pass: frames feed shot detection; sampled frames are kept, RGB, per size."""
     with _open(video) as container:
         stream = container.streams.video[0]
         fps = float(stream.average_rate or stream.guessed_rate or 0) or 25.0
@@ -174,11 +192,16 @@ def _decode(
             duration = container.duration / av.time_base
         estimate = int(stream.frames) or round(duration * fps)
         planned = {name: sample_indices(sampling[name], estimate, fps) for name in components}
-        union_planned = np.unique(np.concatenate([np.zeros(0, np.int64), *planned.values()]))
-        out_w, out_h = _scaled(width, height, segmenter.frame_max_side)
+        by_side: dict[int, list[NDArray[np.int64]]] = {}
+        for name in components:
+            by_side.setdefault(frame_side(segmenter, sampling[name]), []).append(planned[name])
+        sizes = {
+            side: _Size(_scaled(width, height, side), np.unique(np.concatenate(plans)))
+            for side, plans in by_side.items()
+        }
         an_w = _even(segmenter.shot_analysis_width)
         an_h = _even(an_w * height / width)
-        plan = _Plan(fps, union_planned, _Converter(out_w, out_h, an_w, an_h), segmenter)
+        plan = _Plan(fps, sizes, _Converter(an_w, an_h), segmenter)
         passed = _decode_pass(video, container, plan, skip=segmenter.skip_nonref_frames)
     if passed is None:  # the stream's timestamps did not allow skipping: decode every frame
         with _open(video) as container:
@@ -190,16 +213,17 @@ def _decode(
         raise InputError(f"{video} has no decodable video frames")
     # The container's frame count is an estimate: keep only frames that were really decoded.
     # (Not a copy when all were: a fresh 200 MB array costs ~1.5 s of page faults here.)
-    keep = union_planned < total
-    if not keep.all():
-        union_planned, frames = union_planned[keep], frames[keep]
+    stored = {}
+    for side, size in sizes.items():
+        keep = size.indices < total
+        kept = frames[side] if keep.all() else frames[side][keep]
+        stored[side] = _Stored(size.indices[keep], kept)
     return _Decoded(
         fps=fps,
         total=total,
         width=width,
         height=height,
-        union=union_planned,
-        frames=frames,
+        stored=stored,
         per_component={name: idx[idx < total] for name, idx in planned.items()},
         cuts=cuts,
     )
@@ -217,9 +241,17 @@ def _open(video: Path) -> av.container.InputContainer:
 
 
 @dataclass(frozen=True)
+class _Size:
+    """One size of stored frames: ``(width, height)`` and the video frame indices kept at it."""
+
+    wh: tuple[int, int]
+    indices: NDArray[np.int64]
+
+
+@dataclass(frozen=True)
 class _Plan:
     fps: float
-    union: NDArray[np.int64]
+    sizes: dict[int, _Size]  # by longest side
     convert: _Converter
     segmenter: SegmenterConfig
 
@@ -283,8 +315,8 @@ class _Indexer:
 
 def _decode_pass(
     video: Path, container: av.container.InputContainer, plan: _Plan, *, skip: bool
-) -> tuple[int, NDArray[np.uint8], list[int]] | None:
-    """Decode, detect shots, keep the planned frames; ``(total, frames, cuts)``.
+) -> tuple[int, dict[int, NDArray[np.uint8]], list[int]] | None:
+    """Decode, detect shots, keep the planned frames; ``(total, frames by side, cuts)``.
 
     With ``skip``, packets of frames no component samples are decoded with
     ``skip_frame=NONREF``: frames nothing else is predicted from are dropped by the decoder
@@ -301,9 +333,16 @@ def _decode_pass(
     detector = ContentDetector(
         threshold=segmenter.shot_threshold, min_scene_len=segmenter.shot_min_len_frames
     )
-    wanted = {int(index): pos for pos, index in enumerate(plan.union)}
+    # Each planned frame index -> where it goes: (side, position in that side's frames).
+    wanted: dict[int, list[tuple[int, int]]] = {}
+    for side, size in plan.sizes.items():
+        for pos, index in enumerate(size.indices):
+            wanted.setdefault(int(index), []).append((side, pos))
     indexer = _Indexer(stream, plan.fps, set(wanted))
-    frames = np.zeros((len(plan.union), convert.out[1], convert.out[0], 3), dtype=np.uint8)
+    frames = {
+        side: np.zeros((len(size.indices), size.wh[1], size.wh[0], 3), dtype=np.uint8)
+        for side, size in plan.sizes.items()
+    }
     cuts: list[int] = []
     try:
         for packet in container.demux(stream):
@@ -314,8 +353,8 @@ def _decode_pass(
                 small = convert.small_bgr(frame)
                 found = detector.process_frame(FrameTimecode(index, plan.fps), small)
                 cuts.extend(int(t.frame_num) for t in found)
-                if index in wanted:
-                    frames[wanted[index]] = convert.rgb(frame)
+                for side, pos in wanted.get(index, ()):
+                    frames[side][pos] = convert.rgb(frame, plan.sizes[side].wh)
         total = indexer.total(skip=skip)
     except _CannotSkip:
         return None
@@ -340,8 +379,7 @@ class _Converter:
     a fifth. Any other pixel format goes through swscale as before.
     """
 
-    def __init__(self, out_w: int, out_h: int, an_w: int, an_h: int) -> None:
-        self.out = (out_w, out_h)
+    def __init__(self, an_w: int, an_h: int) -> None:
         self.analysis = (an_w, an_h)
 
     @staticmethod
@@ -382,16 +420,16 @@ class _Converter:
         i420 = self._i420(planes, self.analysis, cv2.INTER_NEAREST)
         return np.asarray(cv2.cvtColor(i420, cv2.COLOR_YUV2BGR_I420), dtype=np.uint8)
 
-    def rgb(self, frame: av.VideoFrame) -> NDArray[np.uint8]:
-        """A stored frame: RGB at the output size, area-averaged."""
+    def rgb(self, frame: av.VideoFrame, size: tuple[int, int]) -> NDArray[np.uint8]:
+        """A stored frame: RGB at ``size`` (width, height), area-averaged."""
         planes = self._planes(frame)
-        width, height = self.out
+        width, height = size
         if planes is None:
             picture = frame.to_ndarray(
                 format="rgb24", width=width, height=height, interpolation="AREA"
             )
             return np.asarray(picture, dtype=np.uint8)
-        i420 = self._i420(planes, self.out, cv2.INTER_AREA)
+        i420 = self._i420(planes, size, cv2.INTER_AREA)
         if int(frame.colorspace) in _BT601:
             return np.asarray(cv2.cvtColor(i420, cv2.COLOR_YUV2RGB_I420), dtype=np.uint8)
         resized = av.VideoFrame.from_ndarray(i420, format="yuv420p")

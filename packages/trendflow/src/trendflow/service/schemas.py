@@ -68,6 +68,9 @@ class SegmenterOverride(_Request):
 class SamplingOverride(_Request):
     fps: float | None = Field(None, gt=0, le=60, description="Frames per second sampled.")
     max_frames: int | None = Field(None, ge=1, le=1024, description="At most this many frames.")
+    max_side: int | None = Field(
+        None, ge=16, le=4096, description="Longest side of this component's frames, pixels."
+    )
 
 
 class ObjectsOverride(_Request):
@@ -109,7 +112,8 @@ class JobConfig(_Request):
 
     segmenter: SegmenterOverride | None = None
     sampling: dict[FrameUser, SamplingOverride] | None = Field(
-        None, description="Sampling policy per frame-reading component (videos)."
+        None,
+        description="Sampling policy per frame-reading component (of an image's, only max_side).",
     )
     components: ComponentOverrides | None = None
     disabled: list[Skippable] | None = Field(

@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 
 from trendflow.config import stable_hash
-from trendflow.errors import StoreError
-from trendflow.segmenter.frames import FRAMES_NAME, FramesDir
+from trendflow.errors import MissingDependencyError, StoreError
+from trendflow.segmenter.frames import FramesDir
 from trendflow.store.manifest import MANIFEST_NAME, MANIFEST_SCHEMA, RunManifest
 from trendflow.store.npz import REQUIRED_META, read_npz, sha256_file
 
@@ -181,19 +181,34 @@ def _check_frames_dir(run: dict[str, Any], seg: dict[str, Any]) -> list[str]:
     if not frames_path or run.get("frames_purged_at"):
         return []
     frames = FramesDir(Path(frames_path))
-    if not (frames.path / FRAMES_NAME).exists():
+    if not frames.path.exists():
         return [f"frames_dir {frames.path} is gone but the manifest does not record a purge"]
-    meta = frames.metadata()
+    try:
+        meta = frames.metadata()
+    except MissingDependencyError as error:
+        return [f"frames_dir: {error}"]
     problems = []
     if meta.get("color_space") != "RGB":
         problems.append("frames_dir: color_space is not RGB")
-    per_component = [np.asarray(c["frame_indices"]) for c in meta["components"].values()]
+    components = meta["components"].values()
+    per_component = [np.asarray(c["frame_indices"]) for c in components]
     union = np.unique(np.concatenate([np.zeros(0, np.int64), *per_component]))
     if not np.array_equal(union, np.asarray(meta["union_frame_indices"])):
         problems.append("frames_dir: union_frame_indices is not the union of the components'")
     if not np.array_equal(union, seg["union_frame_indices"]):
         problems.append("frames_dir: union differs from the segmenter artifact")
-    stored = np.load(frames.path / FRAMES_NAME, mmap_mode="r")
-    if stored.shape[0] != len(union) or stored.ndim != 4 or stored.shape[3] != 3:
-        problems.append(f"frames_dir: frames.npy shape {stored.shape} is not [union, H, W, 3]")
+    for name, entry in meta["frame_files"].items():
+        readers = [np.asarray(c["frame_indices"]) for c in components if c["frames_file"] == name]
+        kept = np.unique(np.concatenate([np.zeros(0, np.int64), *readers]))
+        if not np.array_equal(kept, np.asarray(entry["frame_indices"])):
+            problems.append(f"frames_dir: {name} does not hold the union of its readers' frames")
+        if not (frames.path / name).exists():
+            problems.append(f"frames_dir: {name} is gone but the manifest records no purge")
+            continue
+        stored = np.load(frames.path / name, mmap_mode="r")
+        if stored.shape[0] != len(kept) or stored.ndim != 4 or stored.shape[3] != 3:
+            problems.append(f"frames_dir: {name} shape {stored.shape} is not [frames, H, W, 3]")
+    missing = {c["frames_file"] for c in components} - set(meta["frame_files"])
+    if missing:
+        problems.append(f"frames_dir: components read {sorted(missing)}, which are not listed")
     return problems
