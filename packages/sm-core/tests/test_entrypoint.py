@@ -192,6 +192,11 @@ def test_migrate_on_start_off_runs_no_migration(stub: Stub, value: str) -> None:
         ({"START_MODE": "API"}, "unknown START_MODE 'API'"),
         ({"START_MODE": "bot"}, "START_MODE=bot is agronom's"),
         ({}, "START_MODE is not set: set it to api, worker or migrate"),
+        ({"APP_BIN": "agronom"}, "START_MODE is not set: set it to api, worker, bot or migrate"),
+        (
+            {"START_MODE": "cron", "APP_BIN": "agronom"},
+            "unknown START_MODE 'cron': expected api, worker, bot or migrate",
+        ),
         ({"START_MODE": ""}, "START_MODE is not set"),
         ({"START_MODE": "api", "MIGRATE_ON_START": "maybe"}, "MIGRATE_ON_START must be 1 or 0"),
     ],
