@@ -122,13 +122,13 @@ def on_s3(settings: Settings, endpoint: str, bucket: str) -> Settings:
 
 
 @pytest.fixture
-def store(settings: Settings) -> storage.LocalStore:
-    return storage.LocalStore(settings.storage_dir)
+def store(settings: Settings) -> storage.ObjectStore:
+    return storage.local(settings.storage_dir)
 
 
 @pytest_asyncio.fixture
 async def api(
-    settings: Settings, database_url: str, store: storage.LocalStore, clock: MovableClock
+    settings: Settings, database_url: str, store: storage.ObjectStore, clock: MovableClock
 ) -> AsyncIterator[httpx.AsyncClient]:
     """The API over a fresh database, called through its ASGI interface."""
     app = create_app(settings, database_url=database_url, store=store, clock=clock)
@@ -237,7 +237,7 @@ async def jobs_worker(
 
 @pytest_asyncio.fixture
 async def jobs(
-    temporal_env: Any, settings: Settings, database_url: str, store: storage.LocalStore
+    temporal_env: Any, settings: Settings, database_url: str, store: storage.ObjectStore
 ) -> AsyncIterator[Jobs]:
     async with jobs_worker(temporal_env.client, settings, database_url, store) as running:
         yield running

@@ -74,7 +74,7 @@ async def run_demo(
             "storage_dir": folder / "objects",
         }
     )
-    store = storage.LocalStore(demo.storage_dir)
+    store = storage.local(demo.storage_dir)
     script = Script(console)
     tg_id = 10**9 + secrets.randbelow(10**9)  # a fresh user every run
     with ThreadedServer(vision.app()) as vision_server, ThreadedServer(bank.app()) as bank_server:
@@ -139,7 +139,7 @@ class _Context:
         http: httpx.AsyncClient,
         settings: Settings,
         database_url: str,
-        store: storage.LocalStore,
+        store: storage.ObjectStore,
         tg_id: int,
         script: Script,
         vision: VisionSim,

@@ -83,7 +83,7 @@ def limited(settings: Settings) -> Settings:
 
 @pytest.fixture
 def served(
-    limited: Settings, database_url: str, store: storage.LocalStore, clock: MovableClock
+    limited: Settings, database_url: str, store: storage.ObjectStore, clock: MovableClock
 ) -> Iterator[str]:
     """The API as production runs it: uvicorn on a loopback port (its own thread and loop)."""
     app = create_app(limited, database_url=database_url, store=store, clock=clock)
@@ -101,7 +101,7 @@ from agronom.api.app import create_app
 from agronom.store import objects
 
 settings, database_url, port = pickle.loads(base64.b64decode(sys.stdin.read()))
-store = objects.LocalStore(settings.storage_dir)
+store = objects.local(settings.storage_dir)
 app = create_app(settings, database_url=database_url, store=store)
 uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
 """

@@ -52,7 +52,7 @@ async def test_health_checks_database_object_store_and_temporal(
 async def test_health_says_which_dependency_is_down(settings, database_url, tmp_path: Path) -> None:
     blocked = tmp_path / "a-file"
     blocked.write_text("not a folder")
-    broken_store = storage.LocalStore(blocked / "objects")
+    broken_store = storage.local(blocked / "objects")
     nowhere = f"127.0.0.1:{free_port()}"
     async with served(settings, database_url, broken_store, temporal_address=nowhere) as api:
         response = await api.get("/health")

@@ -358,7 +358,7 @@ def bot_settings(settings: Settings, telegram: FakeTelegram, tbank_server: str) 
 
 @pytest.fixture
 def api_app(
-    bot_settings: Settings, database_url: str, store: storage.LocalStore, clock: MovableClock
+    bot_settings: Settings, database_url: str, store: storage.ObjectStore, clock: MovableClock
 ) -> Any:
     """The Pocket Agronomist API over this test's database."""
     return create_app(bot_settings, database_url=database_url, store=store, clock=clock)

@@ -115,6 +115,20 @@ async def test_opted_in_ok_photos_are_copied_to_the_dataset_for_two_years(
     assert await store.list("ml-dataset/") == []
 
 
+async def test_a_photo_gone_from_the_store_is_not_copied_to_the_dataset(
+    *, api, sign, clock, jobs, store, vision
+) -> None:
+    assert (await _diagnose(api, sign, 9, spots="white")).status_code == 200
+    consent = await api.put("/v1/ml/consent", auth=sign(9), json={"enabled": True})
+    assert consent.status_code == 200
+    (photo,) = await store.list("photos/")
+    await store.delete(photo.key)  # as if it expired after the job's query
+
+    copied = await jobs.run("agronom.MlDataset", clock.now)
+    assert copied.counts == {"copied": 0, "removed": 0}
+    assert await store.list("ml-dataset/") == []
+
+
 async def test_withdrawn_consent_removes_the_dataset_copies(
     *, api, sign, clock, jobs, store, vision
 ) -> None:

@@ -13,6 +13,7 @@ from agronom.errors import BadRequest
 from agronom.settings import Settings
 from agronom.store import objects as storage
 from agrosim.server import free_port
+from devstack import objectstore
 
 from ..conftest import on_s3  # noqa: TID252
 
@@ -28,24 +29,24 @@ def s3_endpoint() -> Iterator[str]:
         server.stop()
 
 
-async def _s3(s3_endpoint: str, name: str) -> storage.S3Store:
+async def _s3(s3_endpoint: str, name: str) -> storage.ObjectStore:
     """A store built from settings the way the app builds it (bucket created, rules set)."""
     bucket = "agronom-" + "".join(c for c in name.lower() if c.isalnum())[-30:]
     settings = on_s3(Settings(app_env="test"), s3_endpoint, bucket)  # type: ignore[arg-type]
-    store = await storage.from_settings(settings)
-    assert isinstance(store, storage.S3Store)
-    return store
+    return await storage.from_settings(settings)
 
 
 @pytest.fixture
-async def s3(s3_endpoint: str, request) -> storage.S3Store:
-    return await _s3(s3_endpoint, request.node.name)
+async def s3(s3_endpoint: str, request) -> objectstore.S3Store:
+    store = await _s3(s3_endpoint, request.node.name)
+    assert isinstance(store.objects, objectstore.S3Store)
+    return store.objects
 
 
 @pytest.fixture(params=["local", "s3"])
 async def any_store(request, tmp_path, s3_endpoint):
     if request.param == "local":
-        return storage.LocalStore(tmp_path / "objects")
+        return storage.local(tmp_path / "objects")
     return await _s3(s3_endpoint, request.node.name)
 
 
@@ -73,6 +74,13 @@ async def test_keys_cannot_escape_the_store(any_store) -> None:
     for key in ("../etc/passwd", "/abs", "photos/../../x", "a//b"):
         with pytest.raises(BadRequest):
             await any_store.put(key, b"x", content_type="text/plain")
+    with pytest.raises(BadRequest):
+        await any_store.list("photos/../")
+
+
+async def test_a_missing_object_is_object_not_found(any_store) -> None:
+    with pytest.raises(storage.ObjectNotFound):
+        await any_store.get("photos/ref1/none.jpg")
 
 
 async def test_an_s3_bucket_gets_the_contracts_lifecycle_rules(s3) -> None:

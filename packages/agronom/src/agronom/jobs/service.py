@@ -123,8 +123,10 @@ async def copy_dataset(
         target = storage.dataset_key(ref, photo_id)
         if target in existing and existing[target].modified >= now - DATASET_TTL:
             continue
-        source = storage.photo_key(ref, photo_id)
-        if not await store.exists(source):
+        try:
+            # The photo may expire between the query and this read: then it is not copied.
+            photo = await store.get(storage.photo_key(ref, photo_id))
+        except storage.ObjectNotFound:
             continue
         labels = {
             "crop": crop,
@@ -132,7 +134,7 @@ async def copy_dataset(
             "confidence": float(confidence) if confidence is not None else None,
             "taken": ts.date().isoformat(),
         }
-        await store.put(target, await store.get(source), content_type="image/jpeg")
+        await store.put(target, photo, content_type="image/jpeg")
         await store.put(
             storage.dataset_key(ref, photo_id, ".json"),
             json.dumps(labels).encode(),

@@ -1,4 +1,6 @@
-"""Object storage behind one interface: the local filesystem by default, the S3 API in production.
+"""Agronom's object store: the key layout, the TTLs as S3 lifecycle rules, and the async face of
+devstack's store (:mod:`devstack.objectstore`: a local folder by default, the S3 API in
+production; atomic writes on both).
 
 Key layout (the contract's section 1; ``<ref>`` is the user's pseudonymous reference, so a
 user's objects are found by prefix for DSR without naming the user)::
@@ -7,25 +9,19 @@ user's objects are found by prefix for DSR without naming the user)::
     ml-dataset/<ref>/<photo_id>.jpg|.json    opted-in users' ok photos, TTL 2 years
     exports/daily/<YYYY-MM-DD>/...           daily metrics for Metabase
 
-Writes are atomic on both backends: a temp file and ``os.replace`` locally, a single PUT on S3.
+A bad key is a :class:`~agronom.errors.BadRequest`; ``get`` of a missing object raises
+:class:`ObjectNotFound` (devstack's, named here for agronom's callers).
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
-import tempfile
-from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any
 
 from agronom.errors import BadRequest
 from agronom.settings import Settings
-
-if TYPE_CHECKING:
-    from mypy_boto3_s3.client import S3Client
+from devstack import objectstore
 
 PHOTOS = "photos/"
 DATASET = "ml-dataset/"
@@ -33,211 +29,94 @@ EXPORTS = "exports/"
 PHOTO_TTL_DAYS = 90
 DATASET_TTL_DAYS = 730
 
-
-@dataclass(frozen=True)
-class StoredObject:
-    key: str
-    size: int
-    modified: datetime  # naive UTC
+ObjectNotFound = objectstore.ObjectNotFound
+StoredObject = objectstore.StoredObject
 
 
-class ObjectStore(Protocol):
-    """What the services need from an object store."""
+class ObjectStore:
+    """What the services call: a devstack store, each call in a worker thread (boto3 and file
+    I/O block) so the event loop never waits on the store."""
 
-    async def put(self, key: str, data: bytes, *, content_type: str) -> None: ...
+    def __init__(self, objects: objectstore.ObjectStore) -> None:
+        self.objects = objects
 
-    async def get(self, key: str) -> bytes: ...
+    async def put(self, key: str, data: bytes, *, content_type: str) -> None:
+        await asyncio.to_thread(self.objects.put, _key(key), data, content_type=content_type)
+
+    async def get(self, key: str) -> bytes:
+        """The object's bytes; :class:`ObjectNotFound` when absent."""
+        return await asyncio.to_thread(self.objects.get, _key(key))
 
     async def delete(self, key: str) -> None:
         """Delete ``key``; a missing key is not an error (deletes are retried)."""
+        await asyncio.to_thread(self.objects.delete, _key(key))
 
-    async def list(self, prefix: str) -> list[StoredObject]: ...
-
-    async def exists(self, key: str) -> bool: ...
+    async def exists(self, key: str) -> bool:
+        return await asyncio.to_thread(self.objects.exists, _key(key))
 
     async def ping(self) -> None:
         """Raise unless the store can be read and written now (for ``/health``)."""
-
-
-def _check_key(key: str) -> str:
-    parts = key.split("/")
-    if not key or key.startswith("/") or any(p in ("", ".", "..") for p in parts[:-1]):
-        raise BadRequest(f"bad object key {key!r}")
-    return key
-
-
-class LocalStore:
-    """Objects as files under one root folder."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-
-    def _path(self, key: str) -> Path:
-        return self.root / _check_key(key)
-
-    async def put(self, key: str, data: bytes, *, content_type: str) -> None:
-        await asyncio.to_thread(self._put, self._path(key), data)
-
-    @staticmethod
-    def _put(path: Path, data: bytes) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-        try:
-            with os.fdopen(fd, "wb") as file:
-                file.write(data)
-            Path(tmp).replace(path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-
-    async def get(self, key: str) -> bytes:
-        return await asyncio.to_thread(self._path(key).read_bytes)
-
-    async def delete(self, key: str) -> None:
-        await asyncio.to_thread(self._path(key).unlink, missing_ok=True)
-
-    async def exists(self, key: str) -> bool:
-        return await asyncio.to_thread(self._path(key).is_file)
+        await asyncio.to_thread(self.objects.ping)
 
     async def list(self, prefix: str) -> list[StoredObject]:
-        return await asyncio.to_thread(lambda: list(self._walk(prefix)))
-
-    async def ping(self) -> None:
-        def check() -> None:
-            self.root.mkdir(parents=True, exist_ok=True)
-            if not os.access(self.root, os.R_OK | os.W_OK | os.X_OK):
-                raise PermissionError(f"{self.root} is not readable and writable")
-
-        await asyncio.to_thread(check)
-
-    def _walk(self, prefix: str) -> Iterator[StoredObject]:
-        if not self.root.is_dir():
-            return
-        for path in sorted(self.root.rglob("*")):
-            if not path.is_file() or path.name.startswith(".tmp-"):
-                continue
-            key = path.relative_to(self.root).as_posix()
-            if key.startswith(prefix):
-                stat = path.stat()
-                modified = datetime.fromtimestamp(stat.st_mtime, UTC).replace(tzinfo=None)
-                yield StoredObject(key, stat.st_size, modified)
+        """The objects whose keys start with ``prefix`` (``""``: all), sorted by key."""
+        return await asyncio.to_thread(self.objects.list, _prefix(prefix))
 
 
-class S3Store:
-    """Objects in one S3 bucket (any S3-compatible service: AWS, Yandex Object Storage, MinIO).
-
-    boto3 is synchronous: calls run in a worker thread so the event loop never blocks.
-    """
-
-    def __init__(self, client: S3Client, bucket: str) -> None:
-        self.client = client
-        self.bucket = bucket
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> S3Store:
-        import boto3  # noqa: PLC0415 - only deployments on S3 pay for importing boto3
-        from botocore.config import Config  # noqa: PLC0415
-
-        client = boto3.client(
-            "s3",
-            # Fail within seconds when the store is down: callers retry (jobs) or defer (DSR).
-            config=Config(
-                connect_timeout=5,
-                read_timeout=60,
-                retries={"mode": "standard", "max_attempts": 3},
-            ),
-            endpoint_url=settings.s3_endpoint_url,
-            region_name=settings.s3_region,
-            aws_access_key_id=settings.s3_access_key_id.get_secret_value() or None,
-            aws_secret_access_key=settings.s3_secret_access_key.get_secret_value() or None,
-        )
-        return cls(client, settings.s3_bucket)
-
-    async def put(self, key: str, data: bytes, *, content_type: str) -> None:
-        await asyncio.to_thread(
-            self.client.put_object,
-            Bucket=self.bucket,
-            Key=_check_key(key),
-            Body=data,
-            ContentType=content_type,
-        )
-
-    async def get(self, key: str) -> bytes:
-        response = await asyncio.to_thread(
-            self.client.get_object, Bucket=self.bucket, Key=_check_key(key)
-        )
-        body: bytes = await asyncio.to_thread(response["Body"].read)
-        return body
-
-    async def delete(self, key: str) -> None:
-        await asyncio.to_thread(self.client.delete_object, Bucket=self.bucket, Key=_check_key(key))
-
-    async def exists(self, key: str) -> bool:
-        from botocore.exceptions import ClientError  # noqa: PLC0415
-
-        try:
-            await asyncio.to_thread(self.client.head_object, Bucket=self.bucket, Key=key)
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
-                return False
-            raise
-        return True
-
-    async def list(self, prefix: str) -> list[StoredObject]:
-        def run() -> list[StoredObject]:
-            found: list[StoredObject] = []
-            paginator = self.client.get_paginator("list_objects_v2")
-            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
-                for item in page.get("Contents", []):
-                    modified = item["LastModified"].astimezone(UTC).replace(tzinfo=None)
-                    found.append(StoredObject(item["Key"], item["Size"], modified))
-            return found
-
-        return await asyncio.to_thread(run)
-
-    async def ping(self) -> None:
-        await asyncio.to_thread(self.client.head_bucket, Bucket=self.bucket)
-
-    async def ensure_bucket(self) -> None:
-        """Create the bucket if missing and set the contract's lifecycle rules on it."""
-        from botocore.exceptions import ClientError  # noqa: PLC0415
-
-        try:
-            await asyncio.to_thread(self.client.head_bucket, Bucket=self.bucket)
-        except ClientError:
-            await asyncio.to_thread(self.client.create_bucket, Bucket=self.bucket)
-        await asyncio.to_thread(
-            self.client.put_bucket_lifecycle_configuration,
-            Bucket=self.bucket,
-            LifecycleConfiguration={"Rules": lifecycle_rules()},  # type: ignore[typeddict-item]
-        )
+def local(root: Path) -> ObjectStore:
+    """The store in the folder ``root`` (created on the first write; ``ping`` creates it too)."""
+    return ObjectStore(objectstore.LocalStore(root))
 
 
-def lifecycle_rules() -> list[dict[str, Any]]:
-    """The contract's TTLs as S3 lifecycle rules: photos 90 days, ML dataset 2 years."""
+async def from_settings(settings: Settings) -> ObjectStore:
+    """The store the settings name; an S3 bucket is created if missing and gets its lifecycle
+    rules here."""
+    if settings.storage_backend == "local":
+        return local(settings.storage_dir)
+    objects = objectstore.open_store(
+        f"s3://{settings.s3_bucket}",
+        endpoint_url=settings.s3_endpoint_url,
+        region=settings.s3_region,
+        access_key_id=settings.s3_access_key_id.get_secret_value() or None,
+        secret_access_key=settings.s3_secret_access_key.get_secret_value() or None,
+    )
+    if isinstance(objects, objectstore.S3Store):  # always, for an s3:// URL
+        await ensure_bucket(objects)
+    return ObjectStore(objects)
+
+
+async def ensure_bucket(objects: objectstore.S3Store) -> None:
+    """Create the bucket if missing and set the contract's lifecycle rules on it."""
+    from botocore.exceptions import ClientError  # noqa: PLC0415 - boto3 only where S3 is used
+
+    try:
+        await asyncio.to_thread(objects.client.head_bucket, Bucket=objects.bucket)
+    except ClientError:
+        await asyncio.to_thread(objects.client.create_bucket, Bucket=objects.bucket)
+    await asyncio.to_thread(
+        objects.client.put_bucket_lifecycle_configuration,
+        Bucket=objects.bucket,
+        LifecycleConfiguration={"Rules": lifecycle_rules(objects.prefix)},  # type: ignore[typeddict-item]  # the rules are plain dicts, not boto3-stubs' TypedDict
+    )
+
+
+def lifecycle_rules(prefix: str = "") -> list[dict[str, Any]]:
+    """The contract's TTLs as S3 lifecycle rules: photos 90 days, ML dataset 2 years
+    (``prefix``: the store's own within its bucket)."""
     return [
         {
             "ID": "photos-ttl-90d",
-            "Filter": {"Prefix": PHOTOS},
+            "Filter": {"Prefix": prefix + PHOTOS},
             "Status": "Enabled",
             "Expiration": {"Days": PHOTO_TTL_DAYS},
         },
         {
             "ID": "ml-dataset-ttl-2y",
-            "Filter": {"Prefix": DATASET},
+            "Filter": {"Prefix": prefix + DATASET},
             "Status": "Enabled",
             "Expiration": {"Days": DATASET_TTL_DAYS},
         },
     ]
-
-
-async def from_settings(settings: Settings) -> ObjectStore:
-    """The store the settings name; an S3 bucket gets its lifecycle rules here."""
-    if settings.storage_backend == "s3":
-        store = S3Store.from_settings(settings)
-        await store.ensure_bucket()
-        return store
-    return LocalStore(settings.storage_dir)
 
 
 def photo_key(user_ref: str, photo_id: int) -> str:
@@ -246,3 +125,17 @@ def photo_key(user_ref: str, photo_id: int) -> str:
 
 def dataset_key(user_ref: str, photo_id: int, suffix: str = ".jpg") -> str:
     return f"{DATASET}{user_ref}/{photo_id}{suffix}"
+
+
+def _key(key: str) -> str:
+    try:
+        return objectstore.check_key(key)
+    except objectstore.ObjectStoreError as error:
+        raise BadRequest(str(error)) from error
+
+
+def _prefix(prefix: str) -> str:
+    try:
+        return objectstore.check_prefix(prefix)
+    except objectstore.ObjectStoreError as error:
+        raise BadRequest(str(error)) from error
