@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -43,15 +44,22 @@ def test_every_npz_carries_the_run_meta(bbb_run) -> None:
     assert len(detections["models_used"][0]["sha256"]) == 64
 
 
-def test_rerun_with_same_inputs_reuses_every_component(cli, bbb_run) -> None:
-    _, again = cli.process(
-        bbb_run.video,
+def _process_again(cli, run, **options: Any) -> dict[str, Any]:
+    """``trendflow process`` of ``run``'s video into ``run``'s stores again; its report."""
+    _, report = cli.process(
+        run.video,
         video_id="bbb",
-        result_store=bbb_run.result_store,
-        frames_store=bbb_run.frames_store,
-        meta=bbb_run.meta,
-        comments=bbb_run.comments,
+        result_store=run.result_store,
+        frames_store=run.frames_store,
+        meta=run.meta,
+        comments=run.comments,
+        **options,
     )
+    return report
+
+
+def test_rerun_with_same_inputs_reuses_every_component(cli, bbb_run) -> None:
+    again = _process_again(cli, bbb_run)
     assert {c["status"] for c in again["components"].values()} == {"reused"}
     assert set(again["components"]) == set(bbb_run.first["components"])
 
@@ -63,15 +71,7 @@ def test_changing_one_components_config_recomputes_only_it_and_its_dependents(
         tmp_path / "changed.yaml",
         components={"core_object_detections": {"score_threshold": 0.5}},
     )
-    _, report = cli.process(
-        bbb_copy.video,
-        video_id="bbb",
-        result_store=bbb_copy.result_store,
-        frames_store=bbb_copy.frames_store,
-        config=config,
-        meta=bbb_copy.meta,
-        comments=bbb_copy.comments,
-    )
+    report = _process_again(cli, bbb_copy, config=config)
     statuses = {n: c["status"] for n, c in report["components"].items()}
     assert {n for n, s in statuses.items() if s != "reused"} == {
         "core_object_detections",
@@ -93,14 +93,7 @@ def test_a_lost_frames_file_is_reported_and_decoded_again(cli, bbb_copy) -> None
     assert result.returncode == 1
     problems = json.loads(result.stdout)["problems"]
     assert any("frames_160.npy is gone" in p for p in problems), problems
-    _, report = cli.process(
-        bbb_copy.video,
-        video_id="bbb",
-        result_store=bbb_copy.result_store,
-        frames_store=bbb_copy.frames_store,
-        meta=bbb_copy.meta,
-        comments=bbb_copy.comments,
-    )
+    report = _process_again(cli, bbb_copy)
     assert report["components"]["segmenter"]["status"] == "computed"
     assert (frames_dir / "frames_160.npy").exists()
     assert cli.run("validate", bbb_copy.run_dir).returncode == 0

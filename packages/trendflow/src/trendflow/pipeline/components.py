@@ -12,7 +12,7 @@ from trendflow.config import PipelineConfig
 from trendflow.errors import MissingDependencyError
 from trendflow.pipeline import image
 from trendflow.pipeline.contracts import Artifact, ComponentResult, Context, MediaKind
-from trendflow.segmenter.service import Segmentation, segment
+from trendflow.segmenter.service import Segmentation, frame_side, segment
 from trendflow.text import features as text
 from trendflow.visual import core_clip, core_depth, core_faces, core_objects, modules, ocr
 
@@ -107,7 +107,7 @@ def _image_segmenter_settings(config: PipelineConfig) -> dict[str, Any]:
     return {
         "media_kind": "image",
         "frame_sides": {
-            name: image.image_frame_side(config.segmenter, config.sampling, name)
+            name: frame_side(config.segmenter, config.sampling.get(name))
             for name in _image_frame_users(config)
         },
     }

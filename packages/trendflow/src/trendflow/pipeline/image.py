@@ -13,8 +13,6 @@ carries, reads PNG/WebP/GIF (first frame) as well as JPEG, and flattens transpar
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import warnings
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -28,8 +26,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from trendflow.config import SamplingPolicy, SegmenterConfig
 from trendflow.errors import InputError
 from trendflow.segmenter.frames import FRAMES_SCHEMA, METADATA_NAME, frames_file_name
-from trendflow.segmenter.service import Segmentation, frame_side
-from trendflow.store.npz import sha256_file, write_bytes_atomic
+from trendflow.segmenter.service import Segmentation, frame_side, write_frames
+from trendflow.store.npz import write_bytes_atomic
 from trendflow.versions import SAMPLING_POLICY_VERSION
 
 # One frame stands for one second: timestamps and rates derived from fps stay finite.
@@ -79,14 +77,6 @@ def _frame(rgb: NDArray[np.uint8], max_side: int) -> NDArray[np.uint8]:
     return np.asarray(resized, dtype=np.uint8)
 
 
-def image_frame_side(
-    segmenter: SegmenterConfig, sampling: Mapping[str, SamplingPolicy], component: str
-) -> int:
-    """The longest side of ``component``'s frame: its sampling policy's, else the Segmenter's."""
-    policy = sampling.get(component)
-    return segmenter.frame_max_side if policy is None else frame_side(segmenter, policy)
-
-
 def segment_image(
     image: Path,
     frames_dir: Path,
@@ -102,22 +92,17 @@ def segment_image(
     Of each component's sampling policy only its frame size applies (one frame is all there is).
     """
     rgb = decode_image(image)
-    sides = {name: image_frame_side(segmenter, sampling, name) for name in components}
+    sides = {name: frame_side(segmenter, sampling.get(name)) for name in components}
     if frames_dir.exists():
         for stale in frames_dir.iterdir():
             if stale.is_file():
                 stale.unlink()
     frames_dir.mkdir(parents=True, exist_ok=True)
-    frame_files = {}
-    for side in sorted(set(sides.values())):
-        frames = _frame(rgb, side)[None, ...]
-        frame_files[frames_file_name(side)] = {
-            "max_side": side,
-            "frame_indices": [0],
-            "shape": list(frames.shape),
-            "sha256": _save_npy_atomic(frames_dir / frames_file_name(side), frames),
-        }
     zero = np.zeros(1, dtype=np.int64)
+    frame_files = dict(
+        write_frames(frames_dir, side, zero, _frame(rgb, side)[None, ...])
+        for side in sorted(set(sides.values()))
+    )
     metadata: dict[str, Any] = {
         "schema_version": FRAMES_SCHEMA,
         "media_kind": "image",
@@ -160,15 +145,3 @@ def segment_image(
     for name in components:
         arrays[f"frame_indices__{name}"] = zero
     return Segmentation(metadata=metadata, arrays=arrays)
-
-
-def _save_npy_atomic(path: Path, array: NDArray[Any]) -> str:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            np.save(handle, array)
-        Path(tmp).replace(path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return sha256_file(path)

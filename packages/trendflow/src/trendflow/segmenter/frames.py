@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import wave
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,11 @@ FRAMES_SCHEMA = "frames_dir_v2"
 def frames_file_name(max_side: int) -> str:
     """The file holding the frames scaled to ``max_side`` (longest side)."""
     return f"frames_{max_side}.npy"
+
+
+def union_of(indices: Iterable[Sequence[int] | NDArray[np.int64]]) -> NDArray[np.int64]:
+    """The sorted union of frame index lists (empty when there are none)."""
+    return np.unique(np.concatenate([np.zeros(0, np.int64), *map(np.asarray, indices)]))
 
 
 AUDIO_SEGMENTS_CONTRACT = "audio_segments_v1"
@@ -63,15 +69,18 @@ class FramesDir:
 
     def frame_indices(self, component: str) -> NDArray[np.int64]:
         """The video frame indices the Segmenter sampled for ``component`` (no fallback)."""
-        sampling = self.metadata().get("components", {})
+        return self._frame_indices(self.metadata(), component)
+
+    def _frame_indices(self, meta: dict[str, Any], component: str) -> NDArray[np.int64]:
+        sampling = meta.get("components", {})
         if component not in sampling or "frame_indices" not in sampling[component]:
             raise MissingFrameIndicesError(component, str(self.path))
         return np.asarray(sampling[component]["frame_indices"], dtype=np.int64)
 
     def frames(self, component: str) -> tuple[NDArray[np.int64], NDArray[np.uint8]]:
         """``(frame_indices, frames)`` for ``component``, frames RGB ``[N, H, W, 3]``."""
-        indices = self.frame_indices(component)
         meta = self.metadata()
+        indices = self._frame_indices(meta, component)
         if meta.get("color_space") != "RGB":
             raise MissingDependencyError(component, "RGB frames", f"{self.path} is not RGB")
         name = meta["components"][component]["frames_file"]

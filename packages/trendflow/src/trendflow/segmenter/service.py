@@ -36,6 +36,7 @@ from trendflow.segmenter.frames import (
     FRAMES_SCHEMA,
     METADATA_NAME,
     frames_file_name,
+    union_of,
 )
 from trendflow.store.npz import write_bytes_atomic
 from trendflow.versions import SAMPLING_POLICY_VERSION
@@ -90,20 +91,15 @@ def segment(
     shot_starts = np.array([0, *cut_frames], dtype=np.int64)
     shot_ends = np.array([*cut_frames, total], dtype=np.int64)
     per_component = decoded.per_component
-    union = np.unique(np.concatenate([np.zeros(0, np.int64), *per_component.values()]))
+    union = union_of(per_component.values())
 
     if frames_dir.exists():
         shutil.rmtree(frames_dir)
     frames_dir.mkdir(parents=True)
-    frame_files = {
-        frames_file_name(side): {
-            "max_side": side,
-            "frame_indices": stored.indices.tolist(),
-            "shape": list(stored.frames.shape),
-            "sha256": _save_npy_atomic(frames_dir / frames_file_name(side), stored.frames),
-        }
+    frame_files = dict(
+        write_frames(frames_dir, side, stored.indices, stored.frames)
         for side, stored in decoded.stored.items()
-    }
+    )
     audio_meta = _extract_audio(video, frames_dir / AUDIO_DIR, segmenter, duration=total / fps)
     metadata: dict[str, Any] = {
         "schema_version": FRAMES_SCHEMA,
@@ -148,9 +144,23 @@ def segment(
     return Segmentation(metadata=metadata, arrays=arrays)
 
 
-def frame_side(segmenter: SegmenterConfig, policy: SamplingPolicy) -> int:
-    """The longest side of the frames a component with ``policy`` reads."""
-    return policy.max_side or segmenter.frame_max_side
+def frame_side(segmenter: SegmenterConfig, policy: SamplingPolicy | None) -> int:
+    """The longest side of the frames a component with ``policy`` (or none) reads."""
+    return (policy.max_side if policy else None) or segmenter.frame_max_side
+
+
+def write_frames(
+    frames_dir: Path, side: int, indices: NDArray[np.int64], frames: NDArray[np.uint8]
+) -> tuple[str, dict[str, Any]]:
+    """Write the frames kept at ``side``; their file's name and its ``frame_files`` entry."""
+    name = frames_file_name(side)
+    entry = {
+        "max_side": side,
+        "frame_indices": indices.tolist(),
+        "shape": list(frames.shape),
+        "sha256": _save_npy_atomic(frames_dir / name, frames),
+    }
+    return name, entry
 
 
 @dataclass(frozen=True)
@@ -196,7 +206,7 @@ def _decode(
         for name in components:
             by_side.setdefault(frame_side(segmenter, sampling[name]), []).append(planned[name])
         sizes = {
-            side: _Size(_scaled(width, height, side), np.unique(np.concatenate(plans)))
+            side: _Size(_scaled(width, height, side), union_of(plans))
             for side, plans in by_side.items()
         }
         an_w = _even(segmenter.shot_analysis_width)

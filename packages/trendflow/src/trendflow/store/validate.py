@@ -17,7 +17,7 @@ import numpy as np
 
 from trendflow.config import stable_hash
 from trendflow.errors import MissingDependencyError, StoreError
-from trendflow.segmenter.frames import FramesDir
+from trendflow.segmenter.frames import FramesDir, union_of
 from trendflow.store.manifest import MANIFEST_NAME, MANIFEST_SCHEMA, RunManifest
 from trendflow.store.npz import REQUIRED_META, read_npz, sha256_file
 
@@ -191,15 +191,13 @@ def _check_frames_dir(run: dict[str, Any], seg: dict[str, Any]) -> list[str]:
     if meta.get("color_space") != "RGB":
         problems.append("frames_dir: color_space is not RGB")
     components = meta["components"].values()
-    per_component = [np.asarray(c["frame_indices"]) for c in components]
-    union = np.unique(np.concatenate([np.zeros(0, np.int64), *per_component]))
+    union = union_of(c["frame_indices"] for c in components)
     if not np.array_equal(union, np.asarray(meta["union_frame_indices"])):
         problems.append("frames_dir: union_frame_indices is not the union of the components'")
     if not np.array_equal(union, seg["union_frame_indices"]):
         problems.append("frames_dir: union differs from the segmenter artifact")
     for name, entry in meta["frame_files"].items():
-        readers = [np.asarray(c["frame_indices"]) for c in components if c["frames_file"] == name]
-        kept = np.unique(np.concatenate([np.zeros(0, np.int64), *readers]))
+        kept = union_of(c["frame_indices"] for c in components if c["frames_file"] == name)
         if not np.array_equal(kept, np.asarray(entry["frame_indices"])):
             problems.append(f"frames_dir: {name} does not hold the union of its readers' frames")
         if not (frames.path / name).exists():
