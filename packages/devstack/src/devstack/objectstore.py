@@ -8,7 +8,8 @@ one store (SM Core puts downloaded media, TrendFlow reads them) pass keys, never
 Errors::
 
     DevstackError
-    └── ObjectStoreError     a bad key, prefix or store URL; a store that fails ``ping``
+    └── ObjectStoreError     a bad store URL; a store that fails ``ping``
+        ├── BadKey           a key or prefix that is not a relative path of plain segments
         └── ObjectNotFound   ``get`` of a key that holds no object
 
 The methods are synchronous (boto3 is): async callers run them with ``asyncio.to_thread``.
@@ -39,6 +40,10 @@ class ObjectStoreError(DevstackError):
 
 class ObjectNotFound(ObjectStoreError):
     """The key holds no object."""
+
+
+class BadKey(ObjectStoreError):
+    """A key or prefix that is not a relative path of plain segments (the caller's mistake)."""
 
 
 @dataclass(frozen=True)
@@ -84,10 +89,10 @@ def content_key(data: bytes, extension: str, prefix: str = "media") -> str:
 
 
 def check_key(key: str) -> str:
-    """``key`` if it is a relative path of plain segments; :class:`ObjectStoreError` otherwise."""
+    """``key`` if it is a relative path of plain segments; :class:`BadKey` otherwise."""
     parts = key.split("/")
     if not key or key.startswith("/") or "\\" in key or any(p in ("", ".", "..") for p in parts):
-        raise ObjectStoreError(f"bad object key {key!r}: use a relative path like media/ab/c.jpg")
+        raise BadKey(f"bad object key {key!r}: use a relative path like media/ab/c.jpg")
     return key
 
 
@@ -96,8 +101,8 @@ def check_prefix(prefix: str) -> str:
     if prefix:
         try:
             check_key(prefix.removesuffix("/"))
-        except ObjectStoreError:
-            raise ObjectStoreError(
+        except BadKey:
+            raise BadKey(
                 f"bad object key prefix {prefix!r}: use a relative path like media/ab/"
             ) from None
     return prefix
@@ -178,6 +183,39 @@ class S3Store:
         self.bucket = bucket
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
         self.url = f"s3://{bucket}/{self.prefix}"
+
+    @classmethod
+    def connect(
+        cls,
+        bucket: str,
+        prefix: str = "",
+        *,
+        endpoint_url: str | None = None,
+        region: str | None = None,
+        access_key_id: str | None = None,
+        secret_access_key: str | None = None,
+    ) -> S3Store:
+        """The store in ``bucket`` under ``prefix``, over a new boto3 client (see ``open_store``
+        for the other arguments)."""
+        try:
+            import boto3  # noqa: PLC0415 - only deployments on S3 pay for importing boto3
+            from botocore.config import Config  # noqa: PLC0415
+        except ImportError as error:
+            raise ObjectStoreError(
+                f"object store s3://{bucket} needs boto3: install it (pip install boto3)"
+            ) from error
+        client = boto3.client(
+            "s3",
+            endpoint_url=endpoint_url,
+            region_name=region,
+            aws_access_key_id=access_key_id,
+            aws_secret_access_key=secret_access_key,
+            # Fail within seconds when the store is down: callers retry (jobs) or defer.
+            config=Config(
+                connect_timeout=5, read_timeout=60, retries={"mode": "standard", "max_attempts": 3}
+            ),
+        )
+        return cls(client, bucket, prefix)
 
     def _key(self, key: str) -> str:
         return self.prefix + check_key(key)
@@ -266,25 +304,14 @@ def open_store(
     if parsed.scheme == "s3":
         if not parsed.netloc:
             raise ObjectStoreError(f"object store URL {url!r} names no bucket: use s3://bucket")
-        try:
-            import boto3  # noqa: PLC0415 - only deployments on S3 pay for importing boto3
-            from botocore.config import Config  # noqa: PLC0415
-        except ImportError as error:
-            raise ObjectStoreError(
-                f"object store {url!r} needs boto3: install it (pip install boto3)"
-            ) from error
-        client = boto3.client(
-            "s3",
+        return S3Store.connect(
+            parsed.netloc,
+            parsed.path,
             endpoint_url=endpoint_url,
-            region_name=region,
-            aws_access_key_id=access_key_id,
-            aws_secret_access_key=secret_access_key,
-            # Fail within seconds when the store is down: callers retry (jobs) or defer.
-            config=Config(
-                connect_timeout=5, read_timeout=60, retries={"mode": "standard", "max_attempts": 3}
-            ),
+            region=region,
+            access_key_id=access_key_id,
+            secret_access_key=secret_access_key,
         )
-        return S3Store(client, parsed.netloc, parsed.path)
     raise ObjectStoreError(
         f"object store URL {url!r}: use file:///path/to/dir, a plain path, or s3://bucket/prefix"
     )

@@ -16,8 +16,9 @@ A bad key is a :class:`~agronom.errors.BadRequest`; ``get`` of a missing object 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from agronom.errors import BadRequest
 from agronom.settings import Settings
@@ -29,6 +30,8 @@ EXPORTS = "exports/"
 PHOTO_TTL_DAYS = 90
 DATASET_TTL_DAYS = 730
 
+P = ParamSpec("P")
+T = TypeVar("T")
 ObjectNotFound = objectstore.ObjectNotFound
 StoredObject = objectstore.StoredObject
 
@@ -41,26 +44,34 @@ class ObjectStore:
         self.objects = objects
 
     async def put(self, key: str, data: bytes, *, content_type: str) -> None:
-        await asyncio.to_thread(self.objects.put, _key(key), data, content_type=content_type)
+        await _in_thread(self.objects.put, key, data, content_type=content_type)
 
     async def get(self, key: str) -> bytes:
         """The object's bytes; :class:`ObjectNotFound` when absent."""
-        return await asyncio.to_thread(self.objects.get, _key(key))
+        return await _in_thread(self.objects.get, key)
 
     async def delete(self, key: str) -> None:
         """Delete ``key``; a missing key is not an error (deletes are retried)."""
-        await asyncio.to_thread(self.objects.delete, _key(key))
+        await _in_thread(self.objects.delete, key)
 
     async def exists(self, key: str) -> bool:
-        return await asyncio.to_thread(self.objects.exists, _key(key))
+        return await _in_thread(self.objects.exists, key)
 
     async def ping(self) -> None:
         """Raise unless the store can be read and written now (for ``/health``)."""
-        await asyncio.to_thread(self.objects.ping)
+        await _in_thread(self.objects.ping)
 
     async def list(self, prefix: str) -> list[StoredObject]:
         """The objects whose keys start with ``prefix`` (``""``: all), sorted by key."""
-        return await asyncio.to_thread(self.objects.list, _prefix(prefix))
+        return await _in_thread(self.objects.list, prefix)
+
+
+async def _in_thread(call: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """``call`` in a worker thread; a bad key is the caller's :class:`BadRequest`."""
+    try:
+        return await asyncio.to_thread(call, *args, **kwargs)
+    except objectstore.BadKey as error:
+        raise BadRequest(str(error)) from error
 
 
 def local(root: Path) -> ObjectStore:
@@ -73,15 +84,14 @@ async def from_settings(settings: Settings) -> ObjectStore:
     rules here."""
     if settings.storage_backend == "local":
         return local(settings.storage_dir)
-    objects = objectstore.open_store(
-        f"s3://{settings.s3_bucket}",
+    objects = objectstore.S3Store.connect(
+        settings.s3_bucket,
         endpoint_url=settings.s3_endpoint_url,
         region=settings.s3_region,
         access_key_id=settings.s3_access_key_id.get_secret_value() or None,
         secret_access_key=settings.s3_secret_access_key.get_secret_value() or None,
     )
-    if isinstance(objects, objectstore.S3Store):  # always, for an s3:// URL
-        await ensure_bucket(objects)
+    await ensure_bucket(objects)
     return ObjectStore(objects)
 
 
@@ -125,17 +135,3 @@ def photo_key(user_ref: str, photo_id: int) -> str:
 
 def dataset_key(user_ref: str, photo_id: int, suffix: str = ".jpg") -> str:
     return f"{DATASET}{user_ref}/{photo_id}{suffix}"
-
-
-def _key(key: str) -> str:
-    try:
-        return objectstore.check_key(key)
-    except objectstore.ObjectStoreError as error:
-        raise BadRequest(str(error)) from error
-
-
-def _prefix(prefix: str) -> str:
-    try:
-        return objectstore.check_prefix(prefix)
-    except objectstore.ObjectStoreError as error:
-        raise BadRequest(str(error)) from error
