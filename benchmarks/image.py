@@ -79,15 +79,12 @@ class App:
     cli: str
     package: str
     db_module: str  # has MIGRATIONS, the Alembic folder
-    commands: tuple[str, ...]
-    has_bot: bool
+    commands: tuple[str, ...]  # the START_MODEs its entrypoint runs ("bot": agronom's)
 
 
 APPS = {
-    "sm-core": App("sm-core", "smcore", "smcore.store.db", ("api", "worker", "migrate"), False),
-    "agronom": App(
-        "agronom", "agronom", "agronom.store.db", ("api", "worker", "migrate", "bot"), True
-    ),
+    "sm-core": App("sm-core", "smcore", "smcore.store.db", ("api", "worker", "migrate")),
+    "agronom": App("agronom", "agronom", "agronom.store.db", ("api", "worker", "migrate", "bot")),
 }
 
 
@@ -345,7 +342,7 @@ class Checks:
             last_line(development),
         )
         bot = image.exec(*image.entrypoint, START_MODE="bot")
-        if self.app.has_bot:
+        if "bot" in self.app.commands:
             # The bot needs its own secrets only: not the database's, the partners' or the bank's.
             asked = said(bot)
             record(
