@@ -192,4 +192,8 @@ async def test_a_big_photo_is_decoded_off_the_event_loop(
         f"\nimage work {on_loop * 1000:.0f} ms; the loop's longest stall meanwhile "
         f"{max(lags) * 1000:.0f} ms over {len(lags)} ticks"
     )
-    assert max(lags) < on_loop / 2, (max(lags), on_loop)
+    # On the loop, the work would stall it at least once for all of ``on_loop``. Off it, the
+    # loop still waits while the worker thread holds the interpreter lock (Pillow's JPEG
+    # encoder, the pixel copies): ~0.2 of ``on_loop`` on an idle machine, 0.52 once under
+    # CI's load (2 test processes on 2 cores).
+    assert max(lags) < on_loop * 0.8, (max(lags), on_loop)
